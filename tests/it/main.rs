@@ -1,0 +1,5 @@
+//! The one integration-test binary: end to end through the real `evalform` binary and the library, against the
+//! sandbox on an ephemeral loopback port. One module per area.
+
+mod cli;
+mod common;
