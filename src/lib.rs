@@ -9,5 +9,6 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod import;
 pub mod model;
 pub mod plan;
