@@ -180,6 +180,44 @@ mod tests {
         assert_eq!(strip_suffix(a, "\n\nShared tail."), Some("First."));
     }
 
+    use proptest::prelude::*;
+
+    /// Normalised texts built from a few lines that share tails often, with blanks and indentation.
+    fn texts() -> impl Strategy<Value = Vec<String>> {
+        let line = prop_oneof![
+            Just(String::new()),
+            Just("  indented".to_string()),
+            Just("Always confirm the name.".to_string()),
+            Just("End the call.".to_string()),
+            "[a-c ]{1,4}",
+        ];
+        let text = proptest::collection::vec(line, 1..6)
+            .prop_map(|lines| crate::model::normalize_long_text(&lines.join("\n")))
+            .prop_filter("not empty", |t| !t.is_empty());
+        proptest::collection::vec(text, 0..6)
+    }
+
+    proptest! {
+        /// The split survives the loader's normalisation, whether it normalises the concatenation or each part.
+        #[test]
+        fn suffix_split_round_trips(texts in texts()) {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            if let Some(suffix) = common_suffix(&refs) {
+                prop_assert!(suffix.starts_with('\n'));
+                let holders = refs.iter().filter(|t| strip_suffix(t, &suffix).is_some()).count();
+                prop_assert!(holders >= 2 && holders * 2 > refs.len());
+                for text in &refs {
+                    if let Some(body) = strip_suffix(text, &suffix) {
+                        let joined = format!("{body}{suffix}");
+                        prop_assert_eq!(crate::model::normalize_long_text(&joined), *text);
+                        let parts = format!("{}{}", crate::model::normalize_long_text(body), suffix);
+                        prop_assert_eq!(parts, *text);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn defaults_take_only_what_all_share() {
         let ev = |p: u64, tags: &[&str]| {

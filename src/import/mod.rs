@@ -397,7 +397,7 @@ fn metric_nodes(metrics: &BTreeSet<MetricRef>, catalog: &Catalog) -> Vec<Node> {
     let mut ids = BTreeSet::new();
     for m in metrics {
         match m {
-            MetricRef::Id(id) => match catalog.metrics.iter().find(|c| c.id == *id).and_then(|c| c.slug.clone()) {
+            MetricRef::Id(id) => match slug_of(catalog, *id) {
                 Some(slug) => {
                     slugs.insert(slug);
                 }
@@ -411,6 +411,14 @@ fn metric_nodes(metrics: &BTreeSet<MetricRef>, catalog: &Catalog) -> Vec<Node> {
         }
     }
     slugs.into_iter().map(Node::Str).chain(ids.into_iter().map(Node::Int)).collect()
+}
+
+/// A metric's slug, when it has one that no other metric of the catalog shares (a shared slug would not resolve
+/// back to this id).
+fn slug_of(catalog: &Catalog, id: u64) -> Option<String> {
+    let slug = catalog.metrics.iter().find(|c| c.id == id)?.slug.as_deref()?;
+    let holders = catalog.metrics.iter().filter(|c| c.slug.as_deref() == Some(slug)).count();
+    (holders == 1).then(|| slug.to_string())
 }
 
 fn string_set(set: &BTreeSet<String>) -> Node {

@@ -436,3 +436,19 @@ fn refuses_to_overwrite_without_force() {
         std::fs::read_dir(dir.path().join("agent-1")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 2, "no temporary files left: {leftovers:?}");
 }
+
+#[test]
+fn metrics_by_slug_only_when_the_slug_resolves_back() {
+    let catalog = Catalog {
+        metrics: vec![
+            MetricInfo { id: 1, slug: Some("shared".into()), name: "A".into() },
+            MetricInfo { id: 2, slug: Some("shared".into()), name: "B".into() },
+            MetricInfo { id: 3, slug: Some("own".into()), name: "C".into() },
+            MetricInfo { id: 4, slug: None, name: "D".into() },
+        ],
+        personalities: vec![],
+    };
+    let metrics = [1, 3, 4, 9].map(MetricRef::Id).into_iter().chain([MetricRef::Slug("zeta".into())]).collect();
+    let nodes = metric_nodes(&metrics, &catalog);
+    assert_eq!(writer::document(&[], &[Entry::new("metrics", Node::Flow(nodes))]), "metrics: [own, zeta, 1, 4, 9]\n");
+}

@@ -93,6 +93,9 @@ fn push_comment(out: &mut String, at: usize, text: &str) {
     out.push('\n');
 }
 
+/// Longest key written in the implicit `key: value` form (YAML allows 1024 characters, quotes and all).
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 /// Emit the entries of a mapping at indentation `at`. With `first_inline`, the caller has already written the
 /// position of the first key (after a sequence's `- `).
 fn emit_map(out: &mut String, entries: &[Entry], at: usize, first_inline: bool) {
@@ -103,7 +106,16 @@ fn emit_map(out: &mut String, entries: &[Entry], at: usize, first_inline: bool) 
             }
             indent(out, at);
         }
-        out.push_str(&scalar(&entry.key, false));
+        let key = scalar(&entry.key, false);
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            // YAML limits implicit keys to 1024 characters; longer ones need the explicit `? key` / `: value` form.
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            indent(out, at);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         emit_value(out, &entry.value, at, entry.trailing.as_deref());
     }
@@ -453,6 +465,19 @@ mod tests {
             assert!(block_ok(s), "{s:?}");
             assert_eq!(as_string(&round_trip(Node::Block(s.to_string()))), s);
         }
+    }
+
+    #[test]
+    fn long_keys_use_the_explicit_form() {
+        let long = "k: ".repeat(600);
+        let nested = Node::Map(vec![Entry::new(long.clone(), Node::Block("a\nb".into()))]);
+        let doc = document(&[], &[Entry::new(long.clone(), Node::Int(1)), Entry::new("m", nested.clone())]);
+        assert!(doc.starts_with("? \""), "{doc}");
+        let v = parse(&doc);
+        assert_eq!(v[long.as_str()].as_u64(), Some(1));
+        assert_eq!(v["m"][long.as_str()].as_str(), Some("a\nb"));
+        let in_seq = round_trip(Node::Seq(vec![Item::new(Node::Map(vec![Entry::new(long.clone(), nested)]))]));
+        assert_eq!(in_seq[0][long.as_str()][long.as_str()].as_str(), Some("a\nb"));
     }
 
     fn any_text() -> impl Strategy<Value = String> {
