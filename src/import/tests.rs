@@ -210,134 +210,160 @@ fn same_state_same_bytes() {
     assert_eq!(a, b);
 }
 
-/// Reads the written files the way the manifest format defines them (defaults, suffix, names and slugs) and
-/// checks that every observed field comes back. A stand-in for the loader, which lives on another branch.
-#[test]
-fn files_read_back_to_the_observed_state() {
+/// Reads the written files back into an [`AgentState`] the way the manifest format defines them (defaults,
+/// suffix, references by name and slug, `id` pins) and resolves identities against `observed` as the planner
+/// would: a stand-in for the loader, which lives on another branch. Import is right when this gives `observed`.
+fn read_back(files: &[ImportedFile], catalog: &Catalog, observed: &AgentState) -> AgentState {
     use serde_yaml::Value;
-    let observed = agent();
-    let catalog = catalog();
-    let files = render();
     let docs: Vec<Value> = files.iter().map(|f| serde_yaml::from_str(&f.contents).unwrap()).collect();
-
     let agent_doc = &docs[0]["cekura"];
-    assert_eq!(agent_doc["project"].as_u64(), Some(1376));
-    let folders: BTreeSet<String> =
-        agent_doc["folders"].as_sequence().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect();
-    assert_eq!(folders, observed.folders);
-    let profile_ids: BTreeMap<String, u64> = observed
-        .test_profiles
-        .iter()
-        .filter(|p| observed.test_profiles.iter().filter(|q| q.name == p.name).count() == 1)
-        .map(|p| (p.name.clone(), p.id.unwrap()))
-        .collect();
-    let profiles = agent_doc["test_profiles"].as_sequence().unwrap();
-    assert_eq!(profiles.len(), observed.test_profiles.len());
-    for p in profiles {
-        let name = p["name"].as_str().unwrap();
-        let want = observed
-            .test_profiles
-            .iter()
-            .find(|o| o.name == name && p.get("id").is_none_or(|id| o.id == id.as_u64()))
-            .unwrap();
-        let vars = |v: &Value| -> BTreeMap<String, Text> {
-            v.as_mapping()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.as_str().unwrap().to_string(), text(v.as_str().unwrap())))
-                .collect()
-        };
-        let got = match p.get("information") {
-            Some(flat) => Some(Information::Flat(vars(flat))),
-            None => p.get("main_agent_variables").map(|main| Information::Sectioned {
-                main_agent_variables: vars(main),
-                testing_agent_variables: vars(&p["testing_agent_variables"]),
-            }),
-        };
-        assert_eq!(got, want.information, "{name}");
-    }
+    assert_eq!(files[0].path.file_name().unwrap(), "_agent.yaml");
+    let str_of = |v: &Value| v.as_str().unwrap_or_else(|| panic!("not a string: {v:?}")).to_string();
+    let seq = |v: Option<&Value>| v.and_then(Value::as_sequence).cloned().unwrap_or_default();
+    let vars = |v: &Value| -> BTreeMap<String, Text> {
+        v.as_mapping().unwrap().iter().map(|(k, v)| (str_of(k), Text::new(str_of(v)))).collect()
+    };
+    // Identity as the planner sees it: the `id` pin, else the one observed resource of that name.
+    let identify = |name: &str, pin: Option<&Value>, candidates: Vec<(Option<u64>, &str)>| -> Option<u64> {
+        match pin {
+            Some(id) => Some(id.as_u64().unwrap()),
+            None => {
+                let matching: Vec<_> = candidates.iter().filter(|(_, n)| *n == name).collect();
+                assert_eq!(matching.len(), 1, "{name} must be unique when not pinned");
+                matching[0].0
+            }
+        }
+    };
 
-    let mut seen = 0;
+    let mut test_profiles: Vec<TestProfile> = seq(agent_doc.get("test_profiles"))
+        .iter()
+        .map(|p| {
+            let name = str_of(&p["name"]);
+            let candidates = observed.test_profiles.iter().map(|o| (o.id, o.name.as_str())).collect();
+            let information = match p.get("information") {
+                Some(flat) => Some(Information::Flat(vars(flat))),
+                None => p.get("main_agent_variables").map(|main| Information::Sectioned {
+                    main_agent_variables: vars(main),
+                    testing_agent_variables: vars(&p["testing_agent_variables"]),
+                }),
+            };
+            TestProfile { id: identify(&name, p.get("id"), candidates), name, information, source: None }
+        })
+        .collect();
+    let profile_by_name = |name: &str| -> u64 {
+        let found: Vec<_> = test_profiles.iter().filter(|p| p.name == name).collect();
+        assert_eq!(found.len(), 1, "test profile reference {name} must be unique");
+        found[0].id.unwrap()
+    };
+
+    let mut evaluators = Vec::new();
     for doc in &docs[1..] {
         let cekura = &doc["cekura"];
-        assert_eq!(cekura["agent"].as_u64(), Some(12));
+        assert_eq!(cekura["agent"].as_u64(), Some(observed.agent));
+        assert!(cekura.get("folders").is_none() && cekura.get("test_profiles").is_none());
         let defaults = cekura.get("defaults").cloned().unwrap_or(Value::Mapping(Default::default()));
-        for e in cekura["evaluators"].as_sequence().unwrap() {
-            seen += 1;
+        for e in seq(cekura.get("evaluators")) {
             let get = |k: &str| e.get(k).or_else(|| defaults.get(k)).cloned();
-            let name = e["name"].as_str().unwrap();
-            let want = observed
-                .evaluators
-                .iter()
-                .find(|o| o.name == name && e.get("id").is_none_or(|id| o.id == id.as_u64()))
-                .unwrap();
-            let s = &want.spec;
-            let str_of = |k: &str| get(k).map(|v| v.as_str().unwrap().to_string());
-            assert_eq!(str_of("folder").unwrap_or_default(), s.folder.clone().unwrap(), "{name}");
-            match s.script.as_ref().unwrap() {
-                Script::Text(t) => {
-                    let joined = format!(
-                        "{}{}",
-                        str_of("instructions").unwrap(),
-                        str_of("instructions_suffix").unwrap_or_default()
-                    );
-                    assert_eq!(crate::model::normalize_long_text(&joined), t.expose(), "{name}");
-                    assert!(e.get("type").is_none());
-                }
-                Script::Flow(f) => {
-                    assert_eq!(str_of("type").as_deref(), Some("conditional_actions"));
+            let name = str_of(&e["name"]);
+            let script = match get("type").map(|t| str_of(&t)).as_deref() {
+                Some("conditional_actions") => {
                     let ca = get("conditional_actions").unwrap();
-                    assert_eq!(ca["role"].as_str(), Some(f.role.expose()));
-                    let conds = ca["conditions"].as_sequence().unwrap();
-                    assert_eq!(conds.len(), f.conditions.len());
-                    for (c, w) in conds.iter().zip(&f.conditions) {
-                        assert_eq!(c["id"].as_u64(), Some(w.id));
-                        let trigger = match &c["condition"] {
-                            Value::Number(n) => ConditionTrigger::Followup(n.as_u64().unwrap()),
-                            v => ConditionTrigger::Text(text(v.as_str().unwrap())),
-                        };
-                        assert_eq!(trigger, w.condition);
-                        assert_eq!(c["action"].as_str(), Some(w.action.expose()));
-                        let default_kind = match trigger {
-                            ConditionTrigger::Followup(_) => "action_followup",
-                            ConditionTrigger::Text(_) => "standard",
-                        };
-                        let kind = c.get("type").and_then(|t| t.as_str()).unwrap_or(default_kind);
-                        assert_eq!(kind == "standard", w.kind == ConditionKind::Standard);
-                        assert_eq!(c.get("fixed_message").and_then(|f| f.as_bool()).unwrap_or(false), w.fixed_message);
-                    }
+                    let conditions = seq(ca.get("conditions"))
+                        .iter()
+                        .map(|c| {
+                            let condition = match &c["condition"] {
+                                Value::Number(n) => ConditionTrigger::Followup(n.as_u64().unwrap()),
+                                v => ConditionTrigger::Text(Text::new(str_of(v))),
+                            };
+                            let kind = match (c.get("type").map(str_of).as_deref(), &condition) {
+                                (Some("standard"), _) | (None, ConditionTrigger::Text(_)) => ConditionKind::Standard,
+                                _ => ConditionKind::ActionFollowup,
+                            };
+                            Condition {
+                                id: c["id"].as_u64().unwrap(),
+                                condition,
+                                action: Text::new(str_of(&c["action"])),
+                                kind,
+                                fixed_message: c.get("fixed_message").and_then(Value::as_bool).unwrap_or(false),
+                            }
+                        })
+                        .collect();
+                    Script::Flow(ConditionalActions { role: Text::new(str_of(&ca["role"])), conditions })
                 }
-            }
-            assert_eq!(str_of("expected_outcome").map(Text::new), s.expected_outcome, "{name}");
-            assert_eq!(str_of("first_message").map(Text::new), s.first_message, "{name}");
-            assert_eq!(get("personality").unwrap().as_u64().map(NamedRef::Id), s.personality);
-            let profile = get("test_profile").map(|v| match v.as_u64() {
-                Some(id) => ProfileRef::Id(id),
-                None => ProfileRef::Id(profile_ids[v.as_str().unwrap()]),
-            });
-            assert_eq!(profile, s.test_profile, "{name}");
-            let metrics: BTreeSet<MetricRef> = get("metrics")
-                .unwrap()
-                .as_sequence()
-                .unwrap()
-                .iter()
-                .map(|m| match m.as_u64() {
-                    Some(id) => MetricRef::Id(id),
-                    None => MetricRef::Id(catalog.metrics.iter().find(|c| c.slug.as_deref() == m.as_str()).unwrap().id),
-                })
-                .collect();
-            assert_eq!(Some(metrics), s.metrics, "{name}");
-            let set = |k: &str| -> BTreeSet<String> {
-                get(k).unwrap().as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+                None => {
+                    let body = str_of(&e["instructions"]);
+                    let suffix = get("instructions_suffix").map(|s| str_of(&s)).unwrap_or_default();
+                    Script::Text(Text::new(crate::model::normalize_long_text(&format!("{body}{suffix}"))))
+                }
+                Some(other) => panic!("unexpected type {other}"),
             };
-            assert_eq!(Some(set("tools")), s.tools);
-            assert_eq!(Some(set("tags")), s.tags, "{name}");
-            assert_eq!(str_of("language"), s.language);
-            assert_eq!(get("max_duration").unwrap().as_u64(), s.max_duration.map(u64::from));
-            assert_eq!(get("phone_number").unwrap().as_u64(), s.phone_number);
+            let set =
+                |k: &str| -> Option<BTreeSet<String>> { get(k).map(|v| seq(Some(&v)).iter().map(str_of).collect()) };
+            let candidates = observed.evaluators.iter().map(|o| (o.id, o.name.as_str())).collect();
+            evaluators.push(Evaluator {
+                id: identify(&name, e.get("id"), candidates),
+                spec: EvaluatorSpec {
+                    folder: Some(get("folder").map(|f| str_of(&f)).unwrap_or_default()),
+                    script: Some(script),
+                    instruction_parts: None,
+                    expected_outcome: get("expected_outcome").map(|v| Text::new(str_of(&v))),
+                    first_message: get("first_message").map(|v| Text::new(str_of(&v))),
+                    personality: get("personality").map(|v| NamedRef::Id(v.as_u64().unwrap())),
+                    test_profile: get("test_profile").map(|v| match v.as_u64() {
+                        Some(id) => ProfileRef::Id(id),
+                        None => ProfileRef::Id(profile_by_name(&str_of(&v))),
+                    }),
+                    metrics: get("metrics").map(|v| {
+                        seq(Some(&v))
+                            .iter()
+                            .map(|m| match m.as_u64() {
+                                Some(id) => MetricRef::Id(id),
+                                None => {
+                                    let slug = str_of(m);
+                                    let found: Vec<_> =
+                                        catalog.metrics.iter().filter(|c| c.slug.as_deref() == Some(&slug)).collect();
+                                    assert_eq!(found.len(), 1, "slug {slug}");
+                                    MetricRef::Id(found[0].id)
+                                }
+                            })
+                            .collect()
+                    }),
+                    tools: set("tools"),
+                    tags: set("tags"),
+                    language: get("language").map(|v| str_of(&v)),
+                    max_duration: get("max_duration").map(|v| v.as_u64().unwrap() as u32),
+                    phone_number: get("phone_number").map(|v| v.as_u64().unwrap()),
+                },
+                name,
+                ignore_changes: BTreeSet::new(),
+                source: None,
+            });
         }
     }
-    assert_eq!(seen, observed.evaluators.len());
+    let key = |e: &Evaluator| e.id;
+    evaluators.sort_by_key(key);
+    test_profiles.sort_by_key(|p| p.id);
+    AgentState {
+        agent: agent_doc["agent"].as_u64().unwrap(),
+        project: agent_doc.get("project").and_then(Value::as_u64),
+        prune: false,
+        folders: seq(agent_doc.get("folders")).iter().map(str_of).collect(),
+        test_profiles,
+        evaluators,
+    }
+}
+
+/// `observed` with lists in the order [`read_back`] returns them.
+fn sorted(mut observed: AgentState) -> AgentState {
+    observed.evaluators.sort_by_key(|e| e.id);
+    observed.test_profiles.sort_by_key(|p| p.id);
+    observed
+}
+
+#[test]
+fn files_read_back_to_the_observed_state() {
+    let observed = agent();
+    assert_eq!(read_back(&render(), &catalog(), &observed), sorted(observed));
 }
 
 #[test]
@@ -451,4 +477,156 @@ fn metrics_by_slug_only_when_the_slug_resolves_back() {
     let metrics = [1, 3, 4, 9].map(MetricRef::Id).into_iter().chain([MetricRef::Slug("zeta".into())]).collect();
     let nodes = metric_nodes(&metrics, &catalog);
     assert_eq!(writer::document(&[], &[Entry::new("metrics", Node::Flow(nodes))]), "metrics: [own, zeta, 1, 4, 9]\n");
+}
+
+mod random_agents {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pick<T: Clone + std::fmt::Debug + 'static>(options: &[T]) -> impl Strategy<Value = T> + use<T> {
+        proptest::sample::select(options.to_vec())
+    }
+
+    fn subset(options: &'static [&'static str]) -> impl Strategy<Value = BTreeSet<String>> {
+        proptest::sample::subsequence(options, 0..=options.len())
+            .prop_map(|v| v.into_iter().map(String::from).collect())
+    }
+
+    /// Normalised texts from lines that repeat across evaluators, so suffixes and defaults occur.
+    fn long_text() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            Just(String::new()),
+            Just("  - indented item".to_string()),
+            Just("Always confirm the name.".to_string()),
+            Just("End the call: politely.".to_string()),
+            Just("yes".to_string()),
+            "[a-c #:\\-]{1,6}",
+            "\\PC{1,8}",
+        ];
+        proptest::collection::vec(line, 1..5).prop_map(|lines| crate::model::normalize_long_text(&lines.join("\n")))
+    }
+
+    fn script() -> impl Strategy<Value = Script> {
+        let condition = (
+            prop_oneof![
+                (0u64..4).prop_map(ConditionTrigger::Followup),
+                long_text().prop_map(|t| ConditionTrigger::Text(Text::new(t)))
+            ],
+            long_text(),
+            any::<bool>(),
+            any::<bool>(),
+        );
+        prop_oneof![
+            3 => long_text().prop_filter("not empty", |t| !t.is_empty()).prop_map(|t| Script::Text(Text::new(t))),
+            1 => (long_text(), proptest::collection::vec(condition, 0..3)).prop_map(|(role, conds)| {
+                Script::Flow(ConditionalActions {
+                    role: Text::new(role),
+                    conditions: conds
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (condition, action, standard, fixed_message))| Condition {
+                            id: i as u64,
+                            condition,
+                            action: Text::new(action),
+                            kind: if standard { ConditionKind::Standard } else { ConditionKind::ActionFollowup },
+                            fixed_message,
+                        })
+                        .collect(),
+                })
+            }),
+        ]
+    }
+
+    fn spec() -> impl Strategy<Value = EvaluatorSpec> {
+        (
+            (pick(&["", "A", "A.B", "A.B.C", "B", "b!", "日本"]), script(), long_text(), long_text()),
+            (pick(&[7u64, 9, 100]), proptest::option::of(pick(&[11u64, 12, 13, 99]))),
+            (
+                proptest::sample::subsequence(vec![501u64, 502, 508, 999], 0..=4),
+                subset(&["TOOL_END_CALL", "TOOL_DTMF"]),
+            ),
+            (subset(&["no", "on", "smoke", "1.0"]), pick(&["en", "fr"]), pick(&[300u32, 60]), pick(&[44u64, 45, 46])),
+        )
+            .prop_map(
+                |(
+                    (folder, script, expected, first),
+                    (personality, profile),
+                    (metrics, tools),
+                    (tags, language, max, phone),
+                )| {
+                    EvaluatorSpec {
+                        folder: Some(folder.to_string()),
+                        script: Some(script),
+                        instruction_parts: None,
+                        expected_outcome: Some(Text::new(expected)),
+                        first_message: Some(Text::new(first)),
+                        personality: Some(NamedRef::Id(personality)),
+                        test_profile: profile.map(ProfileRef::Id),
+                        metrics: Some(metrics.into_iter().map(MetricRef::Id).collect()),
+                        tools: Some(tools),
+                        tags: Some(tags),
+                        language: Some(language.to_string()),
+                        max_duration: Some(max),
+                        phone_number: Some(phone),
+                    }
+                },
+            )
+    }
+
+    fn agent() -> impl Strategy<Value = AgentState> {
+        let evaluators = proptest::collection::vec((pick(&["x", "y", "yes", "Order: 1", " lead"]), spec()), 0..8);
+        let information = prop_oneof![
+            Just(None),
+            proptest::collection::btree_map("[a-z ]{1,4}", long_text(), 0..3)
+                .prop_map(|m| Some(Information::Flat(m.into_iter().map(|(k, v)| (k, Text::new(v))).collect()))),
+            proptest::collection::btree_map("[a-z]{1,3}", "\\PC{0,6}", 0..3).prop_map(|m| {
+                let m: BTreeMap<String, Text> = m.into_iter().map(|(k, v)| (k, Text::new(v))).collect();
+                Some(Information::Sectioned { main_agent_variables: m.clone(), testing_agent_variables: m })
+            }),
+        ];
+        let profiles = proptest::collection::vec((pick(&["P", "Q", "null"]), information), 0..4);
+        (evaluators, profiles).prop_map(|(evaluators, profiles)| AgentState {
+            agent: 12,
+            project: Some(1376),
+            prune: false,
+            folders: ["A", "A.B", "A.B.C", "B", "b!", "日本"].map(String::from).into(),
+            test_profiles: profiles
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, information))| TestProfile {
+                    id: Some(11 + i as u64),
+                    name: name.to_string(),
+                    information,
+                    source: None,
+                })
+                .collect(),
+            evaluators: evaluators
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, spec))| Evaluator {
+                    id: Some(1000 + i as u64),
+                    name: name.to_string(),
+                    spec,
+                    ignore_changes: BTreeSet::new(),
+                    source: None,
+                })
+                .collect(),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_agent_reads_back(observed in agent()) {
+            let (catalog, phones) = (catalog(), phones());
+            let files = render_agent(&ImportInput { agent: &observed, catalog: &catalog, phone_numbers: &phones });
+            prop_assert_eq!(read_back(&files, &catalog, &observed), sorted(observed.clone()));
+            let mut shuffled = observed.clone();
+            shuffled.evaluators.reverse();
+            shuffled.test_profiles.reverse();
+            let again = render_agent(&ImportInput { agent: &shuffled, catalog: &catalog, phone_numbers: &phones });
+            prop_assert_eq!(files, again);
+        }
+    }
 }
