@@ -38,7 +38,8 @@ pub struct ImportedFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{} already exist{}: {}", plural(.paths.len(), "file"), if .paths.len() == 1 { "s" } else { "" }, list(.paths))]
+    /// Nothing was written: these targets exist and `force` was not given.
+    #[error("{}", exists_message(.paths))]
     Exists { paths: Vec<PathBuf> },
     #[error("cannot write {path}")]
     Io {
@@ -52,24 +53,18 @@ impl ImportError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            ImportError::Exists { .. } => {
-                Some("pass --force to overwrite them, or choose another directory with --out")
-            }
+            ImportError::Exists { .. } => Some("pass --force to overwrite, or choose another directory with --out"),
             ImportError::Io { .. } => None,
         }
     }
 }
 
-fn plural(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
+fn exists_message(paths: &[PathBuf]) -> String {
+    let list = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    match paths.len() {
+        1 => format!("1 file already exists: {list}"),
+        n => format!("{n} files already exist: {list}"),
     }
-}
-
-fn list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// The first lines of every file. No schema modeline: the schema's path relative to wherever `--out` points is

@@ -630,3 +630,37 @@ mod random_agents {
         }
     }
 }
+
+#[test]
+fn sensitive_values_are_written_as_their_template() {
+    let vars = BTreeMap::from([("token".to_string(), Text::sensitive("hunter2", "Bearer ${env:TOKEN}"))]);
+    let doc = writer::document(&[], &[Entry::new("v", text_map(&vars))]);
+    assert_eq!(doc, "v:\n  token: Bearer ${env:TOKEN}\n");
+}
+
+#[test]
+fn duplicate_test_case_titles_are_kept_and_flagged() {
+    let case = |id: &str| TestCase {
+        id: Some(id.into()),
+        title: "Late".into(),
+        messages: None,
+        variables: None,
+        expected_output: Some(text(id)),
+        source: None,
+    };
+    let prompt = PromptState { prompt: "p".into(), prune: false, test_cases: vec![case("b"), case("a")] };
+    let contents = render_prompt(&prompt).contents;
+    let body = contents.lines().skip(2).collect::<Vec<_>>().join("\n");
+    insta::assert_snapshot!(body, @r#"
+    version: 1
+    tela:
+      prompt: p
+      test_cases:
+        # 2 test cases of this prompt are titled "Late"; titles identify test cases, so rename all but one
+        - title: Late
+          expected_output: a
+        # 2 test cases of this prompt are titled "Late"; titles identify test cases, so rename all but one
+        - title: Late
+          expected_output: b
+    "#);
+}
