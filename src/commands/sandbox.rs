@@ -5,6 +5,7 @@ use std::io::Write;
 
 use crate::cli::{GlobalArgs, SandboxArgs};
 use crate::error::{CliError, Outcome};
+use crate::sandbox::persist::PersistError;
 use crate::sandbox::{Sandbox, SandboxConfig};
 
 pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Outcome, CliError> {
@@ -14,6 +15,15 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Outcome, CliE
     }
     let config = SandboxConfig { state_file: args.state.clone(), ..SandboxConfig::default() };
     let sandbox = Sandbox::start(args.port, config).await.map_err(|err| {
+        if let Some(persist) = err.get_ref().and_then(|e| e.downcast_ref::<PersistError>()) {
+            let e = CliError::from_error(persist);
+            return match persist {
+                PersistError::Parse { .. } => {
+                    e.hint("move the file away to start from the built-in world; the sandbox never overwrites it")
+                }
+                _ => e,
+            };
+        }
         let mut e =
             CliError::new(format!("cannot start the sandbox on 127.0.0.1:{}", args.port)).cause(err.to_string());
         if err.kind() == std::io::ErrorKind::AddrInUse {

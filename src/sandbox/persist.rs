@@ -11,7 +11,7 @@ use super::state::SandboxState;
 pub enum PersistError {
     #[error("cannot read the sandbox state file {path}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("the sandbox state file {path} is not a sandbox state: {source}")]
+    #[error("the sandbox state file {path} is not a sandbox state")]
     Parse { path: PathBuf, source: serde_json::Error },
     #[error("cannot write the sandbox state file {path}")]
     Write { path: PathBuf, source: std::io::Error },
@@ -56,6 +56,12 @@ impl StateFile {
         file.write_all(&bytes).map_err(err)?;
         file.sync_all().map_err(err)?;
         drop(file);
-        std::fs::rename(&tmp, &self.path).map_err(err)
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        // Sync the directory too, so the rename itself survives a crash. Best effort: not every platform allows
+        // opening a directory.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 }

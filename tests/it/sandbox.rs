@@ -10,7 +10,7 @@ use evalform::sandbox::{
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{evalform, settings};
+use crate::common::{evalform, run, settings};
 
 const PROMPT: &str = "5f0c2a4e-0000-4000-8000-000000000001";
 
@@ -927,11 +927,14 @@ async fn state_file_survives_a_restart() {
 
 #[tokio::test]
 async fn the_command_prints_its_address_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
     let mut cmd = evalform();
-    cmd.args(["sandbox", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(["sandbox", "--port", "0", "--state"]).arg(&state).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn evalform sandbox");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    stdout.read_line(&mut line).unwrap();
     let base = line.trim().strip_prefix("listening on ").expect("address line").to_string();
     let resp = reqwest::Client::new()
         .get(format!("{base}/test_framework/v1/scenarios/?agent_id=1"))
@@ -943,7 +946,56 @@ async fn the_command_prints_its_address_and_serves() {
     let body: Value = resp.json().await.unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status, 200);
     assert_eq!(body, json!({"count": 0, "next": null, "previous": null, "results": []}));
-    settings().bind(|| insta::assert_snapshot!(line, @"listening on http://127.0.0.1:[PORT]"));
+    assert!(state.exists(), "the state file is written at start");
+    let shown = format!("--- stdout\n{line}--- stderr\n{}", stderr.replace(&dir.path().display().to_string(), "[DIR]"));
+    settings().bind(|| {
+        insta::assert_snapshot!(shown, @r"
+        --- stdout
+        listening on http://127.0.0.1:[PORT]
+        --- stderr
+        state is kept in [DIR]/state.json
+        press Ctrl-C to stop
+        ")
+    });
+}
+
+#[tokio::test]
+async fn the_command_explains_a_busy_port_and_a_bad_state_file() {
+    let (sb, _) = start().await;
+    let mut cmd = evalform();
+    cmd.args(["sandbox", "--port", &sb.addr().port().to_string()]);
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: cannot start the sandbox on 127.0.0.1:[PORT]
+        caused by: Address already in use (os error 98)
+        hint: another process uses that port; pass `--port 0` to pick a free one
+        ")
+    });
+    sb.shutdown().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("state.json"), r#"{"seed": 1}"#).unwrap();
+    let mut cmd = evalform();
+    cmd.args(["sandbox", "--port", "0", "--state", "state.json"]);
+    let out = run(cmd, Some(dir.path()));
+    assert_eq!(out.code, 1);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: the sandbox state file state.json is not a sandbox state
+        caused by: invalid type: integer `1`, expected struct Seed at line 1 column 10
+        hint: move the file away to start from the built-in world; the sandbox never overwrites it
+        ")
+    });
 }
