@@ -301,7 +301,8 @@ pub fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Resu
                 if !state.test_profiles.contains_key(id) {
                     return Err(ApiError::not_found());
                 }
-                state.write_test_profile(WriteMode::Patch, Some(*id), None, call.body()?)?;
+                let mode = if m == "PUT" { WriteMode::Put } else { WriteMode::Patch };
+                state.write_test_profile(mode, Some(*id), None, call.body()?)?;
                 ok(state.test_profile(*id).unwrap_or_default())
             }
         },

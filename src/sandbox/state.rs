@@ -140,6 +140,15 @@ pub enum WriteMode {
     Create,
     Patch,
     Put,
+    /// A change made in the dashboard: partial like PATCH, but every field is writable.
+    Dashboard,
+}
+
+impl WriteMode {
+    /// Whether the body must hold every required field.
+    fn full(self) -> bool {
+        matches!(self, WriteMode::Create | WriteMode::Put)
+    }
 }
 
 impl SandboxState {
@@ -179,7 +188,17 @@ impl SandboxState {
     /// Change an evaluator as the dashboard does: every field of `SchemaScenario` is writable there, including
     /// `first_message`, `max_duration` and `scenario_language`.
     pub fn edit_evaluator(&mut self, id: u64, body: Value) -> Result<u64, ApiError> {
-        self.write_evaluator(WriteMode::Put, Some(id), None, &body)
+        self.write_evaluator(WriteMode::Dashboard, Some(id), None, &body)
+    }
+
+    /// Change a test profile as the dashboard does (like PATCH: `information`, when given, replaces the old one).
+    pub fn edit_test_profile(&mut self, id: u64, body: Value) -> Result<u64, ApiError> {
+        self.write_test_profile(WriteMode::Patch, Some(id), None, &body)
+    }
+
+    /// Change a Tela test case as the dashboard does (like PATCH).
+    pub fn edit_test_case(&mut self, id: &str, body: Value) -> Result<Value, ApiError> {
+        self.patch_test_case(id, &body)
     }
 
     /// An evaluator as `GET /scenarios/{id}/` returns it.
@@ -241,7 +260,7 @@ impl SandboxState {
             Some(id) => Some(self.evaluators.get(&id).cloned().ok_or_else(ApiError::not_found)?),
             None => None,
         };
-        let full = mode != WriteMode::Patch;
+        let full = mode.full();
         let mut errors = FieldErrors::default();
 
         if let Some(v) = body.get("dynamic_variable_values") {
@@ -271,7 +290,7 @@ impl SandboxState {
         let personality = if full && errors.required(body, "personality").is_none() {
             None
         } else {
-            errors.pk(body, "personality", mode == WriteMode::Patch)
+            errors.pk(body, "personality", !full)
         };
         if let Some(Some(p)) = personality {
             if self.seed.personality(p).is_none() {
@@ -377,7 +396,7 @@ impl SandboxState {
         }
 
         let (mut first_message, mut max_duration, mut language) = (None, None, None);
-        if mode == WriteMode::Put {
+        if matches!(mode, WriteMode::Put | WriteMode::Dashboard) {
             first_message = errors.string(body, "first_message", true).map(Option::unwrap_or_default);
             max_duration = errors.integer(body, "max_duration", true);
             language = errors.string(body, "scenario_language", false).flatten();
@@ -724,7 +743,7 @@ impl SandboxState {
             None => None,
         };
         let mut errors = FieldErrors::default();
-        let name = if mode == WriteMode::Create {
+        let name = if mode.full() {
             errors.required(body, "name").and_then(|_| errors.string(body, "name", false))
         } else {
             errors.string(body, "name", false)
@@ -1318,6 +1337,18 @@ mod tests {
         s.insert_evaluator(6, json!({"name": "ok", "agent": 12, "personality": 7, "tags": ["will-FAIL"]})).unwrap();
         assert!(SandboxState::run_succeeds(&s.evaluators[&5]));
         assert!(!SandboxState::run_succeeds(&s.evaluators[&6]));
+    }
+
+    #[test]
+    fn dashboard_edits_are_partial_and_reach_every_field() {
+        let mut s = SandboxState::new(Seed::default());
+        s.insert_evaluator(5, json!({"name": "A", "agent": 12, "personality": 7, "first_message": "ignored"})).unwrap();
+        assert_eq!(s.evaluators[&5].first_message, "");
+        s.edit_evaluator(5, json!({"first_message": "Hi", "max_duration": 60, "scenario_language": "es"})).unwrap();
+        let e = &s.evaluators[&5];
+        assert_eq!((e.first_message.as_str(), e.max_duration, e.scenario_language.as_str()), ("Hi", Some(60), "es"));
+        assert_eq!(e.name, "A");
+        assert!(s.edit_evaluator(5, json!({"folder_path": "Nope"})).is_err(), "folders must exist here too");
     }
 
     #[test]

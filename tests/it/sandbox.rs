@@ -570,6 +570,11 @@ async fn test_profiles_create_200_and_information_replaced_whole() {
     assert_eq!(after["information"], json!({"main_agent_variables": {"user_id": "U-43"}}), "replaced, not merged");
     assert_eq!(c.get(&one).await.1["information"], after["information"]);
 
+    let (s, body) = c.cekura(Method::PUT, &one, Some(json!({"information": {}}))).await;
+    assert_eq!((s, body), (400, json!({"name": ["This field is required."]})), "PUT needs the whole object");
+    let (s, put) = c.cekura(Method::PUT, &one, Some(json!({"name": "Premium caller", "information": info}))).await;
+    assert_eq!((s, &put["information"]), (200, &info));
+
     // An evaluator can use it; the profile shows in test_profile_data.
     let e = c.evaluator("With profile", json!({"test_profile": id})).await;
     assert_eq!(
