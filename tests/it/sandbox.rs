@@ -822,14 +822,14 @@ async fn faults_are_reproducible_from_the_seed() {
 #[tokio::test]
 async fn latency_is_added() {
     let (sb, c) = start().await;
-    sb.set_faults(FaultConfig { latency_ms: 150, ..FaultConfig::default() });
+    sb.set_faults(FaultConfig { latency_ms: 400, ..FaultConfig::default() });
     let t = std::time::Instant::now();
     c.get("/test_framework/v2/aiagents/12/").await;
-    assert!(t.elapsed() >= std::time::Duration::from_millis(150));
+    assert!(t.elapsed() >= std::time::Duration::from_millis(400));
     // Never on /_sandbox/.
     let t = std::time::Instant::now();
     c.http.get(format!("{}/_sandbox/counters", c.base)).send().await.unwrap();
-    assert!(t.elapsed() < std::time::Duration::from_millis(150));
+    assert!(t.elapsed() < std::time::Duration::from_millis(400));
     sb.shutdown().await;
 }
 
