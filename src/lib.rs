@@ -12,3 +12,4 @@ pub mod error;
 pub mod import;
 pub mod model;
 pub mod plan;
+pub mod sandbox;
