@@ -9,5 +9,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod yaml;
