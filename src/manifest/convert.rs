@@ -135,7 +135,9 @@ impl<'a, 'f> Converter<'a, 'f> {
                 return fail(self, d);
             }
             Ok(None) => {
-                let d = Diagnostic::file(name, "the file is empty").help("a manifest starts with `version: 1`");
+                let d = Diagnostic::at(name, text, crate::yaml::Pos { line: 1, column: 1 }, 1, "the file is empty")
+                    .label("expected a manifest")
+                    .help("a manifest starts with `version: 1`, then a `cekura` or `tela` section");
                 return fail(self, d);
             }
             Ok(Some(root)) => root,
@@ -536,7 +538,7 @@ impl<'a, 'f> Converter<'a, 'f> {
                     .diag(
                         &at(own.max_duration.is_some(), "max_duration"),
                         On::Value,
-                        format!("`max_duration` of {seconds} seconds is out of range"),
+                        format!("`max_duration: {seconds}` is out of range"),
                     )
                     .label(format!(
                         "expected {} to {} seconds",

@@ -78,8 +78,8 @@ pub struct TestProfile {
     pub information: Option<BTreeMap<String, String>>,
 }
 
+// Only the schema uses this type (so editors accept `id: 42`); the loader reads every scalar as its source text.
 /// A variable value: text. Numbers and booleans are taken as written (`42` is the text "42", `1.50` is "1.50").
-/// Only the schema uses this type; the loader reads every scalar as its source text.
 #[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]

@@ -136,7 +136,11 @@ impl<'a> Structure<'a> {
         }
         if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
             let fitting: Vec<&Value> = alts.iter().filter(|a| self.admits(node, a)).collect();
+            let non_null: Vec<&Value> =
+                alts.iter().filter(|a| self.resolve(a).get("type").and_then(Value::as_str) != Some("null")).collect();
             match fitting.as_slice() {
+                // An optional value of one kind: report as that kind does (enum values get their suggestion).
+                [] if non_null.len() == 1 => self.check(node, non_null[0], what, key),
                 [] => self.wrong_type(node, s, key, what),
                 [one] => {
                     let what = def_title(one).unwrap_or(what);
@@ -150,7 +154,7 @@ impl<'a> Structure<'a> {
             if let (Some(values), Some(v)) = (s.get("enum").and_then(Value::as_array), node.as_str()) {
                 let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
                 let mut d = self
-                    .diag(node, node.width, format!("`{v}` is not a valid {}", key.unwrap_or("value")))
+                    .diag(node, node.width, format!("`{v}` is not a valid value for `{}`", key.unwrap_or("value")))
                     .label(format!("expected one of: {}", names.join(", ")));
                 if let Some(near) = nearest(v, &names) {
                     d = d.help(format!("did you mean `{near}`?"));
@@ -205,6 +209,8 @@ impl<'a> Structure<'a> {
         let props = s.get("properties").and_then(Value::as_object);
         let additional = s.get("additionalProperties");
         let mut seen: Vec<(&str, &Node)> = Vec::new();
+        // Keys suggested for a misspelt one are not reported missing as well.
+        let mut suggested: Vec<&str> = Vec::new();
         for (k, v) in entries {
             let Some(name) = k.as_str() else { continue };
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
@@ -229,6 +235,7 @@ impl<'a> Structure<'a> {
                         .label(format!("expected one of: {}", known.join(", ")));
                     if let Some(near) = nearest(name, &known) {
                         d = d.help(format!("did you mean `{near}`?"));
+                        suggested.push(near);
                     }
                     self.out.push(d);
                     self.bad_keys.insert(k.pos);
@@ -239,10 +246,12 @@ impl<'a> Structure<'a> {
         }
         if let Some(required) = s.get("required").and_then(Value::as_array) {
             for r in required.iter().filter_map(Value::as_str) {
-                if !seen.iter().any(|(n, _)| *n == r) {
-                    let mut d = self.diag(node, 1, format!("missing key `{r}` in {what}"));
-                    if let Some(prop) = props.and_then(|p| p.get(r)) {
-                        d = d.label(format!("`{r}` is required here: {}", self.expected(prop)));
+                if !seen.iter().any(|(n, _)| *n == r) && !suggested.contains(&r) {
+                    let mut d = self
+                        .diag(node, 1, format!("missing key `{r}` in {what}"))
+                        .label(format!("expected a `{r}` key in this mapping"));
+                    if let Some(prop) = props.and_then(|p| p.get(r)).and_then(|p| p.get("description")) {
+                        d = d.note(format!("`{r}`: {}", prop.as_str().unwrap_or_default().replace('\n', " ")));
                     }
                     if r == "version" {
                         d = d.help("every manifest starts with `version: 1`");
