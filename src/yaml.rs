@@ -150,13 +150,23 @@ fn is_integer(v: &str) -> bool {
 }
 
 /// Parse `text` into a positioned tree. `Ok(None)` is an empty document (nothing but comments or whitespace).
-/// Only the first document of a stream is read.
+/// A stream of several documents (`---` between them) is an error: a manifest is one document.
 pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
-    let mut builder = TreeBuilder { text_lines: text.lines().collect(), stack: Vec::new(), root: None, done: false };
+    let mut builder = TreeBuilder {
+        text_lines: text.lines().collect(),
+        stack: Vec::new(),
+        root: None,
+        done: false,
+        documents: 0,
+        second_document: None,
+    };
     let mut parser = Parser::new_from_str(text);
     parser
-        .load(&mut builder, false)
+        .load(&mut builder, true)
         .map_err(|e| YamlError { pos: Pos::from_marker(e.marker()), message: e.info().to_string() })?;
+    if let Some(pos) = builder.second_document {
+        return Err(YamlError { pos, message: "a second document begins here; a manifest is one document".into() });
+    }
     Ok(builder.root)
 }
 
@@ -170,6 +180,8 @@ struct TreeBuilder<'t> {
     stack: Vec<Frame>,
     root: Option<Node>,
     done: bool,
+    documents: usize,
+    second_document: Option<Pos>,
 }
 
 impl TreeBuilder<'_> {
@@ -228,10 +240,16 @@ impl TreeBuilder<'_> {
 
 impl MarkedEventReceiver for TreeBuilder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        let pos = Pos::from_marker(&mark);
+        if ev == Event::DocumentStart {
+            self.documents += 1;
+            if self.documents == 2 {
+                self.second_document = Some(pos);
+            }
+        }
         if self.done && self.stack.is_empty() {
             return;
         }
-        let pos = Pos::from_marker(&mark);
         match ev {
             Event::Scalar(value, style, _, _) => {
                 let width = self.scalar_width(pos, &value, style);
@@ -431,6 +449,9 @@ mod tests {
         assert_eq!(parse_tree("# only a comment\n").unwrap(), None);
         let err = parse_tree("a: [1, 2\n").unwrap_err();
         assert_eq!(err.pos.line, 2);
+        let err = parse_tree("---\na: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 3, column: 1 });
+        assert!(parse_tree("---\na: 1\n").unwrap().is_some());
     }
 
     #[test]

@@ -130,8 +130,12 @@ impl<'a, 'f> Converter<'a, 'f> {
         };
         let root = match yaml::parse_tree(text) {
             Err(e) => {
-                let d = Diagnostic::at(name, text, e.pos, 1, format!("not valid YAML: {}", e.message))
-                    .help("check the indentation and quoting around this place");
+                let d = Diagnostic::at(name, text, e.pos, 1, format!("not valid YAML: {}", e.message));
+                let d = if e.message.starts_with("a second document") {
+                    d.help("put each document in a file of its own; several files may describe one agent")
+                } else {
+                    d.help("check the indentation and quoting around this place")
+                };
                 return fail(self, d);
             }
             Ok(None) => {
@@ -734,4 +738,122 @@ fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{load_texts, EnvMode, LoadOptions, ManifestFile};
+    use super::*;
+
+    fn load(texts: &[&str]) -> Result<State, String> {
+        let env = |name: &str| (name == "TOKEN").then(|| "s3cr3t".to_string());
+        let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+        let files = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ManifestFile { path: format!("f{i}.yaml").into(), text: t.to_string() })
+            .collect();
+        load_texts(files, &opts).map(|m| m.state).map_err(|d| d.to_string())
+    }
+
+    const DEFAULTS: &str = r#"version: 1
+cekura:
+  agent: 5
+  folders: [Sales.Inbound]
+  test_profiles: [{name: Gold}]
+  defaults:
+    folder: Sales
+    personality: Normal Male
+    test_profile: Gold
+    metrics: [501, call_success]
+    tags: [smoke]
+    max_duration: 300
+    instructions_suffix: "\nConfirm your name.  "
+  evaluators:
+    - name: Uses every default
+      instructions: "Ask about order 1.\n"
+    - name: Overrides some
+      folder: Sales.Inbound
+      tags: []
+      max_duration: 60
+      instructions: Ask about order 2.
+      instructions_suffix: " Then hang up."
+    - name: Scripted
+      type: conditional_actions
+      conditional_actions:
+        role: A caller
+        conditions: [{id: 0, condition: FIRST_MESSAGE, action: Hi}]
+"#;
+
+    #[test]
+    fn defaults_fill_what_an_evaluator_leaves_out() {
+        let state = load(&[DEFAULTS]).unwrap();
+        let agent = &state.agents[&5];
+        assert_eq!(agent.folders, BTreeSet::from(["Sales".to_string(), "Sales.Inbound".to_string()]));
+        let [first, second, third] = &agent.evaluators[..] else { panic!("{:?}", agent.evaluators) };
+
+        assert_eq!(first.spec.folder.as_deref(), Some("Sales"));
+        assert_eq!(first.spec.personality, Some(NamedRef::Name("Normal Male".into())));
+        assert_eq!(first.spec.test_profile, Some(ProfileRef::Name("Gold".into())));
+        assert_eq!(
+            first.spec.metrics,
+            Some(BTreeSet::from([MetricRef::Id(501), MetricRef::Slug("call_success".into())]))
+        );
+        assert_eq!(first.spec.max_duration, Some(300));
+        assert_eq!(first.spec.script, Some(Script::Text(Text::new("Ask about order 1.\n\nConfirm your name."))));
+        assert_eq!(
+            first.spec.instruction_parts,
+            Some(InstructionParts {
+                body: "Ask about order 1.\n".into(),
+                suffix: Some("\nConfirm your name.  ".into())
+            })
+        );
+        assert_eq!(first.source, Some(SourceSpan { file: "f0.yaml".into(), line: 15, column: 7 }));
+
+        assert_eq!(second.spec.folder.as_deref(), Some("Sales.Inbound"));
+        assert_eq!(second.spec.tags, Some(BTreeSet::new()));
+        assert_eq!(second.spec.max_duration, Some(60));
+        assert_eq!(second.spec.script, Some(Script::Text(Text::new("Ask about order 2. Then hang up."))));
+
+        // The default suffix leaves conditional-actions evaluators alone; everything else still applies.
+        assert!(matches!(third.spec.script, Some(Script::Flow(_))));
+        assert_eq!(third.spec.instruction_parts, None);
+        assert_eq!(third.spec.max_duration, Some(300));
+        // Fields nobody sets are not managed.
+        assert_eq!(third.spec.language, None);
+        assert_eq!(third.spec.first_message, None);
+    }
+
+    #[test]
+    fn defaults_apply_per_file_and_files_merge_per_agent() {
+        let other = "version: 1\ncekura:\n  agent: 5\n  evaluators:\n    - name: Elsewhere\n      folder: Sales\n";
+        let state = load(&[DEFAULTS, other]).unwrap();
+        let agent = &state.agents[&5];
+        assert_eq!(agent.evaluators.len(), 4);
+        let elsewhere = &agent.evaluators[3];
+        assert_eq!(elsewhere.spec.max_duration, None, "defaults of another file do not apply");
+        assert_eq!(elsewhere.source.as_ref().unwrap().file, "f1.yaml");
+    }
+
+    #[test]
+    fn sensitive_instructions_are_replaced_whole() {
+        let text =
+            "version: 1\ncekura:\n  agent: 5\n  defaults:\n    instructions_suffix: \" Bye.\"\n  evaluators:\n    \
+                    - name: Secret\n      instructions: \"Your PIN is ${env:TOKEN}.\"\n";
+        let state = load(&[text]).unwrap();
+        let e = &state.agents[&5].evaluators[0];
+        let Some(Script::Text(t)) = &e.spec.script else { panic!() };
+        assert!(t.is_sensitive());
+        assert_eq!(t.expose(), "Your PIN is s3cr3t. Bye.");
+        assert_eq!(t.template(), Some("Your PIN is ${env:TOKEN}. Bye."));
+        assert_eq!(e.spec.instruction_parts, None);
+        assert!(!format!("{e:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn uuids() {
+        assert!(is_uuid("5f0c2a4e-0000-4000-8000-000000000001"));
+        assert!(!is_uuid("5f0c2a4e-0000-4000-8000-00000000001"));
+        assert!(!is_uuid("order-support"));
+    }
 }
