@@ -64,6 +64,9 @@ struct AgentAcc {
     prune_at: Option<String>,
     evaluator_names: HashMap<String, String>,
     profile_names: HashMap<String, String>,
+    /// `id` pins, as text, with where each was first declared.
+    evaluator_ids: HashMap<String, String>,
+    profile_ids: HashMap<String, String>,
     /// (file, path, folder): checked against `folders` once every file is read.
     folder_uses: Vec<(usize, String, String)>,
     /// (file, path, name): test profile references by name, checked once every file is read.
@@ -318,9 +321,28 @@ impl<'a, 'f> Converter<'a, 'f> {
         }
     }
 
+    /// An `id` pin: one resource per id within the agent.
+    fn pin(&mut self, fi: usize, path: &str, id: Option<u64>, what: &str, seen: &mut HashMap<String, String>) {
+        let Some(id) = id else { return };
+        let here = self.srcs[fi].place(path, On::Value);
+        match seen.get(&id.to_string()) {
+            Some(first) => {
+                let d = self.srcs[fi]
+                    .diag(path, On::Value, format!("{what} id {id} is pinned twice"))
+                    .label("expected each id at most once per agent")
+                    .note(format!("first pinned at {first}"));
+                self.push(d);
+            }
+            None => {
+                seen.insert(id.to_string(), here);
+            }
+        }
+    }
+
     fn test_profile(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, p: &raw::TestProfile) -> TestProfile {
         let parent = format!("agent {}", acc.state.agent);
         self.identity(fi, &format!("{path}.name"), &p.name, "a test profile name", &parent, &mut acc.profile_names);
+        self.pin(fi, &format!("{path}.id"), p.id, "test profile", &mut acc.profile_ids);
         let sectioned = p.main_agent_variables.is_some() || p.testing_agent_variables.is_some();
         let information = match (&p.information, sectioned) {
             (Some(_), true) => {
@@ -374,6 +396,7 @@ impl<'a, 'f> Converter<'a, 'f> {
         let parent = format!("agent {}", acc.state.agent);
         let name_path = format!("{path}.name");
         self.identity(fi, &name_path, &e.name, "an evaluator name", &parent, &mut acc.evaluator_names);
+        self.pin(fi, &format!("{path}.id"), e.id, "evaluator", &mut acc.evaluator_ids);
         let length = e.name.chars().count();
         if length > model::MAX_NAME_LEN {
             let d = self.srcs[fi]

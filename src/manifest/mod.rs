@@ -149,6 +149,11 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) 
         if hidden {
             continue;
         }
+        // Symlinked directories are not followed, so a link loop cannot make discovery run forever.
+        let linked_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) && p.is_dir();
+        if linked_dir {
+            continue;
+        }
         if p.is_dir() {
             walk_dir(&p, out, problems);
         } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
