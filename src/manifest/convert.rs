@@ -60,8 +60,9 @@ impl Src<'_> {
 #[derive(Default)]
 struct AgentAcc {
     state: AgentState,
-    project_at: Option<String>,
-    prune_at: Option<String>,
+    /// Settings several files may repeat: the first value and where it was declared.
+    project_decl: Option<(u64, String)>,
+    prune_decl: Option<(bool, String)>,
     evaluator_names: HashMap<String, String>,
     profile_names: HashMap<String, String>,
     /// `id` pins, as text, with where each was first declared.
@@ -76,7 +77,7 @@ struct AgentAcc {
 #[derive(Default)]
 struct PromptAcc {
     state: PromptState,
-    prune_at: Option<String>,
+    prune_decl: Option<(bool, String)>,
     titles: HashMap<String, String>,
 }
 
@@ -220,34 +221,12 @@ impl<'a, 'f> Converter<'a, 'f> {
         let mut acc = self.agents.remove(&c.agent).unwrap_or_default();
         acc.state.agent = c.agent;
         if let Some(project) = c.project {
-            match (acc.state.project, &acc.project_at) {
-                (Some(prev), Some(at)) if prev != project => {
-                    let d = self.srcs[fi]
-                        .diag("cekura.project", On::Value, format!("agent {} is given two projects", c.agent))
-                        .label(format!("expected {prev}, as declared before"))
-                        .note(format!("first declared at {at}"));
-                    self.push(d);
-                }
-                _ => {
-                    acc.state.project = Some(project);
-                    acc.project_at = Some(self.srcs[fi].place("cekura.project", On::Value));
-                }
-            }
+            let what = format!("files of agent {} disagree on `project`", c.agent);
+            acc.state.project = Some(self.agree(fi, "cekura.project", project, &mut acc.project_decl, what));
         }
         if let Some(prune) = c.prune {
-            match &acc.prune_at {
-                Some(at) if acc.state.prune != prune => {
-                    let d = self.srcs[fi]
-                        .diag("cekura.prune", On::Value, format!("files of agent {} disagree on `prune`", c.agent))
-                        .label(format!("expected {}, as declared before", acc.state.prune))
-                        .note(format!("first declared at {at}"));
-                    self.push(d);
-                }
-                _ => {
-                    acc.state.prune = prune;
-                    acc.prune_at = Some(self.srcs[fi].place("cekura.prune", On::Value));
-                }
-            }
+            let what = format!("files of agent {} disagree on `prune`", c.agent);
+            acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
         }
         for (j, folder) in c.folders.iter().flatten().enumerate() {
             let path = format!("cekura.folders[{j}]");
@@ -274,6 +253,33 @@ impl<'a, 'f> Converter<'a, 'f> {
             acc.state.evaluators.push(evaluator);
         }
         self.agents.insert(c.agent, acc);
+    }
+
+    /// A setting that several files may repeat: the first declaration holds, and a different value later is an
+    /// error that names both places. Returns the value that holds.
+    fn agree<T: PartialEq + Copy + std::fmt::Display>(
+        &mut self,
+        fi: usize,
+        path: &str,
+        value: T,
+        first: &mut Option<(T, String)>,
+        message: String,
+    ) -> T {
+        match first {
+            Some((held, at)) if *held != value => {
+                let d = self.srcs[fi]
+                    .diag(path, On::Value, message)
+                    .label(format!("expected {held}, as declared before"))
+                    .note(format!("first declared at {at}"));
+                self.push(d);
+                *held
+            }
+            Some((held, _)) => *held,
+            None => {
+                *first = Some((value, self.srcs[fi].place(path, On::Value)));
+                value
+            }
+        }
     }
 
     /// A folder dot path: literal, no empty segment. `""` (no folder) is the caller's business.
@@ -671,19 +677,8 @@ impl<'a, 'f> Converter<'a, 'f> {
         let mut acc = self.prompts.remove(&prompt).unwrap_or_default();
         acc.state.prompt = prompt.clone();
         if let Some(prune) = t.prune {
-            match &acc.prune_at {
-                Some(at) if acc.state.prune != prune => {
-                    let d = self.srcs[fi]
-                        .diag("tela.prune", On::Value, format!("files of prompt {prompt} disagree on `prune`"))
-                        .label(format!("expected {}, as declared before", acc.state.prune))
-                        .note(format!("first declared at {at}"));
-                    self.push(d);
-                }
-                _ => {
-                    acc.state.prune = prune;
-                    acc.prune_at = Some(self.srcs[fi].place("tela.prune", On::Value));
-                }
-            }
+            let what = format!("files of prompt {prompt} disagree on `prune`");
+            acc.state.prune = self.agree(fi, "tela.prune", prune, &mut acc.prune_decl, what);
         }
         let parent = format!("prompt {prompt}");
         for (j, tc) in t.test_cases.iter().flatten().enumerate() {
