@@ -189,4 +189,27 @@ mod tests {
         error: 1 problem in 1 file
         ");
     }
+
+    #[test]
+    fn colour_only_adds_escapes() {
+        let text = "version: 2\n";
+        let d = Diagnostic::at("a.yaml", text, Pos { line: 1, column: 10 }, 1, "unsupported version `2`")
+            .label("expected 1")
+            .note("a note")
+            .help("a help");
+        let all = Diagnostics::new(vec![d]);
+        let colored = all.render(true);
+        assert!(colored.contains("\x1b[1;31merror\x1b[0m"), "{colored:?}");
+        let mut stripped = String::new();
+        let mut in_escape = false;
+        for c in colored.chars() {
+            match (in_escape, c) {
+                (false, '\x1b') => in_escape = true,
+                (true, 'm') => in_escape = false,
+                (false, c) => stripped.push(c),
+                _ => {}
+            }
+        }
+        assert_eq!(stripped, all.render(false));
+    }
 }

@@ -40,6 +40,14 @@ fn examples_validate() {
 }
 
 #[test]
+fn quiet_leaves_out_the_summary() {
+    let mut cmd = evalform();
+    cmd.args(["validate", "-q", "examples/specs"]);
+    let out = run(cmd, Some(root()));
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
+}
+
+#[test]
 fn examples_point_editors_at_the_schema() {
     for dir in ["acme-shop", "bright-smile", "tela"] {
         for entry in std::fs::read_dir(root().join("examples/specs").join(dir)).unwrap() {
