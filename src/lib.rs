@@ -10,6 +10,8 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod import;
+pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod sandbox;
+pub mod yaml;
