@@ -326,3 +326,6 @@ fn join_ids(ids: &[u64]) -> String {
 pub fn plan(desired: &State, observed: &Observed, settings: &PlanSettings) -> Result<Plan, PlanErrors> {
     build::plan(desired, observed, settings)
 }
+
+#[cfg(test)]
+mod tests;
