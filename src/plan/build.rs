@@ -37,7 +37,21 @@ impl Builder {
         id
     }
 
-    pub fn change(&mut self, address: Address, action: Action, remote_id: Option<String>, fields: Vec<FieldChange>) {
+    pub fn change(
+        &mut self,
+        address: Address,
+        action: Action,
+        remote_id: Option<String>,
+        mut fields: Vec<FieldChange>,
+    ) {
+        // The value a secret replaces is as secret as the secret: show neither.
+        for f in &mut fields {
+            if let (Some(FieldValue::Text(before)), Some(FieldValue::Text(after))) = (&mut f.before, &f.after) {
+                if let (false, Some(template)) = (before.is_sensitive(), after.template()) {
+                    *before = Text::sensitive(before.expose(), template);
+                }
+            }
+        }
         self.changes.push(ResourceChange { address, action, remote_id, fields });
     }
 
