@@ -16,7 +16,9 @@ use super::{
     Observed, Operation, Plan, PlanError, PlanErrors, PlanNote, PlanSettings, ResourceChange, TestProfileRef,
     PLAN_FORMAT_VERSION,
 };
-use crate::model::{Address, AgentId, AgentState, Catalog, Evaluator, Information, Script, State, TestProfile, Text};
+use crate::model::{
+    Address, AgentId, AgentState, Catalog, Evaluator, Field, Information, ProfileRef, Script, State, TestProfile, Text,
+};
 
 /// The plan under construction: what every step appends to.
 #[derive(Debug, Default)]
@@ -138,6 +140,18 @@ impl<'a> AgentPlanner<'a> {
     fn run(mut self) {
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
+        // The test profile each kept evaluator will use once the plan ran, to warn before deleting one in use.
+        let profiles_in_use: BTreeMap<u64, &str> = evaluators
+            .iter()
+            .filter_map(|(want, have)| {
+                let wanted =
+                    want.spec.test_profile.as_ref().filter(|_| !want.ignore_changes.contains(&Field::TestProfile));
+                match wanted.or(have.and_then(|h| h.spec.test_profile.as_ref())) {
+                    Some(ProfileRef::Id(id)) => Some((*id, want.name.as_str())),
+                    _ => None,
+                }
+            })
+            .collect();
         let diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
             .into_iter()
             .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
@@ -261,7 +275,7 @@ impl<'a> AgentPlanner<'a> {
         }
 
         if self.want.prune {
-            self.plan_deletes(&orphans, &profiles, &update_op_ids);
+            self.plan_deletes(&orphans, &profiles, &update_op_ids, &profiles_in_use);
         }
     }
 
@@ -456,6 +470,7 @@ impl<'a> AgentPlanner<'a> {
         orphans: &[&Evaluator],
         profiles: &[(&TestProfile, Option<&TestProfile>)],
         update_ops: &[usize],
+        in_use: &BTreeMap<u64, &str>,
     ) {
         let doomed: Vec<(u64, Address)> = orphans
             .iter()
@@ -477,6 +492,12 @@ impl<'a> AgentPlanner<'a> {
             let address = Address::TestProfile { agent: self.agent, name: remote.name.clone() };
             if !self.selection.selects(&address) {
                 continue;
+            }
+            if let Some(user) = in_use.get(&id) {
+                self.b.note(
+                    Some(address.clone()),
+                    format!("deleted although evaluator \"{user}\" keeps using it (its test_profile is not managed)"),
+                );
             }
             // After the evaluators that used it are deleted or moved to another profile.
             let deps = delete_ops.iter().chain(update_ops).copied();

@@ -215,6 +215,13 @@ fn prune_deletes_evaluators_then_their_test_profiles() {
         "DeleteTestProfile { id: 55 } <- [0]",
     ]
     "#);
+    want.evaluators.push(wanted("Unmanaged profile", |_| {}));
+    want.evaluators[0].spec.tags = Some(BTreeSet::new());
+    let mut have2 = have.clone();
+    have2.evaluators.push(remote(3, "Unmanaged profile", |s| s.test_profile = Some(ProfileRef::Id(55))));
+    let p = plan(&world(want.clone()), &observed(world(have2)), &PlanSettings::default()).unwrap();
+    insta::assert_snapshot!(p.notes[0].message, @r#"deleted although evaluator "Unmanaged profile" keeps using it (its test_profile is not managed)"#);
+    want.evaluators.pop();
     want.prune = false;
     assert!(plan(&world(want), &observed(world(have)), &PlanSettings::default()).unwrap().is_empty());
 }
