@@ -178,7 +178,11 @@ impl<'a> AgentPlanner<'a> {
         let mut touched: BTreeMap<EvaluatorRef, Vec<usize>> = BTreeMap::new();
         for (want, _, d) in diffs.iter().filter(|(_, have, _)| have.is_none()) {
             let address = self.evaluator_address(&want.name);
-            if d.personality.is_none() {
+            if d.personality.is_none() && want.spec.personality.is_some() {
+                continue;
+            }
+            // An unresolved personality was already reported; only a missing one is this error.
+            if want.spec.personality.is_none() {
                 self.errors.push(PlanError::MissingPersonality { address, location: want.source.clone() });
                 continue;
             }
