@@ -213,3 +213,14 @@ fn markdown_is_cut_under_the_limit_with_a_note() {
     let note = out.lines().find(|l| l.contains("are not shown")).expect("a cut note");
     insta::assert_snapshot!(note, @"> **260 of 400 resources are not shown** to keep this comment under 60000 characters. Run `evalform plan` locally to see the whole plan.");
 }
+
+#[test]
+fn a_saved_plan_keeps_no_secret_and_reads_back() {
+    let p = sample_plan();
+    let saved = serde_json::to_string(&p).unwrap();
+    assert!(!saved.contains("new-token") && !saved.contains("Bearer abc") && !saved.contains("old-token"));
+    assert!(saved.contains("${env:SUPPORT_TOKEN}"), "the template is kept for re-interpolation");
+    let back: crate::plan::Plan = serde_json::from_str(&saved).unwrap();
+    assert_eq!(back.operations.len(), p.operations.len());
+    assert_eq!(text(&back, false), text(&p, false), "a plan read back renders the same");
+}
