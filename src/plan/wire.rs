@@ -256,4 +256,37 @@ mod tests {
         let (_, _, body) = call_request(&call, &lookup, Secrets::Expose);
         insta::assert_snapshot!(body.to_string(), @r#"{"scenarios":[1,7],"agent":12,"test_profile":55,"append_instruction":"token-123"}"#);
     }
+
+    #[test]
+    fn every_other_call_kind() {
+        use crate::model::Information;
+        let info = Information::Sectioned {
+            main_agent_variables: [("api_token".to_string(), Text::sensitive("s3cret", "${env:T}"))].into(),
+            testing_agent_variables: [("customer_name".to_string(), Text::new("John"))].into(),
+        };
+        let calls = [
+            Call::CreateTestProfile { agent: 12, name: "Premium".into(), information: info },
+            Call::DeleteTestProfile { id: 55 },
+            Call::SetLanguage { evaluator: EvaluatorRef::Created("New".into()), language: "de".into() },
+            Call::PatchTestCase {
+                id: "u1".into(),
+                body: TestCaseBody { expected_output: Some("Sorry.".into()), ..TestCaseBody::default() },
+            },
+            Call::CreateFolder { project: 9, name: "Inbound".into(), parent_path: Some("Sales".into()) },
+        ];
+        let shown: Vec<String> = calls
+            .iter()
+            .map(|c| {
+                let (m, p, b) = call_request(c, &|_| None, Secrets::Mask);
+                format!("{m} {p} {b}")
+            })
+            .collect();
+        insta::assert_snapshot!(shown.join("\n"), @r#"
+        POST /test_framework/v1/test-profiles/ {"agent":12,"name":"Premium","information":{"main_agent_variables":{"api_token":"(sensitive)"},"testing_agent_variables":{"customer_name":"John"}}}
+        DELETE /test_framework/v1/test-profiles/55/ null
+        PUT /test_framework/v1/scenarios/{created:New}/ {"scenario_language":"de"}
+        PATCH /test-case/u1 {"expectedOutput":"Sorry."}
+        POST /test_framework/v1/scenarios/create_folder/ {"name":"Inbound","project_id":9,"parent_path":"Sales"}
+        "#);
+    }
 }
