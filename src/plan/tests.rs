@@ -515,3 +515,63 @@ proptest! {
         prop_assert!(again.is_empty(), "second plan: {:#?}", again.changes);
     }
 }
+
+fn arb_cases(desired: bool) -> impl Strategy<Value = Vec<TestCase>> {
+    prop::collection::vec(
+        prop::option::of((
+            prop::option::of(prop::collection::vec((0..2usize, 0..3usize), 0..3)),
+            prop::option::of(prop::collection::btree_map(0..3usize, 0..2usize, 0..3)),
+            prop::option::of(0..2usize),
+        )),
+        4,
+    )
+    .prop_map(move |slots| {
+        slots
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                slot.map(|(messages, variables, expected)| TestCase {
+                    id: (!desired).then(|| format!("uuid-{i}")),
+                    title: format!("Case {i}"),
+                    messages: messages
+                        .map(|m| {
+                            m.into_iter()
+                                .map(|(role, text)| crate::model::Message {
+                                    role: ["user", "assistant"][role].into(),
+                                    content: ["Hi", "Where is it?", "Thanks"][text].into(),
+                                })
+                                .collect()
+                        })
+                        .or((!desired).then(Vec::new)),
+                    variables: variables
+                        .map(|v| v.into_iter().map(|(k, v)| (format!("k{k}"), ["a", "b"][v].into())).collect())
+                        .or((!desired).then(BTreeMap::new)),
+                    expected_output: expected.map(|e| ["Sure.", "Sorry."][e].into()).or((!desired).then(|| "".into())),
+                    source: None,
+                })
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn tela_plans_converge(want in arb_cases(true), have in arb_cases(false), prune in any::<bool>()) {
+        let prompt = |cases, prune| {
+            let mut s = State::default();
+            s.prompts.insert("P".into(), PromptState { prompt: "P".into(), prune, test_cases: cases });
+            s
+        };
+        let (desired, observed_state) = (prompt(want.clone(), prune), prompt(have.clone(), false));
+        let p = plan(&desired, &observed(observed_state.clone()), &PlanSettings::default()).unwrap();
+        let creates = p.operations.iter().filter(|o| matches!(o.call, Call::CreateTestCases { .. })).count();
+        prop_assert!(creates <= 1, "one create call per prompt, got {}", creates);
+        let after = simulate::apply(&observed_state, &p).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = plan(&desired, &observed(after), &PlanSettings::default()).unwrap();
+        prop_assert!(again.is_empty(), "{:#?}", again.changes);
+        let orphans = have.iter().filter(|h| !want.iter().any(|w| w.title == h.title)).count();
+        prop_assert_eq!(p.notes.len(), if prune { orphans } else { 0 });
+    }
+}
