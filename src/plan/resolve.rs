@@ -50,6 +50,17 @@ fn resolve_evaluator(
     errors: &mut Vec<PlanError>,
 ) {
     let source = ev.source.clone();
+    // Ids are checked too when the platform listed anything: a mistyped id fails here, not at apply time.
+    if let Some(NamedRef::Id(id)) = &ev.spec.personality {
+        if !catalog.personalities.is_empty() && !catalog.personalities.iter().any(|p| p.id == *id) {
+            errors.push(PlanError::UnknownPersonality {
+                address: address.clone(),
+                location: source.clone(),
+                name: id.to_string(),
+                hint: "no personality of the project has this id".into(),
+            });
+        }
+    }
     if let Some(NamedRef::Name(name)) = &ev.spec.personality {
         match catalog.personalities.iter().find(|p| &p.name == name) {
             Some(p) => ev.spec.personality = Some(NamedRef::Id(p.id)),
@@ -66,6 +77,14 @@ fn resolve_evaluator(
         for m in metrics {
             match m {
                 MetricRef::Id(id) => {
+                    if !catalog.metrics.is_empty() && !catalog.metrics.iter().any(|c| c.id == *id) {
+                        errors.push(PlanError::UnknownMetric {
+                            address: address.clone(),
+                            location: source.clone(),
+                            slug: id.to_string(),
+                            hint: "the agent's metric list has no metric with this id".into(),
+                        });
+                    }
                     ids.insert(MetricRef::Id(*id));
                 }
                 MetricRef::Slug(slug) => match catalog.metrics.iter().find(|c| c.slug.as_deref() == Some(slug)) {
@@ -147,7 +166,7 @@ mod tests {
         let desired = agent(
             vec![ev(EvaluatorSpec {
                 personality: Some(NamedRef::Name("Calm caller".into())),
-                metrics: Some([MetricRef::Slug("politeness".into()), MetricRef::Id(9)].into()),
+                metrics: Some([MetricRef::Slug("politeness".into()), MetricRef::Id(501)].into()),
                 test_profile: Some(ProfileRef::Name("Premium".into())),
                 ..EvaluatorSpec::default()
             })],
@@ -160,7 +179,7 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         let spec = &out.evaluators[0].spec;
         assert_eq!(spec.personality, Some(NamedRef::Id(7)));
-        assert_eq!(spec.metrics, Some([MetricRef::Id(9), MetricRef::Id(501)].into()));
+        assert_eq!(spec.metrics, Some([MetricRef::Id(501)].into()));
         assert_eq!(spec.test_profile, Some(ProfileRef::Id(55)));
     }
 
@@ -169,7 +188,7 @@ mod tests {
         let desired = agent(
             vec![ev(EvaluatorSpec {
                 personality: Some(NamedRef::Name("Calm caler".into())),
-                metrics: Some([MetricRef::Slug("latency".into())].into()),
+                metrics: Some([MetricRef::Slug("latency".into()), MetricRef::Id(9)].into()),
                 test_profile: Some(ProfileRef::Name("Nobody".into())),
                 ..EvaluatorSpec::default()
             })],
@@ -180,6 +199,7 @@ mod tests {
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         insta::assert_snapshot!(text.join("\n"), @r#"
         suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown personality `Calm caler` (hint: did you mean `Calm caller`?)
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown metric `9` (hint: the agent's metric list has no metric with this id)
         suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown metric `latency` (hint: known metric slugs: politeness)
         suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: test profile `Nobody` is neither on the platform nor declared in the manifests (hint: declare it under `test_profiles`, or give its id)
         "#);
