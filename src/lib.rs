@@ -13,5 +13,6 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod render;
 pub mod sandbox;
 pub mod yaml;

@@ -245,8 +245,10 @@ pub struct TestProfile {
     pub source: Option<SourceSpan>,
 }
 
-/// A test profile's variables, in the platform's two shapes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A test profile's variables, in the platform's two shapes. Serialises as the platform writes it (sensitive
+/// values in their sealed form, see [`Text`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum Information {
     /// `main_agent_variables` go to the agent under test, `testing_agent_variables` to the simulated caller.
     Sectioned { main_agent_variables: BTreeMap<String, Text>, testing_agent_variables: BTreeMap<String, Text> },

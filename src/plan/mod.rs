@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, AgentId, ConditionalActions, Field, Text};
+use crate::model::{Address, AgentId, ConditionalActions, Field, Information, Text};
 
 /// Version of the saved-plan and `--format json` layout. Bump on any incompatible change.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -111,9 +111,9 @@ pub enum Call {
     /// `POST /test_framework/v1/scenarios/create_folder/`
     CreateFolder { project: u64, name: String, parent_path: Option<String> },
     /// `POST /test_framework/v1/test-profiles/`
-    CreateTestProfile { agent: AgentId, name: String, information: serde_json::Value },
+    CreateTestProfile { agent: AgentId, name: String, information: Information },
     /// `PATCH /test_framework/v1/test-profiles/{id}/`: `information` is replaced whole.
-    UpdateTestProfile { id: u64, name: Option<String>, information: Option<serde_json::Value> },
+    UpdateTestProfile { id: u64, name: Option<String>, information: Option<Information> },
     /// `DELETE /test_framework/v1/test-profiles/{id}/`
     DeleteTestProfile { id: u64 },
     /// `POST /test_framework/v1/scenarios/`
@@ -220,3 +220,112 @@ pub struct TestCaseBody {
 
 /// Fields of an evaluator, re-exported for planners and renderers.
 pub type ManagedField = Field;
+
+pub mod build;
+pub mod diff;
+pub mod fingerprint;
+pub mod resolve;
+pub mod simulate;
+pub mod target;
+pub mod tela;
+pub mod wire;
+
+pub use fingerprint::fingerprints;
+pub use wire::{call_request, CreatedRef, Secrets};
+
+use crate::model::{Catalog, SourceSpan, State};
+
+/// The default for [`PlanSettings::batch_size`]: at most this many evaluators go in one `adv_update` call. The
+/// platform documents no limit; 500 keeps one transaction (and one failure) to a size a person can reason about.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
+/// What the command line decides about a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// Most evaluators in one `adv_update` (and one `delete_scenarios`) call. Default [`DEFAULT_BATCH_SIZE`].
+    pub batch_size: usize,
+    /// `--target` globs: when any is given, only resources whose name or address matches one are planned.
+    pub targets: Vec<String>,
+    /// `--exclude` globs: resources whose name or address matches one are left out.
+    pub excludes: Vec<String>,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        PlanSettings { batch_size: DEFAULT_BATCH_SIZE, targets: Vec::new(), excludes: Vec::new() }
+    }
+}
+
+/// What the fetcher read: the platform's state, and per agent the lists names and slugs resolve against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub state: State,
+    pub catalogs: BTreeMap<AgentId, Catalog>,
+}
+
+/// Every problem that stops a plan, found in one pass so the user fixes them all at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanErrors(pub Vec<PlanError>);
+
+impl std::fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        write!(f, "cannot plan: {n} problem{}", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanErrors {}
+
+fn at(location: &Option<SourceSpan>) -> String {
+    match location {
+        Some(s) => format!("{s}: "),
+        None => String::new(),
+    }
+}
+
+/// One reason a plan cannot be made. Each names the resource and, for declared resources, where the manifest
+/// declares it, and says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{}{address}: unknown metric `{slug}` (hint: {hint})", at(.location))]
+    UnknownMetric { address: Address, location: Option<SourceSpan>, slug: String, hint: String },
+    #[error("{}{address}: unknown personality `{name}` (hint: {hint})", at(.location))]
+    UnknownPersonality { address: Address, location: Option<SourceSpan>, name: String, hint: String },
+    #[error(
+        "{}{address}: {} evaluators with this name exist on the platform (ids {}) (hint: pin the one you mean with `id: {}`)",
+        at(.location), .ids.len(), join_ids(.ids), .ids[0]
+    )]
+    DuplicateRemoteName { address: Address, location: Option<SourceSpan>, ids: Vec<u64> },
+    #[error(
+        "{}{address}: test profile `{name}` is neither on the platform nor declared in the manifests (hint: declare it under `test_profiles`, or give its id)",
+        at(.location)
+    )]
+    UnknownTestProfile { address: Address, location: Option<SourceSpan>, name: String },
+    #[error("{}{address}: `id: {id}` does not exist on the platform for this agent (hint: remove the pin to create it, or fix the id)", at(.location))]
+    PinNotFound { address: Address, location: Option<SourceSpan>, id: u64 },
+    #[error("{}{address}: is pinned with `id: {id}`, which another resource also pins", at(.location))]
+    PinTwice { address: Address, location: Option<SourceSpan>, id: u64 },
+    #[error("{}{address}: cannot be created without a personality (the platform requires one) (hint: set `personality`, or put it in `defaults`)", at(.location))]
+    MissingPersonality { address: Address, location: Option<SourceSpan> },
+    #[error("{address}: creating this folder needs the agent's project, which is unknown (hint: set `project:` in the manifest)")]
+    MissingProject { address: Address },
+    #[error("bad pattern `{pattern}`: {message}")]
+    BadPattern { pattern: String, message: String },
+}
+
+fn join_ids(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Plan the calls that make the platform (`observed`) match the manifests (`desired`). Pure: the same inputs
+/// give the same plan. On failure every problem found is returned, and nothing has been written anywhere.
+pub fn plan(desired: &State, observed: &Observed, settings: &PlanSettings) -> Result<Plan, PlanErrors> {
+    build::plan(desired, observed, settings)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,668 @@
+//! Steps two and four of planning: match desired resources to remote ones, then turn the differences into the
+//! fewest API calls each route can carry, in dependency order.
+//!
+//! The order within an agent is: folders (parent first), test profiles, evaluator creates, single-evaluator
+//! PATCHes, `adv_update` calls, language changes, and last, under `prune: true` only, evaluator deletes and then
+//! test profile deletes. How fields are routed and bulk calls grouped is explained in `docs/planning.md`. Nothing
+//! here reads a clock, the network or randomness: the same inputs always give the same operations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diff::{diff_evaluator, EvaluatorDiff};
+use super::resolve::resolve_agent;
+use super::target::Selection;
+use super::{
+    fingerprint, tela, Action, BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, FieldChange, FieldValue,
+    Observed, Operation, Plan, PlanError, PlanErrors, PlanNote, PlanSettings, ResourceChange, TestProfileRef,
+    PLAN_FORMAT_VERSION,
+};
+use crate::model::{
+    Address, AgentId, AgentState, Catalog, Evaluator, Field, Information, ProfileRef, Script, State, TestProfile, Text,
+};
+
+/// The plan under construction: what every step appends to.
+#[derive(Debug, Default)]
+pub struct Builder {
+    pub changes: Vec<ResourceChange>,
+    pub operations: Vec<Operation>,
+    pub notes: Vec<PlanNote>,
+}
+
+impl Builder {
+    /// Append an operation and return its id.
+    pub fn op(&mut self, call: Call, depends_on: impl IntoIterator<Item = usize>, touches: Vec<Address>) -> usize {
+        let id = self.operations.len();
+        let mut deps: Vec<usize> = depends_on.into_iter().collect();
+        deps.sort_unstable();
+        deps.dedup();
+        self.operations.push(Operation { id, depends_on: deps, touches, call });
+        id
+    }
+
+    pub fn change(
+        &mut self,
+        address: Address,
+        action: Action,
+        remote_id: Option<String>,
+        mut fields: Vec<FieldChange>,
+    ) {
+        // The value a secret replaces is as secret as the secret: show neither.
+        for f in &mut fields {
+            if let (Some(FieldValue::Text(before)), Some(FieldValue::Text(after))) = (&mut f.before, &f.after) {
+                if let (false, Some(template)) = (before.is_sensitive(), after.template()) {
+                    *before = Text::sensitive(before.expose(), template);
+                }
+            }
+        }
+        self.changes.push(ResourceChange { address, action, remote_id, fields });
+    }
+
+    pub fn note(&mut self, address: Option<Address>, message: impl Into<String>) {
+        self.notes.push(PlanNote { address, message: message.into() });
+    }
+}
+
+pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings) -> Result<Plan, PlanErrors> {
+    let selection = Selection::new(settings).map_err(PlanErrors)?;
+    let mut errors = Vec::new();
+    let mut b = Builder::default();
+    let no_catalog = Catalog::default();
+    for (agent, want) in &desired.agents {
+        let nothing = AgentState { agent: *agent, ..AgentState::default() };
+        let have = observed.state.agents.get(agent).unwrap_or(&nothing);
+        let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
+        let want = resolve_agent(want, have, catalog, &mut errors);
+        AgentPlanner {
+            agent: *agent,
+            want: &want,
+            have,
+            selection: &selection,
+            batch_size: settings.batch_size.max(1),
+            b: &mut b,
+            errors: &mut errors,
+        }
+        .run();
+    }
+    tela::plan_prompts(desired, &observed.state, &selection, &mut b);
+    if selection.is_partial() {
+        b.note(None, "This plan covers only the resources selected by --target/--exclude; others were not compared.");
+    }
+    if !errors.is_empty() {
+        return Err(PlanErrors(errors));
+    }
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        changes: b.changes,
+        operations: b.operations,
+        fingerprints: fingerprint::fingerprints(&observed.state),
+        notes: b.notes,
+    })
+}
+
+/// One value an `adv_update` call can set, for one evaluator. Calls are groups of atoms sharing evaluators.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Atom {
+    MetricAdd(u64),
+    MetricRemove(u64),
+    Personality(u64),
+    TestProfile(TestProfileRef),
+    Append(Text),
+    FirstMessage(Text),
+    PhoneNumber(u64),
+    Folder(String),
+    MaxDuration(u32),
+}
+
+/// An evaluator with bulk work: how calls refer to it, its address, and the operations it waits for.
+#[derive(Debug, Clone)]
+struct BulkItem {
+    target: EvaluatorRef,
+    address: Address,
+    atoms: BTreeSet<Atom>,
+    deps: BTreeSet<usize>,
+}
+
+struct AgentPlanner<'a> {
+    agent: AgentId,
+    want: &'a AgentState,
+    have: &'a AgentState,
+    selection: &'a Selection,
+    batch_size: usize,
+    b: &'a mut Builder,
+    errors: &'a mut Vec<PlanError>,
+}
+
+impl<'a> AgentPlanner<'a> {
+    fn evaluator_address(&self, name: &str) -> Address {
+        Address::Evaluator { agent: self.agent, name: name.to_string() }
+    }
+
+    fn run(mut self) {
+        let profiles = self.match_profiles();
+        let (evaluators, orphans) = self.match_evaluators();
+        // The test profile each kept evaluator will use once the plan ran, to warn before deleting one in use.
+        let profiles_in_use: BTreeMap<u64, &str> = evaluators
+            .iter()
+            .filter_map(|(want, have)| {
+                let wanted =
+                    want.spec.test_profile.as_ref().filter(|_| !want.ignore_changes.contains(&Field::TestProfile));
+                match wanted.or(have.and_then(|h| h.spec.test_profile.as_ref())) {
+                    Some(ProfileRef::Id(id)) => Some((*id, want.name.as_str())),
+                    _ => None,
+                }
+            })
+            .collect();
+        let diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
+            .into_iter()
+            .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
+            .map(|(want, have)| (want, have, diff_evaluator(want, have)))
+            .filter(|(_, _, d)| !d.is_empty())
+            .collect();
+
+        let folder_ops = self.plan_folders(&diffs);
+        let profile_ops = self.plan_profiles(&profiles, &diffs);
+        let dep_of = |d: &EvaluatorDiff| -> BTreeSet<usize> {
+            let mut deps = BTreeSet::new();
+            if let Some(op) = d.folder.as_ref().and_then(|f| folder_ops.get(f)) {
+                deps.insert(*op);
+            }
+            if let Some(TestProfileRef::Created(n)) = &d.test_profile {
+                deps.extend(profile_ops.get(n));
+            }
+            deps
+        };
+
+        // Creates, and the work create cannot do.
+        let mut bulk: Vec<BulkItem> = Vec::new();
+        let mut languages: Vec<(EvaluatorRef, Address, String)> = Vec::new();
+        let mut touched: BTreeMap<EvaluatorRef, Vec<usize>> = BTreeMap::new();
+        for (want, _, d) in diffs.iter().filter(|(_, have, _)| have.is_none()) {
+            let address = self.evaluator_address(&want.name);
+            if d.personality.is_none() && want.spec.personality.is_some() {
+                continue;
+            }
+            // An unresolved personality was already reported; only a missing one is this error.
+            if want.spec.personality.is_none() {
+                self.errors.push(PlanError::MissingPersonality { address, location: want.source.clone() });
+                continue;
+            }
+            let body = EvaluatorBody {
+                name: Some(want.name.clone()),
+                folder_path: d.folder.clone().filter(|f| !f.is_empty()),
+                ..patch_body(d, true)
+            };
+            let op = self.b.op(Call::CreateEvaluator { agent: self.agent, body }, dep_of(d), vec![address.clone()]);
+            self.b.change(address.clone(), Action::Create, None, d.changes.clone());
+            let target = EvaluatorRef::Created(want.name.clone());
+            touched.entry(target.clone()).or_default().push(op);
+            let mut atoms = BTreeSet::new();
+            atoms.extend(d.first_message.clone().map(Atom::FirstMessage));
+            atoms.extend(d.max_duration.map(Atom::MaxDuration));
+            if !atoms.is_empty() {
+                bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps: [op].into() });
+            }
+            if let Some(lang) = &d.language {
+                languages.push((target, address, lang.clone()));
+            }
+        }
+
+        // Updates: decide per evaluator whether it needs a PATCH, then what is left for bulk.
+        let updates: Vec<_> = diffs.iter().filter_map(|(w, h, d)| h.map(|h| (*w, h, d))).collect();
+        let needs_patch_alone = |d: &EvaluatorDiff| {
+            d.name.is_some()
+                || d.expected_outcome.is_some()
+                || d.tools.is_some()
+                || d.tags.is_some()
+                || d.script.as_ref().is_some_and(|s| s.tail.is_none())
+        };
+        let mut tail_count: BTreeMap<&Text, usize> = BTreeMap::new();
+        for (_, _, d) in &updates {
+            if !needs_patch_alone(d) {
+                if let Some(tail) = d.script.as_ref().and_then(|s| s.tail.as_ref()) {
+                    *tail_count.entry(tail).or_default() += 1;
+                }
+            }
+        }
+        let mut update_op_ids = Vec::new();
+        for (want, have, d) in &updates {
+            let address = self.evaluator_address(&want.name);
+            let id = have.id.unwrap_or_default();
+            let target = EvaluatorRef::Id(id);
+            self.b.change(address.clone(), Action::Update, Some(id.to_string()), d.changes.clone());
+            // A tail no other evaluator shares goes by PATCH: idempotent, and no more calls than an append.
+            let shared_tail = d.script.as_ref().and_then(|s| s.tail.as_ref()).filter(|t| tail_count.get(t) > Some(&1));
+            let patch = needs_patch_alone(d) || (d.script.is_some() && shared_tail.is_none());
+            let mut atoms = BTreeSet::new();
+            atoms.extend(d.first_message.clone().map(Atom::FirstMessage));
+            atoms.extend(d.max_duration.map(Atom::MaxDuration));
+            if patch {
+                let body = patch_body(d, false);
+                let op = self.b.op(
+                    Call::PatchEvaluator { evaluator: target.clone(), body },
+                    dep_of(d),
+                    vec![address.clone()],
+                );
+                touched.entry(target.clone()).or_default().push(op);
+                update_op_ids.push(op);
+            } else {
+                if let Some(m) = &d.metrics {
+                    atoms.extend(m.add.iter().copied().map(Atom::MetricAdd));
+                    atoms.extend(m.remove.iter().copied().map(Atom::MetricRemove));
+                }
+                atoms.extend(d.personality.map(Atom::Personality));
+                atoms.extend(d.test_profile.clone().map(Atom::TestProfile));
+                atoms.extend(shared_tail.cloned().map(Atom::Append));
+                atoms.extend(d.phone_number.map(Atom::PhoneNumber));
+                atoms.extend(d.folder.clone().map(Atom::Folder));
+            }
+            if !atoms.is_empty() {
+                bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps: dep_of(d) });
+            }
+            if let Some(lang) = &d.language {
+                languages.push((target, address, lang.clone()));
+            }
+        }
+
+        for (target, scenarios, touches, deps, atoms) in group_bulk(&bulk, self.batch_size) {
+            let call = bulk_call(self.agent, scenarios, &atoms);
+            let op = self.b.op(Call::BulkUpdate(call), deps, touches);
+            update_op_ids.push(op);
+            for t in target {
+                touched.entry(t).or_default().push(op);
+            }
+        }
+        // The executor sends the language with a full PUT of the freshly read evaluator: after everything else.
+        for (target, address, language) in languages {
+            let deps = touched.get(&target).cloned().unwrap_or_default();
+            let op = self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
+            update_op_ids.push(op);
+        }
+
+        if self.want.prune {
+            self.plan_deletes(&orphans, &profiles, &update_op_ids, &profiles_in_use);
+        }
+    }
+
+    fn match_profiles(&mut self) -> Vec<(&'a TestProfile, Option<&'a TestProfile>)> {
+        let (want, have): (&'a AgentState, &'a AgentState) = (self.want, self.have);
+        let mut claimed = BTreeSet::new();
+        let mut out = Vec::new();
+        for p in &want.test_profiles {
+            let address = Address::TestProfile { agent: self.agent, name: p.name.clone() };
+            let remote = match p.id {
+                Some(id) => {
+                    if !claimed.insert(id) {
+                        self.errors.push(PlanError::PinTwice { address, location: p.source.clone(), id });
+                        continue;
+                    }
+                    let found = have.test_profiles.iter().find(|r| r.id == Some(id));
+                    if found.is_none() {
+                        self.errors.push(PlanError::PinNotFound { address, location: p.source.clone(), id });
+                        continue;
+                    }
+                    found
+                }
+                None => None,
+            };
+            out.push((p, remote));
+        }
+        for (p, remote) in &mut out {
+            if remote.is_none() {
+                *remote = have
+                    .test_profiles
+                    .iter()
+                    .find(|r| r.name == p.name && !r.id.is_some_and(|id| claimed.contains(&id)));
+                if let Some(id) = remote.and_then(|r| r.id) {
+                    claimed.insert(id);
+                }
+            }
+        }
+        out
+    }
+
+    /// Pinned evaluators first, then by name. Returns the pairs and the remote evaluators nothing matched.
+    #[allow(clippy::type_complexity)]
+    fn match_evaluators(&mut self) -> (Vec<(&'a Evaluator, Option<&'a Evaluator>)>, Vec<&'a Evaluator>) {
+        let want_agent: &'a AgentState = self.want;
+        let have: &'a Vec<Evaluator> = &self.have.evaluators;
+        let mut claimed: BTreeSet<u64> = BTreeSet::new();
+        let mut pairs: Vec<(&Evaluator, Option<&Evaluator>)> = Vec::new();
+        for want in &want_agent.evaluators {
+            if let Some(id) = want.id {
+                let address = self.evaluator_address(&want.name);
+                if !claimed.insert(id) {
+                    self.errors.push(PlanError::PinTwice { address, location: want.source.clone(), id });
+                    continue;
+                }
+                match have.iter().find(|r| r.id == Some(id)) {
+                    Some(r) => pairs.push((want, Some(r))),
+                    None => self.errors.push(PlanError::PinNotFound { address, location: want.source.clone(), id }),
+                }
+            }
+        }
+        for want in want_agent.evaluators.iter().filter(|w| w.id.is_none()) {
+            let candidates: Vec<&Evaluator> =
+                have.iter().filter(|r| r.name == want.name && !r.id.is_some_and(|id| claimed.contains(&id))).collect();
+            match candidates.as_slice() {
+                [] => pairs.push((want, None)),
+                [one] => {
+                    claimed.extend(one.id);
+                    pairs.push((want, Some(*one)));
+                }
+                many => self.errors.push(PlanError::DuplicateRemoteName {
+                    address: self.evaluator_address(&want.name),
+                    location: want.source.clone(),
+                    ids: many.iter().filter_map(|r| r.id).collect(),
+                }),
+            }
+        }
+        // Keep the manifests' order for people reading the plan.
+        let order: BTreeMap<*const Evaluator, usize> =
+            want_agent.evaluators.iter().enumerate().map(|(i, e)| (e as *const Evaluator, i)).collect();
+        pairs.sort_by_key(|(w, _)| order.get(&(*w as *const Evaluator)).copied());
+        let orphans = have.iter().filter(|r| !r.id.is_some_and(|id| claimed.contains(&id))).collect();
+        (pairs, orphans)
+    }
+
+    /// Create missing folders, each level after its parent. Returns folder path -> the op creating it.
+    fn plan_folders(&mut self, diffs: &[(&Evaluator, Option<&Evaluator>, EvaluatorDiff)]) -> BTreeMap<String, usize> {
+        let mut wanted: BTreeMap<String, Option<String>> = BTreeMap::new(); // path -> evaluator that needs it
+        for f in &self.want.folders {
+            if self.selection.selects(&Address::Folder { agent: self.agent, path: f.clone() }) {
+                add_with_parents(&mut wanted, f, None);
+            }
+        }
+        for (want, _, d) in diffs {
+            if let Some(f) = d.folder.as_ref().filter(|f| !f.is_empty()) {
+                add_with_parents(&mut wanted, f, Some(&want.name));
+            }
+        }
+        wanted.retain(|path, _| !self.have.folders.contains(path));
+        let mut ordered: Vec<(String, Option<String>)> = wanted.into_iter().collect();
+        ordered.sort_by_key(|(p, _)| (p.matches('.').count(), p.clone()));
+        let mut ops = BTreeMap::new();
+        if ordered.is_empty() {
+            return ops;
+        }
+        let Some(project) = self.want.project.or(self.have.project) else {
+            let address = Address::Folder { agent: self.agent, path: ordered[0].0.clone() };
+            self.errors.push(PlanError::MissingProject { address });
+            return ops;
+        };
+        for (path, needed_by) in ordered {
+            let address = Address::Folder { agent: self.agent, path: path.clone() };
+            let (parent, name) = match path.rsplit_once('.') {
+                Some((parent, name)) => (Some(parent.to_string()), name.to_string()),
+                None => (None, path.clone()),
+            };
+            let deps = parent.as_ref().and_then(|p| ops.get(p)).copied();
+            if let Some(ev) = needed_by.filter(|_| !self.selection.selects(&address)) {
+                self.b
+                    .note(Some(address.clone()), format!("created although not selected: evaluator \"{ev}\" is in it"));
+            }
+            let op = self.b.op(Call::CreateFolder { project, name, parent_path: parent }, deps, vec![address.clone()]);
+            self.b.change(address, Action::Create, None, Vec::new());
+            ops.insert(path, op);
+        }
+        ops
+    }
+
+    /// Create and update test profiles. Returns profile name -> the op creating it.
+    fn plan_profiles(
+        &mut self,
+        profiles: &[(&TestProfile, Option<&TestProfile>)],
+        diffs: &[(&Evaluator, Option<&Evaluator>, EvaluatorDiff)],
+    ) -> BTreeMap<String, usize> {
+        let mut ops = BTreeMap::new();
+        for (want, have) in profiles {
+            let address = Address::TestProfile { agent: self.agent, name: want.name.clone() };
+            let selected = self.selection.selects(&address);
+            match have {
+                None => {
+                    let needed_by = diffs.iter().find(
+                        |(_, _, d)| matches!(&d.test_profile, Some(TestProfileRef::Created(n)) if *n == want.name),
+                    );
+                    if !selected && needed_by.is_none() {
+                        continue;
+                    }
+                    if let (false, Some((ev, _, _))) = (selected, needed_by) {
+                        self.b.note(
+                            Some(address.clone()),
+                            format!("created although not selected: evaluator \"{}\" uses it", ev.name),
+                        );
+                    }
+                    let information = want.information.clone().unwrap_or_else(empty_information);
+                    let fields = information_changes(None, Some(&information));
+                    let call = Call::CreateTestProfile { agent: self.agent, name: want.name.clone(), information };
+                    let op = self.b.op(call, [], vec![address.clone()]);
+                    self.b.change(address, Action::Create, None, fields);
+                    ops.insert(want.name.clone(), op);
+                }
+                Some(remote) if selected => {
+                    let rename = (remote.name != want.name).then(|| want.name.clone());
+                    let info = want.information.clone().filter(|w| Some(w) != remote.information.as_ref());
+                    if rename.is_none() && info.is_none() {
+                        continue;
+                    }
+                    let mut fields = Vec::new();
+                    if let Some(n) = &rename {
+                        fields.push(FieldChange {
+                            field: "name".into(),
+                            before: Some(FieldValue::Text(remote.name.clone().into())),
+                            after: Some(FieldValue::Text(n.clone().into())),
+                        });
+                    }
+                    if let Some(i) = &info {
+                        fields.extend(information_changes(remote.information.as_ref(), Some(i)));
+                    }
+                    let id = remote.id.unwrap_or_default();
+                    self.b.op(
+                        Call::UpdateTestProfile { id, name: rename, information: info },
+                        [],
+                        vec![address.clone()],
+                    );
+                    self.b.change(address, Action::Update, Some(id.to_string()), fields);
+                }
+                Some(_) => {}
+            }
+        }
+        ops
+    }
+
+    fn plan_deletes(
+        &mut self,
+        orphans: &[&Evaluator],
+        profiles: &[(&TestProfile, Option<&TestProfile>)],
+        update_ops: &[usize],
+        in_use: &BTreeMap<u64, &str>,
+    ) {
+        let doomed: Vec<(u64, Address)> = orphans
+            .iter()
+            .filter_map(|r| r.id.map(|id| (id, self.evaluator_address(&r.name))))
+            .filter(|(_, a)| self.selection.selects(a))
+            .collect();
+        let mut delete_ops = Vec::new();
+        for chunk in doomed.chunks(self.batch_size) {
+            let ids = chunk.iter().map(|(id, _)| *id).collect();
+            let touches = chunk.iter().map(|(_, a)| a.clone()).collect();
+            delete_ops.push(self.b.op(Call::DeleteEvaluators { agent: self.agent, ids }, [], touches));
+            for (id, address) in chunk {
+                self.b.change(address.clone(), Action::Delete, Some(id.to_string()), Vec::new());
+            }
+        }
+        let kept: BTreeSet<u64> = profiles.iter().filter_map(|(_, r)| r.and_then(|r| r.id)).collect();
+        for remote in &self.have.test_profiles {
+            let Some(id) = remote.id.filter(|id| !kept.contains(id)) else { continue };
+            let address = Address::TestProfile { agent: self.agent, name: remote.name.clone() };
+            if !self.selection.selects(&address) {
+                continue;
+            }
+            if let Some(user) = in_use.get(&id) {
+                self.b.note(
+                    Some(address.clone()),
+                    format!("deleted although evaluator \"{user}\" keeps using it (its test_profile is not managed)"),
+                );
+            }
+            // After the evaluators that used it are deleted or moved to another profile.
+            let deps = delete_ops.iter().chain(update_ops).copied();
+            self.b.op(Call::DeleteTestProfile { id }, deps, vec![address.clone()]);
+            self.b.change(address, Action::Delete, Some(id.to_string()), Vec::new());
+        }
+    }
+}
+
+fn add_with_parents(wanted: &mut BTreeMap<String, Option<String>>, path: &str, needed_by: Option<&str>) {
+    let mut prefix = String::new();
+    for part in path.split('.') {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(part);
+        let entry = wanted.entry(prefix.clone()).or_insert(None);
+        if entry.is_none() {
+            *entry = needed_by.map(str::to_string);
+        }
+    }
+}
+
+fn empty_information() -> Information {
+    Information::Sectioned { main_agent_variables: BTreeMap::new(), testing_agent_variables: BTreeMap::new() }
+}
+
+/// Test profile variables flattened to `main_agent_variables.NAME` / `testing_agent_variables.NAME` /
+/// `variables.NAME` (the legacy flat dict), for field-level changes.
+fn flatten(info: Option<&Information>) -> BTreeMap<String, Text> {
+    let mut out = BTreeMap::new();
+    match info {
+        Some(Information::Sectioned { main_agent_variables, testing_agent_variables }) => {
+            for (k, v) in main_agent_variables {
+                out.insert(format!("main_agent_variables.{k}"), v.clone());
+            }
+            for (k, v) in testing_agent_variables {
+                out.insert(format!("testing_agent_variables.{k}"), v.clone());
+            }
+        }
+        Some(Information::Flat(map)) => {
+            for (k, v) in map {
+                out.insert(format!("variables.{k}"), v.clone());
+            }
+        }
+        None => {}
+    }
+    out
+}
+
+pub(crate) fn information_changes(before: Option<&Information>, after: Option<&Information>) -> Vec<FieldChange> {
+    map_changes(&flatten(before), &flatten(after))
+}
+
+/// Per key of two string maps, the keys whose value differs.
+pub(crate) fn map_changes(before: &BTreeMap<String, Text>, after: &BTreeMap<String, Text>) -> Vec<FieldChange> {
+    let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| FieldChange {
+            field: k.clone(),
+            before: before.get(k).cloned().map(FieldValue::Text),
+            after: after.get(k).cloned().map(FieldValue::Text),
+        })
+        .collect()
+}
+
+/// The PATCH (or create) body for the fields a single-evaluator write carries. `create` keeps folders out
+/// (the caller sets `folder_path` only when non-empty) and is otherwise the same.
+fn patch_body(d: &EvaluatorDiff, create: bool) -> EvaluatorBody {
+    let mut body = EvaluatorBody {
+        name: d.name.clone(),
+        personality: d.personality,
+        expected_outcome_prompt: d.expected_outcome.clone(),
+        metrics: d.metrics.as_ref().map(|m| m.full.iter().copied().collect()),
+        tags: d.tags.as_ref().map(|t| t.iter().cloned().collect()),
+        tool_ids: d.tools.as_ref().map(|t| t.iter().cloned().collect()),
+        test_profile: d.test_profile.clone(),
+        phone_number: d.phone_number,
+        folder_path: if create { None } else { d.folder.clone() },
+        ..EvaluatorBody::default()
+    };
+    match d.script.as_ref().map(|s| &s.to) {
+        Some(Script::Text(t)) => {
+            body.scenario_type = Some("instruction".into());
+            body.instructions = Some(t.clone());
+        }
+        Some(Script::Flow(flow)) => {
+            body.scenario_type = Some("conditional_actions".into());
+            body.conditional_actions = Some(flow.clone());
+        }
+        None => {}
+    }
+    body
+}
+
+type BulkGroup = (Vec<EvaluatorRef>, Vec<EvaluatorRef>, Vec<Address>, BTreeSet<usize>, BTreeSet<Atom>);
+
+/// Group the bulk work into as few `adv_update` calls as possible. Two groupings are computed and the smaller
+/// kept: one call per distinct set of atoms (evaluators that need exactly the same changes), or one call per
+/// distinct set of evaluators (atoms that apply to exactly the same evaluators). Groups over `batch_size` are
+/// split. Each evaluator's atoms are distinct fields or distinct metric ids, so a call never carries two values
+/// of one field.
+fn group_bulk(items: &[BulkItem], batch_size: usize) -> Vec<BulkGroup> {
+    // (i) by evaluator signature
+    let mut by_signature: BTreeMap<&BTreeSet<Atom>, Vec<&BulkItem>> = BTreeMap::new();
+    for item in items {
+        by_signature.entry(&item.atoms).or_default().push(item);
+    }
+    let by_signature: Vec<(BTreeSet<Atom>, Vec<&BulkItem>)> =
+        by_signature.into_iter().map(|(atoms, items)| (atoms.clone(), items)).collect();
+    // (ii) by evaluator set
+    let mut holders: BTreeMap<&Atom, BTreeSet<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        for atom in &item.atoms {
+            holders.entry(atom).or_default().insert(i);
+        }
+    }
+    let mut by_set: BTreeMap<BTreeSet<usize>, BTreeSet<Atom>> = BTreeMap::new();
+    for (atom, set) in holders {
+        by_set.entry(set).or_default().insert(atom.clone());
+    }
+    let by_set: Vec<(BTreeSet<Atom>, Vec<&BulkItem>)> =
+        by_set.into_iter().map(|(set, atoms)| (atoms, set.into_iter().map(|i| &items[i]).collect())).collect();
+
+    let calls = |groups: &[(BTreeSet<Atom>, Vec<&BulkItem>)]| -> usize {
+        groups.iter().map(|(_, members)| members.len().div_ceil(batch_size)).sum()
+    };
+    let chosen = if calls(&by_set) < calls(&by_signature) { by_set } else { by_signature };
+
+    let mut out = Vec::new();
+    for (atoms, members) in chosen {
+        for chunk in members.chunks(batch_size) {
+            let refs: Vec<EvaluatorRef> = chunk.iter().map(|m| m.target.clone()).collect();
+            let touches = chunk.iter().map(|m| m.address.clone()).collect();
+            let deps = chunk.iter().flat_map(|m| m.deps.iter().copied()).collect();
+            out.push((refs.clone(), refs, touches, deps, atoms.clone()));
+        }
+    }
+    out
+}
+
+fn bulk_call(agent: AgentId, scenarios: Vec<EvaluatorRef>, atoms: &BTreeSet<Atom>) -> BulkUpdate {
+    // Every listed evaluator was fetched for this agent or is created for it here, so `agent` moves nothing.
+    let mut call = BulkUpdate { scenarios, scope: BulkScope::Agent(agent), ..BulkUpdate::default() };
+    for atom in atoms {
+        match atom {
+            Atom::MetricAdd(id) => {
+                call.metric_ids_to_add.insert(*id);
+            }
+            Atom::MetricRemove(id) => {
+                call.metric_ids_to_remove.insert(*id);
+            }
+            Atom::Personality(v) => call.personality = Some(*v),
+            Atom::TestProfile(v) => call.test_profile = Some(v.clone()),
+            Atom::Append(v) => call.append_instruction = Some(v.clone()),
+            Atom::FirstMessage(v) => call.first_message = Some(v.clone()),
+            Atom::PhoneNumber(v) => call.phone_number = Some(*v),
+            Atom::Folder(v) => call.folder_path = Some(v.clone()),
+            Atom::MaxDuration(v) => call.max_duration = Some(*v),
+        }
+    }
+    call
+}

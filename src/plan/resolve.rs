@@ -1,0 +1,207 @@
+//! Step one of planning: turn the names and slugs a manifest may use into the platform's ids.
+//!
+//! Personalities by name and metrics by slug resolve through the agent's [`Catalog`]; a test profile by name
+//! resolves to the id of the remote profile of that name (or the one its declaration pins), and stays a name
+//! when the manifests declare it and it does not exist yet (the plan creates it). Anything unknown is a
+//! [`PlanError`] that names the evaluator and its manifest location. This module compares nothing and never
+//! normalises values: the loader and fetcher did that.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::PlanError;
+use crate::model::{Address, AgentState, Catalog, Evaluator, MetricRef, NamedRef, ProfileRef};
+
+/// The desired agent with every reference resolved: personalities and metrics are ids, test profiles are ids
+/// or names of profiles this plan creates.
+pub fn resolve_agent(
+    desired: &AgentState,
+    observed: &AgentState,
+    catalog: &Catalog,
+    errors: &mut Vec<PlanError>,
+) -> AgentState {
+    let mut profile_ids: BTreeMap<&str, u64> = BTreeMap::new();
+    let remote_ids: BTreeSet<u64> = observed.test_profiles.iter().filter_map(|p| p.id).collect();
+    for p in &desired.test_profiles {
+        if let Some(id) = p.id.filter(|id| remote_ids.contains(id)) {
+            profile_ids.insert(&p.name, id);
+        }
+    }
+    for p in &observed.test_profiles {
+        if let Some(id) = p.id {
+            profile_ids.entry(&p.name).or_insert(id);
+        }
+    }
+    let declared: BTreeSet<&str> = desired.test_profiles.iter().map(|p| p.name.as_str()).collect();
+
+    let mut out = desired.clone();
+    for ev in &mut out.evaluators {
+        let address = Address::Evaluator { agent: desired.agent, name: ev.name.clone() };
+        resolve_evaluator(ev, &address, catalog, &profile_ids, &declared, errors);
+    }
+    out
+}
+
+fn resolve_evaluator(
+    ev: &mut Evaluator,
+    address: &Address,
+    catalog: &Catalog,
+    profile_ids: &BTreeMap<&str, u64>,
+    declared: &BTreeSet<&str>,
+    errors: &mut Vec<PlanError>,
+) {
+    let source = ev.source.clone();
+    // Ids are checked too when the platform listed anything: a mistyped id fails here, not at apply time.
+    if let Some(NamedRef::Id(id)) = &ev.spec.personality {
+        if !catalog.personalities.is_empty() && !catalog.personalities.iter().any(|p| p.id == *id) {
+            errors.push(PlanError::UnknownPersonality {
+                address: address.clone(),
+                location: source.clone(),
+                name: id.to_string(),
+                hint: "no personality of the project has this id".into(),
+            });
+        }
+    }
+    if let Some(NamedRef::Name(name)) = &ev.spec.personality {
+        match catalog.personalities.iter().find(|p| &p.name == name) {
+            Some(p) => ev.spec.personality = Some(NamedRef::Id(p.id)),
+            None => errors.push(PlanError::UnknownPersonality {
+                address: address.clone(),
+                location: source.clone(),
+                name: name.clone(),
+                hint: suggest(name, catalog.personalities.iter().map(|p| p.name.as_str()), "personalities"),
+            }),
+        }
+    }
+    if let Some(metrics) = &ev.spec.metrics {
+        let mut ids = BTreeSet::new();
+        for m in metrics {
+            match m {
+                MetricRef::Id(id) => {
+                    if !catalog.metrics.is_empty() && !catalog.metrics.iter().any(|c| c.id == *id) {
+                        errors.push(PlanError::UnknownMetric {
+                            address: address.clone(),
+                            location: source.clone(),
+                            slug: id.to_string(),
+                            hint: "the agent's metric list has no metric with this id".into(),
+                        });
+                    }
+                    ids.insert(MetricRef::Id(*id));
+                }
+                MetricRef::Slug(slug) => match catalog.metrics.iter().find(|c| c.slug.as_deref() == Some(slug)) {
+                    Some(c) => {
+                        ids.insert(MetricRef::Id(c.id));
+                    }
+                    None => errors.push(PlanError::UnknownMetric {
+                        address: address.clone(),
+                        location: source.clone(),
+                        slug: slug.clone(),
+                        hint: suggest(slug, catalog.metrics.iter().filter_map(|c| c.slug.as_deref()), "metric slugs"),
+                    }),
+                },
+            }
+        }
+        ev.spec.metrics = Some(ids);
+    }
+    if let Some(ProfileRef::Name(name)) = &ev.spec.test_profile {
+        if let Some(id) = profile_ids.get(name.as_str()) {
+            ev.spec.test_profile = Some(ProfileRef::Id(*id));
+        } else if !declared.contains(name.as_str()) {
+            errors.push(PlanError::UnknownTestProfile {
+                address: address.clone(),
+                location: source,
+                name: name.clone(),
+            });
+        }
+    }
+}
+
+/// "did you mean `x`?" when a known name is close, else the list of known names (or that there are none).
+fn suggest<'a>(wanted: &str, known: impl Iterator<Item = &'a str>, what: &str) -> String {
+    let known: Vec<&str> = known.collect();
+    let best = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(wanted, k), *k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match (best, known.is_empty()) {
+        (Some((_, k)), _) => format!("did you mean `{k}`?"),
+        (None, true) => format!("the platform lists no {what} for this agent"),
+        (None, false) => {
+            let mut shown: Vec<&str> = known.iter().take(8).copied().collect();
+            shown.sort_unstable();
+            let more = if known.len() > 8 { ", ..." } else { "" };
+            format!("known {what}: {}{more}", shown.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EvaluatorSpec, MetricInfo, PersonalityInfo, SourceSpan, TestProfile};
+
+    fn catalog() -> Catalog {
+        Catalog {
+            metrics: vec![MetricInfo { id: 501, slug: Some("politeness".into()), name: "Politeness".into() }],
+            personalities: vec![PersonalityInfo { id: 7, name: "Calm caller".into() }],
+        }
+    }
+
+    fn agent(evaluators: Vec<Evaluator>, profiles: Vec<TestProfile>) -> AgentState {
+        AgentState { agent: 12, evaluators, test_profiles: profiles, ..AgentState::default() }
+    }
+
+    fn ev(spec: EvaluatorSpec) -> Evaluator {
+        Evaluator {
+            id: None,
+            name: "Order status".into(),
+            spec,
+            ignore_changes: BTreeSet::new(),
+            source: Some(SourceSpan { file: "suite.yaml".into(), line: 4, column: 7 }),
+        }
+    }
+
+    #[test]
+    fn names_and_slugs_become_ids() {
+        let desired = agent(
+            vec![ev(EvaluatorSpec {
+                personality: Some(NamedRef::Name("Calm caller".into())),
+                metrics: Some([MetricRef::Slug("politeness".into()), MetricRef::Id(501)].into()),
+                test_profile: Some(ProfileRef::Name("Premium".into())),
+                ..EvaluatorSpec::default()
+            })],
+            vec![],
+        );
+        let observed =
+            agent(vec![], vec![TestProfile { id: Some(55), name: "Premium".into(), information: None, source: None }]);
+        let mut errors = vec![];
+        let out = resolve_agent(&desired, &observed, &catalog(), &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let spec = &out.evaluators[0].spec;
+        assert_eq!(spec.personality, Some(NamedRef::Id(7)));
+        assert_eq!(spec.metrics, Some([MetricRef::Id(501)].into()));
+        assert_eq!(spec.test_profile, Some(ProfileRef::Id(55)));
+    }
+
+    #[test]
+    fn unknown_references_are_all_reported() {
+        let desired = agent(
+            vec![ev(EvaluatorSpec {
+                personality: Some(NamedRef::Name("Calm caler".into())),
+                metrics: Some([MetricRef::Slug("latency".into()), MetricRef::Id(9)].into()),
+                test_profile: Some(ProfileRef::Name("Nobody".into())),
+                ..EvaluatorSpec::default()
+            })],
+            vec![],
+        );
+        let mut errors = vec![];
+        resolve_agent(&desired, &agent(vec![], vec![]), &catalog(), &mut errors);
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        insta::assert_snapshot!(text.join("\n"), @r#"
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown personality `Calm caler` (hint: did you mean `Calm caller`?)
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown metric `9` (hint: the agent's metric list has no metric with this id)
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown metric `latency` (hint: known metric slugs: politeness)
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: test profile `Nobody` is neither on the platform nor declared in the manifests (hint: declare it under `test_profiles`, or give its id)
+        "#);
+    }
+}

@@ -1,0 +1,368 @@
+//! A model of the platform's write semantics: applies a plan's calls, in order, to an observed [`State`] and
+//! returns the state the platform would then report.
+//!
+//! It exists to test plans without a server (the planner's property tests, and later the executor's): append
+//! concatenates, metric add/remove are set operations, `adv_update` with `agent` moves evaluators to that
+//! agent, PATCH cannot set first_message/max_duration/language, folders must exist before use. It checks what
+//! the platform would reject (a missing folder, a create without personality, an unknown id, a dependency that
+//! points forward) and reports it as a [`SimError`]. It is a model, not the sandbox: no HTTP, no persistence.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{BulkScope, Call, EvaluatorBody, EvaluatorRef, Plan, TestProfileRef};
+use crate::model::{
+    normalize_long_text, AgentId, AgentState, Evaluator, EvaluatorSpec, MetricRef, NamedRef, ProfileRef, Script, State,
+    TestCase, TestProfile, Text,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("operation {op}: depends on operation {dep}, which does not run before it")]
+    ForwardDependency { op: usize, dep: usize },
+    #[error("operation {op}: no evaluator {what}")]
+    UnknownEvaluator { op: usize, what: String },
+    #[error("operation {op}: no test profile {what}")]
+    UnknownTestProfile { op: usize, what: String },
+    #[error("operation {op}: folder `{path}` does not exist")]
+    MissingFolder { op: usize, path: String },
+    #[error("operation {op}: {message}")]
+    Rejected { op: usize, message: String },
+}
+
+/// Language, max duration and the like that a new evaluator gets when create does not set them.
+pub const DEFAULT_LANGUAGE: &str = "en";
+pub const DEFAULT_MAX_DURATION: u32 = 300;
+
+/// The platform after `plan` ran on `observed`.
+pub fn apply(observed: &State, plan: &Plan) -> Result<State, SimError> {
+    let mut sim = Simulator::new(observed.clone());
+    for (i, op) in plan.operations.iter().enumerate() {
+        if let Some(dep) = op.depends_on.iter().find(|d| **d >= i) {
+            return Err(SimError::ForwardDependency { op: i, dep: *dep });
+        }
+        sim.call(i, &op.call)?;
+    }
+    Ok(sim.state)
+}
+
+/// The platform model. `state` is what a fetch would return now.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    pub state: State,
+    next_id: u64,
+    created_evaluators: BTreeMap<String, u64>,
+    created_profiles: BTreeMap<String, u64>,
+}
+
+impl Simulator {
+    pub fn new(state: State) -> Self {
+        let max_id = state
+            .agents
+            .values()
+            .flat_map(|a| a.evaluators.iter().filter_map(|e| e.id).chain(a.test_profiles.iter().filter_map(|p| p.id)))
+            .max()
+            .unwrap_or(0);
+        Simulator {
+            state,
+            next_id: max_id.max(100_000) + 1,
+            created_evaluators: BTreeMap::new(),
+            created_profiles: BTreeMap::new(),
+        }
+    }
+
+    /// The id given to a resource this simulator created, by the name the plan used.
+    pub fn created_id(&self, r: super::CreatedRef<'_>) -> Option<u64> {
+        match r {
+            super::CreatedRef::Evaluator(n) => self.created_evaluators.get(n).copied(),
+            super::CreatedRef::TestProfile(n) => self.created_profiles.get(n).copied(),
+        }
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn evaluator_id(&self, op: usize, r: &EvaluatorRef) -> Result<u64, SimError> {
+        match r {
+            EvaluatorRef::Id(id) => Ok(*id),
+            EvaluatorRef::Created(n) => self
+                .created_evaluators
+                .get(n)
+                .copied()
+                .ok_or_else(|| SimError::UnknownEvaluator { op, what: format!("created as \"{n}\"") }),
+        }
+    }
+
+    fn profile_id(&self, op: usize, r: &TestProfileRef) -> Result<u64, SimError> {
+        match r {
+            TestProfileRef::Id(id) => Ok(*id),
+            TestProfileRef::Created(n) => self
+                .created_profiles
+                .get(n)
+                .copied()
+                .ok_or_else(|| SimError::UnknownTestProfile { op, what: format!("created as \"{n}\"") }),
+        }
+    }
+
+    fn locate(&self, op: usize, id: u64) -> Result<(AgentId, usize), SimError> {
+        self.state
+            .agents
+            .iter()
+            .find_map(|(a, st)| st.evaluators.iter().position(|e| e.id == Some(id)).map(|i| (*a, i)))
+            .ok_or_else(|| SimError::UnknownEvaluator { op, what: format!("with id {id}") })
+    }
+
+    fn check_folder(&self, op: usize, agent: AgentId, path: &str) -> Result<(), SimError> {
+        let exists = path.is_empty() || self.state.agents.get(&agent).is_some_and(|a| a.folders.contains(path));
+        if exists {
+            Ok(())
+        } else {
+            Err(SimError::MissingFolder { op, path: path.to_string() })
+        }
+    }
+
+    fn agent_mut(&mut self, agent: AgentId) -> &mut AgentState {
+        self.state.agents.entry(agent).or_insert_with(|| AgentState { agent, ..AgentState::default() })
+    }
+
+    /// Apply one call, as the platform would.
+    pub fn call(&mut self, op: usize, call: &Call) -> Result<(), SimError> {
+        match call {
+            Call::CreateFolder { project, name, parent_path } => {
+                let path = match parent_path {
+                    Some(p) => format!("{p}.{name}"),
+                    None => name.clone(),
+                };
+                let agents: Vec<AgentId> =
+                    self.state.agents.iter().filter(|(_, a)| a.project == Some(*project)).map(|(id, _)| *id).collect();
+                if agents.is_empty() {
+                    return Err(SimError::Rejected { op, message: format!("no agent in project {project}") });
+                }
+                for a in agents {
+                    if let Some(p) = parent_path {
+                        self.check_folder(op, a, p)?;
+                    }
+                    self.agent_mut(a).folders.insert(path.clone());
+                }
+            }
+            Call::CreateTestProfile { agent, name, information } => {
+                let id = self.fresh_id();
+                self.created_profiles.insert(name.clone(), id);
+                let p = TestProfile {
+                    id: Some(id),
+                    name: name.clone(),
+                    information: Some(information.clone()),
+                    source: None,
+                };
+                self.agent_mut(*agent).test_profiles.push(p);
+            }
+            Call::UpdateTestProfile { id, name, information } => {
+                let p = self
+                    .state
+                    .agents
+                    .values_mut()
+                    .flat_map(|a| a.test_profiles.iter_mut())
+                    .find(|p| p.id == Some(*id))
+                    .ok_or_else(|| SimError::UnknownTestProfile { op, what: format!("with id {id}") })?;
+                if let Some(n) = name {
+                    p.name = n.clone();
+                }
+                if let Some(i) = information {
+                    p.information = Some(i.clone());
+                }
+            }
+            Call::DeleteTestProfile { id } => {
+                let mut found = false;
+                for a in self.state.agents.values_mut() {
+                    let before = a.test_profiles.len();
+                    a.test_profiles.retain(|p| p.id != Some(*id));
+                    found |= a.test_profiles.len() != before;
+                }
+                if !found {
+                    return Err(SimError::UnknownTestProfile { op, what: format!("with id {id}") });
+                }
+            }
+            Call::CreateEvaluator { agent, body } => {
+                let name = body.name.clone().ok_or(SimError::Rejected { op, message: "create without name".into() })?;
+                if body.personality.is_none() {
+                    return Err(SimError::Rejected { op, message: "create without personality".into() });
+                }
+                let folder = body.folder_path.clone().unwrap_or_default();
+                self.check_folder(op, *agent, &folder)?;
+                let mut spec = EvaluatorSpec {
+                    folder: Some(String::new()),
+                    script: Some(Script::Text(Text::new(""))),
+                    instruction_parts: None,
+                    expected_outcome: Some(Text::new("")),
+                    first_message: Some(Text::new("")),
+                    personality: None,
+                    test_profile: None,
+                    metrics: Some(BTreeSet::new()),
+                    tools: Some(BTreeSet::new()),
+                    tags: Some(BTreeSet::new()),
+                    language: Some(DEFAULT_LANGUAGE.into()),
+                    max_duration: Some(DEFAULT_MAX_DURATION),
+                    phone_number: None,
+                };
+                self.write_body(op, &mut spec, body)?;
+                let id = self.fresh_id();
+                self.created_evaluators.insert(name.clone(), id);
+                let e = Evaluator { id: Some(id), name, spec, ignore_changes: BTreeSet::new(), source: None };
+                self.agent_mut(*agent).evaluators.push(e);
+            }
+            Call::PatchEvaluator { evaluator, body } => {
+                let id = self.evaluator_id(op, evaluator)?;
+                let (agent, i) = self.locate(op, id)?;
+                if let Some(f) = &body.folder_path {
+                    self.check_folder(op, agent, f)?;
+                }
+                let mut e = self.state.agents[&agent].evaluators[i].clone();
+                if let Some(n) = &body.name {
+                    e.name = n.clone();
+                }
+                self.write_body(op, &mut e.spec, body)?;
+                self.agent_mut(agent).evaluators[i] = e;
+            }
+            Call::SetLanguage { evaluator, language } => {
+                let id = self.evaluator_id(op, evaluator)?;
+                let (agent, i) = self.locate(op, id)?;
+                self.agent_mut(agent).evaluators[i].spec.language = Some(language.clone());
+            }
+            Call::BulkUpdate(b) => {
+                let profile = b.test_profile.as_ref().map(|p| self.profile_id(op, p)).transpose()?;
+                for r in &b.scenarios {
+                    let id = self.evaluator_id(op, r)?;
+                    let (mut agent, i) = self.locate(op, id)?;
+                    if let BulkScope::Agent(to) = b.scope {
+                        if to != agent {
+                            // The trap the planner must avoid: `agent` moves the evaluator.
+                            let e = self.agent_mut(agent).evaluators.remove(i);
+                            self.agent_mut(to).evaluators.push(e);
+                            agent = to;
+                        }
+                    }
+                    if let Some(f) = &b.folder_path {
+                        self.check_folder(op, agent, f)?;
+                    }
+                    let (_, i) = self.locate(op, id)?;
+                    let s = &mut self.agent_mut(agent).evaluators[i].spec;
+                    let metrics = s.metrics.get_or_insert_with(BTreeSet::new);
+                    metrics.extend(b.metric_ids_to_add.iter().map(|m| MetricRef::Id(*m)));
+                    metrics.retain(|m| !matches!(m, MetricRef::Id(id) if b.metric_ids_to_remove.contains(id)));
+                    if let Some(p) = b.personality {
+                        s.personality = Some(NamedRef::Id(p));
+                    }
+                    if let Some(p) = profile {
+                        s.test_profile = Some(ProfileRef::Id(p));
+                    }
+                    if let Some(tail) = &b.append_instruction {
+                        match &mut s.script {
+                            Some(Script::Text(t)) => {
+                                *t = Text::new(normalize_long_text(&format!("{}{}", t.expose(), tail.expose())))
+                            }
+                            _ => return Err(SimError::Rejected { op, message: "append to a non-text script".into() }),
+                        }
+                    }
+                    if let Some(v) = &b.first_message {
+                        s.first_message = Some(Text::new(v.expose()));
+                    }
+                    if let Some(v) = b.phone_number {
+                        s.phone_number = Some(v);
+                    }
+                    if let Some(v) = &b.folder_path {
+                        s.folder = Some(v.clone());
+                    }
+                    if let Some(v) = b.max_duration {
+                        s.max_duration = Some(v);
+                    }
+                }
+            }
+            Call::DeleteEvaluators { agent, ids } => {
+                for id in ids {
+                    let (a, i) = self.locate(op, *id)?;
+                    if a != *agent {
+                        return Err(SimError::Rejected {
+                            op,
+                            message: format!("evaluator {id} is not in agent {agent}"),
+                        });
+                    }
+                    self.agent_mut(a).evaluators.remove(i);
+                }
+            }
+            Call::CreateTestCases { prompt, cases } => {
+                let p = self.state.prompts.entry(prompt.clone()).or_default();
+                p.prompt = prompt.clone();
+                for c in cases {
+                    let n = p.test_cases.len();
+                    p.test_cases.push(TestCase {
+                        id: Some(format!("case-{n}")),
+                        title: c.title.clone().unwrap_or_default(),
+                        messages: Some(c.messages.clone().unwrap_or_default()),
+                        variables: Some(c.variables.clone().unwrap_or_default()),
+                        expected_output: Some(c.expected_output.clone().unwrap_or_default()),
+                        source: None,
+                    });
+                }
+            }
+            Call::PatchTestCase { id, body } => {
+                let case = self
+                    .state
+                    .prompts
+                    .values_mut()
+                    .flat_map(|p| p.test_cases.iter_mut())
+                    .find(|c| c.id.as_deref() == Some(id.as_str()))
+                    .ok_or_else(|| SimError::Rejected { op, message: format!("no test case {id}") })?;
+                if let Some(t) = &body.title {
+                    case.title = t.clone();
+                }
+                if let Some(m) = &body.messages {
+                    case.messages = Some(m.clone());
+                }
+                if let Some(v) = &body.variables {
+                    case.variables = Some(v.clone());
+                }
+                if let Some(e) = &body.expected_output {
+                    case.expected_output = Some(e.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fields a create or PATCH body sets (never first_message, max_duration or language: the API ignores
+    /// them on these routes).
+    fn write_body(&self, op: usize, s: &mut EvaluatorSpec, body: &EvaluatorBody) -> Result<(), SimError> {
+        if let Some(p) = body.personality {
+            s.personality = Some(NamedRef::Id(p));
+        }
+        if let Some(t) = &body.instructions {
+            s.script = Some(Script::Text(Text::new(t.expose())));
+        }
+        if let Some(f) = &body.conditional_actions {
+            s.script = Some(Script::Flow(f.clone()));
+        }
+        if let Some(t) = &body.expected_outcome_prompt {
+            s.expected_outcome = Some(Text::new(t.expose()));
+        }
+        if let Some(m) = &body.metrics {
+            s.metrics = Some(m.iter().map(|id| MetricRef::Id(*id)).collect());
+        }
+        if let Some(t) = &body.tags {
+            s.tags = Some(t.iter().cloned().collect());
+        }
+        if let Some(t) = &body.tool_ids {
+            s.tools = Some(t.iter().cloned().collect());
+        }
+        if let Some(p) = &body.test_profile {
+            s.test_profile = Some(ProfileRef::Id(self.profile_id(op, p)?));
+        }
+        if let Some(p) = body.phone_number {
+            s.phone_number = Some(p);
+        }
+        if let Some(f) = &body.folder_path {
+            s.folder = Some(f.clone());
+        }
+        Ok(())
+    }
+}

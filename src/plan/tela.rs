@@ -1,0 +1,120 @@
+//! Planning for Tela prompt test cases: matched by title within the prompt, new cases created in one call per
+//! prompt, changed cases patched with only their changed fields.
+//!
+//! Tela documents no delete endpoint, so with `prune: true` a remote case that no manifest declares becomes a
+//! [`super::PlanNote`] ("would delete, not supported by the platform's API"): never silently ignored, never
+//! faked by an operation.
+
+use std::collections::BTreeMap;
+
+use super::build::{map_changes, Builder};
+use super::target::Selection;
+use super::{Action, Call, FieldChange, FieldValue, TestCaseBody};
+use crate::model::{Address, Message, State, TestCase};
+
+pub(super) fn plan_prompts(desired: &State, observed: &State, selection: &Selection, b: &mut Builder) {
+    for (prompt, want) in &desired.prompts {
+        let have: &[TestCase] = observed.prompts.get(prompt).map(|p| p.test_cases.as_slice()).unwrap_or_default();
+        let by_title: BTreeMap<&str, &TestCase> = have.iter().map(|c| (c.title.as_str(), c)).collect();
+        let mut new_cases = Vec::new();
+        let mut new_addresses = Vec::new();
+        for case in &want.test_cases {
+            let address = Address::TestCase { prompt: prompt.clone(), title: case.title.clone() };
+            if !selection.selects(&address) {
+                continue;
+            }
+            match by_title.get(case.title.as_str()) {
+                None => {
+                    let body = TestCaseBody {
+                        title: Some(case.title.clone()),
+                        messages: case.messages.clone(),
+                        variables: case.variables.clone(),
+                        expected_output: case.expected_output.clone(),
+                    };
+                    b.change(address.clone(), Action::Create, None, case_changes(None, case));
+                    new_cases.push(body);
+                    new_addresses.push(address);
+                }
+                Some(remote) => {
+                    let fields = case_changes(Some(remote), case);
+                    if fields.is_empty() {
+                        continue;
+                    }
+                    let body = TestCaseBody {
+                        title: None,
+                        messages: case.messages.clone().filter(|m| Some(m) != remote.messages.as_ref()),
+                        variables: case.variables.clone().filter(|v| Some(v) != remote.variables.as_ref()),
+                        expected_output: case
+                            .expected_output
+                            .clone()
+                            .filter(|e| Some(e) != remote.expected_output.as_ref()),
+                    };
+                    let id = remote.id.clone().unwrap_or_default();
+                    b.change(address.clone(), Action::Update, Some(id.clone()), fields);
+                    b.op(Call::PatchTestCase { id, body }, [], vec![address]);
+                }
+            }
+        }
+        if !new_cases.is_empty() {
+            b.op(Call::CreateTestCases { prompt: prompt.clone(), cases: new_cases }, [], new_addresses);
+        }
+        if want.prune {
+            for remote in have.iter().filter(|r| !want.test_cases.iter().any(|c| c.title == r.title)) {
+                let address = Address::TestCase { prompt: prompt.clone(), title: remote.title.clone() };
+                if selection.selects(&address) {
+                    b.note(
+                        Some(address),
+                        "would delete, not supported by the platform's API (Tela has no delete endpoint)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn messages_value(m: &[Message]) -> FieldValue {
+    // Message content serialises sealed when sensitive, so this JSON never holds a secret.
+    FieldValue::Json(serde_json::to_value(m).unwrap_or_default())
+}
+
+/// Field changes of a test case: `messages` (an ordered list) as a whole, `variables.NAME` per key,
+/// `expected_output`. For a create (`remote` None), every managed field.
+fn case_changes(remote: Option<&TestCase>, want: &TestCase) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    if remote.is_none() {
+        out.push(FieldChange {
+            field: "title".into(),
+            before: None,
+            after: Some(FieldValue::Text(want.title.clone().into())),
+        });
+    }
+    if let Some(m) = &want.messages {
+        let before = remote.and_then(|r| r.messages.as_ref());
+        if before != Some(m) {
+            out.push(FieldChange {
+                field: "messages".into(),
+                before: before.map(|b| messages_value(b)),
+                after: Some(messages_value(m)),
+            });
+        }
+    }
+    if let Some(v) = &want.variables {
+        let before = remote.and_then(|r| r.variables.clone()).unwrap_or_default();
+        let mut changes = map_changes(&before, v);
+        for c in &mut changes {
+            c.field = format!("variables.{}", c.field);
+        }
+        out.extend(changes);
+    }
+    if let Some(e) = &want.expected_output {
+        let before = remote.and_then(|r| r.expected_output.as_ref());
+        if before != Some(e) {
+            out.push(FieldChange {
+                field: "expected_output".into(),
+                before: before.cloned().map(FieldValue::Text),
+                after: Some(FieldValue::Text(e.clone())),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,58 @@
+//! `plan --format json`: the plan as a versioned JSON document for programs. Each change has its address,
+//! action and the before/after of changed fields; each operation its method, path and body exactly as the
+//! executor sends them, except that secrets are `(sensitive)` and resources created by the plan are referred to
+//! symbolically. Never writes a secret.
+
+use serde_json::{json, Value};
+
+use super::{request, summary, value_json};
+use crate::plan::Plan;
+
+pub fn json(plan: &Plan) -> Value {
+    let s = summary(plan);
+    let changes: Vec<Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let fields: Vec<Value> = c
+                .fields
+                .iter()
+                .map(|f| {
+                    json!({
+                        "field": f.field,
+                        "before": f.before.as_ref().map(value_json),
+                        "after": f.after.as_ref().map(value_json),
+                    })
+                })
+                .collect();
+            json!({"address": c.address.to_string(), "action": c.action, "remote_id": c.remote_id, "fields": fields})
+        })
+        .collect();
+    let operations: Vec<Value> = plan
+        .operations
+        .iter()
+        .map(|op| {
+            let (method, path, body) = request(op);
+            json!({
+                "id": op.id,
+                "method": method,
+                "path": path,
+                "body": body,
+                "depends_on": op.depends_on,
+                "touches": op.touches.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let notes: Vec<Value> = plan
+        .notes
+        .iter()
+        .map(|n| json!({"address": n.address.as_ref().map(|a| a.to_string()), "message": n.message}))
+        .collect();
+    json!({
+        "format_version": crate::plan::PLAN_FORMAT_VERSION,
+        "summary": {"create": s.create, "update": s.update, "delete": s.delete, "api_calls": s.api_calls},
+        "changes": changes,
+        "operations": operations,
+        "notes": notes,
+    })
+}

@@ -1,0 +1,182 @@
+//! Renderers: the same [`Plan`] shown as text for terminals, JSON for programs, Markdown for pull-request
+//! comments.
+//!
+//! Renderers only read a plan; they compute nothing the planner decided. Every value passes through one masking
+//! step, so a sensitive value is `(sensitive)` in every format, and request bodies come from
+//! [`crate::plan::call_request`] with secrets masked, so what is shown is what the executor sends.
+
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+pub use json::json;
+pub use markdown::markdown;
+pub use text::text;
+
+use serde_json::Value;
+
+use crate::model::{Address, SENSITIVE_MARK};
+use crate::plan::{call_request, Action, BulkUpdate, Call, FieldValue, Operation, Plan, Secrets};
+
+/// Counts for the summary line and table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub api_calls: usize,
+}
+
+pub fn summary(plan: &Plan) -> Summary {
+    let count = |a: Action| plan.changes.iter().filter(|c| c.action == a).count();
+    Summary {
+        create: count(Action::Create),
+        update: count(Action::Update),
+        delete: count(Action::Delete),
+        api_calls: plan.operations.len(),
+    }
+}
+
+pub(crate) const NO_CHANGES: &str = "No changes. The platform matches the manifests.";
+
+pub(crate) fn summary_line(plan: &Plan) -> String {
+    let s = summary(plan);
+    let calls = if s.api_calls == 1 { "call" } else { "calls" };
+    format!(
+        "Plan: {} to create, {} to update, {} to delete, in {} API {calls}.",
+        s.create, s.update, s.delete, s.api_calls
+    )
+}
+
+pub(crate) fn marker(a: Action) -> char {
+    match a {
+        Action::Create => '+',
+        Action::Update => '~',
+        Action::Delete => '-',
+    }
+}
+
+/// Replace the sealed form of sensitive values (`{"sensitive": TEMPLATE, "sha256": HEX}`) with `(sensitive)`.
+pub(crate) fn mask_json(v: &Value) -> Value {
+    match v {
+        Value::Object(m) if m.len() == 2 && m.contains_key("sensitive") && m.contains_key("sha256") => {
+            Value::String(SENSITIVE_MARK.into())
+        }
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), mask_json(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(mask_json).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A field value as JSON with secrets masked.
+pub(crate) fn value_json(v: &FieldValue) -> Value {
+    match v {
+        FieldValue::Text(t) => Value::String(t.shown().to_string()),
+        FieldValue::Number(n) => Value::from(*n),
+        FieldValue::Set(s) => Value::Array(sorted_set(s).into_iter().map(Value::String).collect()),
+        FieldValue::Json(j) => mask_json(j),
+    }
+}
+
+/// Set members in numeric order when they are all numbers (metric ids), else as stored.
+pub(crate) fn sorted_set(s: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut items: Vec<String> = s.iter().cloned().collect();
+    if items.iter().all(|i| i.parse::<u64>().is_ok()) {
+        items.sort_by_key(|i| i.parse::<u64>().unwrap_or(0));
+    }
+    items
+}
+
+/// Method, path and masked body of an operation, with refs to created resources symbolic.
+pub(crate) fn request(op: &Operation) -> (String, String, Value) {
+    let (method, path, body) = call_request(&op.call, &|_| None, Secrets::Mask);
+    (method.as_str().to_string(), path, body)
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn touched_name(op: &Operation) -> String {
+    op.touches.first().map(|a: &Address| quoted(a.name())).unwrap_or_default()
+}
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+fn bulk_description(b: &BulkUpdate) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = &b.append_instruction {
+        parts.push(format!("append instruction tail ({} chars)", t.expose().chars().count()));
+    }
+    let ids = |s: &std::collections::BTreeSet<u64>| s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+    if !b.metric_ids_to_add.is_empty() {
+        parts.push(format!("add metric {}", ids(&b.metric_ids_to_add)));
+    }
+    if !b.metric_ids_to_remove.is_empty() {
+        parts.push(format!("remove metric {}", ids(&b.metric_ids_to_remove)));
+    }
+    if let Some(p) = b.personality {
+        parts.push(format!("personality {p}"));
+    }
+    if let Some(p) = &b.test_profile {
+        parts.push(match p {
+            crate::plan::TestProfileRef::Id(id) => format!("test profile {id}"),
+            crate::plan::TestProfileRef::Created(n) => format!("test profile {} (new)", quoted(n)),
+        });
+    }
+    if let Some(t) = &b.first_message {
+        parts.push(format!(
+            "first message {}",
+            if t.is_sensitive() { SENSITIVE_MARK.into() } else { quoted(t.expose()) }
+        ));
+    }
+    if let Some(p) = b.phone_number {
+        parts.push(format!("phone number {p}"));
+    }
+    if let Some(f) = &b.folder_path {
+        parts.push(format!("folder {}", quoted(f)));
+    }
+    if let Some(d) = b.max_duration {
+        parts.push(format!("max duration {d}s"));
+    }
+    format!("{}: {}", plural(b.scenarios.len(), "evaluator"), parts.join(", "))
+}
+
+/// One line saying what a call does, for people.
+pub(crate) fn describe(op: &Operation) -> String {
+    match &op.call {
+        Call::CreateFolder { name, parent_path, .. } => match parent_path {
+            Some(p) => format!("create folder {p}.{name}"),
+            None => format!("create folder {name}"),
+        },
+        Call::CreateTestProfile { name, .. } => format!("create test profile {}", quoted(name)),
+        Call::UpdateTestProfile { .. } => format!("update test profile {}", touched_name(op)),
+        Call::DeleteTestProfile { .. } => format!("delete test profile {}", touched_name(op)),
+        Call::CreateEvaluator { body, .. } => {
+            format!("create evaluator {}", quoted(body.name.as_deref().unwrap_or("")))
+        }
+        Call::PatchEvaluator { .. } => {
+            let (_, _, body) = request(op);
+            let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            format!("update {}: {}", touched_name(op), fields.join(", "))
+        }
+        Call::SetLanguage { language, .. } => format!("set language of {} to {language}", touched_name(op)),
+        Call::BulkUpdate(b) => bulk_description(b),
+        Call::DeleteEvaluators { ids, .. } => format!("delete {}", plural(ids.len(), "evaluator")),
+        Call::CreateTestCases { cases, .. } => format!("create {}", plural(cases.len(), "test case")),
+        Call::PatchTestCase { .. } => {
+            let (_, _, body) = request(op);
+            let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            format!("update test case {}: {}", touched_name(op), fields.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
