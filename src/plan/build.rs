@@ -78,6 +78,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             have,
             selection: &selection,
             batch_size: settings.batch_size.max(1),
+            allow_append: settings.allow_append,
             b: &mut b,
             errors: &mut errors,
         }
@@ -128,6 +129,8 @@ struct AgentPlanner<'a> {
     have: &'a AgentState,
     selection: &'a Selection,
     batch_size: usize,
+    /// `false` in apply's repair rounds: every instruction change is a full replacement.
+    allow_append: bool,
     b: &'a mut Builder,
     errors: &'a mut Vec<PlanError>,
 }
@@ -230,7 +233,11 @@ impl<'a> AgentPlanner<'a> {
             let target = EvaluatorRef::Id(id);
             self.b.change(address.clone(), Action::Update, Some(id.to_string()), d.changes.clone());
             // A tail no other evaluator shares goes by PATCH: idempotent, and no more calls than an append.
-            let shared_tail = d.script.as_ref().and_then(|s| s.tail.as_ref()).filter(|t| tail_count.get(t) > Some(&1));
+            let shared_tail = d
+                .script
+                .as_ref()
+                .and_then(|s| s.tail.as_ref())
+                .filter(|t| self.allow_append && tail_count.get(t) > Some(&1));
             let patch = needs_patch_alone(d) || (d.script.is_some() && shared_tail.is_none());
             let mut atoms = BTreeSet::new();
             atoms.extend(d.first_message.clone().map(Atom::FirstMessage));

@@ -248,11 +248,15 @@ pub struct PlanSettings {
     pub targets: Vec<String>,
     /// `--exclude` globs: resources whose name or address matches one are left out.
     pub excludes: Vec<String>,
+    /// Whether a shared instruction tail may go by `append_instruction`. Apply turns this off when it repairs
+    /// what verification found (a tail appended twice by a racing apply is mended by full replacement, which is
+    /// idempotent, never by another append).
+    pub allow_append: bool,
 }
 
 impl Default for PlanSettings {
     fn default() -> Self {
-        PlanSettings { batch_size: DEFAULT_BATCH_SIZE, targets: Vec::new(), excludes: Vec::new() }
+        PlanSettings { batch_size: DEFAULT_BATCH_SIZE, targets: Vec::new(), excludes: Vec::new(), allow_append: true }
     }
 }
 
