@@ -2,4 +2,5 @@
 //! sandbox on an ephemeral loopback port. One module per area.
 
 mod cli;
+mod client;
 mod common;
