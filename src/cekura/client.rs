@@ -19,6 +19,8 @@ pub const KEY_VAR: &str = "CEKURA_API_KEY";
 pub const KEY_HEADER: &str = "X-CEKURA-API-KEY";
 /// Asked for on every paginated read; a server that caps it lower is followed by its own page length.
 pub const PAGE_SIZE: u64 = 100;
+/// Readings of a list that changes while it is read, before the last one is used as it is.
+pub const LIST_ATTEMPTS: u32 = 3;
 
 const SCENARIOS: &str = "/test_framework/v1/scenarios/";
 
@@ -48,32 +50,58 @@ impl CekuraClient {
     }
 
     /// Every item of a DRF-paginated list. The first page tells the count and the server's page length; the
-    /// remaining pages are then fetched in parallel (bounded by the transport's limit). If the list grew while
-    /// it was read, the pages after the last expected one are followed until `next` is empty.
+    /// remaining pages are then fetched in parallel (bounded by the transport's limit). Pages are numbered
+    /// offsets, so a list that changes while it is read can shift an item between pages (read twice, or never):
+    /// when the pages disagree on `count`, the whole list is read again (at most [`LIST_ATTEMPTS`] times).
     async fn get_all_pages<T>(&self, path: &'static str, query: Vec<(&'static str, String)>) -> Result<Vec<T>, ApiError>
     where
         T: DeserializeOwned + Send + 'static,
     {
+        let mut attempt = 1;
+        loop {
+            let (items, consistent) = self.read_pages(path, &query).await?;
+            if consistent || attempt == LIST_ATTEMPTS {
+                if !consistent {
+                    tracing::warn!("GET {path}: the list kept changing while it was read; using the last reading");
+                }
+                return Ok(items);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One reading of every page; `false` when the pages disagree on the list's size.
+    async fn read_pages<T>(
+        &self,
+        path: &'static str,
+        query: &[(&'static str, String)],
+    ) -> Result<(Vec<T>, bool), ApiError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
         let page = |n: u64| {
-            let mut q = query.clone();
+            let mut q = query.to_vec();
             q.push(("page", n.to_string()));
             q.push(("page_size", PAGE_SIZE.to_string()));
             q
         };
         let first: wire::Page<T> = self.get(path, &page(1)).await?;
+        let count = first.count;
+        let mut consistent = true;
+        let mut more = first.next.is_some();
         let mut items = first.results;
-        if first.next.is_none() {
-            return Ok(items);
+        if !more {
+            return Ok((items, true));
         }
         let per_page = items.len() as u64;
         if per_page == 0 {
             return Err(ApiError::Decode {
                 method: "GET".into(),
                 path: path.into(),
-                reason: format!("page 1 is empty but announces a next page (count {})", first.count),
+                reason: format!("page 1 is empty but announces a next page (count {count})"),
             });
         }
-        let pages = first.count.div_ceil(per_page).max(1);
+        let pages = count.div_ceil(per_page).max(1);
         let mut tasks = JoinSet::new();
         for n in 2..=pages {
             let client = self.clone();
@@ -87,21 +115,31 @@ impl CekuraClient {
                 path: path.into(),
                 reason: format!("a page request was aborted: {e}"),
             })?;
-            fetched.push((n, result?));
+            match result {
+                Ok(p) => fetched.push((n, p)),
+                // DRF answers 404 "Invalid page." past the end: the list shrank while it was read.
+                Err(e) if e.status() == Some(404) => consistent = false,
+                Err(e) => return Err(e),
+            }
         }
         fetched.sort_by_key(|(n, _)| *n);
-        let mut more = pages > 1 && fetched.last().is_some_and(|(_, p)| p.next.is_some());
+        if let Some((_, last)) = fetched.last() {
+            more = last.next.is_some();
+        }
         for (_, p) in fetched {
+            consistent &= p.count == count;
             items.extend(p.results);
         }
         let mut n = pages;
         while more {
+            // The list grew while it was read: follow it to the end.
+            consistent = false;
             n += 1;
             let p: wire::Page<T> = self.get(path, &page(n)).await?;
             more = p.next.is_some() && !p.results.is_empty();
             items.extend(p.results);
         }
-        Ok(items)
+        Ok((items, consistent))
     }
 
     /// Every evaluator of the agent, deduplicated by id (an item can shift pages while the list is read).

@@ -289,7 +289,16 @@ async fn stub_an_html_page_or_wrong_types_are_decode_errors() {
 
 /// A DRF list of `total` scenarios whose server caps `page_size` at `cap`.
 fn scenario_pages(total: u64, cap: u64) -> impl Fn(&Seen, usize) -> Act + Send + Sync + 'static {
-    move |s, _| {
+    growing_pages(move |_| total, cap)
+}
+
+/// A DRF list whose size is `total(n)` when the n-th request arrives.
+fn growing_pages(
+    total: impl Fn(usize) -> u64 + Send + Sync + 'static,
+    cap: u64,
+) -> impl Fn(&Seen, usize) -> Act + Send + Sync + 'static {
+    move |s, n| {
+        let total = total(n);
         let page: u64 = query(&s.target, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
         let size: u64 = query(&s.target, "page_size").and_then(|p| p.parse().ok()).unwrap_or(50).min(cap);
         let start = (page - 1) * size;
@@ -321,6 +330,15 @@ async fn stub_pagination_reads_every_page_in_parallel_within_the_bound() {
     assert!(max > 1 && max <= 3, "in flight at once: {max}");
     // `next` names another host: the client asked its own base URL instead.
     assert!(stub.seen().iter().all(|s| s.target.contains("agent_id=12")));
+}
+
+#[tokio::test]
+async fn stub_a_list_that_changes_while_read_is_read_again() {
+    // One evaluator is created right after the first page was served.
+    let stub = Stub::start(growing_pages(|n| if n == 0 { 150 } else { 151 }, 100)).await;
+    let items = cekura(&stub.base_url).list_scenarios(12).await.unwrap();
+    assert_eq!(items.iter().map(|i| i.id).collect::<Vec<_>>(), (1..=151).collect::<Vec<_>>());
+    assert_eq!(stub.count("GET", "/test_framework/v1/scenarios/"), 4, "two readings of two pages");
 }
 
 /// A stub Cekura with one agent's state, for the fetcher.
