@@ -368,21 +368,20 @@ fn shown_path(url: &Url) -> String {
     }
 }
 
-/// A reqwest error with its causes, which carry the useful part ("connection closed before message completed").
+/// What went wrong, in the words of the innermost cause ("connection closed before message completed",
+/// "Connection refused (os error 111)"); the outer layers only say "error sending request".
 fn describe(e: reqwest::Error) -> String {
-    let timed_out = e.is_timeout();
+    if e.is_timeout() {
+        return "timed out".to_string();
+    }
     let e = e.without_url();
-    let mut out = if timed_out { "timed out".to_string() } else { e.to_string() };
+    let mut innermost = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
+        innermost = s.to_string();
         source = s.source();
     }
-    out
+    innermost
 }
 
 /// True for `localhost`, 127.0.0.0/8 and `[::1]`: the only hosts a key may reach over plain http.
