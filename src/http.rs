@@ -20,7 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
@@ -215,6 +215,10 @@ impl Transport {
             .connect_timeout(settings.connect_timeout)
             // A redirect would carry the custom key header to wherever it points; the APIs do not redirect.
             .redirect(reqwest::redirect::Policy::none())
+            // A pooled connection the server has already closed turns a write sent on it into an unknown
+            // outcome. Servers close idle keep-alive connections after a few seconds (gunicorn: 2 s), so idle
+            // connections are dropped sooner than that; connections are still reused within a burst.
+            .pool_idle_timeout(Duration::from_secs(1))
             .build()
             .map_err(|e| ApiError::Config(format!("cannot build the {platform} HTTP client: {e}")))?;
         let permits = Semaphore::new(settings.parallelism.max(1));
@@ -285,8 +289,11 @@ impl Transport {
         let inner = &self.inner;
         let _permit = inner.permits.acquire().await.expect("the semaphore is never closed");
         let started = Instant::now();
-        let mut req =
-            inner.client.request(method.clone(), url.clone()).header(inner.auth.0.clone(), inner.auth.1.clone());
+        let mut req = inner
+            .client
+            .request(method.clone(), url.clone())
+            .header(inner.auth.0.clone(), inner.auth.1.clone())
+            .header(ACCEPT, "application/json");
         if let Some(p) = payload {
             req = req.header(CONTENT_TYPE, "application/json").body(p.to_vec());
         }

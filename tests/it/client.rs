@@ -193,6 +193,7 @@ async fn stub_the_key_user_agent_and_body_are_sent() {
     assert_eq!(seen[0].headers["x-cekura-api-key"], "test-key-123");
     assert!(seen[0].headers["user-agent"].starts_with("evalform/"));
     assert_eq!(seen[0].headers["content-type"], "application/json");
+    assert_eq!(seen[0].headers["accept"], "application/json");
     assert_eq!(serde_json::from_slice::<Value>(&seen[0].body).unwrap(), json!({"scenarios": [1], "agent": 12}));
     assert_eq!(seen[1].headers["authorization"], "Bearer tela-key");
     assert_eq!(seen[1].target, "/test-case?promptId=5f0c2a4e-0000-4000-8000-000000000001");
