@@ -470,6 +470,38 @@ mod tests {
         assert!(matches!(normalize_information(Some(&json!({"main_agent_variables": "x"}))), Information::Flat(_)));
     }
 
+    proptest::proptest! {
+        /// The flow the platform stores is the one written; reading it back gives the same flow, whatever its
+        /// texts, ids, triggers and flags: a flow that did not change never shows as a change.
+        #[test]
+        fn a_written_flow_reads_back_equal(
+            role in ".{0,40}",
+            conditions in proptest::collection::vec(
+                (0u64..50, proptest::option::of(0u64..50), ".{0,30}", ".{0,30}", proptest::bool::ANY, proptest::bool::ANY),
+                0..6,
+            ),
+        ) {
+            let flow = ConditionalActions {
+                role: Text::new(role),
+                conditions: conditions
+                    .into_iter()
+                    .map(|(id, follow, cond, action, followup_kind, fixed_message)| Condition {
+                        id,
+                        condition: match follow {
+                            Some(target) => ConditionTrigger::Followup(target),
+                            None => ConditionTrigger::Text(Text::new(cond)),
+                        },
+                        action: Text::new(action),
+                        kind: if followup_kind { ConditionKind::ActionFollowup } else { ConditionKind::Standard },
+                        fixed_message,
+                    })
+                    .collect(),
+            };
+            let stored = serde_json::to_string(&flow).unwrap();
+            proptest::prop_assert_eq!(parse_flow(&stored).unwrap(), flow);
+        }
+    }
+
     #[test]
     fn folders_are_every_path() {
         let folders: Vec<wire::Folder> = serde_json::from_value(json!([
