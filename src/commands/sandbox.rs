@@ -1,8 +1,45 @@
-//! `evalform sandbox`.
+//! `evalform sandbox`: serve the local stand-in of the Cekura and Tela APIs until Ctrl-C. The one line on stdout is
+//! the address, so scripts can read it (`--port 0` picks a free port); everything else goes to stderr.
+
+use std::io::Write;
 
 use crate::cli::{GlobalArgs, SandboxArgs};
 use crate::error::{CliError, Outcome};
+use crate::sandbox::persist::PersistError;
+use crate::sandbox::{Sandbox, SandboxConfig};
 
-pub async fn run(_global: &GlobalArgs, _args: SandboxArgs) -> Result<Outcome, CliError> {
-    crate::cli::not_built("sandbox", "issue 3")
+pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Outcome, CliError> {
+    if args.seed_demo {
+        return Err(CliError::new("`evalform sandbox --seed-demo` is not built yet")
+            .hint("the demo's dashboard state comes with `evalform demo` (issue 3 covers the plain sandbox)"));
+    }
+    let config = SandboxConfig { state_file: args.state.clone(), ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(args.port, config).await.map_err(|err| {
+        if let Some(persist) = err.get_ref().and_then(|e| e.downcast_ref::<PersistError>()) {
+            let e = CliError::from_error(persist);
+            return match persist {
+                PersistError::Parse { .. } => {
+                    e.hint("move the file away to start from the built-in world; the sandbox never overwrites it")
+                }
+                _ => e,
+            };
+        }
+        let mut e =
+            CliError::new(format!("cannot start the sandbox on 127.0.0.1:{}", args.port)).cause(err.to_string());
+        if err.kind() == std::io::ErrorKind::AddrInUse {
+            e = e.hint("another process uses that port; pass `--port 0` to pick a free one");
+        }
+        e
+    })?;
+    println!("listening on {}", sandbox.base_url());
+    let _ = std::io::stdout().flush();
+    if !global.quiet {
+        if let Some(path) = &args.state {
+            eprintln!("state is kept in {}", path.display());
+        }
+        eprintln!("press Ctrl-C to stop");
+    }
+    tokio::signal::ctrl_c().await.map_err(|e| CliError::new("cannot wait for Ctrl-C").cause(e.to_string()))?;
+    sandbox.shutdown().await;
+    Ok(Outcome::Success)
 }

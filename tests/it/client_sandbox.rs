@@ -2,9 +2,6 @@
 //! reads complete under 30% injected 5xx/429; a dropped write is reported as outcome-unknown and the sandbox's
 //! request log proves it was sent once; what the fetcher reads back from the sandbox's shapes is normalised
 //! into the manifests' types.
-//!
-//! NOT YET COMPILED: `mod client_sandbox;` is added to `main.rs` when the sandbox (`evalform::sandbox`) is on
-//! main. These tests were run green against the sandbox branch (a94c512) in a temporary merge.
 
 use evalform::cekura::{fetch_agent, CekuraClient, FetchOptions};
 use evalform::http::{ApiError, HttpSettings};

@@ -3,4 +3,7 @@
 
 mod cli;
 mod client;
+mod client_sandbox;
 mod common;
+mod manifest;
+mod sandbox;

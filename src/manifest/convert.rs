@@ -1,0 +1,877 @@
+//! From file texts to the desired [`State`]: parse, check structure, then per file expand `defaults`, interpolate
+//! `${env:NAME}`, check what the schema cannot say (names, references, ranges, flows), and merge the files of one
+//! agent or prompt. Every problem becomes a [`Diagnostic`] at the node it is about; nothing stops early.
+//!
+//! It must not resolve names against the platform (personalities, metric slugs and test profile ids stay as
+//! written) and must not read the environment except through [`LoadOptions::env`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::diagnostic::Diagnostic;
+use super::env::{self, EnvError};
+use super::raw::{self, IdOrName, ScenarioType};
+use super::structure::{nearest, Structure};
+use super::{LoadOptions, ManifestFile};
+use crate::model::{
+    self, AgentState, Condition, ConditionKind, ConditionTrigger, ConditionalActions, EvaluatorSpec, Information,
+    InstructionParts, Message, MetricRef, NamedRef, ProfileRef, PromptState, Script, SourceSpan, State, TestCase,
+    TestProfile, Text,
+};
+use crate::yaml::{self, PositionIndex};
+
+/// Which end of a `key: value` pair a problem points at.
+#[derive(Clone, Copy)]
+enum On {
+    Key,
+    Value,
+}
+
+struct Src<'f> {
+    name: String,
+    text: &'f str,
+    index: PositionIndex,
+}
+
+impl Src<'_> {
+    fn diag(&self, path: &str, on: On, message: impl Into<String>) -> Diagnostic {
+        let l = self.index.nearest(path);
+        let (pos, width) = match (on, l.key) {
+            (On::Key, Some(k)) => (k, l.key_width),
+            _ => (l.value, l.value_width),
+        };
+        Diagnostic::at(&self.name, self.text, pos, width, message)
+    }
+
+    fn span(&self, path: &str) -> SourceSpan {
+        let l = self.index.nearest(path);
+        SourceSpan { file: self.name.clone(), line: l.value.line, column: l.value.column }
+    }
+
+    fn place(&self, path: &str, on: On) -> String {
+        let l = self.index.nearest(path);
+        let pos = match (on, l.key) {
+            (On::Key, Some(k)) => k,
+            _ => l.value,
+        };
+        format!("{}:{}:{}", self.name, pos.line, pos.column)
+    }
+}
+
+#[derive(Default)]
+struct AgentAcc {
+    state: AgentState,
+    /// Settings several files may repeat: the first value and where it was declared.
+    project_decl: Option<(u64, String)>,
+    prune_decl: Option<(bool, String)>,
+    evaluator_names: HashMap<String, String>,
+    profile_names: HashMap<String, String>,
+    /// `id` pins, as text, with where each was first declared.
+    evaluator_ids: HashMap<String, String>,
+    profile_ids: HashMap<String, String>,
+    /// (file, path, folder): checked against `folders` once every file is read.
+    folder_uses: Vec<(usize, String, String)>,
+    /// (file, path, name): test profile references by name, checked once every file is read.
+    profile_refs: Vec<(usize, String, String)>,
+}
+
+#[derive(Default)]
+struct PromptAcc {
+    state: PromptState,
+    prune_decl: Option<(bool, String)>,
+    titles: HashMap<String, String>,
+}
+
+struct Converter<'a, 'f> {
+    opts: &'a LoadOptions<'a>,
+    srcs: Vec<Src<'f>>,
+    diags: Vec<Diagnostic>,
+    agents: BTreeMap<u64, AgentAcc>,
+    prompts: BTreeMap<String, PromptAcc>,
+    /// A file could not be read into types: cross-file reference checks would report noise, so they are skipped.
+    incomplete: bool,
+}
+
+pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec<Diagnostic>) {
+    let schema = raw::schema();
+    let mut c = Converter {
+        opts,
+        srcs: Vec::new(),
+        diags: Vec::new(),
+        agents: BTreeMap::new(),
+        prompts: BTreeMap::new(),
+        incomplete: false,
+    };
+    for file in files {
+        let name = file.path.to_string_lossy().replace('\\', "/");
+        if let Some((index, manifest)) = c.parse(&name, &file.text, &schema) {
+            c.srcs.push(Src { name, text: &file.text, index });
+            let fi = c.srcs.len() - 1;
+            if let Some(cekura) = &manifest.cekura {
+                c.cekura(fi, cekura);
+            }
+            if let Some(tela) = &manifest.tela {
+                c.tela(fi, tela);
+            }
+        }
+    }
+    if !c.incomplete {
+        c.check_references();
+    }
+    let state = State {
+        agents: c.agents.into_iter().map(|(id, acc)| (id, acc.state)).collect(),
+        prompts: c.prompts.into_iter().map(|(id, acc)| (id, acc.state)).collect(),
+    };
+    (state, c.diags)
+}
+
+impl<'a, 'f> Converter<'a, 'f> {
+    /// Parse and structurally check one file; `None` (with diagnostics) when it cannot be read into types.
+    fn parse(&mut self, name: &str, text: &str, schema: &serde_json::Value) -> Option<(PositionIndex, raw::Manifest)> {
+        let fail = |c: &mut Self, d: Diagnostic| {
+            c.diags.push(d);
+            c.incomplete = true;
+            None
+        };
+        let root = match yaml::parse_tree(text) {
+            Err(e) => {
+                let d = Diagnostic::at(name, text, e.pos, 1, format!("not valid YAML: {}", e.message));
+                let d = if e.message.starts_with("a second document") {
+                    d.help("put each document in a file of its own; several files may describe one agent")
+                } else {
+                    d.help("check the indentation and quoting around this place")
+                };
+                return fail(self, d);
+            }
+            Ok(None) => {
+                let d = Diagnostic::at(name, text, crate::yaml::Pos { line: 1, column: 1 }, 1, "the file is empty")
+                    .label("expected a manifest")
+                    .help("a manifest starts with `version: 1`, then a `cekura` or `tela` section");
+                return fail(self, d);
+            }
+            Ok(Some(root)) => root,
+        };
+        let mut structure = Structure::new(schema, name, text);
+        structure.check_root(&root);
+        let index = PositionIndex::build(&root);
+        if !structure.out.is_empty() {
+            // Read what is sound, so that the checks below still report this file's other problems.
+            let rest = yaml::to_json_text(&root, &|v, k| structure.keep(v, k));
+            self.diags.extend(std::mem::take(&mut structure.out));
+            let read = yaml::from_str::<raw::Manifest>(&rest).ok().filter(|m| m.version == 1);
+            self.incomplete |= read.is_none();
+            return read.map(|m| (index, m));
+        }
+        if let Some(version) = root.get("version").and_then(|v| v.as_str()) {
+            if version != "1" {
+                let l = index.nearest("version");
+                let d = Diagnostic::at(name, text, l.value, l.value_width, format!("unsupported version `{version}`"))
+                    .label("expected 1")
+                    .help("this evalform reads manifest format version 1");
+                return fail(self, d);
+            }
+        }
+        match yaml::from_str::<raw::Manifest>(text) {
+            Ok(m) => Some((index, m)),
+            Err(e) => {
+                let d = Diagnostic::at(name, text, e.pos, 1, e.message);
+                fail(self, d)
+            }
+        }
+    }
+
+    fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    /// A string that may hold `${env:NAME}`.
+    fn text(&mut self, fi: usize, path: &str, s: &str) -> Text {
+        match env::interpolate(s, self.opts.env, self.opts.mode) {
+            Ok(t) => t,
+            Err(errors) => {
+                for e in errors {
+                    let mut d = self.srcs[fi].diag(path, On::Value, e.to_string());
+                    d = match &e {
+                        EnvError::Unset { name } => d
+                            .label("this value needs it")
+                            .help(format!("set `{name}` in the environment of `plan` and `apply`")),
+                        _ => d.label("expected `${env:NAME}`, NAME made of letters, digits and `_`"),
+                    };
+                    self.push(d);
+                }
+                Text::sensitive("", s)
+            }
+        }
+    }
+
+    /// An identity field (name, title, folder, tag, tool, reference): `${env:...}` is refused. Returns whether it
+    /// is acceptable.
+    fn literal(&mut self, fi: usize, path: &str, s: &str, what: &str) -> bool {
+        if env::has_reference(s) {
+            let d = self.srcs[fi]
+                .diag(path, On::Value, format!("`${{env:...}}` is not allowed in {what}"))
+                .label("expected literal text")
+                .help(format!("{what} identifies something from run to run, so it must be written out"));
+            self.push(d);
+            return false;
+        }
+        true
+    }
+
+    fn cekura(&mut self, fi: usize, c: &raw::Cekura) {
+        let mut acc = self.agents.remove(&c.agent).unwrap_or_default();
+        acc.state.agent = c.agent;
+        if let Some(project) = c.project {
+            let what = format!("files of agent {} disagree on `project`", c.agent);
+            acc.state.project = Some(self.agree(fi, "cekura.project", project, &mut acc.project_decl, what));
+        }
+        if let Some(prune) = c.prune {
+            let what = format!("files of agent {} disagree on `prune`", c.agent);
+            acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
+        }
+        for (j, folder) in c.folders.iter().flatten().enumerate() {
+            let path = format!("cekura.folders[{j}]");
+            if self.folder_path(fi, &path, folder) {
+                let mut prefix = String::new();
+                for segment in folder.split('.') {
+                    if !prefix.is_empty() {
+                        prefix.push('.');
+                    }
+                    prefix.push_str(segment);
+                    acc.state.folders.insert(prefix.clone());
+                }
+            }
+        }
+        for (j, p) in c.test_profiles.iter().flatten().enumerate() {
+            let path = format!("cekura.test_profiles[{j}]");
+            let profile = self.test_profile(fi, &mut acc, &path, p);
+            acc.state.test_profiles.push(profile);
+        }
+        let defaults = c.defaults.as_ref().map(|d| d.fields()).unwrap_or_default();
+        for (j, e) in c.evaluators.iter().flatten().enumerate() {
+            let path = format!("cekura.evaluators[{j}]");
+            let evaluator = self.evaluator(fi, &mut acc, &path, e, &defaults);
+            acc.state.evaluators.push(evaluator);
+        }
+        self.agents.insert(c.agent, acc);
+    }
+
+    /// A setting that several files may repeat: the first declaration holds, and a different value later is an
+    /// error that names both places. Returns the value that holds.
+    fn agree<T: PartialEq + Copy + std::fmt::Display>(
+        &mut self,
+        fi: usize,
+        path: &str,
+        value: T,
+        first: &mut Option<(T, String)>,
+        message: String,
+    ) -> T {
+        match first {
+            Some((held, at)) if *held != value => {
+                let d = self.srcs[fi]
+                    .diag(path, On::Value, message)
+                    .label(format!("expected {held}, as declared before"))
+                    .note(format!("first declared at {at}"));
+                self.push(d);
+                *held
+            }
+            Some((held, _)) => *held,
+            None => {
+                *first = Some((value, self.srcs[fi].place(path, On::Value)));
+                value
+            }
+        }
+    }
+
+    /// A folder dot path: literal, no empty segment. `""` (no folder) is the caller's business.
+    fn folder_path(&mut self, fi: usize, path: &str, folder: &str) -> bool {
+        if !self.literal(fi, path, folder, "a folder path") {
+            return false;
+        }
+        if folder.split('.').any(|s| s.trim().is_empty()) {
+            let d = self.srcs[fi]
+                .diag(path, On::Value, format!("folder path `{folder}` has an empty segment"))
+                .label("expected folder names separated by single dots, like `Sales.Inbound`");
+            self.push(d);
+            return false;
+        }
+        true
+    }
+
+    /// A name that identifies something within its parent: non-empty, literal, declared once.
+    fn identity(
+        &mut self,
+        fi: usize,
+        path: &str,
+        name: &str,
+        what: &str,
+        parent: &str,
+        seen: &mut HashMap<String, String>,
+    ) {
+        if name.trim().is_empty() {
+            let d = self.srcs[fi].diag(path, On::Value, format!("{what} is empty")).label("expected a name");
+            self.push(d);
+            return;
+        }
+        if !self.literal(fi, path, name, what) {
+            return;
+        }
+        let here = self.srcs[fi].place(path, On::Value);
+        if let Some(first) = seen.get(name) {
+            let d = self.srcs[fi]
+                .diag(path, On::Value, format!("`{name}` is declared twice for {parent}"))
+                .label(format!("{what} must be unique"))
+                .note(format!("first declared at {first}"));
+            self.push(d);
+        } else {
+            seen.insert(name.to_string(), here);
+        }
+    }
+
+    /// An `id` pin: one resource per id within the agent.
+    fn pin(&mut self, fi: usize, path: &str, id: Option<u64>, what: &str, seen: &mut HashMap<String, String>) {
+        let Some(id) = id else { return };
+        let here = self.srcs[fi].place(path, On::Value);
+        match seen.get(&id.to_string()) {
+            Some(first) => {
+                let d = self.srcs[fi]
+                    .diag(path, On::Value, format!("{what} id {id} is pinned twice"))
+                    .label("expected each id at most once per agent")
+                    .note(format!("first pinned at {first}"));
+                self.push(d);
+            }
+            None => {
+                seen.insert(id.to_string(), here);
+            }
+        }
+    }
+
+    fn test_profile(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, p: &raw::TestProfile) -> TestProfile {
+        let parent = format!("agent {}", acc.state.agent);
+        self.identity(fi, &format!("{path}.name"), &p.name, "a test profile name", &parent, &mut acc.profile_names);
+        self.pin(fi, &format!("{path}.id"), p.id, "test profile", &mut acc.profile_ids);
+        let sectioned = p.main_agent_variables.is_some() || p.testing_agent_variables.is_some();
+        let information = match (&p.information, sectioned) {
+            (Some(_), true) => {
+                let d = self.srcs[fi]
+                    .diag(&format!("{path}.information"), On::Key, "`information` together with sectioned variables")
+                    .label("expected either `information` or `main_agent_variables`/`testing_agent_variables`")
+                    .help("`information` is the legacy flat form; move its entries into the sectioned keys");
+                self.push(d);
+                None
+            }
+            (Some(flat), false) => Some(Information::Flat(self.variables(fi, &format!("{path}.information"), flat))),
+            (None, true) => Some(Information::Sectioned {
+                main_agent_variables: self.variables(
+                    fi,
+                    &format!("{path}.main_agent_variables"),
+                    p.main_agent_variables.as_ref().unwrap_or(&BTreeMap::new()),
+                ),
+                testing_agent_variables: self.variables(
+                    fi,
+                    &format!("{path}.testing_agent_variables"),
+                    p.testing_agent_variables.as_ref().unwrap_or(&BTreeMap::new()),
+                ),
+            }),
+            (None, false) => None,
+        };
+        TestProfile { id: p.id, name: p.name.clone(), information, source: Some(self.srcs[fi].span(path)) }
+    }
+
+    fn variables(&mut self, fi: usize, path: &str, vars: &BTreeMap<String, String>) -> BTreeMap<String, Text> {
+        let mut out = BTreeMap::new();
+        for (k, v) in vars {
+            let at = format!("{path}.{k}");
+            if env::has_reference(k) {
+                self.literal(fi, &format!("{path}.{k}"), k, "a variable name");
+                continue;
+            }
+            let value = self.text(fi, &at, v);
+            out.insert(k.clone(), value);
+        }
+        out
+    }
+
+    fn evaluator(
+        &mut self,
+        fi: usize,
+        acc: &mut AgentAcc,
+        path: &str,
+        e: &raw::Evaluator,
+        defaults: &raw::EvaluatorFields,
+    ) -> model::Evaluator {
+        let parent = format!("agent {}", acc.state.agent);
+        let name_path = format!("{path}.name");
+        self.identity(fi, &name_path, &e.name, "an evaluator name", &parent, &mut acc.evaluator_names);
+        self.pin(fi, &format!("{path}.id"), e.id, "evaluator", &mut acc.evaluator_ids);
+        let length = e.name.chars().count();
+        if length > model::MAX_NAME_LEN {
+            let d = self.srcs[fi]
+                .diag(&name_path, On::Value, format!("evaluator name is {length} characters long"))
+                .label(format!("expected at most {} characters", model::MAX_NAME_LEN));
+            self.push(d);
+        }
+        let own = e.fields();
+        // Where a field came from: the evaluator itself or the file's `defaults`, for messages.
+        let at = |set: bool, key: &str| {
+            if set {
+                format!("{path}.{key}")
+            } else {
+                format!("cekura.defaults.{key}")
+            }
+        };
+        let mut spec = EvaluatorSpec::default();
+
+        // The script keys go together: an evaluator that sets any of them takes none from `defaults`.
+        let own_script = own.kind.is_some() || own.instructions.is_some() || own.conditional_actions.is_some();
+        let script_from = if own_script { &own } else { defaults };
+        let base = if own_script { path.to_string() } else { "cekura.defaults".to_string() };
+        let kind = script_from.kind;
+        if own.instructions_suffix.is_some() && script_from.instructions.is_none() {
+            let d = self.srcs[fi]
+                .diag(&format!("{path}.instructions_suffix"), On::Key, "`instructions_suffix` without `instructions`")
+                .label("expected `instructions` on this evaluator")
+                .help("a suffix in `defaults` applies only to evaluators with `instructions`; here it has nothing to extend");
+            self.push(d);
+        }
+        match (kind, &script_from.instructions, &script_from.conditional_actions) {
+            (Some(ScenarioType::ConditionalActions), None, None) => {
+                let d = self.srcs[fi]
+                    .diag(&format!("{base}.type"), On::Value, "`type: conditional_actions` without a flow")
+                    .label("expected a `conditional_actions` key beside it")
+                    .help("add `conditional_actions: {role: ..., conditions: [...]}`, or remove `type`");
+                self.push(d);
+            }
+            (Some(ScenarioType::ConditionalActions), Some(_), _) => {
+                let d = self.srcs[fi]
+                    .diag(&format!("{base}.instructions"), On::Key, "`instructions` on a conditional-actions evaluator")
+                    .label("expected `conditional_actions` only")
+                    .help("a conditional-actions evaluator is scripted by its flow; remove `instructions`");
+                self.push(d);
+            }
+            (Some(ScenarioType::ConditionalActions), None, Some(flow)) => {
+                let flow = self.flow(fi, &format!("{base}.conditional_actions"), flow);
+                spec.script = Some(Script::Flow(flow));
+            }
+            (_, _, Some(_)) => {
+                let d = self.srcs[fi]
+                    .diag(
+                        &format!("{base}.conditional_actions"),
+                        On::Key,
+                        "a `conditional_actions` flow without its type",
+                    )
+                    .label("expected `type: conditional_actions` on this evaluator")
+                    .help("add `type: conditional_actions` (and no `instructions`)");
+                self.push(d);
+            }
+            (_, Some(instructions), None) => {
+                let body = self.text(fi, &format!("{base}.instructions"), instructions);
+                let suffix_set = own.instructions_suffix.is_some();
+                let suffix = own.instructions_suffix.as_ref().or(defaults.instructions_suffix.as_ref());
+                let suffix = suffix.map(|s| (s.clone(), self.text(fi, &at(suffix_set, "instructions_suffix"), s)));
+                let mut value = body.expose().to_string();
+                let mut template = instructions.clone();
+                let mut sensitive = body.is_sensitive();
+                if let Some((raw_suffix, text)) = &suffix {
+                    value.push_str(text.expose());
+                    template.push_str(raw_suffix);
+                    sensitive |= text.is_sensitive();
+                }
+                let value = model::normalize_long_text(&value);
+                if sensitive {
+                    // The parts would carry the value in plain strings: a sensitive text is always replaced whole.
+                    spec.script = Some(Script::Text(Text::sensitive(value, template)));
+                } else {
+                    spec.script = Some(Script::Text(Text::new(value)));
+                    spec.instruction_parts = Some(InstructionParts {
+                        body: body.into_string(),
+                        suffix: suffix.map(|(_, t)| t.into_string()),
+                    });
+                }
+            }
+            (_, None, None) => {}
+        }
+
+        if let Some(folder) = own.folder.as_ref().or(defaults.folder.as_ref()) {
+            let fp = at(own.folder.is_some(), "folder");
+            if folder.is_empty() || self.folder_path(fi, &fp, folder) {
+                if !folder.is_empty() {
+                    acc.folder_uses.push((fi, fp, folder.clone()));
+                }
+                spec.folder = Some(folder.clone());
+            }
+        }
+        if let Some(s) = own.expected_outcome.as_ref().or(defaults.expected_outcome.as_ref()) {
+            spec.expected_outcome = Some(self.text(fi, &at(own.expected_outcome.is_some(), "expected_outcome"), s));
+        }
+        if let Some(s) = own.first_message.as_ref().or(defaults.first_message.as_ref()) {
+            spec.first_message = Some(self.text(fi, &at(own.first_message.is_some(), "first_message"), s));
+        }
+        if let Some(p) = own.personality.as_ref().or(defaults.personality.as_ref()) {
+            spec.personality = Some(match p {
+                IdOrName::Id(id) => NamedRef::Id(*id),
+                IdOrName::Name(n) => {
+                    self.literal(fi, &at(own.personality.is_some(), "personality"), n, "a personality reference");
+                    NamedRef::Name(n.clone())
+                }
+            });
+        }
+        if let Some(p) = own.test_profile.as_ref().or(defaults.test_profile.as_ref()) {
+            let pp = at(own.test_profile.is_some(), "test_profile");
+            spec.test_profile = Some(match p {
+                IdOrName::Id(id) => ProfileRef::Id(*id),
+                IdOrName::Name(n) => {
+                    if self.literal(fi, &pp, n, "a test profile reference") {
+                        acc.profile_refs.push((fi, pp, n.clone()));
+                    }
+                    ProfileRef::Name(n.clone())
+                }
+            });
+        }
+        if let Some(metrics) = own.metrics.as_ref().or(defaults.metrics.as_ref()) {
+            let base = at(own.metrics.is_some(), "metrics");
+            let mut set = BTreeSet::new();
+            for (k, m) in metrics.iter().enumerate() {
+                set.insert(match m {
+                    IdOrName::Id(id) => MetricRef::Id(*id),
+                    IdOrName::Name(slug) => {
+                        self.literal(fi, &format!("{base}[{k}]"), slug, "a metric slug");
+                        MetricRef::Slug(slug.clone())
+                    }
+                });
+            }
+            spec.metrics = Some(set);
+        }
+        if let Some(tools) = own.tools.as_ref().or(defaults.tools.as_ref()) {
+            spec.tools = Some(self.literal_set(fi, &at(own.tools.is_some(), "tools"), tools, "a tool id"));
+        }
+        if let Some(tags) = own.tags.as_ref().or(defaults.tags.as_ref()) {
+            spec.tags = Some(self.literal_set(fi, &at(own.tags.is_some(), "tags"), tags, "a tag"));
+        }
+        if let Some(language) = own.language.as_ref().or(defaults.language.as_ref()) {
+            let lp = at(own.language.is_some(), "language");
+            if model::LANGUAGES.contains(&language.as_str()) {
+                spec.language = Some(language.clone());
+            } else {
+                let lower = language.to_lowercase();
+                let mut d = self.srcs[fi]
+                    .diag(&lp, On::Value, format!("`{language}` is not a language code the platform accepts"))
+                    .label("expected a code such as en, de, es, fr or multi");
+                d = match nearest(&lower, model::LANGUAGES) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None => d.help(format!("the codes are: {}", model::LANGUAGES.join(", "))),
+                };
+                self.push(d);
+            }
+        }
+        if let Some(seconds) = own.max_duration.or(defaults.max_duration) {
+            if model::MAX_DURATION_RANGE.contains(&seconds) {
+                spec.max_duration = Some(seconds);
+            } else {
+                let d = self.srcs[fi]
+                    .diag(
+                        &at(own.max_duration.is_some(), "max_duration"),
+                        On::Value,
+                        format!("`max_duration: {seconds}` is out of range"),
+                    )
+                    .label(format!(
+                        "expected {} to {} seconds",
+                        model::MAX_DURATION_RANGE.start(),
+                        model::MAX_DURATION_RANGE.end()
+                    ));
+                self.push(d);
+            }
+        }
+        spec.phone_number = own.phone_number.or(defaults.phone_number);
+        let ignore_changes =
+            own.ignore_changes.as_ref().or(defaults.ignore_changes.as_ref()).into_iter().flatten().copied().collect();
+        model::Evaluator {
+            id: e.id,
+            name: e.name.clone(),
+            spec,
+            ignore_changes,
+            source: Some(self.srcs[fi].span(path)),
+        }
+    }
+
+    fn literal_set(&mut self, fi: usize, path: &str, items: &[String], what: &str) -> BTreeSet<String> {
+        let mut set = BTreeSet::new();
+        for (k, item) in items.iter().enumerate() {
+            if self.literal(fi, &format!("{path}[{k}]"), item, what) {
+                set.insert(item.clone());
+            }
+        }
+        set
+    }
+
+    fn flow(&mut self, fi: usize, path: &str, flow: &raw::ConditionalActions) -> ConditionalActions {
+        let role = self.text(fi, &format!("{path}.role"), &flow.role);
+        let mut ids: HashMap<u64, String> = HashMap::new();
+        for (k, c) in flow.conditions.iter().enumerate() {
+            let id_path = format!("{path}.conditions[{k}].id");
+            if let Some(first) = ids.get(&c.id) {
+                let d = self.srcs[fi]
+                    .diag(&id_path, On::Value, format!("condition id `{}` is used twice in this flow", c.id))
+                    .label("expected an id unique within the flow")
+                    .note(format!("first used at {first}"));
+                self.push(d);
+            } else {
+                ids.insert(c.id, self.srcs[fi].place(&id_path, On::Value));
+            }
+        }
+        let mut known: Vec<u64> = ids.keys().copied().collect();
+        known.sort_unstable();
+        let mut conditions = Vec::new();
+        for (k, c) in flow.conditions.iter().enumerate() {
+            let cp = format!("{path}.conditions[{k}]");
+            let condition = match &c.condition {
+                IdOrName::Id(target) => {
+                    if !ids.contains_key(target) {
+                        let list: Vec<String> = known.iter().map(u64::to_string).collect();
+                        let d = self.srcs[fi]
+                            .diag(
+                                &format!("{cp}.condition"),
+                                On::Value,
+                                format!(
+                                    "condition {} follows up on id `{target}`, which this flow does not have",
+                                    c.id
+                                ),
+                            )
+                            .label(format!("expected one of the flow's ids: {}", list.join(", ")));
+                        self.push(d);
+                    }
+                    ConditionTrigger::Followup(*target)
+                }
+                IdOrName::Name(text) => ConditionTrigger::Text(self.text(fi, &format!("{cp}.condition"), text)),
+            };
+            let kind = match (c.kind, &condition) {
+                (Some(raw::ConditionType::Standard), _) => ConditionKind::Standard,
+                (Some(raw::ConditionType::ActionFollowup), _) | (None, ConditionTrigger::Followup(_)) => {
+                    ConditionKind::ActionFollowup
+                }
+                (None, ConditionTrigger::Text(_)) => ConditionKind::Standard,
+            };
+            let action = self.text(fi, &format!("{cp}.action"), &c.action);
+            conditions.push(Condition {
+                id: c.id,
+                condition,
+                action,
+                kind,
+                fixed_message: c.fixed_message.unwrap_or(false),
+            });
+        }
+        ConditionalActions { role, conditions }
+    }
+
+    fn tela(&mut self, fi: usize, t: &raw::Tela) {
+        if !self.literal(fi, "tela.prompt", &t.prompt, "a prompt id") {
+            return;
+        }
+        if !is_uuid(&t.prompt) {
+            let d = self.srcs[fi]
+                .diag("tela.prompt", On::Value, format!("`{}` is not a prompt id", t.prompt))
+                .label("expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001");
+            self.push(d);
+            return;
+        }
+        let prompt = t.prompt.to_lowercase();
+        let mut acc = self.prompts.remove(&prompt).unwrap_or_default();
+        acc.state.prompt = prompt.clone();
+        if let Some(prune) = t.prune {
+            let what = format!("files of prompt {prompt} disagree on `prune`");
+            acc.state.prune = self.agree(fi, "tela.prune", prune, &mut acc.prune_decl, what);
+        }
+        let parent = format!("prompt {prompt}");
+        for (j, tc) in t.test_cases.iter().flatten().enumerate() {
+            let path = format!("tela.test_cases[{j}]");
+            self.identity(fi, &format!("{path}.title"), &tc.title, "a test case title", &parent, &mut acc.titles);
+            let messages = tc.messages.as_ref().map(|messages| {
+                messages
+                    .iter()
+                    .enumerate()
+                    .map(|(k, m)| Message {
+                        role: m.role.as_str().to_string(),
+                        content: self.text(fi, &format!("{path}.messages[{k}].content"), &m.content),
+                    })
+                    .collect()
+            });
+            let variables = tc.variables.as_ref().map(|v| self.variables(fi, &format!("{path}.variables"), v));
+            let expected_output =
+                tc.expected_output.as_ref().map(|s| self.text(fi, &format!("{path}.expected_output"), s));
+            acc.state.test_cases.push(TestCase {
+                id: None,
+                title: tc.title.clone(),
+                messages,
+                variables,
+                expected_output,
+                source: Some(self.srcs[fi].span(&path)),
+            });
+        }
+        self.prompts.insert(prompt, acc);
+    }
+
+    /// Folders used by evaluators must be declared, and test profiles referred to by name must exist, in any file
+    /// of the same agent.
+    fn check_references(&mut self) {
+        let mut found = Vec::new();
+        for acc in self.agents.values() {
+            let agent = acc.state.agent;
+            let folders: Vec<&str> = acc.state.folders.iter().map(String::as_str).collect();
+            for (fi, path, folder) in &acc.folder_uses {
+                if acc.state.folders.contains(folder) {
+                    continue;
+                }
+                let mut d = self.srcs[*fi]
+                    .diag(path, On::Value, format!("folder `{folder}` is not declared for agent {agent}"))
+                    .label(if folders.is_empty() {
+                        "expected a folder listed in `folders`; none are declared".to_string()
+                    } else {
+                        format!("expected one of: {}", folders.join(", "))
+                    });
+                d = match nearest(folder, &folders) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None => d.help(format!("add `{folder}` to `cekura.folders` in any file of agent {agent}")),
+                };
+                found.push(d);
+            }
+            let profiles: Vec<&str> = acc.state.test_profiles.iter().map(|p| p.name.as_str()).collect();
+            for (fi, path, name) in &acc.profile_refs {
+                if profiles.contains(&name.as_str()) {
+                    continue;
+                }
+                let mut d = self.srcs[*fi]
+                    .diag(path, On::Value, format!("test profile `{name}` is not declared for agent {agent}"))
+                    .label("expected the name of a test profile of this agent, or an integer id");
+                d = match nearest(name, &profiles) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None => d.help(format!("declare it under `cekura.test_profiles` in any file of agent {agent}")),
+                };
+                found.push(d);
+            }
+        }
+        self.diags.extend(found);
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{load_texts, EnvMode, LoadOptions, ManifestFile};
+    use super::*;
+
+    fn load(texts: &[&str]) -> Result<State, String> {
+        let env = |name: &str| (name == "TOKEN").then(|| "s3cr3t".to_string());
+        let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+        let files = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ManifestFile { path: format!("f{i}.yaml").into(), text: t.to_string() })
+            .collect();
+        load_texts(files, &opts).map(|m| m.state).map_err(|d| d.to_string())
+    }
+
+    const DEFAULTS: &str = r#"version: 1
+cekura:
+  agent: 5
+  folders: [Sales.Inbound]
+  test_profiles: [{name: Gold}]
+  defaults:
+    folder: Sales
+    personality: Normal Male
+    test_profile: Gold
+    metrics: [501, call_success]
+    tags: [smoke]
+    max_duration: 300
+    instructions_suffix: "\nConfirm your name.  "
+  evaluators:
+    - name: Uses every default
+      instructions: "Ask about order 1.\n"
+    - name: Overrides some
+      folder: Sales.Inbound
+      tags: []
+      max_duration: 60
+      instructions: Ask about order 2.
+      instructions_suffix: " Then hang up."
+    - name: Scripted
+      type: conditional_actions
+      conditional_actions:
+        role: A caller
+        conditions: [{id: 0, condition: FIRST_MESSAGE, action: Hi}]
+"#;
+
+    #[test]
+    fn defaults_fill_what_an_evaluator_leaves_out() {
+        let state = load(&[DEFAULTS]).unwrap();
+        let agent = &state.agents[&5];
+        assert_eq!(agent.folders, BTreeSet::from(["Sales".to_string(), "Sales.Inbound".to_string()]));
+        let [first, second, third] = &agent.evaluators[..] else { panic!("{:?}", agent.evaluators) };
+
+        assert_eq!(first.spec.folder.as_deref(), Some("Sales"));
+        assert_eq!(first.spec.personality, Some(NamedRef::Name("Normal Male".into())));
+        assert_eq!(first.spec.test_profile, Some(ProfileRef::Name("Gold".into())));
+        assert_eq!(
+            first.spec.metrics,
+            Some(BTreeSet::from([MetricRef::Id(501), MetricRef::Slug("call_success".into())]))
+        );
+        assert_eq!(first.spec.max_duration, Some(300));
+        assert_eq!(first.spec.script, Some(Script::Text(Text::new("Ask about order 1.\n\nConfirm your name."))));
+        assert_eq!(
+            first.spec.instruction_parts,
+            Some(InstructionParts {
+                body: "Ask about order 1.\n".into(),
+                suffix: Some("\nConfirm your name.  ".into())
+            })
+        );
+        assert_eq!(first.source, Some(SourceSpan { file: "f0.yaml".into(), line: 15, column: 7 }));
+
+        assert_eq!(second.spec.folder.as_deref(), Some("Sales.Inbound"));
+        assert_eq!(second.spec.tags, Some(BTreeSet::new()));
+        assert_eq!(second.spec.max_duration, Some(60));
+        assert_eq!(second.spec.script, Some(Script::Text(Text::new("Ask about order 2. Then hang up."))));
+
+        // The default suffix leaves conditional-actions evaluators alone; everything else still applies.
+        assert!(matches!(third.spec.script, Some(Script::Flow(_))));
+        assert_eq!(third.spec.instruction_parts, None);
+        assert_eq!(third.spec.max_duration, Some(300));
+        // Fields nobody sets are not managed.
+        assert_eq!(third.spec.language, None);
+        assert_eq!(third.spec.first_message, None);
+    }
+
+    #[test]
+    fn defaults_apply_per_file_and_files_merge_per_agent() {
+        let other = "version: 1\ncekura:\n  agent: 5\n  evaluators:\n    - name: Elsewhere\n      folder: Sales\n";
+        let state = load(&[DEFAULTS, other]).unwrap();
+        let agent = &state.agents[&5];
+        assert_eq!(agent.evaluators.len(), 4);
+        let elsewhere = &agent.evaluators[3];
+        assert_eq!(elsewhere.spec.max_duration, None, "defaults of another file do not apply");
+        assert_eq!(elsewhere.source.as_ref().unwrap().file, "f1.yaml");
+    }
+
+    #[test]
+    fn sensitive_instructions_are_replaced_whole() {
+        let text =
+            "version: 1\ncekura:\n  agent: 5\n  defaults:\n    instructions_suffix: \" Bye.\"\n  evaluators:\n    \
+                    - name: Secret\n      instructions: \"Your PIN is ${env:TOKEN}.\"\n";
+        let state = load(&[text]).unwrap();
+        let e = &state.agents[&5].evaluators[0];
+        let Some(Script::Text(t)) = &e.spec.script else { panic!() };
+        assert!(t.is_sensitive());
+        assert_eq!(t.expose(), "Your PIN is s3cr3t. Bye.");
+        assert_eq!(t.template(), Some("Your PIN is ${env:TOKEN}. Bye."));
+        assert_eq!(e.spec.instruction_parts, None);
+        assert!(!format!("{e:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn uuids() {
+        assert!(is_uuid("5f0c2a4e-0000-4000-8000-000000000001"));
+        assert!(!is_uuid("5f0c2a4e-0000-4000-8000-00000000001"));
+        assert!(!is_uuid("order-support"));
+    }
+}

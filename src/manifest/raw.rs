@@ -1,0 +1,334 @@
+//! The manifest file as written: serde + schemars types that mirror the YAML one to one, with
+//! `deny_unknown_fields` everywhere. The JSON Schema (`evalform schema`) is generated from these types, and the
+//! structural checker walks that schema, so a key added here is known to the schema, the checker and the docs test
+//! at once.
+//!
+//! Nothing here interprets values (defaults, `${env:...}`, references): that is `convert`'s job. Doc comments
+//! become schema descriptions that editors show, so they speak to manifest authors.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::model::Field;
+
+/// An evalform manifest (format version 1): Cekura evaluators and test profiles of one agent, and/or Tela test
+/// cases of one prompt.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "evalform manifest")]
+pub struct Manifest {
+    /// The manifest format version. Only `1` exists.
+    pub version: u32,
+    /// Cekura evaluators, test profiles and folders of one agent.
+    #[serde(default)]
+    pub cekura: Option<Cekura>,
+    /// Tela test cases of one prompt.
+    #[serde(default)]
+    pub tela: Option<Tela>,
+}
+
+/// The Cekura part of a manifest: everything in it belongs to `agent`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cekura {
+    /// The id of the agent under test.
+    pub agent: u64,
+    /// The agent's project id; looked up from the agent when absent.
+    #[serde(default)]
+    pub project: Option<u64>,
+    /// `true`: evaluators and test profiles of this agent that no manifest declares are deleted.
+    #[serde(default)]
+    pub prune: Option<bool>,
+    /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents.
+    #[serde(default)]
+    pub folders: Option<Vec<String>>,
+    /// Test profiles of the agent, identified by name.
+    #[serde(default)]
+    pub test_profiles: Option<Vec<TestProfile>>,
+    /// Evaluator fields that every evaluator of this file gets unless it sets them itself.
+    #[serde(default)]
+    pub defaults: Option<Defaults>,
+    /// Evaluators of the agent, identified by name.
+    #[serde(default)]
+    pub evaluators: Option<Vec<Evaluator>>,
+}
+
+/// A Cekura test profile.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestProfile {
+    /// Identity within the agent.
+    pub name: String,
+    /// Pins identity to an existing test profile.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// Variables given to the agent under test.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
+    pub main_agent_variables: Option<BTreeMap<String, String>>,
+    /// Variables given to the simulated caller.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
+    pub testing_agent_variables: Option<BTreeMap<String, String>>,
+    /// Legacy flat variables, sent to both sides; not together with the sectioned keys.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
+    pub information: Option<BTreeMap<String, String>>,
+}
+
+// Only the schema uses this type (so editors accept `id: 42`); the loader reads every scalar as its source text.
+/// A variable value: text. Numbers and booleans are taken as written (`42` is the text "42", `1.50` is "1.50").
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum Scalar {
+    Text(String),
+    Integer(i64),
+    Number(f64),
+    Bool(bool),
+}
+
+/// An id, or a name (personalities, test profiles) or slug (metrics).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum IdOrName {
+    Id(u64),
+    Name(String),
+}
+
+/// How the simulated caller is scripted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenarioType {
+    Instruction,
+    ConditionalActions,
+}
+
+/// Declares a struct with its own fields followed by every managed evaluator field, so that `Evaluator` and
+/// `Defaults` cannot drift apart (serde's `flatten` does not combine with `deny_unknown_fields`).
+macro_rules! with_evaluator_fields {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// Folder dot path, declared in `folders`; `""` is "in no folder".
+            #[serde(default)]
+            pub folder: Option<String>,
+            /// `instruction` (the default) or `conditional_actions` (requires `conditional_actions`).
+            #[serde(default, rename = "type")]
+            pub kind: Option<ScenarioType>,
+            /// What the simulated caller does, in plain text.
+            #[serde(default)]
+            pub instructions: Option<String>,
+            /// Appended to `instructions`; usually set in `defaults` to share a tail.
+            #[serde(default)]
+            pub instructions_suffix: Option<String>,
+            /// A rule-based caller, with `type: conditional_actions`.
+            #[serde(default)]
+            pub conditional_actions: Option<ConditionalActions>,
+            /// What a passing call achieves.
+            #[serde(default)]
+            pub expected_outcome: Option<String>,
+            /// The caller's first message.
+            #[serde(default)]
+            pub first_message: Option<String>,
+            /// A personality id, or its name in the project.
+            #[serde(default)]
+            pub personality: Option<IdOrName>,
+            /// A test profile's name in this agent, or an integer id.
+            #[serde(default)]
+            pub test_profile: Option<IdOrName>,
+            /// Metric ids or slugs (a set).
+            #[serde(default)]
+            pub metrics: Option<Vec<IdOrName>>,
+            /// Tool ids such as `TOOL_END_CALL` (a set).
+            #[serde(default)]
+            pub tools: Option<Vec<String>>,
+            /// Tags (a set).
+            #[serde(default)]
+            pub tags: Option<Vec<String>>,
+            /// A language code the platform accepts (`en`, `de`, `multi`, ...).
+            #[serde(default)]
+            pub language: Option<String>,
+            /// Longest call, in seconds (10 to 3600).
+            #[serde(default)]
+            pub max_duration: Option<u32>,
+            /// The phone-number row id.
+            #[serde(default)]
+            pub phone_number: Option<u64>,
+            /// Fields whose drift is neither reported nor reverted.
+            #[serde(default)]
+            pub ignore_changes: Option<Vec<Field>>,
+        }
+
+        impl $name {
+            /// The managed evaluator fields, without the struct's own.
+            pub fn fields(&self) -> EvaluatorFields {
+                EvaluatorFields {
+                    folder: self.folder.clone(),
+                    kind: self.kind,
+                    instructions: self.instructions.clone(),
+                    instructions_suffix: self.instructions_suffix.clone(),
+                    conditional_actions: self.conditional_actions.clone(),
+                    expected_outcome: self.expected_outcome.clone(),
+                    first_message: self.first_message.clone(),
+                    personality: self.personality.clone(),
+                    test_profile: self.test_profile.clone(),
+                    metrics: self.metrics.clone(),
+                    tools: self.tools.clone(),
+                    tags: self.tags.clone(),
+                    language: self.language.clone(),
+                    max_duration: self.max_duration,
+                    phone_number: self.phone_number,
+                    ignore_changes: self.ignore_changes.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_evaluator_fields! {
+    /// A Cekura evaluator (the API calls it a scenario).
+    pub struct Evaluator {
+        /// Identity within the agent, at most 80 characters.
+        pub name: String,
+        /// Pins identity to an existing evaluator (rename by changing `name`).
+        #[serde(default)]
+        pub id: Option<u64>,
+    }
+}
+
+with_evaluator_fields! {
+    /// Evaluator fields that every evaluator of the file gets unless it sets them: all fields but `name` and `id`.
+    pub struct Defaults {}
+}
+
+/// The managed fields of an evaluator, as written (see the evaluator keys for their meaning).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EvaluatorFields {
+    pub folder: Option<String>,
+    pub kind: Option<ScenarioType>,
+    pub instructions: Option<String>,
+    pub instructions_suffix: Option<String>,
+    pub conditional_actions: Option<ConditionalActions>,
+    pub expected_outcome: Option<String>,
+    pub first_message: Option<String>,
+    pub personality: Option<IdOrName>,
+    pub test_profile: Option<IdOrName>,
+    pub metrics: Option<Vec<IdOrName>>,
+    pub tools: Option<Vec<String>>,
+    pub tags: Option<Vec<String>>,
+    pub language: Option<String>,
+    pub max_duration: Option<u32>,
+    pub phone_number: Option<u64>,
+    pub ignore_changes: Option<Vec<Field>>,
+}
+
+/// A conditional-actions flow.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionalActions {
+    /// Who the caller is.
+    pub role: String,
+    /// The rules, each with a unique `id`.
+    pub conditions: Vec<Condition>,
+}
+
+/// One rule of a conditional-actions flow.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// Unique within the flow.
+    pub id: u64,
+    /// `FIRST_MESSAGE`, a description of what the agent does, or (for a follow-up) another condition's id.
+    pub condition: IdOrName,
+    /// What the caller says or does.
+    pub action: String,
+    /// `standard`, or `action_followup`; defaults to `action_followup` when `condition` is an id.
+    #[serde(default, rename = "type")]
+    pub kind: Option<ConditionType>,
+    /// Say `action` verbatim instead of paraphrasing it; default `false`.
+    #[serde(default)]
+    pub fixed_message: Option<bool>,
+}
+
+/// The kind of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionType {
+    Standard,
+    ActionFollowup,
+}
+
+/// The Tela part of a manifest: test cases of one prompt.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tela {
+    /// The prompt's uuid.
+    pub prompt: String,
+    /// `true`: test cases of this prompt that no manifest declares are removed.
+    #[serde(default)]
+    pub prune: Option<bool>,
+    /// Test cases, identified by title within the prompt.
+    #[serde(default)]
+    pub test_cases: Option<Vec<TestCase>>,
+}
+
+/// A Tela test case.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    /// Identity within the prompt.
+    pub title: String,
+    /// The conversation so far, in order.
+    #[serde(default)]
+    pub messages: Option<Vec<Message>>,
+    /// Values for the prompt's variables.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
+    pub variables: Option<BTreeMap<String, String>>,
+    /// What a good reply looks like.
+    #[serde(default)]
+    pub expected_output: Option<String>,
+}
+
+/// One message of a test case.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// Who speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    System,
+    Assistant,
+    Function,
+    Developer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::System => "system",
+            Role::Assistant => "assistant",
+            Role::Function => "function",
+            Role::Developer => "developer",
+        }
+    }
+}
+
+/// The JSON Schema of a manifest, as `evalform schema` prints it.
+pub fn schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Manifest);
+    serde_json::to_value(&schema).expect("a schema is JSON")
+}
