@@ -238,3 +238,131 @@ async fn sandbox_a_key_never_reaches_the_request_log_or_errors() {
     let everything = format!("{err} {err:?} {client:?} {:?}", sb.requests());
     assert!(!everything.contains("very-secret-key"), "{everything}");
 }
+
+const MANIFEST: &str = r#"version: 1
+cekura:
+  agent: 1
+  folders: [Sales, Sales.Inbound]
+  test_profiles:
+    - name: Premium caller
+      main_agent_variables: {user_id: U-42}
+      testing_agent_variables: {customer_name: John Doe}
+  defaults:
+    personality: 7
+    metrics: [501, 502]
+    tools: [TOOL_END_CALL, TOOL_DTMF]
+    max_duration: 300
+    instructions_suffix: "\nAlways confirm the caller's name before ending."
+  evaluators:
+    - name: Order status inquiry
+      folder: Sales.Inbound
+      instructions: |
+        You are a customer calling about order 12345.
+
+        Ask when it will arrive.
+      expected_outcome: The agent gives the delivery date.
+      first_message: Hi, where is my order?
+      test_profile: Premium caller
+      tags: [smoke, orders]
+      phone_number: 44
+    - name: Book a cleaning
+      type: conditional_actions
+      folder: ""
+      tags: []
+      conditional_actions:
+        role: A patient booking a dental cleaning
+        conditions:
+          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+          - {id: 1, condition: The agent confirms the booking, action: "Thanks! <endcall />"}
+"#;
+
+/// The promise of the fetcher: a platform that holds what the manifests say reads back equal to the manifests,
+/// field by managed field, so a plan of an unchanged platform is empty. The platform is set up here through the
+/// API the way the executor would (create, then `adv_update` for what create does not take).
+#[tokio::test]
+async fn sandbox_a_platform_matching_the_manifest_reads_back_equal() {
+    use evalform::manifest::{self, EnvMode, LoadOptions, ManifestFile};
+    let env = |_: &str| None;
+    let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+    let files = vec![ManifestFile { path: "specs/a.yaml".into(), text: MANIFEST.to_string() }];
+    let desired = manifest::load_texts(files, &opts).expect("the manifest loads").state.agents[&1].clone();
+
+    let sb = sandbox().await;
+    let client = cekura(&sb);
+    client.create_folder(1, "Sales", None).await.unwrap();
+    client.create_folder(1, "Inbound", Some("Sales")).await.unwrap();
+    let profile = &desired.test_profiles[0];
+    let Some(Information::Sectioned { main_agent_variables, testing_agent_variables }) = &profile.information else {
+        panic!("{profile:?}")
+    };
+    let plain = |m: &std::collections::BTreeMap<String, Text>| -> serde_json::Map<String, serde_json::Value> {
+        m.iter().map(|(k, v)| (k.clone(), json!(v.expose()))).collect()
+    };
+    let created = client
+        .create_test_profile(&json!({"name": profile.name, "agent": 1, "information": {
+            "main_agent_variables": plain(main_agent_variables),
+            "testing_agent_variables": plain(testing_agent_variables)}}))
+        .await
+        .unwrap();
+
+    let mut ids = Vec::new();
+    for e in &desired.evaluators {
+        let s = &e.spec;
+        let ids_of = |set: &Option<std::collections::BTreeSet<MetricRef>>| -> Vec<u64> {
+            set.iter().flatten().map(|m| if let MetricRef::Id(id) = m { *id } else { panic!("{m:?}") }).collect()
+        };
+        let mut body = json!({
+            "name": e.name, "agent": 1, "personality": 7, "metrics": ids_of(&s.metrics),
+            "tool_ids": s.tools.iter().flatten().collect::<Vec<_>>(), "tags": s.tags.iter().flatten().collect::<Vec<_>>(),
+            "folder_path": s.folder,
+        });
+        match &s.script {
+            Some(Script::Text(t)) => body["instructions"] = json!(t.expose()),
+            Some(Script::Flow(flow)) => {
+                body["scenario_type"] = json!("conditional_actions");
+                body["conditional_actions"] = serde_json::to_value(flow).unwrap();
+            }
+            None => {}
+        }
+        if let Some(t) = &s.expected_outcome {
+            body["expected_outcome_prompt"] = json!(t.expose());
+        }
+        if let Some(reference) = &s.test_profile {
+            assert_eq!(reference, &ProfileRef::Name(profile.name.clone()));
+            body["test_profile"] = json!(created.id);
+        }
+        if let Some(row) = s.phone_number {
+            body["phone_number"] = json!(row);
+        }
+        let id = client.create_scenario(&body).await.unwrap().id;
+        let mut bulk = json!({"scenarios": [id], "agent": 1, "max_duration": s.max_duration});
+        if let Some(t) = &s.first_message {
+            bulk["first_message"] = json!(t.expose());
+        }
+        client.adv_update(&bulk).await.unwrap();
+        ids.push(id);
+    }
+
+    let opts = FetchOptions { need_max_duration: true, ..FetchOptions::default() };
+    let observed = fetch_agent(&client, 1, &opts).await.unwrap().state;
+    assert!(desired.folders.is_subset(&observed.folders), "{:?} vs {:?}", desired.folders, observed.folders);
+    assert_eq!(observed.test_profiles[0].information, profile.information);
+    for want in &desired.evaluators {
+        let got = observed.evaluators.iter().find(|e| e.name == want.name).expect("created");
+        let (w, g) = (&want.spec, &got.spec);
+        // Every field the manifest manages (Some) reads back equal; unmanaged fields are not compared.
+        macro_rules! same {
+            ($($field:ident),*) => {$(
+                if w.$field.is_some() {
+                    assert_eq!(w.$field, g.$field, "{}: {}", want.name, stringify!($field));
+                }
+            )*};
+        }
+        same!(folder, script, expected_outcome, first_message, personality, metrics, tools, tags);
+        // Names are resolved to ids by the planner, not by the fetcher.
+        if w.test_profile.is_some() {
+            assert_eq!(g.test_profile, Some(ProfileRef::Id(created.id)), "{}", want.name);
+        }
+        same!(language, max_duration, phone_number);
+    }
+}
