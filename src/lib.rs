@@ -6,13 +6,17 @@
 //! platform is fetched into an observed one, the pure planner turns the pair into a [`plan::Plan`], renderers
 //! show it and the executor runs it. The binary in `main.rs` only parses flags and calls into here.
 
+pub mod cekura;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod http;
 pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod render;
 pub mod sandbox;
+pub mod secret;
+pub mod tela;
 pub mod yaml;

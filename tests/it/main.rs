@@ -2,6 +2,8 @@
 //! sandbox on an ephemeral loopback port. One module per area.
 
 mod cli;
+mod client;
+mod client_sandbox;
 mod common;
 mod manifest;
 mod sandbox;

@@ -1,0 +1,11 @@
+//! Everything that talks to Tela: the client ([`TelaClient`]) for prompt test cases, its wire types, and the
+//! fetcher that turns a prompt's test cases into the observed [`crate::model::PromptState`].
+//!
+//! Nothing here knows manifests or plans. Tela documents no delete endpoint, so the client offers none.
+
+pub mod client;
+pub mod fetch;
+pub mod wire;
+
+pub use client::TelaClient;
+pub use fetch::fetch_prompt;
