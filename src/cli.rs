@@ -84,6 +84,10 @@ reading the platform again.")]
     Sandbox(SandboxArgs),
     /// A self-contained walkthrough on an in-process sandbox: no key, no network
     Demo,
+    /// Print a completion script for a shell
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out-dir
+    Man(ManArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -266,6 +270,20 @@ pub struct SandboxArgs {
     /// Seed the sandbox with the demo's dashboard state
     #[arg(long)]
     pub seed_demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write evalform.1 and one evalform-COMMAND.1 per command into DIR instead of printing evalform.1
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// Entry point of the binary.

@@ -5,8 +5,10 @@ use crate::cli::{Cli, Command};
 use crate::error::{CliError, Outcome};
 
 pub mod apply;
+pub mod completions;
 pub mod demo;
 pub mod import;
+pub mod man;
 pub mod plan;
 pub mod pull;
 pub mod run;
@@ -28,5 +30,7 @@ pub async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Schema => schema::run(&global).await,
         Command::Sandbox(args) => sandbox::run(&global, args).await,
         Command::Demo => demo::run(&global).await,
+        Command::Completions(args) => completions::run(&global, args),
+        Command::Man(args) => man::run(&global, args),
     }
 }
