@@ -56,7 +56,7 @@ fn unknown_shell_is_refused_with_the_choices() {
     cmd.args(["completions", "tcsh"]);
     let out = run(cmd, None);
     insta::assert_snapshot!(out.snapshot(), @r"
-    exit: 2
+    exit: 1
     --- stdout
     --- stderr
     error: invalid value 'tcsh' for '<SHELL>'
