@@ -9,8 +9,10 @@ use crate::manifest::{self, EnvMode, LoadOptions, Manifests};
 use crate::plan::{PlanErrors, PlanSettings};
 
 pub mod apply;
+pub mod completions;
 pub mod demo;
 pub mod import;
+pub mod man;
 pub mod plan;
 pub mod pull;
 pub mod run;
@@ -32,6 +34,8 @@ pub async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Schema => schema::run(&global).await,
         Command::Sandbox(args) => sandbox::run(&global, args).await,
         Command::Demo => demo::run(&global).await,
+        Command::Completions(args) => completions::run(&global, args),
+        Command::Man(args) => man::run(&global, args),
     }
 }
 
