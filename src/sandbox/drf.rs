@@ -215,6 +215,17 @@ pub const PAGE_SIZE_MAX: usize = 500;
 /// One page of `items` as DRF's `{count, next, previous, results}`; `next`/`previous` are absolute URLs built from
 /// `url` (the request's own URL without query) and `query` (the request's query pairs, `page` replaced).
 pub fn paginate(items: Vec<Value>, url: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+    paginate_with(items, url, query, |v| v)
+}
+
+/// [`paginate`], rendering only the items of the requested page: a list of 10,000 evaluators is filtered as
+/// stored items and only its page of 100 becomes JSON.
+pub fn paginate_with<T>(
+    items: Vec<T>,
+    url: &str,
+    query: &[(String, String)],
+    render: impl Fn(T) -> Value,
+) -> Result<Value, ApiError> {
     let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let page_size = match get("page_size").map(str::parse::<usize>) {
         Some(Ok(n)) if n > 0 => n.min(PAGE_SIZE_MAX),
@@ -245,7 +256,7 @@ pub fn paginate(items: Vec<Value>, url: &str, query: &[(String, String)]) -> Res
         }
     };
     let count = items.len();
-    let results: Vec<Value> = items.into_iter().skip((page - 1) * page_size).take(page_size).collect();
+    let results: Vec<Value> = items.into_iter().skip((page - 1) * page_size).take(page_size).map(render).collect();
     Ok(json!({
         "count": count,
         "next": if page < pages { Value::from(link(page + 1)) } else { Value::Null },

@@ -8,7 +8,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::drf::{paginate, ApiError};
+use super::drf::{paginate, paginate_with, ApiError};
 use super::state::{folder_json, tela_error, test_case_json, SandboxState, WriteMode};
 
 /// Which vendor a path belongs to (they authenticate differently).
@@ -87,6 +87,13 @@ impl Route {
             | Route::ScenarioAgent => &["POST"],
             _ => &["GET"],
         }
+    }
+
+    /// Whether a write on this route validates its whole request before it changes anything (single-evaluator
+    /// create, PATCH, PUT, DELETE), so that it can work on the state itself instead of a copy and still be all or
+    /// nothing.
+    pub fn validates_before_writing(&self) -> bool {
+        matches!(self, Route::Scenarios | Route::Scenario(_))
     }
 
     /// Whether a successful request on this route changes the state (polls advance a run or a suggestion).
@@ -201,16 +208,15 @@ pub fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Resu
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .collect();
-            let items: Vec<Value> = state
+            let items: Vec<_> = state
                 .evaluators
                 .values()
                 .filter(|e| agent.is_none() || e.agent == agent)
                 .filter(|e| project.is_none_or(|p| e.project == p))
                 .filter(|e| folder.is_none() || e.folder_path.as_deref() == folder)
                 .filter(|e| tags.is_empty() || e.tags.iter().any(|t| tags.contains(&t.as_str())))
-                .map(|e| state.evaluator_list_item(e))
                 .collect();
-            ok(paginate(items, &call.url, call.query)?)
+            ok(paginate_with(items, &call.url, call.query, |e| state.evaluator_list_item(e))?)
         }
         Route::Scenarios => {
             let id = state.write_evaluator(WriteMode::Create, None, None, call.body()?)?;
