@@ -347,9 +347,19 @@ impl<'a> AgentPlanner<'a> {
                 }
             }
         }
+        // Indexed by name once: scanning every remote evaluator per desired one is quadratic, seconds at 10,000.
+        let mut by_name: BTreeMap<&str, Vec<&'a Evaluator>> = BTreeMap::new();
+        for r in have {
+            by_name.entry(r.name.as_str()).or_default().push(r);
+        }
         for want in want_agent.evaluators.iter().filter(|w| w.id.is_none()) {
-            let candidates: Vec<&Evaluator> =
-                have.iter().filter(|r| r.name == want.name && !r.id.is_some_and(|id| claimed.contains(&id))).collect();
+            let candidates: Vec<&Evaluator> = by_name
+                .get(want.name.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|r| !r.id.is_some_and(|id| claimed.contains(&id)))
+                .collect();
             match candidates.as_slice() {
                 [] => pairs.push((want, None)),
                 [one] => {
