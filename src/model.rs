@@ -106,8 +106,15 @@ impl std::hash::Hash for Text {
 /// Hex SHA-256, used for fingerprints and for what plan files keep of sensitive values.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = sha2::Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    // One allocation, not one `format!` per byte: plans fingerprint every observed evaluator.
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// How a sensitive value is shown in every output.
