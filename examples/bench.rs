@@ -60,7 +60,10 @@ fn parse_args() -> Result<Options, String> {
             "--seed" => o.seed = num(value()?)?,
             "--workloads" => o.workloads = value()?.split(',').map(String::from).collect(),
             "--agents" => {
-                o.agents = value()?.split(',').map(|a| num(a.to_string()).map(|n| n.clamp(1, 4) as usize)).collect::<Result<_, _>>()?
+                o.agents = value()?
+                    .split(',')
+                    .map(|a| num(a.to_string()).map(|n| n.clamp(1, 4) as usize))
+                    .collect::<Result<_, _>>()?
             }
             "--keep" => o.keep = Some(value()?.into()),
             "-h" | "--help" => {
@@ -247,7 +250,11 @@ fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
         if let Some(mut e) = child.stderr.take() {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
-        eprintln!("evalform {} failed ({status}):\n{}", args.join(" "), err.lines().take(20).collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "evalform {} failed ({status}):\n{}",
+            args.join(" "),
+            err.lines().take(20).collect::<Vec<_>>().join("\n")
+        );
     }
     Ok(Run { wall, peak_kib: peak, ok: status.success() || status.code() == Some(2) })
 }
@@ -295,10 +302,11 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
 
     sandbox.clear_requests();
     let u = url.clone();
-    let apply =
-        tokio::task::spawn_blocking(move || run_evalform(&u, &["apply", "-q", "--auto-approve", "--parallelism", &p, &d]))
-            .await
-            .map_err(|e| e.to_string())??;
+    let apply = tokio::task::spawn_blocking(move || {
+        run_evalform(&u, &["apply", "-q", "--auto-approve", "--parallelism", &p, &d])
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     let writes = sandbox.requests().iter().filter(|r| r.method != "GET").count();
     sandbox.shutdown().await;
 
@@ -358,7 +366,11 @@ fn main() -> ExitCode {
             match runtime.block_on(measure(&o, name, agents, &dir)) {
                 Ok(r) => {
                     let vs = if r.lower_bound == 0 {
-                        if r.writes == 0 { "=".to_string() } else { "n/a".to_string() }
+                        if r.writes == 0 {
+                            "=".to_string()
+                        } else {
+                            "n/a".to_string()
+                        }
                     } else {
                         format!("{:+.1}%", (r.writes as f64 / r.lower_bound as f64 - 1.0) * 100.0)
                     };

@@ -15,6 +15,7 @@
 //!
 //! ```text
 //! cargo run --release --example soak -- --rounds 200 --seed 1
+//! cargo run --release --example soak -- --rounds 50 --seed 1 --races 1   # also race two applies
 //! ```
 
 #[path = "support/suite.rs"]
@@ -33,21 +34,26 @@ const CHILD: &str = "EVALFORM_SOAK_AS_EVALFORM";
 const MAX_APPLIES: usize = 8;
 
 struct Options {
+    /// Whether some rounds race two applies (`--races 1`).
+    races: bool,
     rounds: u64,
     seed: u64,
     evaluators: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { rounds: 20, seed: 1, evaluators: 60 };
+    let mut o = Options { races: false, rounds: 20, seed: 1, evaluators: 60 };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        let v = args.next().ok_or_else(|| format!("{flag} needs a value (usage: soak [--rounds N] [--seed S] [--evaluators M])"))?;
+        let v = args.next().ok_or_else(|| {
+            format!("{flag} needs a value (usage: soak [--rounds N] [--seed S] [--evaluators M] [--races 0|1])")
+        })?;
         let n = v.parse::<u64>().map_err(|_| format!("{flag}: `{v}` is not a number"))?;
         match flag.as_str() {
             "--rounds" => o.rounds = n,
             "--seed" => o.seed = n,
             "--evaluators" => o.evaluators = (n as usize).max(2),
+            "--races" => o.races = n != 0,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
@@ -145,7 +151,12 @@ fn check(state: &SandboxState, want: &[AgentSuite], agents_before: &BTreeMap<u64
         let names: BTreeSet<&str> = mine.iter().map(|e| e.name.as_str()).collect();
         let wanted: BTreeSet<&str> = a.evaluators.iter().map(|e| e.name.as_str()).collect();
         if mine.len() != names.len() {
-            problems.push(format!("agent {}: {} evaluators but {} names (a duplicate)", a.agent, mine.len(), names.len()));
+            problems.push(format!(
+                "agent {}: {} evaluators but {} names (a duplicate)",
+                a.agent,
+                mine.len(),
+                names.len()
+            ));
         }
         for extra in names.difference(&wanted) {
             problems.push(format!("agent {}: {extra:?} should have been pruned", a.agent));
@@ -233,14 +244,14 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
     let base = sandbox.base_url();
     let (kill, race) = match rng.usize(..10) {
         0..=3 => (true, false),
-        4 | 5 => (false, true),
+        4 | 5 if o.races => (false, true),
         _ => (false, false),
     };
     if kill {
         tally.killed += 1;
         let mut child = evalform(exe, &base, dir).map_err(|e| e.to_string())?;
         tally.applies += 1;
-        tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
+        tokio::time::sleep(Duration::from_millis(rng.u64(0..80))).await;
         let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
     }
@@ -284,7 +295,13 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
     } else {
         Err(format!(
             "round {r} ({}): {}",
-            if kill { "killed" } else if race { "raced" } else { "plain" },
+            if kill {
+                "killed"
+            } else if race {
+                "raced"
+            } else {
+                "plain"
+            },
             problems.iter().take(10).cloned().collect::<Vec<_>>().join("; ")
         ))
     }
@@ -332,7 +349,10 @@ fn main() -> ExitCode {
     );
     println!("requests by outcome: {}", faults.join(", "));
     if tally.failed.is_empty() {
-        println!("all {} rounds exact: final state equals the manifests, no tail appended twice, no evaluator changed agent", tally.rounds);
+        println!(
+            "all {} rounds exact: final state equals the manifests, no tail appended twice, no evaluator changed agent",
+            tally.rounds
+        );
         ExitCode::SUCCESS
     } else {
         println!("{} of {} rounds FAILED", tally.failed.len(), tally.rounds);

@@ -106,7 +106,8 @@ pub fn write_manifests(dir: &Path, suites: &[AgentSuite], prune: bool) -> std::i
     for s in suites {
         for (chunk_no, chunk) in s.evaluators.chunks(PER_FILE).enumerate() {
             let mut y = String::new();
-            let _ = writeln!(y, "version: 1\ncekura:\n  agent: {}\n  project: {}\n  prune: {prune}", s.agent, s.project);
+            let _ =
+                writeln!(y, "version: 1\ncekura:\n  agent: {}\n  project: {}\n  prune: {prune}", s.agent, s.project);
             if chunk_no == 0 {
                 let folders: Vec<String> = (0..FOLDERS).map(folder_name).collect();
                 let _ = writeln!(y, "  folders: [{}]", folders.join(", "));
