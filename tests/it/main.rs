@@ -7,6 +7,7 @@ mod client_sandbox;
 mod common;
 mod completions;
 mod demo;
+mod hostile;
 mod manifest;
 mod recipes;
 mod sandbox;
