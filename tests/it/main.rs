@@ -11,3 +11,4 @@ mod hostile;
 mod manifest;
 mod recipes;
 mod sandbox;
+mod secrets;
