@@ -9,6 +9,7 @@ mod completions;
 mod demo;
 mod hostile;
 mod manifest;
+mod race;
 mod recipes;
 mod sandbox;
 mod secrets;
