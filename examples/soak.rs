@@ -218,6 +218,8 @@ fn appended_twice(sandbox: &evalform::sandbox::RunningSandbox) -> Vec<u64> {
 struct Tally {
     rounds: u64,
     killed: u64,
+    /// Kills after which the platform had some of the apply's writes and still needed more.
+    killed_mid_write: u64,
     raced: u64,
     applies: u64,
     faults: BTreeMap<String, u64>,
@@ -247,6 +249,7 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
         4 | 5 if o.races => (false, true),
         _ => (false, false),
     };
+    let mut mid_write_check = None;
     if kill {
         tally.killed += 1;
         let mut child = evalform(exe, &base, dir).map_err(|e| e.to_string())?;
@@ -254,6 +257,11 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
         tokio::time::sleep(Duration::from_millis(rng.u64(0..80))).await;
         let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
+        let writes = |s: &evalform::sandbox::RunningSandbox| s.requests().iter().filter(|r| r.method != "GET").count();
+        let before = writes(&sandbox);
+        if before > 0 {
+            mid_write_check = Some(before);
+        }
     }
     if race {
         tally.raced += 1;
@@ -271,6 +279,12 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
         if status.map_err(|e| e.to_string())?.success() {
             ok = true;
             break;
+        }
+    }
+    if let Some(before) = mid_write_check {
+        // The next apply wrote too: the kill interrupted the writes, it did not land after them.
+        if sandbox.requests().iter().skip(before).any(|r| r.method != "GET") {
+            tally.killed_mid_write += 1;
         }
     }
     for req in sandbox.requests() {
@@ -337,11 +351,12 @@ fn main() -> ExitCode {
     }
     let faults: Vec<String> = tally.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!(
-        "soak: seed {}, {} rounds ({} with a SIGKILLed apply, {} with two racing applies), {} evaluators per agent, \
-         {} applies, {:.1} s",
+        "soak: seed {}, {} rounds ({} with a SIGKILLed apply, {} of them killed between writes; {} with two racing \
+         applies), {} evaluators per agent, {} applies, {:.1} s",
         o.seed,
         tally.rounds,
         tally.killed,
+        tally.killed_mid_write,
         tally.raced,
         o.evaluators,
         tally.applies,
