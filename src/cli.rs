@@ -113,6 +113,10 @@ pub struct TargetArgs {
     /// Leave out resources whose name or address matches this glob (repeatable)
     #[arg(long, value_name = "PATTERN")]
     pub exclude: Vec<String>,
+    /// Most evaluators in one bulk call (adv_update, delete_scenarios)
+    #[arg(long, env = "EVALFORM_BATCH_SIZE", default_value_t = crate::plan::DEFAULT_BATCH_SIZE as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
 }
 
 /// Where the platforms are and how to reach them; read from the environment by default.

@@ -63,9 +63,14 @@ pub fn load_desired(global: &GlobalArgs, paths: &[PathBuf]) -> Result<Option<Man
     }
 }
 
-/// The planner's settings from `--target` / `--exclude`.
+/// The planner's settings from `--target` / `--exclude` / `--batch-size`.
 pub fn plan_settings(targets: &TargetArgs) -> PlanSettings {
-    PlanSettings { targets: targets.target.clone(), excludes: targets.exclude.clone(), ..PlanSettings::default() }
+    PlanSettings {
+        targets: targets.target.clone(),
+        excludes: targets.exclude.clone(),
+        batch_size: usize::try_from(targets.batch_size).unwrap_or(usize::MAX),
+        ..PlanSettings::default()
+    }
 }
 
 /// Problems that stop a plan, one `caused by:` line each.

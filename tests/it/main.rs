@@ -12,4 +12,5 @@ mod manifest;
 mod race;
 mod recipes;
 mod sandbox;
+mod scale;
 mod secrets;
