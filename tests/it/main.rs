@@ -7,6 +7,7 @@ mod client_sandbox;
 mod common;
 mod completions;
 mod demo;
+mod docs;
 mod manifest;
 mod recipes;
 mod sandbox;
