@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use evalform::manifest::{self, EnvMode, LoadOptions};
 use evalform::sandbox::{RunningSandbox, Sandbox, SandboxConfig, SandboxState};
 use serde_json::json;
 
@@ -398,4 +399,64 @@ async fn errors_say_what_to_do() {
     });
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "a failed import writes nothing");
     sb.shutdown().await;
+}
+
+/// What the loader makes of a manifest, one line per managed value, for the import-rule snapshots.
+fn describe(state: &evalform::model::State) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for agent in state.agents.values() {
+        let _ = writeln!(out, "agent {} project {:?} folders {:?}", agent.agent, agent.project, agent.folders);
+        for p in &agent.test_profiles {
+            let _ = writeln!(out, "test profile {:?} id {:?}: {:?}", p.name, p.id, p.information);
+        }
+        for e in &agent.evaluators {
+            let _ = writeln!(out, "evaluator {:?} id {:?}", e.name, e.id);
+            let s = &e.spec;
+            let fields: [(&str, Option<String>); 14] = [
+                ("folder", s.folder.as_ref().map(|v| format!("{v:?}"))),
+                ("script", s.script.as_ref().map(|v| format!("{v:?}"))),
+                ("instruction_parts", s.instruction_parts.as_ref().map(|v| format!("{v:?}"))),
+                ("expected_outcome", s.expected_outcome.as_ref().map(|v| format!("{v:?}"))),
+                ("first_message", s.first_message.as_ref().map(|v| format!("{v:?}"))),
+                ("personality", s.personality.as_ref().map(|v| format!("{v:?}"))),
+                ("test_profile", s.test_profile.as_ref().map(|v| format!("{v:?}"))),
+                ("metrics", s.metrics.as_ref().map(|v| format!("{v:?}"))),
+                ("tools", s.tools.as_ref().map(|v| format!("{v:?}"))),
+                ("tags", s.tags.as_ref().map(|v| format!("{v:?}"))),
+                ("language", s.language.as_ref().map(|v| format!("{v:?}"))),
+                ("max_duration", s.max_duration.map(|v| format!("{v:?}"))),
+                ("phone_number", s.phone_number.map(|v| format!("{v:?}"))),
+                ("ignore_changes", (!e.ignore_changes.is_empty()).then(|| format!("{:?}", e.ignore_changes))),
+            ];
+            for (key, value) in fields {
+                if let Some(v) = value {
+                    let _ = writeln!(out, "  {key}: {v}");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Each rule the import writer relies on has a fixture (`tests/fixtures/manifests/valid/import-rule-*`, also
+/// validated with the other valid fixtures) and a snapshot of what the loader makes of it.
+#[test]
+fn the_loader_accepts_what_import_writes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/fixtures/manifests/valid");
+    let mut rules: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("import-rule-"))
+        .collect();
+    rules.sort();
+    assert_eq!(rules.len(), 8);
+    let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required };
+    for path in rules {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let loaded =
+            manifest::load(std::slice::from_ref(&path), &opts).unwrap_or_else(|d| panic!("{name} does not load:\n{d}"));
+        settings().bind(|| insta::assert_snapshot!(name, describe(&loaded.state)));
+    }
 }
