@@ -6,6 +6,9 @@
 //! the platform. The paths written go to stdout (data, one per line); the hint about what to do next goes to
 //! stderr.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
 use crate::cekura::fetch::{fetch_agent, FetchOptions};
 use crate::cekura::FetchError;
 use crate::cli::{GlobalArgs, ImportArgs};
@@ -48,9 +51,34 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliEr
         println!("{}", path.display());
     }
     if !global.quiet {
+        for stale in others_beside(&written) {
+            eprintln!(
+                "warning: {} was not written by this import and is still read by `evalform plan`; delete it if an \
+                 earlier import wrote it",
+                stale.display()
+            );
+        }
         eprintln!("next: evalform plan {}", args.out.display());
     }
     Ok(Outcome::Success)
+}
+
+/// Manifests in the directories import wrote to that it did not write: after a re-import with `--force`, the file
+/// of a folder deleted on the platform would otherwise go on declaring its evaluators unnoticed.
+fn others_beside(written: &[PathBuf]) -> Vec<PathBuf> {
+    let dirs: BTreeSet<&Path> = written.iter().filter_map(|p| p.parent()).collect();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let manifest = path.extension().is_some_and(|x| x == "yaml" || x == "yml");
+            if manifest && path.is_file() && !written.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// A failed read, with the client's hint, or `not_found` when the platform does not know what was asked for.

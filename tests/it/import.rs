@@ -296,12 +296,30 @@ async fn existing_files_are_not_overwritten_without_force() {
     assert_eq!(std::fs::read_to_string(root.join("_agent.yaml")).unwrap(), "mine\n");
     assert!(!root.join("_root.yaml").exists(), "nothing at all is written");
 
+    // With --force, import's own files are replaced; another manifest beside them is named, not deleted.
+    std::fs::write(root.join("old-folder.yaml"), "version: 1\n").unwrap();
+    let mut command = cmd(&sb, &["import", "--agent", "12", "--force"]);
+    command.current_dir(dir.path());
+    let out = exec(command).await;
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 0
+        --- stdout
+        ./agent-12/_agent.yaml
+        ./agent-12/_root.yaml
+        ./agent-12/sales.yaml
+        --- stderr
+        warning: ./agent-12/old-folder.yaml was not written by this import and is still read by `evalform plan`; delete it if an earlier import wrote it
+        next: evalform plan .
+        ");
+    });
+    assert!(std::fs::read_to_string(root.join("_agent.yaml")).unwrap().contains("name: Legacy"));
+    assert!(root.join("old-folder.yaml").exists());
+
     let mut command = cmd(&sb, &["import", "--agent", "12", "--force", "-q"]);
     command.current_dir(dir.path());
     let out = exec(command).await;
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{}", out.snapshot());
-    assert_eq!(out.stdout.lines().count(), 3);
-    assert!(std::fs::read_to_string(root.join("_agent.yaml")).unwrap().contains("name: Legacy"));
+    assert_eq!((out.code, out.stderr.as_str(), out.stdout.lines().count()), (0, "", 3), "{}", out.snapshot());
     sb.shutdown().await;
 }
 
