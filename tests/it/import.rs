@@ -171,6 +171,13 @@ fn seed_varied(s: &mut SandboxState) {
                "metrics": [501, 502, 503, 504, 505, 506, 507]}),
         json!({}),
     );
+    // More than one page of evaluators (the list is paginated by 50).
+    s.insert_folder(1376, "Bulk").unwrap();
+    for i in 0..55u64 {
+        let body = json!({"agent": 12, "name": format!("Bulk {i:02}"), "personality": 8, "folder_path": "Bulk",
+                          "instructions": format!("Case {i}.\nEnd politely.")});
+        evaluator(s, 3000 + i, body, json!({}));
+    }
     // Another agent's evaluator is not imported.
     evaluator(s, 2001, json!({"agent": 1, "name": "Elsewhere", "personality": 7}), json!({}));
 }
@@ -191,12 +198,15 @@ async fn import_then_plan_shows_no_changes_and_a_reimport_is_byte_identical() {
         [
             "agent-12/_agent.yaml",
             "agent-12/_root.yaml",
+            "agent-12/bulk.yaml",
             "agent-12/caf.yaml",
             "agent-12/sales.yaml",
             "agent-12/support.yaml"
         ]
     );
 
+    // Plan reads the platform as import did, so a page import missed would go unnoticed there: count them.
+    assert_eq!(first["agent-12/bulk.yaml"].matches("- name: Bulk ").count(), 55);
     let plan = exec(cmd(&sb, &["plan", out_s, "--detailed-exitcode"])).await;
     assert_eq!(plan.code, 0, "plan after import must show no changes:\n{}\n{first:#?}", plan.snapshot());
 
@@ -361,6 +371,16 @@ async fn a_prompt_imports_and_plans_clean() {
     plan.current_dir(dir.path()).env_remove("CEKURA_API_KEY");
     let plan = exec(plan).await;
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
+
+    // Both at once, again: the same bytes for the prompt.
+    let mut both = cmd(&sb, &["import", "--agent", "1", "--prompt", PROMPT, "--out", "suite", "--force"]);
+    both.current_dir(dir.path());
+    let both = exec(both).await;
+    assert_eq!(both.code, 0, "{}", both.snapshot());
+    let again = read_tree(&dir.path().join("suite"));
+    let prompt_file = "tela/5f0c2a4e-0000-4000-8000-000000000001.yaml";
+    assert_eq!(again[prompt_file], files[prompt_file]);
+    assert!(again.contains_key("agent-1/_agent.yaml"), "{:?}", again.keys());
     sb.shutdown().await;
 }
 
