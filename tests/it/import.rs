@@ -273,7 +273,7 @@ async fn the_files_of_a_small_state() {
         ");
     });
     for (path, contents) in read_tree(&dir.path().join("suite")) {
-        settings().bind(|| insta::assert_snapshot!(format!("small-{}", path.replace('/', "__")), contents));
+        settings().bind(|| insta::assert_snapshot!(format!("import-small-{}", path.replace('/', "__")), contents));
     }
     let mut plan = cmd(&sb, &["plan", "suite", "--detailed-exitcode"]);
     plan.current_dir(dir.path());
@@ -366,7 +366,7 @@ async fn a_prompt_imports_and_plans_clean() {
         ");
     });
     let files = read_tree(&dir.path().join("suite"));
-    settings().bind(|| insta::assert_snapshot!("prompt", files.values().next().unwrap()));
+    settings().bind(|| insta::assert_snapshot!("import-prompt", files.values().next().unwrap()));
     let mut plan = cmd(&sb, &["plan", "suite", "--detailed-exitcode"]);
     plan.current_dir(dir.path()).env_remove("CEKURA_API_KEY");
     let plan = exec(plan).await;
