@@ -312,10 +312,10 @@ fn evaluator_entries(e: &Evaluator, refs: &Refs, suffix: Option<&str>, pinned: b
     if let Some(id) = e.id.filter(|_| pinned) {
         out.push(Entry::new("id", Node::Int(id)));
     }
+    // `folder: ""` ("in no folder") is written too: left out, the folder would not be managed, and a move into a
+    // folder on the platform would never show as drift.
     if let Some(folder) = &s.folder {
-        if !folder.is_empty() {
-            out.push(Entry::new("folder", Node::Str(folder.clone())));
-        }
+        out.push(Entry::new("folder", Node::Str(folder.clone())));
     }
     match &s.script {
         Some(Script::Text(text)) => {

@@ -8,6 +8,7 @@ mod common;
 mod completions;
 mod demo;
 mod docs;
+mod import;
 mod manifest;
 mod recipes;
 mod sandbox;
