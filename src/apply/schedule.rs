@@ -117,10 +117,10 @@ where
     }
     // Anything never started (a dependency cycle, which the planner never produces) is reported, not dropped.
     for op in ops {
-        if !status.contains_key(&op.id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = status.entry(op.id) {
             let st = OpStatus::Failed("never became ready (dependency cycle)".into());
             on_finish(op, &st);
-            status.insert(op.id, st);
+            slot.insert(st);
         }
     }
     status
