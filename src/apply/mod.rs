@@ -291,6 +291,25 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
             }
             OpStatus::Done
         }
+        // A folder is identified by its path alone: when the platform refuses to create it, it may be because it
+        // exists already (another apply, or the dashboard, made it since the plan read the folders). That is the
+        // goal reached; settle it by reading the folders, as any doubtful write is settled.
+        Err(e @ ApiError::Rejected { status: 400, .. }) => match &op.call {
+            Call::CreateFolder { project, name, parent_path } => {
+                let path = match parent_path {
+                    Some(p) if !p.is_empty() => format!("{p}.{name}"),
+                    _ => name.clone(),
+                };
+                match remote.cekura.as_ref() {
+                    Some(c) => match c.list_folders(*project).await {
+                        Ok(folders) if folders.iter().any(|f| f.path == path) => OpStatus::Done,
+                        _ => OpStatus::Failed(e.to_string()),
+                    },
+                    None => OpStatus::Failed(e.to_string()),
+                }
+            }
+            _ => OpStatus::Failed(e.to_string()),
+        },
         // A delete of something already gone has reached its goal.
         Err(e) if method == Method::DELETE && e.status() == Some(404) => OpStatus::Done,
         Err(e @ ApiError::OutcomeUnknown { .. }) => OpStatus::Unknown(e.to_string()),

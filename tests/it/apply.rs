@@ -607,3 +607,20 @@ fn apply_auto_approve_shows_plan_progress_and_report() {
     w.assert_exact();
     apply_settings().bind(|| insta::assert_snapshot!("apply-auto-approve", sorted_progress(&out).snapshot()));
 }
+
+#[test]
+fn a_folder_created_elsewhere_after_the_plan_read_counts_as_done() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    w.sb.set_faults(FaultConfig { latency_ms: 800, path: Some("create_folder".into()), ..FaultConfig::default() });
+    let child = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Once the folders were read, the folder appears (another apply, the dashboard) before the create lands.
+    assert!(w.wait_for_log(Duration::from_secs(20), |log| log.iter().any(|r| r.path.ends_with("/folders/"))));
+    w.sb.with_state(|s| s.insert_folder(1376, "Support")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let status = out.status;
+    let rejected = w.log().iter().filter(|r| r.path.ends_with("/create_folder/") && r.status == 400).count();
+    assert_eq!(rejected, 1, "the race did not happen");
+    assert!(status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    w.assert_exact();
+}
