@@ -535,6 +535,24 @@ fn two_applies_creating_the_same_evaluators_at_once_end_in_exactly_the_desired_s
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
 }
 
+/// Known gap: Tela has no delete endpoint, so when two applies create the same new test cases at once, the
+/// twins cannot be removed, and the planner matches one of them by title without saying there are two.
+#[test]
+#[ignore = "known gap: racing applies leave twin Tela test cases (Tela has no delete)"]
+fn known_gap_two_applies_racing_on_new_tela_test_cases_leave_twins() {
+    let w = World::new();
+    w.write(
+        "tela.yaml",
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/specs/tela/order-support.yaml"))
+            .unwrap(),
+    );
+    w.sb.set_faults(FaultConfig { latency_ms: 20, ..FaultConfig::default() });
+    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let _ = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    w.assert_exact();
+}
+
 #[test]
 fn kill_9_mid_apply_then_apply_again_ends_exact() {
     let w = World::examples();
@@ -645,4 +663,25 @@ fn a_folder_created_elsewhere_after_the_plan_read_counts_as_done() {
     assert_eq!(rejected, 1, "the race did not happen");
     assert!(status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     w.assert_exact();
+}
+
+#[test]
+fn kill_9_while_an_append_is_in_flight_then_apply_again_appends_once() {
+    let w = tails_world(4);
+    w.sb.set_faults(FaultConfig { latency_ms: 600, path: Some("adv_update".into()), ..FaultConfig::default() });
+    let mut child = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert!(w.wait_for_log(Duration::from_secs(20), |log| log.iter().any(|r| r.path.ends_with("/metrics/"))));
+    // The plan is made right after the reads; the append is then held in the sandbox's latency.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "the apply finished before it was killed");
+    std::thread::sleep(Duration::from_millis(700));
+    w.sb.set_faults(FaultConfig::default());
+    assert!(w.appends().values().all(|n| *n <= 1), "{:?}", w.appends());
+
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    assert_eq!(w.appends().values().copied().collect::<Vec<_>>(), [1, 1, 1, 1], "{:?}", w.appends());
 }
