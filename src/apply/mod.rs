@@ -71,10 +71,13 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// Verified: the last read planned nothing, nothing was refused, nothing is stuck. Operations skipped or
+    /// with unknown outcomes in an earlier round do not count against it: the verification says whether what
+    /// they were for was reached.
     pub fn succeeded(&self) -> bool {
         self.remaining.as_ref().is_some_and(Plan::is_empty)
             && self.stuck.is_empty()
-            && self.ops.iter().all(|o| !matches!(o.status, OpStatus::Failed(_) | OpStatus::Skipped { .. }))
+            && self.ops.iter().all(|o| !matches!(o.status, OpStatus::Failed(_)))
     }
 
     pub fn count(&self, pred: impl Fn(&OpStatus) -> bool) -> usize {
@@ -117,8 +120,9 @@ pub async fn converge(
     let mut mine: Vec<Created> = Vec::new();
     for round in 1..=MAX_ROUNDS {
         let round_ops = execute(remote, &plan, round, parallelism, progress).await;
-        let clean_failure =
-            round_ops.iter().any(|o| matches!(o.status, OpStatus::Failed(_) | OpStatus::Skipped { .. }));
+        // Only a clean refusal stops the repairs. An operation skipped because a dependency's outcome was
+        // unknown is exactly what the next round, planned from a fresh read, is for.
+        let clean_failure = round_ops.iter().any(|o| matches!(o.status, OpStatus::Failed(_)));
         let touched = touched_routes(&plan, &round_ops);
         mine.extend(round_ops.iter().filter_map(|o| o.created.clone()));
         report.ops.extend(round_ops);
@@ -172,8 +176,8 @@ pub async fn converge(
             return Ok(report);
         }
         report.repairs.push(format!(
-            "verification after round {round} found {} resource{} not yet as planned (an unknown outcome that did \
-             not land, a field the server ignored, or a concurrent change); repairing from a fresh read",
+            "round {round} left {} resource{} not as planned (an unknown outcome that did not land, a field the \
+             server ignored, or a concurrent change); repairing from a fresh read",
             next.changes.len(),
             if next.changes.len() == 1 { "" } else { "s" }
         ));

@@ -685,3 +685,54 @@ fn kill_9_while_an_append_is_in_flight_then_apply_again_appends_once() {
     w.assert_exact();
     assert_eq!(w.appends().values().copied().collect::<Vec<_>>(), [1, 1, 1, 1], "{:?}", w.appends());
 }
+
+#[test]
+fn apply_converges_when_writes_are_committed_and_their_answers_lost() {
+    let w = World::examples();
+    w.edit("acme-shop/orders.yaml", "  project: 7\n", "  project: 7\n  prune: true\n");
+    w.sb.set_faults(FaultConfig {
+        seed: 5,
+        rate_drop_after_commit: 0.3,
+        method: Some("POST".into()),
+        ..FaultConfig::default()
+    });
+    let mut attempts = Vec::new();
+    for _ in 0..4 {
+        let out = w.run(&["apply", "--auto-approve"]);
+        let code = out.code;
+        attempts.push(out);
+        if code == 0 {
+            break;
+        }
+    }
+    let dropped = w.log().iter().filter(|r| r.outcome == RequestOutcome::DroppedAfterCommit).count();
+    assert!(dropped >= 3, "only {dropped} answers were lost");
+    assert_eq!(
+        attempts.last().unwrap().code,
+        0,
+        "{}",
+        attempts.iter().map(Output::snapshot).collect::<Vec<_>>().join("\n====\n")
+    );
+    eprintln!("{} attempts", attempts.len());
+    w.sb.set_faults(FaultConfig::default());
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+#[test]
+fn an_unknown_create_with_dependents_is_settled_and_repaired_in_the_same_apply() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    // A 5xx on a write is an unknown outcome (here nothing was committed); its dependents are skipped.
+    w.sb.set_faults(FaultConfig::fail_next(
+        FaultKind::ServerError,
+        1,
+        Some("POST"),
+        Some("/test_framework/v1/scenario[s]/"),
+    ));
+    let out = w.run(&["--parallelism", "1", "apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    apply_settings()
+        .bind(|| insta::assert_snapshot!("apply-unknown-create-repaired", sorted_progress(&out).snapshot()));
+}
