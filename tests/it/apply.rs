@@ -713,7 +713,6 @@ fn apply_converges_when_writes_are_committed_and_their_answers_lost() {
         "{}",
         attempts.iter().map(Output::snapshot).collect::<Vec<_>>().join("\n====\n")
     );
-    eprintln!("{} attempts", attempts.len());
     w.sb.set_faults(FaultConfig::default());
     w.assert_exact();
     w.assert_no_append_twice();
