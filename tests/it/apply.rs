@@ -735,3 +735,41 @@ fn an_unknown_create_with_dependents_is_settled_and_repaired_in_the_same_apply()
     apply_settings()
         .bind(|| insta::assert_snapshot!("apply-unknown-create-repaired", sorted_progress(&out).snapshot()));
 }
+
+#[test]
+fn an_append_refused_with_a_5xx_is_never_resent_but_repaired_by_replacement() {
+    let w = tails_world(3);
+    w.sb.set_faults(FaultConfig::fail_next(FaultKind::ServerError, 1, Some("POST"), Some("adv_update")));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    // The 5xx came before the server handled it: nothing was appended. The repair replaced each text instead.
+    let appends_sent =
+        w.log().iter().filter(|r| r.body.as_ref().is_some_and(|b| b.get("append_instruction").is_some())).count();
+    assert_eq!(appends_sent, 1, "the append was sent again");
+    assert!(w.appends().is_empty());
+    let patches = w.writes().iter().filter(|r| r.method == "PATCH").count();
+    assert_eq!(patches, 3);
+    w.assert_exact();
+}
+
+#[test]
+fn a_saved_plan_of_the_examples_keeps_no_secret_and_applies_exactly() {
+    let w = World::examples();
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    let saved = std::fs::read_to_string(w.path("plan.json")).unwrap();
+    assert!(!saved.contains(TOKEN), "the saved plan holds a secret");
+    assert!(saved.contains("${env:ACME_SUPPORT_TOKEN}"));
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+
+    // With the variable changed since the plan was made, the plan is refused before anything is read or written.
+    w.sb.clear_requests();
+    let mut cmd = w.cmd(&["apply", "--plan", "plan.json"]);
+    cmd.env("ACME_SUPPORT_TOKEN", "another-value");
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(w.log().is_empty());
+    assert!(!out.stderr.contains("another-value") && !out.stderr.contains(TOKEN), "{}", out.stderr);
+    apply_settings().bind(|| insta::assert_snapshot!("apply-saved-plan-secret-changed", out.snapshot()));
+}
