@@ -488,3 +488,45 @@ async fn put_language(transport: &crate::http::Transport, path: &str, language: 
     body.insert("scenario_language".into(), Value::String(language.to_string()));
     transport.json(Method::PUT, path, &[], Some(&Value::Object(body))).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgentState, Evaluator, EvaluatorSpec};
+    use crate::remote::Snapshot;
+
+    fn snapshot(evaluators: &[(u64, &str)]) -> Snapshot {
+        let mut s = Snapshot::default();
+        let agent = AgentState {
+            agent: 12,
+            evaluators: evaluators
+                .iter()
+                .map(|(id, name)| Evaluator {
+                    id: Some(*id),
+                    name: name.to_string(),
+                    spec: EvaluatorSpec::default(),
+                    ignore_changes: Default::default(),
+                    source: None,
+                })
+                .collect(),
+            ..AgentState::default()
+        };
+        s.observed.state.agents.insert(12, agent);
+        s
+    }
+
+    fn made(id: u64, name: &str) -> Created {
+        Created::Evaluator { agent: 12, name: name.into(), id }
+    }
+
+    #[test]
+    fn the_holder_of_the_lowest_twin_waits_for_the_others_and_nobody_waits_for_its_own() {
+        let s = snapshot(&[(5, "A"), (9, "A"), (7, "B"), (3, "B"), (11, "C")]);
+        // This apply made 5 (lowest of A: waits for 9) and 7 (not lowest of B: deletes it, waits for nothing).
+        assert_eq!(foreign_twins(&s, &[made(5, "A"), made(7, "B")]), [9]);
+        // Twins this apply made itself are not waited for.
+        assert!(foreign_twins(&s, &[made(5, "A"), made(9, "A")]).is_empty());
+        assert!(foreign_twins(&s, &[made(11, "C")]).is_empty());
+        assert_eq!(same_named(&s, &made(3, "B")), [7, 3]);
+    }
+}
