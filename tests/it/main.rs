@@ -1,6 +1,7 @@
 //! The one integration-test binary: end to end through the real `evalform` binary and the library, against the
 //! sandbox on an ephemeral loopback port. One module per area.
 
+mod apply;
 mod cli;
 mod client;
 mod client_sandbox;
@@ -10,5 +11,6 @@ mod demo;
 mod docs;
 mod import;
 mod manifest;
+mod plan;
 mod recipes;
 mod sandbox;
