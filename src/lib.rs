@@ -9,6 +9,7 @@
 pub mod cekura;
 pub mod cli;
 pub mod commands;
+pub mod edit;
 pub mod error;
 pub mod http;
 pub mod import;

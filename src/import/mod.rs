@@ -7,7 +7,7 @@
 //! talks to the platform and never parses YAML; the fetcher hands it normalised state.
 
 mod layout;
-mod writer;
+pub mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
