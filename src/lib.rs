@@ -6,6 +6,7 @@
 //! platform is fetched into an observed one, the pure planner turns the pair into a [`plan::Plan`], renderers
 //! show it and the executor runs it. The binary in `main.rs` only parses flags and calls into here.
 
+pub mod apply;
 pub mod cekura;
 pub mod cli;
 pub mod commands;
@@ -16,6 +17,7 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod remote;
 pub mod render;
 pub mod sandbox;
 pub mod secret;

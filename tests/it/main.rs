@@ -5,5 +5,7 @@ mod cli;
 mod client;
 mod client_sandbox;
 mod common;
+mod completions;
 mod manifest;
+mod recipes;
 mod sandbox;
