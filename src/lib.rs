@@ -17,6 +17,7 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod pull;
 pub mod remote;
 pub mod render;
 pub mod sandbox;

@@ -261,29 +261,33 @@ impl<'a> File<'a> {
         };
         match written {
             Written::Literal | Written::Folded => {
-                if !writer::block_ok(s)
-                    || s.split('\n').find(|l| !l.is_empty()).is_some_and(|l| l.starts_with([' ', '\t']))
-                {
+                // Keep the header (indicator, indentation digit, comment) and choose the chomping that gives
+                // exactly the new value: clip (`|`) adds one line break at the end, strip (`|-`) none.
+                let (content, chomp) = match s.strip_suffix('\n') {
+                    Some(c) if !c.ends_with('\n') => (c, ""),
+                    Some(_) => return None,
+                    None => (s.as_str(), "-"),
+                };
+                let first = content.split('\n').find(|l| !l.is_empty());
+                if !writer::block_ok(content) || first.is_some_and(|l| l.starts_with([' ', '\t'])) {
                     return None;
                 }
-                // Keep the header line (indicator, chomping, comment); rewrite the content lines at their indentation.
                 let header_end = self.line_end(span.start);
+                let header = &self.text[span.start..header_end];
+                let token_len = header.find(|c: char| c.is_whitespace()).unwrap_or(header.len());
+                let digits: String = header[1..token_len].chars().filter(char::is_ascii_digit).collect();
+                // A folded block would join the lines; a literal one keeps them as they are.
+                let token = format!("|{digits}{chomp}");
                 let indent = old.pos.column - 1;
-                let mut content = String::new();
-                for line in s.split('\n') {
-                    content.push('\n');
+                let mut text = format!("{token}{}", &header[token_len..]);
+                for line in content.split('\n') {
+                    text.push('\n');
                     if !line.is_empty() {
-                        content.extend(std::iter::repeat_n(' ', indent));
-                        content.push_str(line);
+                        text.extend(std::iter::repeat_n(' ', indent));
+                        text.push_str(line);
                     }
                 }
-                if written == Written::Folded {
-                    // A folded block would join the lines; a literal one keeps them as they are.
-                    let header = &self.text[span.start..header_end];
-                    let header = header.replacen('>', "|", 1);
-                    return Some((span.start, span.end, format!("{header}{content}")));
-                }
-                Some((header_end, span.end, content))
+                Some((span.start, span.end, text))
             }
             _ if s.contains('\n') && !in_flow => None,
             Written::SingleQuoted if s.chars().all(|c| c != '\n' && !c.is_control()) => {

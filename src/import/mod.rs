@@ -250,7 +250,7 @@ fn text_value(text: &Text) -> String {
     text.template().unwrap_or(text.expose()).to_string()
 }
 
-fn long_text(text: &Text) -> Node {
+pub(crate) fn long_text(text: &Text) -> Node {
     let s = text_value(text);
     // A tail that only starts with a line break (a typical suffix) reads better quoted on one line.
     if s.trim_start_matches('\n').contains('\n') {
@@ -420,7 +420,7 @@ fn string_set(set: &BTreeSet<String>) -> Node {
     Node::Flow(set.iter().map(|s| Node::Str(s.clone())).collect())
 }
 
-fn conditional_actions(flow: &ConditionalActions) -> Node {
+pub(crate) fn conditional_actions(flow: &ConditionalActions) -> Node {
     let conditions = flow.conditions.iter().map(|c| Item::new(Node::Map(condition(c)))).collect();
     Node::Map(vec![Entry::new("role", long_text(&flow.role)), Entry::new("conditions", Node::Seq(conditions))])
 }

@@ -1,0 +1,350 @@
+use std::path::PathBuf;
+
+use super::*;
+use crate::manifest::{load_texts, EnvMode, LoadOptions, ManifestFile};
+use crate::model::{MetricInfo, PersonalityInfo};
+use crate::plan::{plan, PlanSettings};
+
+const LOCAL: &str = r#"# Support line
+version: 1
+cekura:
+  agent: 12
+  test_profiles:
+    - name: Premium caller   # the gold tier
+      id: 55
+      main_agent_variables:
+        user_id: U-42
+        api_token: "${env:SUPPORT_TOKEN}"
+  defaults:
+    max_duration: 300   # five minutes
+    instructions_suffix: "\nAlways confirm the caller's name before ending."
+  evaluators:
+    # Orders
+    - name: Order status inquiry
+      id: 101
+      instructions: |
+        You are a customer calling about order 12345.
+      expected_outcome: The agent gives the delivery date.
+      personality: Normal Male
+      metrics: [call_success, latency]   # slugs
+      tags: [smoke, orders]
+      test_profile: Premium caller
+    - name: Refund
+      instructions: Ask for a refund.
+      tools:
+        - TOOL_END_CALL   # always
+        - TOOL_DTMF
+    - name: Book a cleaning
+      type: conditional_actions
+      conditional_actions:
+        role: A patient
+        conditions:
+          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+"#;
+
+/// The platform's side, written as a manifest with every id pinned and every reference an id.
+const REMOTE: &str = r#"version: 1
+cekura:
+  agent: 12
+  test_profiles:
+    - name: Premium caller
+      id: 55
+      main_agent_variables: {user_id: U-43, api_token: other-secret, region: eu}
+  evaluators:
+    - name: Order status (renamed)
+      id: 101
+      instructions: "You are a customer calling about order 12345 and 67890.\nAlways confirm the caller's name before ending."
+      expected_outcome: The agent gives the delivery date.
+      personality: 8
+      metrics: [501, 507]
+      tags: [smoke, orders, billing]
+      test_profile: 55
+      max_duration: 600
+    - name: Refund
+      id: 102
+      instructions: "Ask for a refund politely.\nAlways confirm the caller's name before ending."
+      tools: [TOOL_END_CALL, TOOL_TRANSFER_CALL]
+      max_duration: 300
+    - name: Book a cleaning
+      id: 103
+      type: conditional_actions
+      conditional_actions:
+        role: A patient booking a cleaning
+        conditions:
+          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+      max_duration: 300
+    - name: Only here
+      id: 104
+      instructions: Exists only on the platform.
+"#;
+
+fn env(name: &str) -> Option<String> {
+    (name == "SUPPORT_TOKEN").then(|| "local-secret".to_string())
+}
+
+fn load(text: &str) -> Manifests {
+    let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+    let file = ManifestFile { path: PathBuf::from("support.yaml"), text: text.to_string() };
+    load_texts(vec![file], &opts).unwrap_or_else(|d| panic!("{}", d.render(false)))
+}
+
+fn observed(remote: &str) -> Observed {
+    let mut state = load(remote).state;
+    for agent in state.agents.values_mut() {
+        for e in &mut agent.evaluators {
+            e.ignore_changes.clear();
+        }
+    }
+    let catalog = Catalog {
+        metrics: [(501, "call_success"), (503, "latency"), (507, "identity_verified")]
+            .into_iter()
+            .map(|(id, slug)| MetricInfo { id, slug: Some(slug.into()), name: slug.into() })
+            .collect(),
+        personalities: [(7, "Normal Male"), (8, "Normal Female")]
+            .into_iter()
+            .map(|(id, name)| PersonalityInfo { id, name: name.into() })
+            .collect(),
+    };
+    Observed { state, catalogs: [(12, catalog)].into_iter().collect() }
+}
+
+/// Pull, and return the diff, the reports, and the changes a plan on the edited manifests still shows.
+fn pulled(local: &str, remote: &str, defaults: DefaultsChoice) -> (String, String, Vec<String>) {
+    let manifests = load(local);
+    let observed = observed(remote);
+    let result = pull(&manifests, &observed, &PullOptions { defaults });
+    let mut after = local.to_string();
+    for f in &result.files {
+        after = crate::edit::apply(local, &f.edits).unwrap_or_else(|e| panic!("{e}\n{:#?}", f.edits));
+    }
+    let diff = crate::edit::unified_diff("support.yaml", local, &after);
+    let reports: Vec<String> = result
+        .not_placed
+        .iter()
+        .map(|n| format!("{n}{}", n.hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default()))
+        .collect();
+    let again = pull(&load(&after), &observed, &PullOptions { defaults });
+    assert_eq!(again.files, vec![], "a second pull edits nothing");
+    let replan = plan(&load(&after).state, &observed, &PlanSettings::default()).unwrap();
+    let left: Vec<String> = replan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, crate::plan::Action::Update))
+        .flat_map(|c| c.fields.iter().map(move |f| format!("{} {}", c.address, f.field)))
+        .collect();
+    (diff, reports.join("\n"), left)
+}
+
+#[test]
+fn every_managed_field_kind_is_pulled_and_comments_stay() {
+    let (diff, reports, left) = pulled(LOCAL, REMOTE, DefaultsChoice::Report);
+    insta::assert_snapshot!(diff, @r#"
+        --- a/support.yaml
+        +++ b/support.yaml
+        @@ -6,30 +6,34 @@
+             - name: Premium caller   # the gold tier
+               id: 55
+               main_agent_variables:
+        -        user_id: U-42
+        +        user_id: U-43
+                 api_token: "${env:SUPPORT_TOKEN}"
+        +        region: eu
+           defaults:
+             max_duration: 300   # five minutes
+             instructions_suffix: "\nAlways confirm the caller's name before ending."
+           evaluators:
+             # Orders
+        -    - name: Order status inquiry
+        +    - name: Order status (renamed)
+               id: 101
+        -      instructions: |
+        -        You are a customer calling about order 12345.
+        +      instructions: |-
+        +        You are a customer calling about order 12345 and 67890.
+               expected_outcome: The agent gives the delivery date.
+        -      personality: Normal Male
+        -      metrics: [call_success, latency]   # slugs
+        -      tags: [smoke, orders]
+        +      personality: Normal Female
+        +      metrics: [call_success, identity_verified]   # slugs
+        +      tags: [smoke, orders, billing]
+               test_profile: Premium caller
+             - name: Refund
+        -      instructions: Ask for a refund.
+        +      instructions: Ask for a refund politely.
+               tools:
+                 - TOOL_END_CALL   # always
+        -        - TOOL_DTMF
+        +        - TOOL_TRANSFER_CALL
+             - name: Book a cleaning
+               type: conditional_actions
+               conditional_actions:
+        -        role: A patient
+        +        role: A patient booking a cleaning
+                 conditions:
+        -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+        +          - id: 0
+        +            condition: FIRST_MESSAGE
+        +            action: Hi, I'd like to book a cleaning.
+        +            fixed_message: true
+        "#);
+    insta::assert_snapshot!(reports, @r#"
+        cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
+          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+        cekura.agent[12].evaluator["Order status inquiry"] max_duration (support.yaml:12:5): changed on the platform, but its value comes from `defaults` shared by 3 evaluators
+          hint: rerun with --override to set it on this evaluator, or --default to change the default
+        cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
+          hint: set the variable in the environment (or the secret store) to the platform's value
+        "#);
+    insta::assert_debug_snapshot!(left, @r#"
+        [
+            "cekura.agent[12].test_profile[\"Premium caller\"] main_agent_variables.api_token",
+            "cekura.agent[12].evaluator[\"Order status (renamed)\"] max_duration",
+        ]
+        "#);
+    assert!(!diff.contains("local-secret") && !diff.contains("other-secret"));
+}
+
+#[test]
+fn defaults_are_overridden_on_the_evaluator() {
+    let (diff, reports, left) = pulled(LOCAL, REMOTE, DefaultsChoice::Override);
+    insta::assert_snapshot!(diff, @r#"
+        --- a/support.yaml
+        +++ b/support.yaml
+        @@ -6,30 +6,35 @@
+             - name: Premium caller   # the gold tier
+               id: 55
+               main_agent_variables:
+        -        user_id: U-42
+        +        user_id: U-43
+                 api_token: "${env:SUPPORT_TOKEN}"
+        +        region: eu
+           defaults:
+             max_duration: 300   # five minutes
+             instructions_suffix: "\nAlways confirm the caller's name before ending."
+           evaluators:
+             # Orders
+        -    - name: Order status inquiry
+        +    - name: Order status (renamed)
+               id: 101
+        -      instructions: |
+        -        You are a customer calling about order 12345.
+        +      instructions: |-
+        +        You are a customer calling about order 12345 and 67890.
+               expected_outcome: The agent gives the delivery date.
+        -      personality: Normal Male
+        -      metrics: [call_success, latency]   # slugs
+        -      tags: [smoke, orders]
+        +      personality: Normal Female
+        +      metrics: [call_success, identity_verified]   # slugs
+        +      tags: [smoke, orders, billing]
+               test_profile: Premium caller
+        +      max_duration: 600
+             - name: Refund
+        -      instructions: Ask for a refund.
+        +      instructions: Ask for a refund politely.
+               tools:
+                 - TOOL_END_CALL   # always
+        -        - TOOL_DTMF
+        +        - TOOL_TRANSFER_CALL
+             - name: Book a cleaning
+               type: conditional_actions
+               conditional_actions:
+        -        role: A patient
+        +        role: A patient booking a cleaning
+                 conditions:
+        -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+        +          - id: 0
+        +            condition: FIRST_MESSAGE
+        +            action: Hi, I'd like to book a cleaning.
+        +            fixed_message: true
+        "#);
+    insta::assert_snapshot!(reports, @r#"
+        cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
+          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+        cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
+          hint: set the variable in the environment (or the secret store) to the platform's value
+        "#);
+    insta::assert_debug_snapshot!(left, @r#"
+        [
+            "cekura.agent[12].test_profile[\"Premium caller\"] main_agent_variables.api_token",
+        ]
+        "#);
+}
+
+#[test]
+fn a_default_changes_only_when_every_user_changed() {
+    let (_, reports, _) = pulled(LOCAL, REMOTE, DefaultsChoice::Default);
+    insta::assert_snapshot!(reports, @r#"
+        cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
+          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+        cekura.agent[12].evaluator["Order status inquiry"] max_duration (support.yaml:12:5): comes from `defaults`; not changed there: only 1 of the 3 evaluators that use it changed on the platform
+          hint: rerun with --override to set it on this evaluator
+        cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
+          hint: set the variable in the environment (or the secret store) to the platform's value
+        "#);
+    let all_changed = REMOTE.replace("max_duration: 300", "max_duration: 600");
+    let (diff, reports, left) = pulled(LOCAL, &all_changed, DefaultsChoice::Default);
+    insta::assert_snapshot!(diff, @r#"
+        --- a/support.yaml
+        +++ b/support.yaml
+        @@ -6,30 +6,34 @@
+             - name: Premium caller   # the gold tier
+               id: 55
+               main_agent_variables:
+        -        user_id: U-42
+        +        user_id: U-43
+                 api_token: "${env:SUPPORT_TOKEN}"
+        +        region: eu
+           defaults:
+        -    max_duration: 300   # five minutes
+        +    max_duration: 600   # five minutes
+             instructions_suffix: "\nAlways confirm the caller's name before ending."
+           evaluators:
+             # Orders
+        -    - name: Order status inquiry
+        +    - name: Order status (renamed)
+               id: 101
+        -      instructions: |
+        -        You are a customer calling about order 12345.
+        +      instructions: |-
+        +        You are a customer calling about order 12345 and 67890.
+               expected_outcome: The agent gives the delivery date.
+        -      personality: Normal Male
+        -      metrics: [call_success, latency]   # slugs
+        -      tags: [smoke, orders]
+        +      personality: Normal Female
+        +      metrics: [call_success, identity_verified]   # slugs
+        +      tags: [smoke, orders, billing]
+               test_profile: Premium caller
+             - name: Refund
+        -      instructions: Ask for a refund.
+        +      instructions: Ask for a refund politely.
+               tools:
+                 - TOOL_END_CALL   # always
+        -        - TOOL_DTMF
+        +        - TOOL_TRANSFER_CALL
+             - name: Book a cleaning
+               type: conditional_actions
+               conditional_actions:
+        -        role: A patient
+        +        role: A patient booking a cleaning
+                 conditions:
+        -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+        +          - id: 0
+        +            condition: FIRST_MESSAGE
+        +            action: Hi, I'd like to book a cleaning.
+        +            fixed_message: true
+        "#);
+    insta::assert_snapshot!(reports, @r#"
+        cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
+          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+        cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
+          hint: set the variable in the environment (or the secret store) to the platform's value
+        "#);
+    insta::assert_debug_snapshot!(left, @r#"
+        [
+            "cekura.agent[12].test_profile[\"Premium caller\"] main_agent_variables.api_token",
+        ]
+        "#);
+}
