@@ -469,7 +469,9 @@ pub fn write_files(out: &Path, files: &[ImportedFile], force: bool) -> Result<Ve
     Ok(targets)
 }
 
-fn write_atomically(target: &Path, contents: &[u8]) -> Result<(), ImportError> {
+/// Write `contents` to a temporary sibling of `target` and rename it into place, so a reader never sees half a
+/// file. Also used by `pull`.
+pub fn write_atomically(target: &Path, contents: &[u8]) -> Result<(), ImportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ImportError::Io { path, source }

@@ -7,5 +7,6 @@ mod client_sandbox;
 mod common;
 mod completions;
 mod manifest;
+mod pull;
 mod recipes;
 mod sandbox;
