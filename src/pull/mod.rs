@@ -19,8 +19,8 @@ use crate::edit::{key_path, Edit, Value};
 use crate::import::writer::Entry;
 use crate::manifest::Manifests;
 use crate::model::{
-    Address, AgentId, AgentState, Catalog, Evaluator, Information, MetricRef, NamedRef, ProfileRef, Script,
-    TestProfile, Text,
+    Address, AgentId, AgentState, Catalog, ConditionalActions, Evaluator, Information, MetricRef, NamedRef, ProfileRef,
+    Script, TestProfile, Text,
 };
 use crate::plan::Observed;
 use crate::yaml::{self, Node, NodeKind, ScalarKind, Written};
@@ -128,6 +128,11 @@ enum Want {
     Value(Value),
     Strings(BTreeSet<String>),
     Metrics(BTreeSet<u64>),
+    /// A conditional-actions flow: only the role and the conditions that differ are rewritten.
+    Flow {
+        from: ConditionalActions,
+        to: ConditionalActions,
+    },
 }
 
 /// One evaluator whose field, taken from `defaults`, changed on the platform.
@@ -420,7 +425,7 @@ impl<'d> Run<'d> {
                     );
                     return None;
                 }
-                Some(Want::Value(crate::import::conditional_actions(r)))
+                Some(Want::Flow { from: d.clone(), to: r.clone() })
             }
             _ => {
                 self.report(
@@ -646,6 +651,7 @@ fn edits_for(path: &str, node: Option<&Node>, want: &Want, catalog: &Catalog) ->
     });
     match (want, items) {
         (Want::Value(v), _) => vec![Edit::set(path, v.clone())],
+        (Want::Flow { from, to }, _) => flow_edits(path, node, from, to),
         (Want::Strings(set), Some(items)) => {
             let current: Vec<Option<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
             set_edits(path, &current, set, |s| Value::Str(s.clone()))
@@ -658,6 +664,54 @@ fn edits_for(path: &str, node: Option<&Node>, want: &Want, catalog: &Catalog) ->
         }
         (Want::Metrics(ids), None) => vec![Edit::set(path, metrics_value(ids, None, Some(catalog)))],
     }
+}
+
+/// The edits of a conditional-actions flow: its role, and each condition that differs, in the form it was written
+/// (a `{...}` condition stays one). When conditions were added or removed, the whole flow is rewritten.
+fn flow_edits(path: &str, node: Option<&Node>, from: &ConditionalActions, to: &ConditionalActions) -> Vec<Edit> {
+    let whole = || vec![Edit::set(path, crate::import::conditional_actions(to))];
+    let Some(node) = node else { return whole() };
+    let Some(NodeKind::Seq(items)) = node.get("conditions").map(|c| &c.kind) else { return whole() };
+    let Value::Map(entries) = crate::import::conditional_actions(to) else { return whole() };
+    let new_items: Vec<&Value> = match entries.iter().find(|e| e.key == "conditions").map(|e| &e.value) {
+        Some(Value::Seq(items)) => items.iter().map(|i| &i.node).collect(),
+        _ => return whole(),
+    };
+    if items.len() != to.conditions.len() || from.conditions.len() != to.conditions.len() {
+        return whole();
+    }
+    let mut edits = Vec::new();
+    if from.role != to.role {
+        edits.push(Edit::set(format!("{path}.role"), crate::import::long_text(&to.role)));
+    }
+    for (i, ((old, new), item)) in from.conditions.iter().zip(&to.conditions).zip(items).enumerate() {
+        if old == new {
+            continue;
+        }
+        let item_path = format!("{path}.conditions[{i}]");
+        let Value::Map(fields) = new_items[i] else { continue };
+        if item.flow || !matches!(item.kind, NodeKind::Map(_)) {
+            edits.push(Edit::set(item_path, new_items[i].clone()));
+            continue;
+        }
+        for f in fields {
+            let same = match (item.get(&f.key).and_then(Node::as_str), &f.value) {
+                (Some(old), Value::Int(n)) => old == n.to_string(),
+                (Some(old), Value::Bool(b)) => old == b.to_string(),
+                (Some(old), Value::Str(s) | Value::Text(s) | Value::Block(s)) => old == s,
+                _ => false,
+            };
+            if !same {
+                edits.push(Edit::set(key_path(&item_path, &f.key), f.value.clone()));
+            }
+        }
+        for (k, _) in item.entries() {
+            if let Some(k) = k.as_str().filter(|k| !fields.iter().any(|f| f.key == *k)) {
+                edits.push(Edit::remove(key_path(&item_path, k)));
+            }
+        }
+    }
+    edits
 }
 
 /// Remove the items that are no longer members, append the new members; the whole list when nothing stays.

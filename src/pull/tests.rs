@@ -40,6 +40,9 @@ cekura:
         role: A patient
         conditions:
           - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+          - id: 1   # the closing
+            condition: The agent confirms the booking
+            action: "Thanks! <endcall />"
 "#;
 
 /// The platform's side, written as a manifest with every id pinned and every reference an id.
@@ -71,7 +74,8 @@ cekura:
       conditional_actions:
         role: A patient booking a cleaning
         conditions:
-          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+          - {id: 0, condition: FIRST_MESSAGE, action: "Hello, I'd like to book a cleaning.", fixed_message: true}
+          - {id: 1, condition: The agent confirms the booking, action: "Thank you! <endcall />", fixed_message: true}
       max_duration: 300
     - name: Only here
       id: 104
@@ -141,7 +145,7 @@ fn every_managed_field_kind_is_pulled_and_comments_stay() {
     insta::assert_snapshot!(diff, @r#"
         --- a/support.yaml
         +++ b/support.yaml
-        @@ -6,30 +6,34 @@
+        @@ -6,33 +6,35 @@
              - name: Premium caller   # the gold tier
                id: 55
                main_agent_variables:
@@ -183,9 +187,11 @@ fn every_managed_field_kind_is_pulled_and_comments_stay() {
         +        role: A patient booking a cleaning
                  conditions:
         -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
-        +          - id: 0
-        +            condition: FIRST_MESSAGE
-        +            action: Hi, I'd like to book a cleaning.
+        +          - {id: 0, condition: FIRST_MESSAGE, action: "Hello, I'd like to book a cleaning.", fixed_message: true}
+                   - id: 1   # the closing
+                     condition: The agent confirms the booking
+        -            action: "Thanks! <endcall />"
+        +            action: "Thank you! <endcall />"
         +            fixed_message: true
         "#);
     insta::assert_snapshot!(reports, @r#"
@@ -211,7 +217,7 @@ fn defaults_are_overridden_on_the_evaluator() {
     insta::assert_snapshot!(diff, @r#"
         --- a/support.yaml
         +++ b/support.yaml
-        @@ -6,30 +6,35 @@
+        @@ -6,33 +6,36 @@
              - name: Premium caller   # the gold tier
                id: 55
                main_agent_variables:
@@ -254,9 +260,11 @@ fn defaults_are_overridden_on_the_evaluator() {
         +        role: A patient booking a cleaning
                  conditions:
         -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
-        +          - id: 0
-        +            condition: FIRST_MESSAGE
-        +            action: Hi, I'd like to book a cleaning.
+        +          - {id: 0, condition: FIRST_MESSAGE, action: "Hello, I'd like to book a cleaning.", fixed_message: true}
+                   - id: 1   # the closing
+                     condition: The agent confirms the booking
+        -            action: "Thanks! <endcall />"
+        +            action: "Thank you! <endcall />"
         +            fixed_message: true
         "#);
     insta::assert_snapshot!(reports, @r#"
@@ -288,7 +296,7 @@ fn a_default_changes_only_when_every_user_changed() {
     insta::assert_snapshot!(diff, @r#"
         --- a/support.yaml
         +++ b/support.yaml
-        @@ -6,30 +6,34 @@
+        @@ -6,33 +6,35 @@
              - name: Premium caller   # the gold tier
                id: 55
                main_agent_variables:
@@ -331,9 +339,11 @@ fn a_default_changes_only_when_every_user_changed() {
         +        role: A patient booking a cleaning
                  conditions:
         -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
-        +          - id: 0
-        +            condition: FIRST_MESSAGE
-        +            action: Hi, I'd like to book a cleaning.
+        +          - {id: 0, condition: FIRST_MESSAGE, action: "Hello, I'd like to book a cleaning.", fixed_message: true}
+                   - id: 1   # the closing
+                     condition: The agent confirms the booking
+        -            action: "Thanks! <endcall />"
+        +            action: "Thank you! <endcall />"
         +            fixed_message: true
         "#);
     insta::assert_snapshot!(reports, @r#"
