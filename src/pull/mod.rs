@@ -654,13 +654,13 @@ fn edits_for(path: &str, node: Option<&Node>, want: &Want, catalog: &Catalog) ->
         (Want::Flow { from, to }, _) => flow_edits(path, node, from, to),
         (Want::Strings(set), Some(items)) => {
             let current: Vec<Option<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
-            set_edits(path, &current, set, |s| Value::Str(s.clone()))
+            set_edits(path, node.is_some_and(|n| n.flow), &current, set, |s| Value::Str(s.clone()))
         }
         (Want::Strings(set), None) => vec![Edit::set(path, Value::Flow(set.iter().cloned().map(Value::Str).collect()))],
         (Want::Metrics(ids), Some(items)) => {
             let current: Vec<Option<u64>> = items.iter().map(|i| metric_id(i, catalog)).collect();
             let new_style = |id: &u64| metric_value(*id, node, Some(catalog));
-            set_edits(path, &current, ids, new_style)
+            set_edits(path, node.is_some_and(|n| n.flow), &current, ids, new_style)
         }
         (Want::Metrics(ids), None) => vec![Edit::set(path, metrics_value(ids, None, Some(catalog)))],
     }
@@ -714,9 +714,12 @@ fn flow_edits(path: &str, node: Option<&Node>, from: &ConditionalActions, to: &C
     edits
 }
 
-/// Remove the items that are no longer members, append the new members; the whole list when nothing stays.
+/// Remove the items that are no longer members, append the new members; the whole list when nothing stays. A
+/// `[...]` list that loses items is written whole (the members that stay first, in their order): it has no
+/// comments inside to keep, and removing neighbours one by one would touch the same commas.
 fn set_edits<T: Ord + Clone>(
     path: &str,
+    flow: bool,
     current: &[Option<T>],
     want: &BTreeSet<T>,
     render: impl Fn(&T) -> Value,
@@ -726,6 +729,12 @@ fn set_edits<T: Ord + Clone>(
     let added: Vec<Value> = want.iter().filter(|w| !present.contains(w)).map(&render).collect();
     if !keep.iter().any(|k| *k) {
         let all: Vec<Value> = want.iter().map(&render).collect();
+        return vec![Edit::set(path, Value::Flow(all))];
+    }
+    if flow && keep.iter().any(|k| !*k) {
+        let mut all: Vec<Value> =
+            current.iter().zip(&keep).filter(|(_, k)| **k).filter_map(|(c, _)| c.as_ref().map(&render)).collect();
+        all.extend(added);
         return vec![Edit::set(path, Value::Flow(all))];
     }
     let mut edits: Vec<Edit> =

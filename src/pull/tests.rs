@@ -358,3 +358,64 @@ fn a_default_changes_only_when_every_user_changed() {
         ]
         "#);
 }
+
+mod sets {
+    use proptest::prelude::*;
+
+    use super::super::{edits_for, Want};
+    use crate::model::Catalog;
+    use crate::yaml;
+
+    const WORDS: [&str; 6] = ["smoke", "orders", "billing", "a-b", "yes", "x y"];
+
+    fn render(items: &[&str], block: bool) -> String {
+        let quoted = |w: &str| crate::import::writer::scalar(w, !block);
+        let mut text = String::from("root:\n  before: 1   # kept\n  list:");
+        if block {
+            for w in items {
+                text.push_str(&format!("\n    - {}   # note {w}", quoted(w)));
+            }
+        } else {
+            let parts: Vec<String> = items.iter().map(|w| quoted(w)).collect();
+            text.push_str(&format!(" [{}]   # the list", parts.join(", ")));
+        }
+        text.push_str("\n  after: x\n");
+        text
+    }
+
+    proptest! {
+        /// A set edited item by item reads back as the wanted set; items that stay keep their comments, and the
+        /// keys around the list do not change.
+        #[test]
+        fn set_edits_reach_the_wanted_set(
+            have in proptest::sample::subsequence(WORDS.to_vec(), 1..6).prop_shuffle(),
+            want in proptest::sample::subsequence(WORDS.to_vec(), 0..6),
+            block in any::<bool>(),
+        ) {
+            let text = render(&have, block);
+            let root = yaml::parse_tree(&text).unwrap().unwrap();
+            let node = root.get("root").and_then(|r| r.get("list"));
+            let target = want.iter().map(|w| w.to_string()).collect();
+            let edits = edits_for("root.list", node, &Want::Strings(target), &Catalog::default());
+            let out = crate::edit::apply(&text, &edits).unwrap();
+            let value: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+            let mut got: Vec<String> =
+                value["root"]["list"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+            got.sort();
+            let mut wanted: Vec<String> = want.iter().map(|w| w.to_string()).collect();
+            wanted.sort();
+            prop_assert_eq!(got, wanted);
+            prop_assert_eq!(value["root"]["before"].as_u64(), Some(1));
+            prop_assert_eq!(value["root"]["after"].as_str(), Some("x"));
+            prop_assert!(out.starts_with("root:\n  before: 1   # kept\n  list:"), "{}", out);
+            if block {
+                for w in have.iter().filter(|w| want.contains(w)) {
+                    let note = format!("# note {w}");
+                    prop_assert!(out.contains(&note), "{}", out);
+                }
+            } else if !want.is_empty() {
+                prop_assert!(out.contains("# the list"), "{}", out);
+            }
+        }
+    }
+}
