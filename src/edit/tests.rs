@@ -116,11 +116,15 @@ fn block_scalars_keep_their_header() {
                - 502
         -      first_message: >
         -        Hi there
-        +      first_message: |
+        +      first_message: |-
         +        Hello
         +        there
         "#);
     assert_eq!(value_at(&out, "cekura.evaluators[0].instructions"), "You are a caller.\nBe brief.");
+    assert_eq!(value_at(&out, "cekura.evaluators[1].first_message"), "Hello\nthere");
+    // A text that ends with one line break fits a clipping `|` header, which then stays.
+    let clip = apply("k: |   # note\n  old\nz: 1\n", &[Edit::set("k", Value::Text("new\ntext\n".into()))]).unwrap();
+    assert_eq!(clip, "k: |   # note\n  new\n  text\nz: 1\n");
 }
 
 #[test]
