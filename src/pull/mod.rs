@@ -16,11 +16,11 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::edit::{key_path, Edit, Value};
-use crate::import::writer::Entry;
+use crate::import::writer::{Entry, Item};
 use crate::manifest::Manifests;
 use crate::model::{
     Address, AgentId, AgentState, Catalog, ConditionalActions, Evaluator, Information, MetricRef, NamedRef, ProfileRef,
-    Script, TestProfile, Text,
+    Script, TestCase, TestProfile, Text,
 };
 use crate::plan::Observed;
 use crate::yaml::{self, Node, NodeKind, ScalarKind, Written};
@@ -98,6 +98,11 @@ pub fn pull(manifests: &Manifests, observed: &Observed, opts: &PullOptions) -> P
         let Some(have) = observed.state.agents.get(agent) else { continue };
         let catalog = observed.catalogs.get(agent).cloned().unwrap_or_default();
         run.agent(*agent, want, have, &catalog);
+    }
+    for (prompt, want) in &manifests.state.prompts {
+        if let Some(have) = observed.state.prompts.get(prompt) {
+            run.prompt(prompt, &want.test_cases, &have.test_cases);
+        }
     }
     let files = docs
         .iter()
@@ -518,6 +523,102 @@ impl<'d> Run<'d> {
             .count()
     }
 
+    /// The `tela.test_cases[i]` with `title` in a file of `prompt`.
+    fn find_case(&self, prompt: &str, title: &str) -> Option<Place<'d>> {
+        for (file, doc) in self.docs.iter().enumerate() {
+            let Some(tela) = doc.root.as_ref().and_then(|r| r.get("tela")) else { continue };
+            if tela.get("prompt").and_then(Node::as_str) != Some(prompt) {
+                continue;
+            }
+            let Some(NodeKind::Seq(items)) = tela.get("test_cases").map(|n| &n.kind) else { continue };
+            for (i, item) in items.iter().enumerate() {
+                if item.get("title").and_then(Node::as_str) == Some(title) {
+                    return Some(Place { file, path: format!("tela.test_cases[{i}]"), node: item });
+                }
+            }
+        }
+        None
+    }
+
+    /// Tela test cases, matched by title: messages (the changed ones, in their form), variables key by key, the
+    /// expected output.
+    fn prompt(&mut self, prompt: &str, want: &[TestCase], have: &[TestCase]) {
+        for case in want {
+            let address = Address::TestCase { prompt: prompt.to_string(), title: case.title.clone() };
+            let Some(place) = self.find_case(prompt, &case.title) else { continue };
+            let Some(remote) = have.iter().find(|r| r.title == case.title) else {
+                self.report(
+                    &address,
+                    None,
+                    self.location(place.file, &place.path),
+                    "no test case of this title on the platform; pull does not delete it from the manifest".into(),
+                    Some("remove it from the manifest, or run `evalform apply` to create it again".into()),
+                );
+                continue;
+            };
+            let location = |run: &Self, key: &str| run.location(place.file, &format!("{}.{key}", place.path));
+            if let (Some(d), Some(r)) = (&case.messages, &remote.messages) {
+                if d != r {
+                    if d.iter().any(|m| m.content.is_sensitive()) {
+                        let reason = "a message comes from ${env:...}; not written".to_string();
+                        self.report(&address, Some("messages"), location(self, "messages"), reason, None);
+                    } else {
+                        let new: Vec<Value> = r
+                            .iter()
+                            .map(|m| {
+                                Value::Map(vec![
+                                    Entry::new("role", Value::Str(m.role.clone())),
+                                    Entry::new("content", crate::import::long_text(&m.content)),
+                                ])
+                            })
+                            .collect();
+                        let path = format!("{}.messages", place.path);
+                        let items = match place.node.get("messages").map(|n| &n.kind) {
+                            Some(NodeKind::Seq(items)) if items.len() == r.len() && d.len() == r.len() => Some(items),
+                            _ => None,
+                        };
+                        let edits = match items {
+                            Some(items) => {
+                                let changed: Vec<bool> = d.iter().zip(r).map(|(a, b)| a != b).collect();
+                                item_edits(&path, items, &new.iter().collect::<Vec<_>>(), &changed)
+                            }
+                            None => vec![Edit::set(path, Value::Seq(new.into_iter().map(Item::new).collect()))],
+                        };
+                        self.edits[place.file].extend(edits);
+                    }
+                }
+            }
+            if let (Some(d), Some(r)) = (&case.variables, &remote.variables) {
+                if d != r {
+                    let path = format!("{}.variables", place.path);
+                    self.map_section(&address, place.file, "variables", &path, place.node.get("variables"), d, r);
+                }
+            }
+            if let Some(d) = &case.expected_output {
+                let r = remote.expected_output.clone().unwrap_or_default();
+                if *d != r {
+                    if d.is_sensitive() {
+                        let template = d.template().unwrap_or("${env:...}");
+                        let reason = format!("comes from {template}; not written");
+                        self.report(&address, Some("expected_output"), location(self, "expected_output"), reason, None);
+                    } else {
+                        let path = format!("{}.expected_output", place.path);
+                        self.edits[place.file].push(Edit::set(path, crate::import::long_text(&r)));
+                    }
+                }
+            }
+        }
+        for r in have.iter().filter(|r| !want.iter().any(|c| c.title == r.title)) {
+            self.report(
+                &Address::TestCase { prompt: prompt.to_string(), title: r.title.clone() },
+                None,
+                None,
+                "exists only on the platform; pull does not add test cases".into(),
+                Some(format!("adopt it with `evalform import --prompt {prompt}` and copy it into your manifests")),
+            );
+        }
+    }
+
     fn test_profiles(&mut self, agent: AgentId, want: &AgentState, have: &AgentState) {
         let mut claimed = BTreeSet::new();
         for p in &want.test_profiles {
@@ -587,48 +688,61 @@ impl<'d> Run<'d> {
                 continue;
             }
             let section_path = format!("{}.{section}", place.path);
-            let section_node = place.node.get(section);
-            let mut edits = Vec::new();
-            let mut blocked = false;
-            for (k, dv) in d {
-                if r.get(k) != Some(dv) && dv.is_sensitive() {
-                    let template = dv.template().unwrap_or("${env:...}");
-                    let field = format!("{section}.{k}");
-                    self.report(
-                        address,
-                        Some(&field),
-                        self.location(place.file, &key_path(&section_path, k)),
-                        format!("comes from {template}; not written"),
-                        Some(
-                            "set the variable in the environment (or the secret store) to the platform's value".into(),
-                        ),
-                    );
-                    blocked = true;
-                }
+            self.map_section(address, place.file, section, &section_path, place.node.get(section), d, r);
+        }
+    }
+
+    /// A mapping of variables, key by key: changed and new keys are set, dropped keys removed; a sensitive value
+    /// is reported, never written.
+    #[allow(clippy::too_many_arguments)]
+    fn map_section(
+        &mut self,
+        address: &Address,
+        file: usize,
+        label: &str,
+        section_path: &str,
+        section_node: Option<&Node>,
+        d: &Vars,
+        r: &Vars,
+    ) {
+        let mut edits = Vec::new();
+        let mut blocked = false;
+        for (k, dv) in d {
+            if r.get(k) != Some(dv) && dv.is_sensitive() {
+                let template = dv.template().unwrap_or("${env:...}");
+                let field = format!("{label}.{k}");
+                self.report(
+                    address,
+                    Some(&field),
+                    self.location(file, &key_path(section_path, k)),
+                    format!("comes from {template}; not written"),
+                    Some("set the variable in the environment (or the secret store) to the platform's value".into()),
+                );
+                blocked = true;
             }
-            match section_node {
-                Some(node) if matches!(node.kind, NodeKind::Map(_)) => {
-                    let kept = d.keys().filter(|k| r.contains_key(*k)).count();
-                    if kept == 0 && !blocked {
-                        edits.push(Edit::set(section_path.clone(), string_map(r)));
-                    } else {
-                        for k in d.keys().filter(|k| !r.contains_key(*k)) {
-                            if !d[k].is_sensitive() {
-                                edits.push(Edit::remove(key_path(&section_path, k)));
-                            }
+        }
+        match section_node {
+            Some(node) if matches!(node.kind, NodeKind::Map(_)) => {
+                let kept = d.keys().filter(|k| r.contains_key(*k)).count();
+                if kept == 0 && !blocked {
+                    edits.push(Edit::set(section_path, string_map(r)));
+                } else {
+                    for k in d.keys().filter(|k| !r.contains_key(*k)) {
+                        if !d[k].is_sensitive() {
+                            edits.push(Edit::remove(key_path(section_path, k)));
                         }
-                        for (k, rv) in r {
-                            if d.get(k) != Some(rv) && !d.get(k).is_some_and(Text::is_sensitive) {
-                                edits.push(Edit::set(key_path(&section_path, k), Value::Str(rv.expose().to_string())));
-                            }
+                    }
+                    for (k, rv) in r {
+                        if d.get(k) != Some(rv) && !d.get(k).is_some_and(Text::is_sensitive) {
+                            edits.push(Edit::set(key_path(section_path, k), Value::Str(rv.expose().to_string())));
                         }
                     }
                 }
-                _ if !blocked => edits.push(Edit::set(section_path.clone(), string_map(r))),
-                _ => {}
             }
-            self.edits[place.file].extend(edits);
+            _ if !blocked => edits.push(Edit::set(section_path, string_map(r))),
+            _ => {}
         }
+        self.edits[file].extend(edits);
     }
 }
 
@@ -684,14 +798,23 @@ fn flow_edits(path: &str, node: Option<&Node>, from: &ConditionalActions, to: &C
     if from.role != to.role {
         edits.push(Edit::set(format!("{path}.role"), crate::import::long_text(&to.role)));
     }
-    for (i, ((old, new), item)) in from.conditions.iter().zip(&to.conditions).zip(items).enumerate() {
-        if old == new {
+    let changed: Vec<bool> = from.conditions.iter().zip(&to.conditions).map(|(a, b)| a != b).collect();
+    edits.extend(item_edits(&format!("{path}.conditions"), items, &new_items, &changed));
+    edits
+}
+
+/// Rewrite the items of a list of mappings marked `changed`, each in the form it was written: a `{...}` item whole
+/// on its line, a block item key by key (keys it should no longer have are removed).
+fn item_edits(path: &str, items: &[Node], new_items: &[&Value], changed: &[bool]) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if !changed.get(i).copied().unwrap_or(false) {
             continue;
         }
-        let item_path = format!("{path}.conditions[{i}]");
-        let Value::Map(fields) = new_items[i] else { continue };
+        let item_path = format!("{path}[{i}]");
+        let Some(Value::Map(fields)) = new_items.get(i) else { continue };
         if item.flow || !matches!(item.kind, NodeKind::Map(_)) {
-            edits.push(Edit::set(item_path, new_items[i].clone()));
+            edits.push(Edit::set(item_path, Value::Map(fields.clone())));
             continue;
         }
         for f in fields {

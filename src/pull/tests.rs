@@ -359,6 +359,68 @@ fn a_default_changes_only_when_every_user_changed() {
         "#);
 }
 
+#[test]
+fn tela_test_cases_are_pulled() {
+    let local = r#"version: 1
+tela:
+  prompt: 5f0c2a4e-0000-4000-8000-000000000001
+  test_cases:
+    - title: Order has not arrived   # the classic
+      messages:
+        - {role: user, content: My order hasn't arrived yet.}
+        - role: assistant
+          content: Sorry to hear that.   # keep
+      variables: {customer_name: John Doe, token: "${env:SUPPORT_TOKEN}"}
+      expected_output: I'll help you track down your order.
+"#;
+    let remote = r#"version: 1
+tela:
+  prompt: 5f0c2a4e-0000-4000-8000-000000000001
+  test_cases:
+    - title: Order has not arrived
+      messages:
+        - {role: user, content: "My order hasn't arrived, it's late."}
+        - {role: assistant, content: Sorry to hear that!}
+      variables: {customer_name: Jane Doe, token: remote-secret}
+      expected_output: |-
+        I'll help you track down your order.
+        First, your order number?
+    - title: Only on Tela
+      expected_output: Something.
+"#;
+    let (diff, reports, left) = pulled(local, remote, DefaultsChoice::Report);
+    insta::assert_snapshot!(diff, @r#"
+        --- a/support.yaml
+        +++ b/support.yaml
+        @@ -4,8 +4,10 @@
+           test_cases:
+             - title: Order has not arrived   # the classic
+               messages:
+        -        - {role: user, content: My order hasn't arrived yet.}
+        +        - {role: user, content: "My order hasn't arrived, it's late."}
+                 - role: assistant
+        -          content: Sorry to hear that.   # keep
+        -      variables: {customer_name: John Doe, token: "${env:SUPPORT_TOKEN}"}
+        -      expected_output: I'll help you track down your order.
+        +          content: Sorry to hear that!   # keep
+        +      variables: {customer_name: Jane Doe, token: "${env:SUPPORT_TOKEN}"}
+        +      expected_output: |-
+        +        I'll help you track down your order.
+        +        First, your order number?
+        "#);
+    insta::assert_snapshot!(reports, @r#"
+        tela.prompt[5f0c2a4e-0000-4000-8000-000000000001].test_case["Order has not arrived"] variables.token (support.yaml:10:44): comes from ${env:SUPPORT_TOKEN}; not written
+          hint: set the variable in the environment (or the secret store) to the platform's value
+        tela.prompt[5f0c2a4e-0000-4000-8000-000000000001].test_case["Only on Tela"]: exists only on the platform; pull does not add test cases
+          hint: adopt it with `evalform import --prompt 5f0c2a4e-0000-4000-8000-000000000001` and copy it into your manifests
+        "#);
+    insta::assert_debug_snapshot!(left, @r#"
+        [
+            "tela.prompt[5f0c2a4e-0000-4000-8000-000000000001].test_case[\"Order has not arrived\"] variables.token",
+        ]
+        "#);
+}
+
 mod sets {
     use proptest::prelude::*;
 
