@@ -75,6 +75,15 @@ pub fn apply(text: &str, edits: &[Edit]) -> Result<String, EditError> {
     if edits.is_empty() {
         return Ok(text.to_string());
     }
+    // A file with CRLF line ends throughout is edited as LF and written back with CRLF, so new lines match.
+    let crlf = text.contains("\r\n") && text.matches('\n').count() == text.matches("\r\n").count();
+    if crlf {
+        return apply_lf(&text.replace("\r\n", "\n"), edits).map(|out| out.replace('\n', "\r\n"));
+    }
+    apply_lf(text, edits)
+}
+
+fn apply_lf(text: &str, edits: &[Edit]) -> Result<String, EditError> {
     let root = yaml::parse_tree(text)?.ok_or_else(|| EditError::Empty { path: edits[0].path.clone() })?;
     let file = File { text, root: &root };
     let mut splices = Vec::new();

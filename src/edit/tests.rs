@@ -252,6 +252,26 @@ fn keys_that_are_not_words_and_flow_maps() {
 }
 
 #[test]
+fn edge_placements() {
+    // An empty value, an insert after a block scalar, a push at the end of a file without a final newline.
+    let text = "a:\nb:\n  c: |\n    text\n  d: [x]\ne:\n  - 1";
+    let out = apply(
+        text,
+        &[
+            Edit::set("a", Value::Flow(vec![Value::Str("x".into())])),
+            Edit::set("b.num", Value::Int(2)),
+            Edit::push("e", Value::Int(2)),
+        ],
+    )
+    .unwrap();
+    assert_eq!(out, "a: [x]\nb:\n  c: |\n    text\n  d: [x]\n  num: 2\ne:\n  - 1\n  - 2");
+    // CRLF files stay CRLF.
+    let text = "k: v   # c\r\nl:\r\n  - 1\r\n";
+    let out = apply(text, &[Edit::set("k", Value::Str("w".into())), Edit::push("l", Value::Int(2))]).unwrap();
+    assert_eq!(out, "k: w   # c\r\nl:\r\n  - 1\r\n  - 2\r\n");
+}
+
+#[test]
 fn errors_name_the_path() {
     let err = apply(DOC, &[Edit::set("cekura.nothing.here", Value::Int(1))]).unwrap_err();
     assert_eq!(err.to_string(), "there is no `cekura.nothing.here` in the file (nearest: line 4)");
