@@ -285,8 +285,10 @@ impl<'a> File<'a> {
                 let header = &self.text[span.start..header_end];
                 let token_len = header.find(|c: char| c.is_whitespace()).unwrap_or(header.len());
                 let digits: String = header[1..token_len].chars().filter(char::is_ascii_digit).collect();
-                // A folded block would join the lines; a literal one keeps them as they are.
-                let token = format!("|{digits}{chomp}");
+                // A folded block would join the lines; a literal one keeps them as they are. One line reads the
+                // same either way, so a folded header stays.
+                let indicator = if written == Written::Folded && !content.contains('\n') { '>' } else { '|' };
+                let token = format!("{indicator}{digits}{chomp}");
                 let indent = old.pos.column - 1;
                 let mut text = format!("{token}{}", &header[token_len..]);
                 for line in content.split('\n') {

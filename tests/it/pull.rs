@@ -151,3 +151,100 @@ async fn pull_writes_dashboard_edits_back_and_keeps_comments() {
         ")
     });
 }
+
+const FLOWS: &str = r#"version: 1
+cekura:
+  agent: 12
+  defaults:
+    personality: 7   # shared
+  evaluators:
+    - name: Book a cleaning
+      type: conditional_actions
+      conditional_actions:
+        role: A patient booking a dental cleaning
+        conditions:
+          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+          - {id: 1, condition: The agent confirms the booking, action: "Thanks! <endcall />"}
+    - name: Cancel a cleaning
+      instructions: Cancel your appointment for Tuesday.
+      expected_outcome: >-
+        The agent cancels it.
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_default_changes_a_shared_default_and_flows_keep_their_form() {
+    let sb = std::sync::Arc::new(Sandbox::start(0, SandboxConfig::default()).await.expect("start the sandbox"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dental.yaml");
+    std::fs::write(&file, FLOWS).unwrap();
+    let exec = |args: &'static [&'static str]| {
+        let (sb, dir) = (sb.clone(), dir.path().to_path_buf());
+        in_blocking(move || cmd(&sb, &dir, args, "unused"))
+    };
+    let applied = exec(&["apply", "--auto-approve"]).await;
+    assert_eq!(applied.code, 0, "{}", applied.snapshot());
+
+    let api = client(&sb);
+    let scenarios = api.list_scenarios(12).await.unwrap();
+    let id_of = |name: &str| scenarios.iter().find(|s| s.name == name).map(|s| s.id).unwrap();
+    let flow = json!({
+        "role": "A patient booking a dental cleaning",
+        "conditions": [
+            {"id": 0, "condition": "FIRST_MESSAGE", "action": "Hello, I'd like to book a cleaning.", "type": "standard", "fixed_message": true},
+            {"id": 1, "condition": "The agent confirms the booking", "action": "Thanks! <endcall />", "type": "standard", "fixed_message": false},
+        ],
+    });
+    api.patch_scenario(
+        id_of("Book a cleaning"),
+        &json!({"personality": 9, "scenario_type": "conditional_actions", "conditional_actions": flow}),
+    )
+    .await
+    .unwrap();
+    api.patch_scenario(
+        id_of("Cancel a cleaning"),
+        &json!({"personality": 9, "expected_outcome_prompt": "The agent cancels it and offers a new date."}),
+    )
+    .await
+    .unwrap();
+
+    let pulled = exec(&["pull", "--default"]).await;
+    settings().bind(|| {
+        insta::assert_snapshot!(pulled.snapshot(), @r#"
+            exit: 0
+            --- stdout
+            --- stderr
+            updated dental.yaml (3 changes)
+            "#)
+    });
+    let after = std::fs::read_to_string(&file).unwrap();
+    insta::assert_snapshot!(crate_diff(&after), @r#"
+        --- a/dental.yaml
+        +++ b/dental.yaml
+        @@ -2,16 +2,16 @@
+         cekura:
+           agent: 12
+           defaults:
+        -    personality: 7   # shared
+        +    personality: 9   # shared
+           evaluators:
+             - name: Book a cleaning
+               type: conditional_actions
+               conditional_actions:
+                 role: A patient booking a dental cleaning
+                 conditions:
+        -          - {id: 0, condition: FIRST_MESSAGE, action: "Hi, I'd like to book a cleaning.", fixed_message: true}
+        +          - {id: 0, condition: FIRST_MESSAGE, action: "Hello, I'd like to book a cleaning.", fixed_message: true}
+                   - {id: 1, condition: The agent confirms the booking, action: "Thanks! <endcall />"}
+             - name: Cancel a cleaning
+               instructions: Cancel your appointment for Tuesday.
+               expected_outcome: >-
+        -        The agent cancels it.
+        +        The agent cancels it and offers a new date.
+        "#);
+    let plan = exec(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+}
+
+fn crate_diff(after: &str) -> String {
+    evalform::edit::unified_diff("dental.yaml", FLOWS, after)
+}
