@@ -287,6 +287,18 @@ impl<'d> Run<'d> {
                 let template = t.template().unwrap_or("${env:...}");
                 format!("comes from {template}; not written")
             };
+            // The manifest format has no way to say "none" for these; the user decides whether to stop managing it.
+            let unset = |run: &mut Self, location: Option<String>| {
+                run.report(
+                    address,
+                    Some(key),
+                    location,
+                    "has no value on the platform any more; the manifest cannot say \"none\" for it".into(),
+                    Some(format!(
+                        "remove `{key}` from the manifest to stop managing it, or `evalform apply` to set it again"
+                    )),
+                );
+            };
             let want = match key {
                 "name" => Want::Value(Value::Str(remote.name.clone())),
                 "folder" => Want::Value(Value::Str(remote.spec.folder.clone().unwrap_or_default())),
@@ -309,7 +321,10 @@ impl<'d> Run<'d> {
                     }
                 }
                 "personality" => {
-                    let Some(NamedRef::Id(id)) = remote.spec.personality.clone() else { continue };
+                    let Some(NamedRef::Id(id)) = remote.spec.personality.clone() else {
+                        unset(self, location);
+                        continue;
+                    };
                     let by_name = node.is_some_and(|n| n.scalar_kind() == Some(ScalarKind::String));
                     match catalog.personalities.iter().find(|p| p.id == id).filter(|_| by_name) {
                         Some(p) => Want::Value(Value::Str(p.name.clone())),
@@ -322,7 +337,10 @@ impl<'d> Run<'d> {
                         None => Want::Value(Value::Int(id)),
                     },
                     Some(ProfileRef::Name(n)) => Want::Value(Value::Str(n)),
-                    None => continue,
+                    None => {
+                        unset(self, location);
+                        continue;
+                    }
                 },
                 "metrics" => Want::Metrics(
                     remote
@@ -338,9 +356,20 @@ impl<'d> Run<'d> {
                 ),
                 "tools" => Want::Strings(remote.spec.tools.clone().unwrap_or_default()),
                 "tags" => Want::Strings(remote.spec.tags.clone().unwrap_or_default()),
-                "language" => Want::Value(Value::Str(remote.spec.language.clone().unwrap_or_default())),
-                "max_duration" => Want::Value(Value::Int(remote.spec.max_duration.unwrap_or_default().into())),
-                "phone_number" => Want::Value(Value::Int(remote.spec.phone_number.unwrap_or_default())),
+                "language" | "max_duration" | "phone_number" => {
+                    let value = match key {
+                        "language" => remote.spec.language.clone().map(Value::Str),
+                        "max_duration" => remote.spec.max_duration.map(|n| Value::Int(n.into())),
+                        _ => remote.spec.phone_number.map(Value::Int),
+                    };
+                    match value {
+                        Some(v) => Want::Value(v),
+                        None => {
+                            unset(self, location);
+                            continue;
+                        }
+                    }
+                }
                 other => {
                     self.report(address, Some(other), location, "pull does not write this field".into(), None);
                     continue;
@@ -641,6 +670,7 @@ impl<'d> Run<'d> {
             };
             if remote.name != p.name {
                 self.edits[place.file].push(Edit::set(format!("{}.name", place.path), Value::Str(remote.name.clone())));
+                self.rename_profile_references(agent, &p.name, &remote.name);
             }
             self.variables(&address, p, remote, &place);
         }
@@ -653,6 +683,34 @@ impl<'d> Run<'d> {
                     "exists only on the platform; pull does not add test profiles".into(),
                     Some(format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")),
                 );
+            }
+        }
+    }
+
+    /// A test profile renamed on the platform (pinned by `id`): evaluators and defaults that name it follow.
+    fn rename_profile_references(&mut self, agent: AgentId, old: &str, new: &str) {
+        for (file, doc) in self.docs.iter().enumerate() {
+            if doc.agent != Some(agent) {
+                continue;
+            }
+            let Some(cekura) = doc.root.as_ref().and_then(|r| r.get("cekura")) else { continue };
+            let mut paths = Vec::new();
+            if cekura.get("defaults").and_then(|d| d.get("test_profile")).and_then(Node::as_str) == Some(old) {
+                paths.push("cekura.defaults.test_profile".to_string());
+            }
+            if let Some(NodeKind::Seq(items)) = cekura.get("evaluators").map(|e| &e.kind) {
+                for (i, item) in items.iter().enumerate() {
+                    let named = item.get("test_profile").filter(|n| n.scalar_kind() == Some(ScalarKind::String));
+                    if named.and_then(Node::as_str) == Some(old) {
+                        paths.push(format!("cekura.evaluators[{i}].test_profile"));
+                    }
+                }
+            }
+            for path in paths {
+                // The evaluator's own comparison may already have written the new name there.
+                if !self.edits[file].iter().any(|e| e.path == path) {
+                    self.edits[file].push(Edit::set(path, Value::Str(new.to_string())));
+                }
             }
         }
     }

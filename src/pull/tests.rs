@@ -421,6 +421,60 @@ tela:
         "#);
 }
 
+#[test]
+fn a_renamed_test_profile_is_followed_and_a_vanished_value_is_reported() {
+    let local = r#"version: 1
+cekura:
+  agent: 12
+  test_profiles:
+    - {name: Premium caller, id: 55, main_agent_variables: {user_id: U-42}}
+  defaults:
+    test_profile: Premium caller
+  evaluators:
+    - name: Order status
+      id: 101
+      language: en
+    - name: Refund
+      id: 102
+      test_profile: Premium caller   # by name
+"#;
+    let remote = r#"version: 1
+cekura:
+  agent: 12
+  test_profiles:
+    - {name: Gold caller, id: 55, main_agent_variables: {user_id: U-42}}
+  evaluators:
+    - {name: Order status, id: 101, test_profile: 55}
+    - {name: Refund, id: 102, test_profile: 55}
+"#;
+    let (diff, reports, _) = pulled(local, remote, DefaultsChoice::Report);
+    insta::assert_snapshot!(diff, @r#"
+        --- a/support.yaml
+        +++ b/support.yaml
+        @@ -2,13 +2,13 @@
+         cekura:
+           agent: 12
+           test_profiles:
+        -    - {name: Premium caller, id: 55, main_agent_variables: {user_id: U-42}}
+        +    - {name: Gold caller, id: 55, main_agent_variables: {user_id: U-42}}
+           defaults:
+        -    test_profile: Premium caller
+        +    test_profile: Gold caller
+           evaluators:
+             - name: Order status
+               id: 101
+               language: en
+             - name: Refund
+               id: 102
+        -      test_profile: Premium caller   # by name
+        +      test_profile: Gold caller   # by name
+        "#);
+    insta::assert_snapshot!(reports, @r#"
+        cekura.agent[12].evaluator["Order status"] language (support.yaml:11:7): has no value on the platform any more; the manifest cannot say "none" for it
+          hint: remove `language` from the manifest to stop managing it, or `evalform apply` to set it again
+        "#);
+}
+
 mod sets {
     use proptest::prelude::*;
 
