@@ -301,7 +301,7 @@ impl<'a> File<'a> {
                 Some((span.start, span.end, text))
             }
             _ if s.contains('\n') && !in_flow => None,
-            Written::SingleQuoted if s.chars().all(|c| c != '\n' && !c.is_control()) => {
+            Written::SingleQuoted if single_quotable(s) => {
                 Some((span.start, span.end, format!("'{}'", s.replace('\'', "''"))))
             }
             Written::SingleQuoted | Written::DoubleQuoted => Some((span.start, span.end, writer::double_quoted(s))),
@@ -471,6 +471,11 @@ impl<'a> File<'a> {
         let suffix = if prefix.is_empty() { "\n" } else { "" };
         Ok((at, at, format!("{prefix}{shifted}{suffix}")))
     }
+}
+
+/// Single quotes have no escapes: they hold a text only when the writer would escape nothing in it but `"` and `\`.
+fn single_quotable(s: &str) -> bool {
+    writer::double_quoted(s) == format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn is_block(w: Written) -> bool {

@@ -87,6 +87,9 @@ fn scalars_keep_their_quoting() {
         "#);
     assert_eq!(value_at(&out, "cekura.evaluators[0].name"), "Order's status");
     assert_eq!(value_at(&out, "cekura.evaluators[1].name"), "yes");
+    // What single quotes cannot hold (a tab, a line break) falls back to double quotes.
+    let out = edited(&[Edit::set("cekura.evaluators[0].name", Value::Str("a\tb".into()))]);
+    assert!(out.contains("- name: \"a\\tb\"\n"), "{out}");
 }
 
 #[test]
