@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cekura;
 pub mod cli;
 pub mod commands;
+pub mod demo;
 pub mod edit;
 pub mod error;
 pub mod http;

@@ -6,6 +6,7 @@ mod client;
 mod client_sandbox;
 mod common;
 mod completions;
+mod demo;
 mod manifest;
 mod pull;
 mod recipes;
