@@ -12,5 +12,6 @@ mod docs;
 mod import;
 mod manifest;
 mod plan;
+mod pull;
 mod recipes;
 mod sandbox;
