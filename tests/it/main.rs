@@ -15,3 +15,4 @@ mod plan;
 mod pull;
 mod recipes;
 mod sandbox;
+mod tela;
