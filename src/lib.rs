@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod runner;
 pub mod sandbox;
 pub mod secret;
 pub mod tela;
