@@ -6,4 +6,5 @@ mod client;
 mod client_sandbox;
 mod common;
 mod manifest;
+mod run;
 mod sandbox;
