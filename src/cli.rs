@@ -84,6 +84,10 @@ reading the platform again.")]
     Sandbox(SandboxArgs),
     /// A self-contained walkthrough on an in-process sandbox: no key, no network
     Demo,
+    /// Print a completion script for a shell
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out-dir
+    Man(ManArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -268,9 +272,31 @@ pub struct SandboxArgs {
     pub seed_demo: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write evalform.1 and one evalform-COMMAND.1 per command into DIR instead of printing evalform.1
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which a CI script using --detailed-exitcode would read as "changes": a
+    // mistyped flag would pass a drift check. The contract says bad input is 1.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
     init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

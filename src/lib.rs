@@ -6,6 +6,7 @@
 //! platform is fetched into an observed one, the pure planner turns the pair into a [`plan::Plan`], renderers
 //! show it and the executor runs it. The binary in `main.rs` only parses flags and calls into here.
 
+pub mod apply;
 pub mod cekura;
 pub mod cli;
 pub mod commands;
@@ -15,6 +16,7 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod remote;
 pub mod render;
 pub mod runner;
 pub mod sandbox;

@@ -61,11 +61,19 @@ impl Text {
 
     /// Hex SHA-256 of the value: what plan files keep of a sensitive value.
     pub fn digest(&self) -> String {
-        sha256_hex(self.value.as_bytes())
+        match self.sealed_digest() {
+            Some(d) => d.to_string(),
+            None => sha256_hex(self.value.as_bytes()),
+        }
     }
 
     pub fn into_string(self) -> String {
         self.value
+    }
+
+    /// The same text with [`normalize_long_text`] applied to its value; sensitivity is kept.
+    pub fn normalized(self) -> Text {
+        Text { value: normalize_long_text(&self.value), origin: self.origin }
     }
 }
 
@@ -158,10 +166,12 @@ impl<'de> Deserialize<'de> for Text {
         #[serde(untagged)]
         enum Wire {
             Plain(String),
+            Resolved { sensitive: String, value: String },
             Sealed { sensitive: String, sha256: String },
         }
         Ok(match Wire::deserialize(d)? {
             Wire::Plain(s) => Text::new(s),
+            Wire::Resolved { sensitive, value } => Text::sensitive(value, sensitive),
             Wire::Sealed { sensitive, sha256 } => {
                 Text { value: format!("\u{0}sha256:{sha256}"), origin: Some(sensitive) }
             }

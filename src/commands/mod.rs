@@ -1,12 +1,18 @@
 //! One module per command. Each turns its arguments into settings, calls the library, prints, and returns an
 //! [`Outcome`]. Nothing here is reused by another command: shared logic lives in the library modules.
 
-use crate::cli::{Cli, Command};
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command, GlobalArgs, TargetArgs};
 use crate::error::{CliError, Outcome};
+use crate::manifest::{self, EnvMode, LoadOptions, Manifests};
+use crate::plan::{PlanErrors, PlanSettings};
 
 pub mod apply;
+pub mod completions;
 pub mod demo;
 pub mod import;
+pub mod man;
 pub mod plan;
 pub mod pull;
 pub mod run;
@@ -28,5 +34,46 @@ pub async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
         Command::Schema => schema::run(&global).await,
         Command::Sandbox(args) => sandbox::run(&global, args).await,
         Command::Demo => demo::run(&global).await,
+        Command::Completions(args) => completions::run(&global, args),
+        Command::Man(args) => man::run(&global, args),
     }
+}
+
+/// Load the manifests for a command that talks to the platform: `${env:NAME}` must be set. On problems, print
+/// them (they are the command's output) and return `None`: the command exits 1.
+pub fn load_desired(global: &GlobalArgs, paths: &[PathBuf]) -> Result<Option<Manifests>, CliError> {
+    use std::io::IsTerminal;
+    let opts = LoadOptions { env: &manifest::process_env, mode: EnvMode::Required };
+    match manifest::load(paths, &opts) {
+        Ok(loaded) => {
+            if loaded.state.agents.is_empty() && loaded.state.prompts.is_empty() {
+                return Err(CliError::new(format!(
+                    "no manifests found in {}",
+                    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                ))
+                .hint("point evalform at a directory of *.yaml manifests, or create one with `evalform import`"));
+            }
+            Ok(Some(loaded))
+        }
+        Err(diagnostics) => {
+            let color = crate::cli::color_enabled(global) && std::io::stderr().is_terminal();
+            eprint!("{}", diagnostics.render(color));
+            Ok(None)
+        }
+    }
+}
+
+/// The planner's settings from `--target` / `--exclude`.
+pub fn plan_settings(targets: &TargetArgs) -> PlanSettings {
+    PlanSettings { targets: targets.target.clone(), excludes: targets.exclude.clone(), ..PlanSettings::default() }
+}
+
+/// Problems that stop a plan, one `caused by:` line each.
+pub fn plan_errors(errors: PlanErrors) -> CliError {
+    let n = errors.0.len();
+    let mut out = CliError::new(format!("cannot plan: {n} problem{}", if n == 1 { "" } else { "s" }));
+    for e in &errors.0 {
+        out = out.cause(e.to_string());
+    }
+    out
 }

@@ -501,10 +501,11 @@ impl<'a, 'f> Converter<'a, 'f> {
             }
         }
         if let Some(s) = own.expected_outcome.as_ref().or(defaults.expected_outcome.as_ref()) {
-            spec.expected_outcome = Some(self.text(fi, &at(own.expected_outcome.is_some(), "expected_outcome"), s));
+            spec.expected_outcome =
+                Some(self.text(fi, &at(own.expected_outcome.is_some(), "expected_outcome"), s).normalized());
         }
         if let Some(s) = own.first_message.as_ref().or(defaults.first_message.as_ref()) {
-            spec.first_message = Some(self.text(fi, &at(own.first_message.is_some(), "first_message"), s));
+            spec.first_message = Some(self.text(fi, &at(own.first_message.is_some(), "first_message"), s).normalized());
         }
         if let Some(p) = own.personality.as_ref().or(defaults.personality.as_ref()) {
             spec.personality = Some(match p {
@@ -690,13 +691,13 @@ impl<'a, 'f> Converter<'a, 'f> {
                     .enumerate()
                     .map(|(k, m)| Message {
                         role: m.role.as_str().to_string(),
-                        content: self.text(fi, &format!("{path}.messages[{k}].content"), &m.content),
+                        content: self.text(fi, &format!("{path}.messages[{k}].content"), &m.content).normalized(),
                     })
                     .collect()
             });
             let variables = tc.variables.as_ref().map(|v| self.variables(fi, &format!("{path}.variables"), v));
             let expected_output =
-                tc.expected_output.as_ref().map(|s| self.text(fi, &format!("{path}.expected_output"), s));
+                tc.expected_output.as_ref().map(|s| self.text(fi, &format!("{path}.expected_output"), s).normalized());
             acc.state.test_cases.push(TestCase {
                 id: None,
                 title: tc.title.clone(),
@@ -802,6 +803,17 @@ cekura:
         role: A caller
         conditions: [{id: 0, condition: FIRST_MESSAGE, action: Hi}]
 "#;
+
+    #[test]
+    fn long_texts_are_normalised_as_the_fetcher_normalises_them() {
+        // A block scalar ends with a newline and may carry CRLF or trailing blanks; the platform's copy does not.
+        let text = "version: 1\ncekura:\n  agent: 5\n  evaluators:\n    - name: A\n      personality: 7\n      \
+                    expected_outcome: |\n        The agent helps.  \n      first_message: \"Hi \\r\\n\"\n";
+        let state = load(&[text]).unwrap();
+        let spec = &state.agents[&5].evaluators[0].spec;
+        assert_eq!(spec.expected_outcome, Some(Text::new("The agent helps.")));
+        assert_eq!(spec.first_message, Some(Text::new("Hi")));
+    }
 
     #[test]
     fn defaults_fill_what_an_evaluator_leaves_out() {

@@ -149,7 +149,7 @@ fn bulk_description(b: &BulkUpdate) -> String {
 }
 
 /// One line saying what a call does, for people.
-pub(crate) fn describe(op: &Operation) -> String {
+pub fn describe(op: &Operation) -> String {
     match &op.call {
         Call::CreateFolder { name, parent_path, .. } => match parent_path {
             Some(p) => format!("create folder {p}.{name}"),

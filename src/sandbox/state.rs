@@ -1338,14 +1338,22 @@ fn validate_flow(flow: &Value) -> Result<(), String> {
     let Some(conditions) = map.get("conditions").and_then(Value::as_array) else {
         return Err("conditions: This field is required.".into());
     };
+    let ids: Vec<u64> = conditions.iter().filter_map(|c| c.get("id").and_then(Value::as_u64)).collect();
     for (i, c) in conditions.iter().enumerate() {
         if c.get("id").and_then(Value::as_u64).is_none() {
             return Err(format!("conditions[{i}].id: A valid integer is required."));
         }
-        for f in ["condition", "action"] {
-            if !c.get(f).is_some_and(Value::is_string) {
-                return Err(format!("conditions[{i}].{f}: This field is required."));
-            }
+        if !c.get("action").is_some_and(Value::is_string) {
+            return Err(format!("conditions[{i}].action: This field is required."));
+        }
+        // A trigger is FIRST_MESSAGE, a description, or (for an action_followup) the id of another condition.
+        match c.get("condition") {
+            Some(Value::String(_)) => {}
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(target) if ids.contains(&target) => {}
+                _ => return Err(format!("conditions[{i}].condition: refers to no condition of this flow.")),
+            },
+            _ => return Err(format!("conditions[{i}].condition: This field is required.")),
         }
         if let Some(t) = c.get("type") {
             if t != "standard" && t != "action_followup" {

@@ -5,6 +5,8 @@ mod cli;
 mod client;
 mod client_sandbox;
 mod common;
+mod completions;
 mod manifest;
+mod recipes;
 mod run;
 mod sandbox;

@@ -363,7 +363,8 @@ async fn conditional_actions_come_back_as_json_text() {
     let (sb, c) = start().await;
     let flow = json!({"role": "A patient booking a cleaning", "conditions": [
         {"id": 0, "condition": "FIRST_MESSAGE", "action": "Hi, I'd like to book a cleaning.", "fixed_message": true},
-        {"id": 1, "condition": "The agent confirms the booking", "action": "Thanks! <endcall />"}]});
+        {"id": 1, "condition": "The agent confirms the booking", "action": "Thanks! <endcall />"},
+        {"id": 2, "condition": 1, "action": "<endcall />", "type": "action_followup"}]});
     let id = c.evaluator("Book", json!({"scenario_type": "conditional_actions", "conditional_actions": flow})).await;
     let (_, e) = c.get(&format!("/test_framework/v1/scenarios/{id}/")).await;
     let text = e["instructions"].as_str().expect("instructions is a string");
@@ -377,6 +378,11 @@ async fn conditional_actions_come_back_as_json_text() {
         .evaluator_raw(json!({"scenario_type": "conditional_actions", "conditional_actions": {"conditions": []}}))
         .await;
     assert_eq!(s, 400);
+    // A follow-up must point at a condition of the same flow.
+    let dangling = json!({"role": "r", "conditions": [{"id": 0, "condition": 5, "action": "a"}]});
+    let (s, body) =
+        c.evaluator_raw(json!({"scenario_type": "conditional_actions", "conditional_actions": dangling})).await;
+    assert_eq!(s, 400, "{body}");
     // Seeding goes through the same rules.
     sb.with_state(|s| {
         s.insert_evaluator(77, json!({"name": "Seeded", "agent": 12, "personality": 7, "scenario_type": "conditional_actions", "conditional_actions": flow}))
