@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::cekura::CekuraClient;
 use crate::cli::{GlobalArgs, RunArgs, RunFormat};
 use crate::error::{CliError, Outcome};
-use crate::http::{ApiError, HttpSettings};
+use crate::http::ApiError;
 use crate::manifest::{self, EnvMode, LoadOptions};
 use crate::runner::{self, report, PollSettings, RunOverrides, RunReport, SelectError, Selection};
 
@@ -32,7 +32,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError
             return Ok(Outcome::Failure);
         }
     };
-    let settings = HttpSettings { parallelism: usize::from(global.parallelism), ..HttpSettings::default() };
+    let settings = crate::remote::http_settings(global.parallelism);
     let client = CekuraClient::from_env(&args.remote.cekura_base_url, settings).map_err(api_error)?;
     let progress = |line: String| {
         if !global.quiet {
