@@ -21,5 +21,6 @@ pub mod render;
 pub mod runner;
 pub mod sandbox;
 pub mod secret;
+pub mod suggest;
 pub mod tela;
 pub mod yaml;
