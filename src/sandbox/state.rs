@@ -128,6 +128,9 @@ pub struct StoredSuggestion {
     /// The status reached after the first poll.
     pub final_status: String,
     pub result: Value,
+    /// The `error` of a `failed` session.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// Everything the sandbox knows. Fields are public so tests can inspect; prefer the `insert_*` helpers to write.
@@ -1108,7 +1111,13 @@ impl SandboxState {
         }
         let mode = if ids.is_empty() { "clarify" } else { "improve" };
         let apply = body.get("apply_changes").and_then(Value::as_bool).unwrap_or(false);
-        let (final_status, result) = if lower.contains("clarify") {
+        let mut error = None;
+        let (final_status, result) = if lower.contains("crash") {
+            error = Some("The improvement agent stopped unexpectedly.".to_string());
+            ("failed", Value::Null)
+        } else if lower.contains("cancel") {
+            ("cancelled", Value::Null)
+        } else if lower.contains("clarify") {
             (
                 "needs_clarification",
                 json!({ "message": "Which behaviour should the evaluators check more closely?", "updated_scenarios": [] }),
@@ -1121,6 +1130,14 @@ impl SandboxState {
                 json!({ "message": format!("Applied changes to {applied} evaluators."), "updated_scenarios": updates }),
             )
         } else {
+            // "all evaluators" in the message: suggestions for every evaluator of the agent, listed or not, as a
+            // platform that reads the request broadly might send.
+            let agent = body.get("agent_id").and_then(Value::as_u64);
+            let ids: Vec<u64> = if lower.contains("all evaluators") && agent.is_some() {
+                self.evaluators.values().filter(|e| e.agent == agent).map(|e| e.id).collect()
+            } else {
+                ids.clone()
+            };
             let suggestions: Vec<Value> = ids
                 .iter()
                 .filter_map(|id| self.evaluators.get(id))
@@ -1149,6 +1166,7 @@ impl SandboxState {
                 polls: 0,
                 final_status: final_status.into(),
                 result,
+                error,
             },
         );
         Ok(json!({ "progress_id": progress_id, "session_id": session_id }))
@@ -1182,7 +1200,7 @@ impl SandboxState {
             "mode": s.mode,
             "status": if done { s.final_status.as_str() } else { "in_progress" },
             "result": if done { s.result.clone() } else { Value::Null },
-            "error": null,
+            "error": if done { json!(s.error) } else { Value::Null },
         }))
     }
 
