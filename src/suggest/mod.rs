@@ -162,11 +162,13 @@ pub fn plan_edits(manifests: &Manifests, agent: AgentId, targets: &[Target], sug
                 (None, Some(n)) => format!("{n:?} (agent {agent})"),
                 (None, None) => format!("an unnamed evaluator (agent {agent})"),
             };
-            plan.not_placed.push(NotPlaced {
-                evaluator: who,
-                field: None,
-                reason: "the manifests do not declare this evaluator; nothing was written for it".into(),
-            });
+            let declared_by_name = s.name.as_ref().is_some_and(|n| declared.iter().any(|e| &e.name == n));
+            let reason = if declared_by_name {
+                "not among the evaluators asked about (left out by --name); nothing was written for it"
+            } else {
+                "the manifests do not declare this evaluator; nothing was written for it"
+            };
+            plan.not_placed.push(NotPlaced { evaluator: who, field: None, reason: reason.into() });
             continue;
         };
         let who = format!("{:?} (agent {agent})", evaluator.name);

@@ -142,3 +142,14 @@ fn the_request_never_applies() {
         json!({"user_message": "More detail", "agent_id": 101, "scenarios": [5, 9], "apply_changes": false})
     );
 }
+
+#[test]
+fn a_declared_evaluator_left_out_by_the_selection_is_not_written() {
+    let only_refund = &targets()[1..];
+    let plan = plan_edits(&manifests(), 101, only_refund, &[suggestion(5, json!({"name": "Order status", "tags": []}))]);
+    assert!(plan.edits.is_empty());
+    assert_eq!(
+        plan.not_placed[0].reason,
+        "not among the evaluators asked about (left out by --name); nothing was written for it"
+    );
+}
