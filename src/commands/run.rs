@@ -12,7 +12,7 @@ use crate::cli::{GlobalArgs, RunArgs, RunFormat};
 use crate::error::{CliError, Outcome};
 use crate::http::ApiError;
 use crate::manifest::{self, EnvMode, LoadOptions};
-use crate::runner::{self, report, PollSettings, RunOverrides, RunReport, SelectError, Selection};
+use crate::runner::{self, report, PollSettings, RunOverrides, RunReport, SelectError, Selection, WaitError};
 
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError> {
     if !(0.0..=1.0).contains(&args.min_success_rate) {
@@ -74,29 +74,28 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError
     let poll = PollSettings::from_env(Duration::from_secs(args.timeout));
     let deadline = Instant::now() + poll.timeout;
     let mut results = Vec::new();
+    let mut unfinished = Vec::new();
     for (agent, result_id) in &started {
         let began = Instant::now();
         let on_status = |status: &str| progress(format!("result {result_id} (agent {}): {status}", agent.agent));
-        let result = runner::wait_for_result(&client, agent.agent, *result_id, deadline, &poll, &on_status)
-            .await
-            .map_err(|e| {
-                let mut err = CliError::from_error(&e);
-                let others: Vec<String> = started
-                    .iter()
-                    .filter(|(_, id)| id != result_id)
-                    .map(|(a, id)| format!("{id} (agent {})", a.agent))
-                    .collect();
-                err = err.hint(format!(
-                    "the runs go on without evalform: look at result {result_id} later on the Cekura dashboard or at \
-                     GET /test_framework/v2/results/{result_id}/"
-                ));
-                if !others.is_empty() {
-                    err = err.hint(format!("other results of this run: {}", others.join(", ")));
-                }
-                err
-            })?;
-        progress(format!("result {result_id} (agent {}): {}", agent.agent, result.status));
-        results.push(runner::outcome::read_result(agent, &result, began.elapsed().as_secs_f64()));
+        match runner::wait_for_result(&client, agent.agent, *result_id, deadline, &poll, &on_status).await {
+            Ok(result) => {
+                progress(format!("result {result_id} (agent {}): {}", agent.agent, result.status));
+                results.push(runner::outcome::read_result(agent, &result, began.elapsed().as_secs_f64()));
+            }
+            Err(err) => {
+                // Still reported (JUnit lists every evaluator that was started), then named as an error below.
+                let (status, reason) = match &err {
+                    WaitError::TimedOut { status, .. } => {
+                        (status.clone(), format!("result {result_id} did not end in time"))
+                    }
+                    WaitError::Poll { .. } => ("unknown".to_string(), format!("result {result_id} could not be read")),
+                };
+                let elapsed = began.elapsed().as_secs_f64();
+                results.push(runner::outcome::unfinished(agent, *result_id, &status, &reason, elapsed));
+                unfinished.push(err);
+            }
+        }
     }
 
     let report = RunReport::new(results, args.min_success_rate);
@@ -107,6 +106,24 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError
         RunFormat::Markdown => report::markdown(&report),
     };
     print!("{text}");
+    if let Some(first) = unfinished.first() {
+        let mut err = CliError::from_error(first);
+        for more in &unfinished[1..] {
+            err = err.cause(more.to_string());
+        }
+        let ids: Vec<u64> = unfinished.iter().map(WaitError::result_id).collect();
+        let (which, path) = match ids.as_slice() {
+            [one] => (format!("result {one}"), format!("{one}")),
+            many => {
+                let list: Vec<String> = many.iter().map(u64::to_string).collect();
+                (format!("results {}", list.join(", ")), "ID".to_string())
+            }
+        };
+        return Err(err.hint(format!(
+            "the runs go on without evalform: look at {which} later on the Cekura dashboard or at \
+             GET /test_framework/v2/results/{path}/"
+        )));
+    }
     Ok(if report.passed { Outcome::Success } else { Outcome::Failure })
 }
 

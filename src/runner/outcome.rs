@@ -76,9 +76,10 @@ impl RunFailure {
     pub fn describe(&self) -> String {
         let run = self.run_id.map(|id| format!("run {id}")).unwrap_or_else(|| "no run".into());
         if self.status != "completed" {
-            return match self.run_id {
-                Some(_) => format!("{run} ended {}", self.status),
-                None => "the platform reported no run for this evaluator".into(),
+            return match (self.run_id, &self.explanation) {
+                (Some(_), _) => format!("{run} ended {}", self.status),
+                (None, Some(why)) => why.clone(),
+                (None, None) => "the platform reported no run for this evaluator".into(),
             };
         }
         match (&self.metric, &self.explanation) {
@@ -107,6 +108,38 @@ impl RunReport {
 
     pub fn count(&self, verdict: Verdict) -> usize {
         self.evaluators().filter(|(_, e)| e.verdict == verdict).count()
+    }
+}
+
+/// A result evalform stopped waiting for (`--timeout`, or polls that kept failing): every evaluator is an error
+/// carrying `reason`, so that reports (JUnit above all) still list every evaluator that was started.
+pub fn unfinished(agent: &AgentTargets, result_id: u64, status: &str, reason: &str, seconds: f64) -> AgentResult {
+    let evaluators = agent
+        .targets
+        .iter()
+        .map(|t| EvaluatorResult {
+            id: t.id,
+            name: t.name.clone(),
+            source: t.source.clone(),
+            verdict: Verdict::Error,
+            runs: 0,
+            successful_runs: 0,
+            failures: vec![RunFailure {
+                run_id: None,
+                status: status.to_string(),
+                metric: None,
+                explanation: Some(reason.to_string()),
+            }],
+        })
+        .collect();
+    AgentResult {
+        agent: agent.agent,
+        result_id,
+        status: status.to_string(),
+        total_runs: 0,
+        successful_runs: 0,
+        seconds,
+        evaluators,
     }
 }
 

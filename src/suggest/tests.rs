@@ -146,7 +146,8 @@ fn the_request_never_applies() {
 #[test]
 fn a_declared_evaluator_left_out_by_the_selection_is_not_written() {
     let only_refund = &targets()[1..];
-    let plan = plan_edits(&manifests(), 101, only_refund, &[suggestion(5, json!({"name": "Order status", "tags": []}))]);
+    let plan =
+        plan_edits(&manifests(), 101, only_refund, &[suggestion(5, json!({"name": "Order status", "tags": []}))]);
     assert!(plan.edits.is_empty());
     assert_eq!(
         plan.not_placed[0].reason,

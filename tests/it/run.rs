@@ -215,6 +215,10 @@ async fn a_result_that_never_ends_is_cut_by_the_timeout() {
         insta::assert_snapshot!(out.snapshot(), @r"
         exit: 1
         --- stdout
+        agent 101, result 1001: running, 0 of 0 runs succeeded
+          ERROR   Stuck caller (0/0 runs)
+                  result 1001 did not end in time
+        FAILED: 0 of 0 runs succeeded (0%); required 100%
         --- stderr
         started result 1001 for agent 101: 1 evaluator
         result 1001 (agent 101): running
@@ -222,6 +226,12 @@ async fn a_result_that_never_ends_is_cut_by_the_timeout() {
         hint: the runs go on without evalform: look at result 1001 later on the Cekura dashboard or at GET /test_framework/v2/results/1001/
         ");
     });
+    // A CI job still gets a JUnit file that lists the evaluator, as an error.
+    let junit = run_cmd(&sb, dir.path(), &["--timeout", "0", "--format", "junit", "-q"]);
+    assert_eq!(junit.code, 1);
+    let doc = roxmltree::Document::parse(&junit.stdout).expect("well-formed JUnit on timeout");
+    let error = doc.descendants().find(|n| n.has_tag_name("error")).expect("the timed-out evaluator is an error");
+    assert_eq!(error.attribute("message"), Some("result 1003 did not end in time"));
     sb.shutdown().await;
 }
 
