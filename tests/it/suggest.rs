@@ -68,13 +68,15 @@ async fn suggestions_are_a_diff_of_the_suggested_values_only() {
     let dir = setup();
     let out = suggest(&sb, dir.path(), &["--message", "Make the outcomes stricter"]);
     common::settings().bind(|| {
-        insta::assert_snapshot!(out.snapshot(), @r"");
+        insta::assert_snapshot!("suggest_diff", out.snapshot());
     });
     assert_eq!(std::fs::read_to_string(dir.path().join("suite.yaml")).unwrap(), MANIFEST, "a diff writes nothing");
     let asked = sb.requests().into_iter().find(|r| r.path.ends_with("/scenario-agent/")).unwrap();
     assert_eq!(
         asked.body,
-        Some(json!({"user_message": "Make the outcomes stricter", "agent_id": 101, "scenarios": [5, 6], "apply_changes": false}))
+        Some(
+            json!({"user_message": "Make the outcomes stricter", "agent_id": 101, "scenarios": [5, 6], "apply_changes": false})
+        )
     );
     assert!(
         sb.requests().iter().all(|r| r.method == "GET" || r.path.ends_with("/scenario-agent/")),
@@ -90,7 +92,14 @@ async fn write_keeps_every_comment_and_changes_only_suggested_lines() {
     let out = suggest(&sb, dir.path(), &["--message", "Make the outcomes stricter", "--write"]);
     assert_eq!(out.code, 0, "{}", out.snapshot());
     common::settings().bind(|| {
-        insta::assert_snapshot!(out.snapshot(), @r"");
+        insta::assert_snapshot!(out.snapshot(), @r"
+            exit: 0
+            --- stdout
+            --- stderr
+            asked Cekura's AI about 2 evaluators of agent 101
+            Cekura's AI: Suggested changes for 2 evaluators.
+            updated suite.yaml (2 changes)
+        ");
     });
     let after = std::fs::read_to_string(dir.path().join("suite.yaml")).unwrap();
     for line in MANIFEST.lines().filter(|l| l.contains('#')) {
@@ -100,7 +109,10 @@ async fn write_keeps_every_comment_and_changes_only_suggested_lines() {
         }
     }
     let changed: Vec<(&str, &str)> = MANIFEST.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
-    assert!(changed.iter().all(|(a, _)| a.contains("expected_outcome") || a.contains("The agent offers")), "{changed:?}");
+    assert!(
+        changed.iter().all(|(a, _)| a.contains("expected_outcome") || a.contains("The agent offers")),
+        "{changed:?}"
+    );
     assert_eq!(MANIFEST.lines().count(), after.lines().count());
     // The result is a valid manifest, and running suggest again on it changes nothing more than the sandbox adds.
     let validate = common::run(
@@ -125,11 +137,58 @@ async fn every_other_ending_is_reported() {
     let unsupported = suggest(&sb, dir.path(), &["--message", "unsupported request"]);
     let undeclared = suggest(&sb, dir.path(), &["--message", "Improve all evaluators", "--name", "Refund*"]);
     common::settings().bind(|| {
-        insta::assert_snapshot!(clarify.snapshot(), @r"");
-        insta::assert_snapshot!(crash.snapshot(), @r"");
-        insta::assert_snapshot!(cancel.snapshot(), @r"");
-        insta::assert_snapshot!(unsupported.snapshot(), @r"");
-        insta::assert_snapshot!(undeclared.snapshot(), @r"");
+        insta::assert_snapshot!(clarify.snapshot(), @r"
+            exit: 1
+            --- stdout
+            --- stderr
+            asked Cekura's AI about 2 evaluators of agent 101
+            error: Cekura's AI needs more detail before it suggests changes
+            caused by: it asks: Which behaviour should the evaluators check more closely?
+            hint: run `evalform suggest` again with a --message that answers the question
+        ");
+        insta::assert_snapshot!(crash.snapshot(), @r"
+            exit: 1
+            --- stdout
+            --- stderr
+            asked Cekura's AI about 2 evaluators of agent 101
+            error: the suggestion session failed on the platform
+            caused by: The improvement agent stopped unexpectedly.
+        ");
+        insta::assert_snapshot!(cancel.snapshot(), @r"
+            exit: 1
+            --- stdout
+            --- stderr
+            asked Cekura's AI about 2 evaluators of agent 101
+            error: the suggestion session was cancelled on the platform
+            hint: nothing was written; run `evalform suggest` again
+        ");
+        insta::assert_snapshot!(unsupported.snapshot(), @r"
+            exit: 1
+            --- stdout
+            --- stderr
+            error: Cekura's AI improvement call does not support improvement mode for this request
+            caused by: the platform answered: Improvement mode is not supported for this request.
+            hint: the platform has announced that this call may lose its improvement mode; until evalform supports what replaces it, edit the manifests by hand
+        ");
+        insta::assert_snapshot!(undeclared.snapshot(), @r#"
+            exit: 0
+            --- stdout
+            --- a/suite.yaml
+            +++ b/suite.yaml
+            @@ -11,5 +11,5 @@
+                 - name: Refund request
+                   # Written by the support lead.
+                   expected_outcome: |-
+            -        The agent offers a refund.
+            +        The agent offers a refund. The agent confirms this explicitly before ending the call.
+                   tags: [smoke] # smoke only
+            --- stderr
+            asked Cekura's AI about 1 evaluator of agent 101
+            Cekura's AI: Suggested changes for 3 evaluators.
+            warning: not written: evaluator 5 "Order status inquiry" (agent 101): not among the evaluators asked about (left out by --name); nothing was written for it
+            warning: not written: evaluator 7 "Only on the platform" (agent 101): the manifests do not declare this evaluator; nothing was written for it
+            review the edit, then write it with --write; `evalform apply` sends it to the platform
+        "#);
     });
     assert_eq!(std::fs::read_to_string(dir.path().join("suite.yaml")).unwrap(), MANIFEST, "nothing was written");
     sb.shutdown().await;
