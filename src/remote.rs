@@ -90,7 +90,7 @@ impl Remote {
                     project: want.project,
                 };
                 let (client, id) = (client.clone(), *id);
-                agents.spawn(async move { (id, fetch_agent(&client, id, &opts).await) });
+                agents.spawn(async move { (id, fetch_agent_settled(&client, id, &opts).await) });
             }
         }
         let mut prompts = JoinSet::new();
@@ -131,6 +131,25 @@ impl Remote {
                 first.message = format!("{n} reads failed; the first: {}", first.message);
                 Err(first)
             }
+        }
+    }
+}
+
+/// Read one agent. An object deleted between the list and its single GET (another apply removing its twin, a
+/// dashboard delete) makes that GET a 404: the agent is read again from the list, a few times, since reads are
+/// safe to repeat and the next list no longer has it.
+async fn fetch_agent_settled(
+    client: &CekuraClient,
+    id: AgentId,
+    opts: &FetchOptions,
+) -> Result<FetchedAgent, crate::cekura::FetchError> {
+    let mut attempt = 0;
+    loop {
+        match fetch_agent(client, id, opts).await {
+            Err(crate::cekura::FetchError::Api { source, .. }) if source.status() == Some(404) && attempt < 3 => {
+                attempt += 1;
+            }
+            other => return other,
         }
     }
 }

@@ -7,9 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::plan::Operation;
@@ -49,7 +47,6 @@ where
     let by_id: BTreeMap<usize, &Operation> = ops.iter().map(|op| (op.id, op)).collect();
     let mut status: BTreeMap<usize, OpStatus> = BTreeMap::new();
     let mut started: std::collections::BTreeSet<usize> = Default::default();
-    let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut running: JoinSet<(usize, OpStatus)> = JoinSet::new();
     let mut task_ids: std::collections::HashMap<tokio::task::Id, usize> = Default::default();
 
@@ -76,20 +73,20 @@ where
                 }
             }
         }
-        // Start every operation whose dependencies are all done.
+        // Start operations whose dependencies are all done, in plan order, while there is room: with a bound
+        // of 1 the order is exactly the plan's.
         for op in ops {
+            if running.len() >= parallelism.max(1) {
+                break;
+            }
             if started.contains(&op.id) || status.contains_key(&op.id) {
                 continue;
             }
             if op.depends_on.iter().all(|d| status.get(d).is_some_and(OpStatus::is_done)) {
                 started.insert(op.id);
-                let permit_source = semaphore.clone();
                 let fut = perform(op.clone());
                 let id = op.id;
-                let handle = running.spawn(async move {
-                    let _permit = permit_source.acquire_owned().await;
-                    (id, fut.await)
-                });
+                let handle = running.spawn(async move { (id, fut.await) });
                 task_ids.insert(handle.id(), id);
             }
         }
@@ -117,10 +114,10 @@ where
     }
     // Anything never started (a dependency cycle, which the planner never produces) is reported, not dropped.
     for op in ops {
-        if !status.contains_key(&op.id) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = status.entry(op.id) {
             let st = OpStatus::Failed("never became ready (dependency cycle)".into());
             on_finish(op, &st);
-            status.insert(op.id, st);
+            slot.insert(st);
         }
     }
     status
@@ -130,7 +127,7 @@ where
 mod tests {
     use super::*;
     use crate::plan::Call;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     fn op(id: usize, deps: &[usize]) -> Operation {
         Operation { id, depends_on: deps.to_vec(), touches: vec![], call: Call::DeleteTestProfile { id: id as u64 } }

@@ -1,8 +1,11 @@
-//! `evalform demo`.
+//! `evalform demo`: the walkthrough of `crate::demo`, printed to stdout.
 
 use crate::cli::GlobalArgs;
 use crate::error::{CliError, Outcome};
 
 pub async fn run(_global: &GlobalArgs) -> Result<Outcome, CliError> {
-    crate::cli::not_built("demo", "issue 5")
+    let mut out = String::new();
+    let result = crate::demo::run(&mut out).await;
+    print!("{out}");
+    result.map(|()| Outcome::Success)
 }

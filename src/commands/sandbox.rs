@@ -9,10 +9,6 @@ use crate::sandbox::persist::PersistError;
 use crate::sandbox::{Sandbox, SandboxConfig};
 
 pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Outcome, CliError> {
-    if args.seed_demo {
-        return Err(CliError::new("`evalform sandbox --seed-demo` is not built yet")
-            .hint("the demo's dashboard state comes with `evalform demo` (issue 3 covers the plain sandbox)"));
-    }
     let config = SandboxConfig { state_file: args.state.clone(), ..SandboxConfig::default() };
     let sandbox = Sandbox::start(args.port, config).await.map_err(|err| {
         if let Some(persist) = err.get_ref().and_then(|e| e.downcast_ref::<PersistError>()) {
@@ -31,14 +27,21 @@ pub async fn run(global: &GlobalArgs, args: SandboxArgs) -> Result<Outcome, CliE
         }
         e
     })?;
-    println!("listening on {}", sandbox.base_url());
-    let _ = std::io::stdout().flush();
+    if args.seed_demo {
+        crate::demo::seed(&sandbox).await?;
+    }
+    // The notes go out before the address: a script that reads the address line finds them already written.
     if !global.quiet {
         if let Some(path) = &args.state {
             eprintln!("state is kept in {}", path.display());
         }
+        if args.seed_demo {
+            eprintln!("seeded with the demo's dashboard state (manifests: examples/specs)");
+        }
         eprintln!("press Ctrl-C to stop");
     }
+    println!("listening on {}", sandbox.base_url());
+    let _ = std::io::stdout().flush();
     tokio::signal::ctrl_c().await.map_err(|e| CliError::new("cannot wait for Ctrl-C").cause(e.to_string()))?;
     sandbox.shutdown().await;
     Ok(Outcome::Success)

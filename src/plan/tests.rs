@@ -201,6 +201,49 @@ fn a_pinned_duplicate_is_fine_and_a_rename_is_a_name_change() {
 }
 
 #[test]
+fn namesakes_pinned_by_id_are_each_managed() {
+    // What `import` writes for two evaluators (and two test profiles) that share a name: every copy pinned.
+    let have_profiles = vec![
+        TestProfile { id: Some(303), name: "Twin".into(), information: None, source: None },
+        TestProfile { id: Some(304), name: "Twin".into(), information: None, source: None },
+    ];
+    let have = vec![
+        remote(101, "Dup", |s| s.test_profile = Some(ProfileRef::Id(303))),
+        remote(102, "Dup", |s| s.test_profile = Some(ProfileRef::Id(304))),
+    ];
+    let pinned = |id: u64, profile: u64, tags: &[&str]| {
+        let mut w = wanted("Dup", |s| {
+            s.test_profile = Some(ProfileRef::Id(profile));
+            s.tags = Some(tags.iter().map(|t| t.to_string()).collect());
+        });
+        w.id = Some(id);
+        w
+    };
+    let with = |evaluators: Vec<Evaluator>, profiles: &[TestProfile]| {
+        let mut a = agent(evaluators);
+        a.test_profiles = profiles.to_vec();
+        a.prune = true;
+        world(a)
+    };
+    let have_world = with(have, &have_profiles);
+    let mut want_profiles = have_profiles.clone();
+    for p in &mut want_profiles {
+        p.source = Some(SourceSpan { file: "_agent.yaml".into(), line: 5, column: 7 });
+    }
+
+    // Unchanged: no error, nothing to do, nothing pruned.
+    let same = with(vec![pinned(101, 303, &[]), pinned(102, 304, &[])], &want_profiles);
+    let p = plan(&same, &observed(have_world.clone()), &PlanSettings::default()).unwrap();
+    assert!(p.is_empty(), "{:#?}", p.changes);
+
+    // A change to one copy touches that copy only.
+    let one = with(vec![pinned(101, 303, &[]), pinned(102, 304, &["smoke"])], &want_profiles);
+    let p = converges(&one, &have_world);
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].remote_id.as_deref(), Some("102"));
+}
+
+#[test]
 fn prune_deletes_evaluators_then_their_test_profiles() {
     let mut have =
         agent(vec![remote(1, "Keep", |_| {}), remote(2, "Old", |s| s.test_profile = Some(ProfileRef::Id(55)))]);
