@@ -16,3 +16,4 @@ mod pull;
 mod recipes;
 mod run;
 mod sandbox;
+mod suggest;
