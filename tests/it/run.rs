@@ -297,3 +297,45 @@ async fn no_wait_prints_the_result_id() {
     assert_eq!(body["personality_ids"], json!([9]));
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_run_set_per_agent_and_a_lost_start_is_never_resent() {
+    let sb = sandbox(&[(5, "Order status inquiry", &["smoke"])]).await;
+    sb.with_state(|s| {
+        s.insert_evaluator(8, json!({"name": "Book a cleaning", "agent": 202, "personality": 7, "tags": ["smoke"]}))
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), "version: 1\ncekura:\n  agent: 101\n  evaluators:\n    - name: Order status inquiry\n");
+    std::fs::write(
+        dir.path().join("dental.yaml"),
+        "version: 1\ncekura:\n  agent: 202\n  evaluators:\n    - name: Book a cleaning\n",
+    )
+    .unwrap();
+    let out = run_cmd(&sb, dir.path(), &["--tags", "smoke", "-q"]);
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 0
+    --- stdout
+    agent 101, result 1001: completed, 1 of 1 runs succeeded
+      passed  Order status inquiry (1/1 runs)
+    agent 202, result 1003: completed, 1 of 1 runs succeeded
+      passed  Book a cleaning (1/1 runs)
+    passed: 2 of 2 runs succeeded (100%); required 100%
+    --- stderr
+    ");
+
+    sb.clear_requests();
+    sb.set_faults(FaultConfig::fail_next(FaultKind::DropAfterCommit, 1, Some("POST"), Some("run_scenarios")));
+    let lost = run_cmd(&sb, dir.path(), &["--tags", "smoke"]);
+    insta::assert_snapshot!(lost.snapshot(), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    error: cannot start the runs of agent 101
+    caused by: POST /test_framework/v1/scenarios/run_scenarios/: outcome unknown: connection closed before message completed; the request was sent and may or may not have been applied
+    hint: the runs may have started anyway; look at the agent's results on the platform before running again
+    ");
+    let starts = sb.requests().iter().filter(|r| r.path.ends_with("/run_scenarios/")).count();
+    assert_eq!(starts, 1, "a start whose answer was lost is not sent again");
+    sb.shutdown().await;
+}
