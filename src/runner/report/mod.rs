@@ -175,6 +175,11 @@ mod tests {
     }
 
     #[test]
+    fn json_report() {
+        insta::assert_snapshot!(json(&sample()));
+    }
+
+    #[test]
     fn markdown_report_escapes_cells() {
         insta::assert_snapshot!(markdown(&sample()), @r#"
         ### ❌ evalform run failed
