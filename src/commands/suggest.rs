@@ -127,6 +127,15 @@ async fn wait_for_suggestions(
                 return Err(CliError::new("the suggestion session was cancelled on the platform")
                     .hint("nothing was written; run `evalform suggest` again"));
             }
+            Progress::OtherMode { mode } => {
+                return Err(CliError::new(format!(
+                    "Cekura's AI answered in {mode:?} mode, not in improvement mode: it did not improve the evaluators"
+                ))
+                .hint(
+                    "the platform has announced that this call may lose its improvement mode; nothing was written; \
+                     edit the manifests by hand",
+                ));
+            }
             Progress::Unknown { status } => {
                 return Err(CliError::new(format!("the suggestion session answered an unknown status {status:?}"))
                     .hint("nothing was written; this version of evalform does not know what it means"));

@@ -42,6 +42,11 @@ pub enum Progress {
     Unknown {
         status: String,
     },
+    /// The session ran in another mode than `improve` (e.g. `clarify`, which drafts new evaluators): the platform
+    /// no longer improved the ones it was given.
+    OtherMode {
+        mode: String,
+    },
 }
 
 /// The suggested new values of one evaluator, as the platform names its fields.
@@ -62,6 +67,9 @@ pub fn read_progress(p: &ScenarioAgentProgress) -> Progress {
     };
     match p.status.as_str() {
         "in_progress" | "pending" | "running" => Progress::Working,
+        "completed" if p.mode.as_deref().is_some_and(|m| m != "improve") => {
+            Progress::OtherMode { mode: p.mode.clone().unwrap_or_default() }
+        }
         "completed" => Progress::Done { message: text(&["message"]), suggestions: read_suggestions(result) },
         "needs_clarification" | "needs_agent_clarification" => Progress::NeedsClarification {
             question: text(&["question", "clarification", "message"])

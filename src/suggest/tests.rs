@@ -126,6 +126,15 @@ fn every_progress_status_is_read() {
     );
     assert_eq!(p("cancelled", json!({}), None), Progress::Cancelled);
     assert_eq!(p("paused", json!({}), None), Progress::Unknown { status: "paused".into() });
+    let clarify = ScenarioAgentProgress {
+        progress_id: "p".into(),
+        session_id: None,
+        mode: Some("clarify".into()),
+        status: "completed".into(),
+        result: Some(json!({"updated_scenarios": [{"id": 5, "tags": []}]})),
+        error: None,
+    };
+    assert_eq!(read_progress(&clarify), Progress::OtherMode { mode: "clarify".into() });
     let Progress::Done { message, suggestions } =
         p("completed", json!({"message": "Done.", "updated_scenarios": [{"id": 5, "name": "A", "tags": []}, 3]}), None)
     else {
