@@ -109,7 +109,7 @@ impl Remote {
                     snapshot.observed.catalogs.insert(id, fetched.catalog);
                     snapshot.phone_numbers.insert(id, fetched.phone_numbers);
                 }
-                Ok((_, Err(e))) => errors.push(CliError::from_error(&e)),
+                Ok((_, Err(e))) => errors.push(fetch_error(&e, "cekura.agent")),
                 Err(e) => errors.push(CliError::new(format!("reading the platform failed: {e}"))),
             }
         }
@@ -118,7 +118,7 @@ impl Remote {
                 Ok(Ok(state)) => {
                     snapshot.observed.state.prompts.insert(state.prompt.clone(), state);
                 }
-                Ok(Err(e)) => errors.push(CliError::from_error(&e)),
+                Ok(Err(e)) => errors.push(fetch_error(&e, "tela.prompt")),
                 Err(e) => errors.push(CliError::new(format!("reading the platform failed: {e}"))),
             }
         }
@@ -167,6 +167,21 @@ pub fn connect_error(err: ApiError) -> CliError {
     match hint {
         Some(h) => out.hint(h),
         None => out,
+    }
+}
+
+/// A failed read, with a hint: a 404 means the manifests name something the platform does not have.
+fn fetch_error(err: &crate::cekura::FetchError, key: &str) -> CliError {
+    let out = CliError::from_error(err);
+    match err {
+        crate::cekura::FetchError::Api { source, .. } if source.status() == Some(404) => {
+            out.hint(format!("check `{key}` in the manifests: the platform has no such {}", key.replace('.', " ")))
+        }
+        crate::cekura::FetchError::Api { source, .. } => match source.hint() {
+            Some(h) => out.hint(h),
+            None => out,
+        },
+        _ => out,
     }
 }
 

@@ -17,3 +17,4 @@ mod recipes;
 mod run;
 mod sandbox;
 mod suggest;
+mod tela;
