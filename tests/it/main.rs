@@ -14,5 +14,7 @@ mod manifest;
 mod plan;
 mod pull;
 mod recipes;
+mod run;
 mod sandbox;
+mod suggest;
 mod tela;
