@@ -119,6 +119,53 @@ fn a_lone_tail_is_a_replacement_and_a_shared_one_an_append() {
 }
 
 #[test]
+fn a_changed_secret_leaves_no_trace_of_the_old_value_and_its_saved_plan_applies() {
+    use crate::model::Text;
+    let have = world(agent(vec![remote(1001, "A", |s| s.first_message = Some("Hi old-secret".into()))]));
+    let want = world(agent(vec![wanted("A", |s| {
+        s.first_message = Some(Text::sensitive("Hi new-secret", "Hi ${env:GREETING}"));
+    })]));
+    let p = plan(&want, &observed(have), &PlanSettings::default()).unwrap();
+    let field = &p.changes[0].fields[0];
+    let Some(FieldValue::Text(before)) = &field.before else { panic!("{field:?}") };
+    assert_eq!(before.shown(), "(sensitive)");
+
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("old-secret") && !json.contains("new-secret"), "{json}");
+    let old_digest = crate::model::sha256_hex(b"Hi old-secret");
+    assert!(!json.contains(&old_digest), "the old value's digest is in the plan: {json}");
+
+    // The saved plan restores with the variable it was made with (it used to be refused: the old value was
+    // stored under the new value's template, and never hashed like it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    crate::apply::saved::SavedPlan::new(p, &[], &[], &[]).write(&path).unwrap();
+    let env = |n: &str| (n == "GREETING").then(|| "new-secret".to_string());
+    crate::apply::saved::SavedPlan::read(&path, &env).unwrap();
+}
+
+#[test]
+fn a_sensitive_instruction_text_is_replaced_whole_never_appended_to() {
+    use crate::model::Text;
+    let have = world(agent((0..2).map(|i| remote(1000 + i, &format!("E{i}"), |_| {})).collect()));
+    let want = world(agent(
+        (0..2)
+            .map(|i| {
+                wanted(&format!("E{i}"), |s| {
+                    s.script =
+                        Some(Script::Text(Text::sensitive("Be polite.\nPIN 1234.", "Be polite.\nPIN ${env:PIN}.")));
+                })
+            })
+            .collect(),
+    ));
+    let p = plan(&want, &observed(have), &PlanSettings::default()).unwrap();
+    assert_eq!(p.operations.len(), 2, "{:#?}", p.operations);
+    for op in &p.operations {
+        assert!(matches!(op.call, Call::PatchEvaluator { .. }), "{:?}", op.call);
+    }
+}
+
+#[test]
 fn an_evaluator_that_needs_a_patch_takes_its_other_fields_along() {
     let have = vec![remote(1, "A", |_| {})];
     let want = vec![wanted("A", |s| {

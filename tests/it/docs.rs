@@ -1,14 +1,16 @@
 //! The docs cannot drift from the tool: every ```console block in README.md and docs/*.md is executed.
 //!
 //! A block is a sequence of `$ evalform ...` lines, each followed by the output it shows (stdout, then stderr) and
-//! optionally `[exit N]` when the command exits non-zero. Each file runs in a fresh temporary directory holding a
+//! optionally `[exit N]` when the command exits non-zero. A command may start with `env -u NAME` (run without that
+//! variable) or `NAME=value` (run with it), the way a shell reads them; `$ cp FROM TO` copies a file inside the
+//! temporary directory (a doc's stand-in for "edit this file"), and prints nothing. Each file runs in a fresh temporary directory holding a
 //! copy of `examples/`, against its own in-process sandbox seeded with the demo's dashboard state, with the keys and
 //! `${env:...}` values of the examples set; commands within one file share that state, in order. With
 //! `UPDATE_DOCS=1` the blocks are rewritten with the real output instead of compared (review the diff).
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{evalform, run};
+use crate::common::{evalform, run, Output};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -119,6 +121,51 @@ fn words(command: &str) -> Vec<String> {
     out
 }
 
+/// What one `$ ...` line asks for, once the environment prefixes are taken off.
+#[derive(Debug, PartialEq)]
+struct Invocation {
+    unset: Vec<String>,
+    set: Vec<(String, String)>,
+    program: Program,
+}
+
+#[derive(Debug, PartialEq)]
+enum Program {
+    Evalform(Vec<String>),
+    Copy(String, String),
+}
+
+fn invocation(command: &str) -> Result<Invocation, String> {
+    let mut argv = words(command).into_iter().peekable();
+    let (mut unset, mut set) = (Vec::new(), Vec::new());
+    loop {
+        match argv.peek().map(String::as_str) {
+            Some("env") => {
+                argv.next();
+                while argv.peek().map(String::as_str) == Some("-u") {
+                    argv.next();
+                    unset.push(argv.next().ok_or("`env -u` needs a variable name")?);
+                }
+            }
+            Some(w) if w.contains('=') && !w.starts_with('-') => {
+                let (name, value) = w.split_once('=').unwrap();
+                set.push((name.to_string(), value.to_string()));
+                argv.next();
+            }
+            _ => break,
+        }
+    }
+    let rest: Vec<String> = argv.collect();
+    let program = match rest.first().map(String::as_str) {
+        Some("evalform") => Program::Evalform(rest[1..].to_vec()),
+        Some("cp") if rest.len() == 3 && unset.is_empty() && set.is_empty() => {
+            Program::Copy(rest[1].clone(), rest[2].clone())
+        }
+        _ => return Err(format!("not a command the docs can run: `{command}` (only evalform and `cp FROM TO`)")),
+    };
+    Ok(Invocation { unset, set, program })
+}
+
 fn normalise(s: &str, dir: &Path, base: &str) -> String {
     let mut out = s.replace(&dir.display().to_string(), "[DIR]").replace(base, "http://127.0.0.1:[PORT]");
     // Durations vary from run to run.
@@ -183,17 +230,31 @@ fn every_console_block_in_the_docs_runs_as_shown() {
         for block in &found {
             let mut actual_block = Vec::new();
             for step in &block.steps {
-                let argv = words(&step.command);
-                assert_eq!(argv.first().map(String::as_str), Some("evalform"), "{}: `{}`", doc.display(), step.command);
-                let mut cmd = evalform();
-                cmd.args(&argv[1..])
-                    .env("CEKURA_BASE_URL", &base)
-                    .env("TELA_BASE_URL", &base)
-                    .env("CEKURA_API_KEY", "docs-example-key")
-                    .env("TELA_API_KEY", "docs-example-key")
-                    .env("ACME_SUPPORT_TOKEN", "demo-crm-token-0000")
-                    .env("EVALFORM_FAST_RETRIES", "1");
-                let out = run(cmd, Some(dir.path()));
+                let inv = invocation(&step.command).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
+                let out = match &inv.program {
+                    Program::Copy(from, to) => {
+                        let copied = std::fs::copy(dir.path().join(from), dir.path().join(to));
+                        let stderr = copied.err().map(|e| format!("cp: {e}\n")).unwrap_or_default();
+                        Output { code: if stderr.is_empty() { 0 } else { 1 }, stdout: String::new(), stderr }
+                    }
+                    Program::Evalform(args) => {
+                        let mut cmd = evalform();
+                        cmd.args(args)
+                            .env("CEKURA_BASE_URL", &base)
+                            .env("TELA_BASE_URL", &base)
+                            .env("CEKURA_API_KEY", "docs-example-key")
+                            .env("TELA_API_KEY", "docs-example-key")
+                            .env("ACME_SUPPORT_TOKEN", "demo-crm-token-0000")
+                            .env("EVALFORM_FAST_RETRIES", "1");
+                        for name in &inv.unset {
+                            cmd.env_remove(name);
+                        }
+                        for (name, value) in &inv.set {
+                            cmd.env(name, value);
+                        }
+                        run(cmd, Some(dir.path()))
+                    }
+                };
                 executed += 1;
                 let actual = normalise(&format!("{}{}", out.stdout, out.stderr), dir.path(), &base);
                 actual_block.push(format!("$ {}", step.command));
@@ -247,5 +308,24 @@ fn console_blocks_are_parsed_into_commands_outputs_and_exit_codes() {
         words("evalform run --name 'Order *' --tags a,b"),
         ["evalform", "run", "--name", "Order *", "--tags", "a,b"]
     );
+    assert_eq!(
+        invocation("env -u CEKURA_API_KEY evalform plan x").unwrap(),
+        Invocation {
+            unset: vec!["CEKURA_API_KEY".into()],
+            set: vec![],
+            program: Program::Evalform(vec!["plan".into(), "x".into()])
+        }
+    );
+    assert_eq!(
+        invocation("TOKEN='a b' evalform apply --plan p.json").unwrap(),
+        Invocation {
+            unset: vec![],
+            set: vec![("TOKEN".into(), "a b".into())],
+            program: Program::Evalform(vec!["apply".into(), "--plan".into(), "p.json".into()])
+        }
+    );
+    assert_eq!(invocation("cp a b").unwrap().program, Program::Copy("a".into(), "b".into()));
+    assert!(invocation("rm -rf suite").is_err());
+    assert!(invocation("evalform-other plan").is_err());
     assert_eq!(regex_lite_duration("took 120ms and 1.5s; v2s stays"), "took [DURATION] and [DURATION]; v2s stays");
 }
