@@ -90,7 +90,7 @@ impl Remote {
                     project: want.project,
                 };
                 let (client, id) = (client.clone(), *id);
-                agents.spawn(async move { (id, fetch_agent(&client, id, &opts).await) });
+                agents.spawn(async move { (id, fetch_agent_settled(&client, id, &opts).await) });
             }
         }
         let mut prompts = JoinSet::new();
@@ -109,7 +109,7 @@ impl Remote {
                     snapshot.observed.catalogs.insert(id, fetched.catalog);
                     snapshot.phone_numbers.insert(id, fetched.phone_numbers);
                 }
-                Ok((_, Err(e))) => errors.push(CliError::from_error(&e)),
+                Ok((_, Err(e))) => errors.push(fetch_error(&e, "cekura.agent")),
                 Err(e) => errors.push(CliError::new(format!("reading the platform failed: {e}"))),
             }
         }
@@ -118,7 +118,7 @@ impl Remote {
                 Ok(Ok(state)) => {
                     snapshot.observed.state.prompts.insert(state.prompt.clone(), state);
                 }
-                Ok(Err(e)) => errors.push(CliError::from_error(&e)),
+                Ok(Err(e)) => errors.push(fetch_error(&e, "tela.prompt")),
                 Err(e) => errors.push(CliError::new(format!("reading the platform failed: {e}"))),
             }
         }
@@ -131,6 +131,25 @@ impl Remote {
                 first.message = format!("{n} reads failed; the first: {}", first.message);
                 Err(first)
             }
+        }
+    }
+}
+
+/// Read one agent. An object deleted between the list and its single GET (another apply removing its twin, a
+/// dashboard delete) makes that GET a 404: the agent is read again from the list, a few times, since reads are
+/// safe to repeat and the next list no longer has it.
+async fn fetch_agent_settled(
+    client: &CekuraClient,
+    id: AgentId,
+    opts: &FetchOptions,
+) -> Result<FetchedAgent, crate::cekura::FetchError> {
+    let mut attempt = 0;
+    loop {
+        match fetch_agent(client, id, opts).await {
+            Err(crate::cekura::FetchError::Api { source, .. }) if source.status() == Some(404) && attempt < 3 => {
+                attempt += 1;
+            }
+            other => return other,
         }
     }
 }
@@ -148,6 +167,21 @@ pub fn connect_error(err: ApiError) -> CliError {
     match hint {
         Some(h) => out.hint(h),
         None => out,
+    }
+}
+
+/// A failed read, with a hint: a 404 means the manifests name something the platform does not have.
+fn fetch_error(err: &crate::cekura::FetchError, key: &str) -> CliError {
+    let out = CliError::from_error(err);
+    match err {
+        crate::cekura::FetchError::Api { source, .. } if source.status() == Some(404) => {
+            out.hint(format!("check `{key}` in the manifests: the platform has no such {}", key.replace('.', " ")))
+        }
+        crate::cekura::FetchError::Api { source, .. } => match source.hint() {
+            Some(h) => out.hint(h),
+            None => out,
+        },
+        _ => out,
     }
 }
 

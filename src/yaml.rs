@@ -43,6 +43,25 @@ pub enum ScalarStyle {
     Block,
 }
 
+/// The exact way a scalar was written, for an editor that keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+/// Byte offsets `start..end` of a node as written in the source: a scalar with its quotes or its block header
+/// (`|-`), a flow collection with its brackets, a block collection from its first key or `-` to the end of its
+/// last value. Comments after the node are not part of it. Used by the editor to replace text in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
 /// One node of a YAML document with where it starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -50,6 +69,10 @@ pub struct Node {
     /// How many characters of the source line the node's start covers, for a caret underline.
     pub width: usize,
     pub kind: NodeKind,
+    /// Where the node is in the source, in bytes.
+    pub span: Span,
+    /// How a collection was written: `true` for `[...]` / `{...}`. Always `false` for scalars.
+    pub flow: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +80,7 @@ pub enum NodeKind {
     Scalar {
         value: String,
         style: ScalarStyle,
+        written: Written,
     },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
@@ -98,7 +122,7 @@ impl Node {
 
     /// What a scalar resolves to.
     pub fn scalar_kind(&self) -> Option<ScalarKind> {
-        let NodeKind::Scalar { value, style } = &self.kind else { return None };
+        let NodeKind::Scalar { value, style, .. } = &self.kind else { return None };
         if *style != ScalarStyle::Plain {
             return Some(ScalarKind::String);
         }
@@ -152,7 +176,11 @@ fn is_integer(v: &str) -> bool {
 /// Parse `text` into a positioned tree. `Ok(None)` is an empty document (nothing but comments or whitespace).
 /// A stream of several documents (`---` between them) is an error: a manifest is one document.
 pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut char_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    char_bytes.push(text.len());
     let mut builder = TreeBuilder {
+        text,
+        char_bytes,
         text_lines: text.lines().collect(),
         stack: Vec::new(),
         root: None,
@@ -176,6 +204,9 @@ enum Frame {
 }
 
 struct TreeBuilder<'t> {
+    text: &'t str,
+    /// Byte offset of each character index (the parser counts characters), plus the end of the text.
+    char_bytes: Vec<usize>,
     text_lines: Vec<&'t str>,
     stack: Vec<Frame>,
     root: Option<Node>,
@@ -185,6 +216,10 @@ struct TreeBuilder<'t> {
 }
 
 impl TreeBuilder<'_> {
+    fn byte(&self, m: &Marker) -> usize {
+        self.char_bytes.get(m.index()).copied().unwrap_or(self.text.len())
+    }
+
     fn push_node(&mut self, node: Node) {
         match self.stack.last_mut() {
             None => {
@@ -253,21 +288,45 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
         match ev {
             Event::Scalar(value, style, _, _) => {
                 let width = self.scalar_width(pos, &value, style);
+                let at = self.byte(&mark);
+                let span = spans::scalar(self.text, at, &value, style);
+                let written = match style {
+                    TScalarStyle::Plain => Written::Plain,
+                    TScalarStyle::SingleQuoted => Written::SingleQuoted,
+                    TScalarStyle::DoubleQuoted => Written::DoubleQuoted,
+                    TScalarStyle::Literal => Written::Literal,
+                    TScalarStyle::Folded => Written::Folded,
+                };
                 let style = match style {
                     TScalarStyle::Plain => ScalarStyle::Plain,
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => ScalarStyle::Quoted,
                     _ => ScalarStyle::Block,
                 };
-                self.push_node(Node { pos, width, kind: NodeKind::Scalar { value, style } });
+                self.push_node(Node {
+                    pos,
+                    width,
+                    kind: NodeKind::Scalar { value, style, written },
+                    span,
+                    flow: false,
+                });
             }
-            Event::Alias(_) => self.push_node(Node { pos, width: 1, kind: NodeKind::Alias }),
-            Event::SequenceStart(..) => {
-                self.stack.push(Frame::Seq(Node { pos, width: 1, kind: NodeKind::Seq(vec![]) }))
+            Event::Alias(_) => {
+                let at = self.byte(&mark);
+                let span = Span { start: at, end: spans::token_end(self.text, at) };
+                self.push_node(Node { pos, width: 1, kind: NodeKind::Alias, span, flow: false })
             }
-            Event::MappingStart(..) => {
-                self.stack.push(Frame::Map(Node { pos, width: 1, kind: NodeKind::Map(vec![]) }, None))
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                let at = self.byte(&mark);
+                let flow = matches!(self.text.as_bytes().get(at), Some(b'[' | b'{'));
+                let span = Span { start: at, end: at };
+                if matches!(ev, Event::SequenceStart(..)) {
+                    self.stack.push(Frame::Seq(Node { pos, width: 1, kind: NodeKind::Seq(vec![]), span, flow }))
+                } else {
+                    self.stack.push(Frame::Map(Node { pos, width: 1, kind: NodeKind::Map(vec![]), span, flow }, None))
+                }
             }
             Event::SequenceEnd | Event::MappingEnd => {
+                let at = self.byte(&mark);
                 if let Some(Frame::Seq(node) | Frame::Map(node, _)) = self.stack.pop() {
                     let mut node = node;
                     // A block mapping's start event is marked at its first `:`; the first key is where it starts.
@@ -276,10 +335,155 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                             node.pos = node.pos.min(first.pos);
                         }
                     }
+                    node.span = if node.flow {
+                        // Flow collections end at their closing bracket, where the end event is marked.
+                        Span { start: node.span.start, end: (at + 1).min(self.text.len()) }
+                    } else {
+                        let (first, last) = match &node.kind {
+                            NodeKind::Seq(items) => (items.first().map(|n| n.span), items.last().map(|n| n.span)),
+                            NodeKind::Map(entries) => {
+                                (entries.first().map(|(k, _)| k.span), entries.last().map(|(_, v)| v.span))
+                            }
+                            _ => (None, None),
+                        };
+                        let mut start = first.map_or(node.span.start, |f| f.start);
+                        if matches!(node.kind, NodeKind::Seq(_)) {
+                            start = spans::dash_before(self.text, start);
+                        }
+                        Span { start, end: last.map_or(start, |l| l.end.max(start)) }
+                    };
                     self.push_node(node);
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Where nodes end. The parser marks only where events start, so ends are found in the text: every scalar style
+/// has a rule that needs nothing but the start and the parsed value.
+mod spans {
+    use super::Span;
+    use yaml_rust2::scanner::TScalarStyle;
+
+    pub fn scalar(text: &str, at: usize, value: &str, style: TScalarStyle) -> Span {
+        match style {
+            TScalarStyle::Plain => Span { start: at, end: plain_end(text, at, value) },
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                Span { start: at, end: quoted_end(text, at, style == TScalarStyle::DoubleQuoted) }
+            }
+            _ => block(text, at),
+        }
+    }
+
+    /// A plain scalar is its value as written up to whitespace folding (it has no escapes), so it ends after as
+    /// many non-blank characters as the value has.
+    fn plain_end(text: &str, at: usize, value: &str) -> usize {
+        let mut want = value.chars().filter(|c| !c.is_whitespace()).count();
+        if want == 0 {
+            return at;
+        }
+        for (i, c) in text[at..].char_indices() {
+            if !c.is_whitespace() {
+                want -= 1;
+                if want == 0 {
+                    return at + i + c.len_utf8();
+                }
+            }
+        }
+        text.len()
+    }
+
+    fn quoted_end(text: &str, at: usize, double: bool) -> usize {
+        let bytes = text.as_bytes();
+        let quote = if double { b'"' } else { b'\'' };
+        let mut i = at + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if double => i += 2,
+                b if b == quote => {
+                    // In single quotes `''` is an escaped quote.
+                    if !double && bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                    } else {
+                        return i + 1;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        text.len()
+    }
+
+    fn line_start(text: &str, at: usize) -> usize {
+        text[..at].rfind('\n').map_or(0, |i| i + 1)
+    }
+
+    fn indent_of(line: &str) -> usize {
+        line.len() - line.trim_start_matches(' ').len()
+    }
+
+    /// A block scalar is marked at its first content line; it starts at its `|` or `>` on the header line above
+    /// and ends at the end of its last content line (trailing blank lines are left outside).
+    fn block(text: &str, at: usize) -> Span {
+        let content_line = line_start(text, at);
+        // The header is the last non-blank line before the content (blank lines may open the content).
+        let mut header_end = content_line.saturating_sub(1);
+        let header = loop {
+            let start = line_start(text, header_end);
+            let line = &text[start..header_end];
+            if !line.trim().is_empty() || start == 0 {
+                break (start, line);
+            }
+            header_end = start.saturating_sub(1);
+        };
+        let (header_start, header_line) = header;
+        // When the value is on the header line itself (an empty block scalar marked there), this still works.
+        let code = match header_line.find(" #") {
+            Some(i) => &header_line[..i],
+            None => header_line,
+        };
+        let code = code.trim_end();
+        let token = code.rsplit([' ', '\t']).next().unwrap_or("");
+        let start = if token.starts_with(['|', '>']) { header_start + code.len() - token.len() } else { at };
+        let digit = token.chars().find(|c| c.is_ascii_digit()).and_then(|c| c.to_digit(10)).map(|d| d as usize);
+        let content_indent = match digit {
+            Some(d) => indent_of(header_line) + d,
+            None => at - content_line,
+        };
+        let end = (start + token.len().max(1)).min(text.len());
+        if content_indent <= indent_of(header_line) || at <= header_start + header_line.len() {
+            // An empty block scalar: the parser marked whatever follows it.
+            return Span { start, end };
+        }
+        let mut end = end;
+        let mut pos = content_line;
+        while pos < text.len() {
+            let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+            let line = &text[pos..line_end];
+            if !line.trim().is_empty() {
+                if indent_of(line) < content_indent {
+                    break;
+                }
+                end = line_end;
+            }
+            pos = line_end + 1;
+        }
+        Span { start, end: end.max(start) }
+    }
+
+    /// The end of an alias `*name`.
+    pub fn token_end(text: &str, at: usize) -> usize {
+        text[at..].find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).map_or(text.len(), |i| at + i)
+    }
+
+    /// The `-` of a block sequence's first item, which the parser does not mark.
+    pub fn dash_before(text: &str, at: usize) -> usize {
+        let before = text[..at].trim_end_matches([' ', '\t', '\n', '\r']);
+        if before.ends_with('-') {
+            before.len() - 1
+        } else {
+            at
         }
     }
 }
@@ -442,6 +646,30 @@ mod tests {
         assert_eq!(name.value_width, 7);
         assert_eq!(index.get("cekura.evaluators[0].tags[1]").unwrap().value, Pos { line: 6, column: 17 });
         assert_eq!(index.nearest("cekura.evaluators[0].missing").value, Pos { line: 5, column: 7 });
+    }
+
+    fn spanned<'a>(text: &'a str, node: &Node) -> &'a str {
+        &text[node.span.start..node.span.end]
+    }
+
+    #[test]
+    fn spans_cover_nodes_as_written() {
+        let text = "a: 1 # one\nb:\n  - x\n  - {k: v, j: 'q''s'}\nc: |-  # note\n  text\n\n   more\n# c\nd: [1, \"2\\\"\"]  # c\n\
+                    e:\n- f: 1\n  g: two\n    words\nh: >\n  folded\ni:\n  j: k\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("a").unwrap()), "1");
+        let b = root.get("b").unwrap();
+        assert_eq!(spanned(text, b), "- x\n  - {k: v, j: 'q''s'}");
+        let NodeKind::Seq(items) = &b.kind else { panic!() };
+        assert!(items[1].flow);
+        assert_eq!(spanned(text, &items[1].entries()[1].1), "'q''s'");
+        assert_eq!(spanned(text, root.get("c").unwrap()), "|-  # note\n  text\n\n   more");
+        assert_eq!(spanned(text, root.get("d").unwrap()), "[1, \"2\\\"\"]");
+        let e = root.get("e").unwrap();
+        assert_eq!(spanned(text, e), "- f: 1\n  g: two\n    words");
+        assert_eq!(spanned(text, root.get("h").unwrap()), ">\n  folded");
+        assert_eq!(spanned(text, root.get("i").unwrap()), "j: k");
+        assert_eq!(spanned(text, &root), &text[..text.len() - 1]);
     }
 
     #[test]

@@ -52,14 +52,10 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<Outcome, CliErr
             (loaded.state, settings, saved.plan, remote)
         }
         None => {
-            let Some(loaded) = super::load_desired(global, &args.paths.paths)? else {
+            let Some(p) = super::plan_manifests(global, &args.paths.paths, &args.targets, &args.remote).await? else {
                 return Ok(Outcome::Failure);
             };
-            let settings = super::plan_settings(&args.targets);
-            let remote = Remote::connect(&args.remote, global.parallelism, &loaded.state)?;
-            let snapshot = remote.observe(&loaded.state).await?;
-            let plan = crate::plan::plan(&loaded.state, &snapshot.observed, &settings).map_err(super::plan_errors)?;
-            (loaded.state, settings, plan, remote)
+            (p.loaded.state, p.settings, p.plan, p.remote)
         }
     };
 

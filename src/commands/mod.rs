@@ -63,6 +63,32 @@ pub fn load_desired(global: &GlobalArgs, paths: &[PathBuf]) -> Result<Option<Man
     }
 }
 
+/// What `plan` and `apply` both start from: the manifests, the platform's clients, and the plan between them.
+#[derive(Debug)]
+pub struct Planned {
+    pub loaded: Manifests,
+    pub settings: PlanSettings,
+    pub remote: crate::remote::Remote,
+    pub plan: crate::plan::Plan,
+}
+
+/// Load the manifests, read the platform and plan. `None`: the manifests did not load (already reported).
+pub async fn plan_manifests(
+    global: &GlobalArgs,
+    paths: &[PathBuf],
+    targets: &TargetArgs,
+    remote: &crate::cli::RemoteArgs,
+) -> Result<Option<Planned>, CliError> {
+    let Some(loaded) = load_desired(global, paths)? else {
+        return Ok(None);
+    };
+    let settings = plan_settings(targets);
+    let remote = crate::remote::Remote::connect(remote, global.parallelism, &loaded.state)?;
+    let snapshot = remote.observe(&loaded.state).await?;
+    let plan = crate::plan::plan(&loaded.state, &snapshot.observed, &settings).map_err(plan_errors)?;
+    Ok(Some(Planned { loaded, settings, remote, plan }))
+}
+
 /// The planner's settings from `--target` / `--exclude` / `--batch-size`.
 pub fn plan_settings(targets: &TargetArgs) -> PlanSettings {
     PlanSettings {

@@ -6,16 +6,13 @@
 use crate::apply::saved::SavedPlan;
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
 use crate::error::{CliError, Outcome};
-use crate::remote::Remote;
 
 pub async fn run(global: &GlobalArgs, args: PlanArgs) -> Result<Outcome, CliError> {
-    let Some(loaded) = super::load_desired(global, &args.paths.paths)? else {
+    let Some(super::Planned { loaded, settings, plan, .. }) =
+        super::plan_manifests(global, &args.paths.paths, &args.targets, &args.remote).await?
+    else {
         return Ok(Outcome::Failure);
     };
-    let settings = super::plan_settings(&args.targets);
-    let remote = Remote::connect(&args.remote, global.parallelism, &loaded.state)?;
-    let snapshot = remote.observe(&loaded.state).await?;
-    let plan = crate::plan::plan(&loaded.state, &snapshot.observed, &settings).map_err(super::plan_errors)?;
 
     let color = crate::cli::color_enabled(global);
     match args.format {

@@ -7,7 +7,7 @@
 //! talks to the platform and never parses YAML; the fetcher hands it normalised state.
 
 mod layout;
-mod writer;
+pub mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -250,7 +250,7 @@ fn text_value(text: &Text) -> String {
     text.template().unwrap_or(text.expose()).to_string()
 }
 
-fn long_text(text: &Text) -> Node {
+pub(crate) fn long_text(text: &Text) -> Node {
     let s = text_value(text);
     // A tail that only starts with a line break (a typical suffix) reads better quoted on one line.
     if s.trim_start_matches('\n').contains('\n') {
@@ -312,10 +312,10 @@ fn evaluator_entries(e: &Evaluator, refs: &Refs, suffix: Option<&str>, pinned: b
     if let Some(id) = e.id.filter(|_| pinned) {
         out.push(Entry::new("id", Node::Int(id)));
     }
+    // `folder: ""` ("in no folder") is written too: left out, the folder would not be managed, and a move into a
+    // folder on the platform would never show as drift.
     if let Some(folder) = &s.folder {
-        if !folder.is_empty() {
-            out.push(Entry::new("folder", Node::Str(folder.clone())));
-        }
+        out.push(Entry::new("folder", Node::Str(folder.clone())));
     }
     match &s.script {
         Some(Script::Text(text)) => {
@@ -420,7 +420,7 @@ fn string_set(set: &BTreeSet<String>) -> Node {
     Node::Flow(set.iter().map(|s| Node::Str(s.clone())).collect())
 }
 
-fn conditional_actions(flow: &ConditionalActions) -> Node {
+pub(crate) fn conditional_actions(flow: &ConditionalActions) -> Node {
     let conditions = flow.conditions.iter().map(|c| Item::new(Node::Map(condition(c)))).collect();
     Node::Map(vec![Entry::new("role", long_text(&flow.role)), Entry::new("conditions", Node::Seq(conditions))])
 }
@@ -469,7 +469,9 @@ pub fn write_files(out: &Path, files: &[ImportedFile], force: bool) -> Result<Ve
     Ok(targets)
 }
 
-fn write_atomically(target: &Path, contents: &[u8]) -> Result<(), ImportError> {
+/// Write `contents` to a temporary sibling of `target` and rename it into place, so a reader never sees half a
+/// file. Also used by `pull`.
+pub fn write_atomically(target: &Path, contents: &[u8]) -> Result<(), ImportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ImportError::Io { path, source }

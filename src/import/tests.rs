@@ -614,6 +614,60 @@ mod random_agents {
         })
     }
 
+    /// What the platform could hold: references the catalog and the agent's profiles resolve, follow-ups to
+    /// conditions the flow has. The stand-in reader above does not care; the real loader and planner do.
+    fn storable(mut agent: AgentState, catalog: &Catalog) -> AgentState {
+        let profile_ids: BTreeSet<u64> = agent.test_profiles.iter().filter_map(|p| p.id).collect();
+        for e in &mut agent.evaluators {
+            let s = &mut e.spec;
+            if let Some(NamedRef::Id(id)) = s.personality {
+                if !catalog.personalities.iter().any(|p| p.id == id) {
+                    s.personality = Some(NamedRef::Id(catalog.personalities[0].id));
+                }
+            }
+            if let Some(metrics) = &mut s.metrics {
+                metrics.retain(|m| matches!(m, MetricRef::Id(id) if catalog.metrics.iter().any(|c| c.id == *id)));
+            }
+            if let Some(ProfileRef::Id(id)) = s.test_profile {
+                if !profile_ids.contains(&id) {
+                    s.test_profile = None;
+                }
+            }
+            if let Some(Script::Flow(flow)) = &mut s.script {
+                // Until nothing changes: dropping a condition can orphan a follow-up to it.
+                loop {
+                    let ids: BTreeSet<u64> = flow.conditions.iter().map(|c| c.id).collect();
+                    let before = flow.conditions.len();
+                    flow.conditions
+                        .retain(|c| !matches!(c.condition, ConditionTrigger::Followup(t) if !ids.contains(&t)));
+                    if flow.conditions.len() == before {
+                        break;
+                    }
+                }
+            }
+        }
+        agent
+    }
+
+    /// The real round trip without a network: render, load with the manifest loader, plan against the same
+    /// observed state with the planner. The plan must be empty.
+    fn round_trip_plan(observed: &AgentState, catalog: &Catalog) -> Result<crate::plan::Plan, String> {
+        let phones = phones();
+        let files = render_agent(&ImportInput { agent: observed, catalog, phone_numbers: &phones });
+        let texts = files
+            .iter()
+            .map(|f| crate::manifest::ManifestFile { path: f.path.clone(), text: f.contents.clone() })
+            .collect();
+        let opts = crate::manifest::LoadOptions { env: &|_| None, mode: crate::manifest::EnvMode::Required };
+        let files_text = || files.iter().map(|f| format!("# {}\n{}", f.path.display(), f.contents)).collect::<String>();
+        let desired = crate::manifest::load_texts(texts, &opts).map_err(|d| format!("{d}\n{}", files_text()))?.state;
+        let mut have = crate::plan::Observed::default();
+        have.state.agents.insert(observed.agent, observed.clone());
+        have.catalogs.insert(observed.agent, catalog.clone());
+        crate::plan::plan(&desired, &have, &crate::plan::PlanSettings::default())
+            .map_err(|e| format!("{:?}\n{}", e.0, files_text()))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
@@ -627,6 +681,14 @@ mod random_agents {
             shuffled.test_profiles.reverse();
             let again = render_agent(&ImportInput { agent: &shuffled, catalog: &catalog, phone_numbers: &phones });
             prop_assert_eq!(files, again);
+        }
+
+        #[test]
+        fn import_then_plan_is_empty(observed in agent()) {
+            let catalog = catalog();
+            let observed = storable(observed, &catalog);
+            let plan = round_trip_plan(&observed, &catalog).map_err(TestCaseError::fail)?;
+            prop_assert!(plan.is_empty(), "{:#?}", plan.changes);
         }
     }
 }

@@ -63,8 +63,9 @@ struct AgentAcc {
     /// Settings several files may repeat: the first value and where it was declared.
     project_decl: Option<(u64, String)>,
     prune_decl: Option<(bool, String)>,
-    evaluator_names: HashMap<String, String>,
-    profile_names: HashMap<String, String>,
+    /// Names with where each was first declared and whether that declaration is pinned by `id`.
+    evaluator_names: HashMap<String, (String, Pin)>,
+    profile_names: HashMap<String, (String, Pin)>,
     /// `id` pins, as text, with where each was first declared.
     evaluator_ids: HashMap<String, String>,
     profile_ids: HashMap<String, String>,
@@ -78,7 +79,27 @@ struct AgentAcc {
 struct PromptAcc {
     state: PromptState,
     prune_decl: Option<(bool, String)>,
-    titles: HashMap<String, String>,
+    titles: HashMap<String, (String, Pin)>,
+}
+
+/// Whether a declaration carries an `id` pin. Several declarations may share a name when every one is pinned:
+/// the pins tell them apart (this is how `import` writes two platform objects that share a name).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    Pinned,
+    /// Not pinned; `true` when the kind of resource could be pinned (evaluators and test profiles can, test cases
+    /// cannot), to say so in the hint.
+    Unpinned(bool),
+}
+
+impl Pin {
+    fn of(id: Option<u64>) -> Pin {
+        if id.is_some() {
+            Pin::Pinned
+        } else {
+            Pin::Unpinned(true)
+        }
+    }
 }
 
 struct Converter<'a, 'f> {
@@ -297,7 +318,9 @@ impl<'a, 'f> Converter<'a, 'f> {
         true
     }
 
-    /// A name that identifies something within its parent: non-empty, literal, declared once.
+    /// A name that identifies something within its parent: non-empty, literal, declared once, or declared
+    /// several times with every declaration pinned by `id`.
+    #[allow(clippy::too_many_arguments)]
     fn identity(
         &mut self,
         fi: usize,
@@ -305,7 +328,8 @@ impl<'a, 'f> Converter<'a, 'f> {
         name: &str,
         what: &str,
         parent: &str,
-        seen: &mut HashMap<String, String>,
+        pin: Pin,
+        seen: &mut HashMap<String, (String, Pin)>,
     ) {
         if name.trim().is_empty() {
             let d = self.srcs[fi].diag(path, On::Value, format!("{what} is empty")).label("expected a name");
@@ -316,14 +340,22 @@ impl<'a, 'f> Converter<'a, 'f> {
             return;
         }
         let here = self.srcs[fi].place(path, On::Value);
-        if let Some(first) = seen.get(name) {
-            let d = self.srcs[fi]
-                .diag(path, On::Value, format!("`{name}` is declared twice for {parent}"))
-                .label(format!("{what} must be unique"))
-                .note(format!("first declared at {first}"));
-            self.push(d);
-        } else {
-            seen.insert(name.to_string(), here);
+        match seen.get(name) {
+            Some((_, Pin::Pinned)) if pin == Pin::Pinned => {}
+            Some((first, first_pin)) => {
+                let pinnable = matches!((pin, first_pin), (Pin::Unpinned(true), _) | (_, Pin::Unpinned(true)));
+                let mut d = self.srcs[fi]
+                    .diag(path, On::Value, format!("`{name}` is declared twice for {parent}"))
+                    .label(format!("{what} must be unique"))
+                    .note(format!("first declared at {first}"));
+                if pinnable {
+                    d = d.help("to manage several with one name, pin every one of them with its `id`");
+                }
+                self.push(d);
+            }
+            None => {
+                seen.insert(name.to_string(), (here, pin));
+            }
         }
     }
 
@@ -347,7 +379,16 @@ impl<'a, 'f> Converter<'a, 'f> {
 
     fn test_profile(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, p: &raw::TestProfile) -> TestProfile {
         let parent = format!("agent {}", acc.state.agent);
-        self.identity(fi, &format!("{path}.name"), &p.name, "a test profile name", &parent, &mut acc.profile_names);
+        let pin = Pin::of(p.id);
+        self.identity(
+            fi,
+            &format!("{path}.name"),
+            &p.name,
+            "a test profile name",
+            &parent,
+            pin,
+            &mut acc.profile_names,
+        );
         self.pin(fi, &format!("{path}.id"), p.id, "test profile", &mut acc.profile_ids);
         let sectioned = p.main_agent_variables.is_some() || p.testing_agent_variables.is_some();
         let information = match (&p.information, sectioned) {
@@ -401,7 +442,7 @@ impl<'a, 'f> Converter<'a, 'f> {
     ) -> model::Evaluator {
         let parent = format!("agent {}", acc.state.agent);
         let name_path = format!("{path}.name");
-        self.identity(fi, &name_path, &e.name, "an evaluator name", &parent, &mut acc.evaluator_names);
+        self.identity(fi, &name_path, &e.name, "an evaluator name", &parent, Pin::of(e.id), &mut acc.evaluator_names);
         self.pin(fi, &format!("{path}.id"), e.id, "evaluator", &mut acc.evaluator_ids);
         let length = e.name.chars().count();
         if length > model::MAX_NAME_LEN {
@@ -684,7 +725,8 @@ impl<'a, 'f> Converter<'a, 'f> {
         let parent = format!("prompt {prompt}");
         for (j, tc) in t.test_cases.iter().flatten().enumerate() {
             let path = format!("tela.test_cases[{j}]");
-            self.identity(fi, &format!("{path}.title"), &tc.title, "a test case title", &parent, &mut acc.titles);
+            let pin = Pin::Unpinned(false);
+            self.identity(fi, &format!("{path}.title"), &tc.title, "a test case title", &parent, pin, &mut acc.titles);
             let messages = tc.messages.as_ref().map(|messages| {
                 messages
                     .iter()
@@ -736,6 +778,22 @@ impl<'a, 'f> Converter<'a, 'f> {
             }
             let profiles: Vec<&str> = acc.state.test_profiles.iter().map(|p| p.name.as_str()).collect();
             for (fi, path, name) in &acc.profile_refs {
+                let namesakes: Vec<String> = acc
+                    .state
+                    .test_profiles
+                    .iter()
+                    .filter(|p| &p.name == name)
+                    .filter_map(|p| p.id.map(|id| id.to_string()))
+                    .collect();
+                if namesakes.len() > 1 {
+                    // Several pinned profiles share this name: the name alone does not say which one.
+                    let d = self.srcs[*fi]
+                        .diag(path, On::Value, format!("test profile `{name}` is ambiguous for agent {agent}"))
+                        .label(format!("{} test profiles have this name", namesakes.len()))
+                        .help(format!("refer to one by its id: {}", namesakes.join(", ")));
+                    found.push(d);
+                    continue;
+                }
                 if profiles.contains(&name.as_str()) {
                     continue;
                 }

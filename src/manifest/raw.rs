@@ -270,7 +270,8 @@ pub enum ConditionType {
 pub struct Tela {
     /// The prompt's uuid.
     pub prompt: String,
-    /// `true`: test cases of this prompt that no manifest declares are removed.
+    /// `true`: test cases of this prompt that no manifest declares are reported as "would delete" (Tela has no
+    /// delete call, so they stay).
     #[serde(default)]
     pub prune: Option<bool>,
     /// Test cases, identified by title within the prompt.

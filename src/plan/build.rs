@@ -18,6 +18,7 @@ use super::{
 };
 use crate::model::{
     Address, AgentId, AgentState, Catalog, Evaluator, Field, Information, ProfileRef, Script, State, TestProfile, Text,
+    SENSITIVE_MARK,
 };
 
 /// The plan under construction: what every step appends to.
@@ -46,11 +47,14 @@ impl Builder {
         remote_id: Option<String>,
         mut fields: Vec<FieldChange>,
     ) {
-        // The value a secret replaces is as secret as the secret: show neither.
+        // The value a secret replaces is as secret as the secret: show neither, and keep no trace of it at all.
+        // It must not carry the new value's template either: a saved plan checks every template it holds against
+        // the environment at `apply --plan`, and the old value would never match (the plan could not be applied).
+        // The mark is its own template, with no `${env:...}` in it, so it restores to itself.
         for f in &mut fields {
             if let (Some(FieldValue::Text(before)), Some(FieldValue::Text(after))) = (&mut f.before, &f.after) {
-                if let (false, Some(template)) = (before.is_sensitive(), after.template()) {
-                    *before = Text::sensitive(before.expose(), template);
+                if !before.is_sensitive() && after.is_sensitive() {
+                    *before = Text::sensitive(SENSITIVE_MARK, SENSITIVE_MARK);
                 }
             }
         }

@@ -139,14 +139,12 @@ pub fn diff_evaluator(desired: &Evaluator, remote: Option<&Evaluator>) -> Evalua
         };
         let before = have.and_then(|h| h.script.as_ref());
         if considered(field) && before != Some(script) {
+            // A sensitive text is replaced whole, never appended to: a tail cut from it would have no template
+            // of its own (a saved plan could not restore it) and would send part of a secret on its own.
             let tail = match (before, script) {
-                (Some(Script::Text(r)), Script::Text(w)) => append_tail(r.expose(), w.expose()).map(|t| {
-                    if w.is_sensitive() {
-                        Text::sensitive(t, w.template().unwrap_or_default())
-                    } else {
-                        Text::new(t)
-                    }
-                }),
+                (Some(Script::Text(r)), Script::Text(w)) if !w.is_sensitive() => {
+                    append_tail(r.expose(), w.expose()).map(Text::new)
+                }
                 _ => None,
             };
             change(field.as_str(), before.map(script_value), script_value(script));

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::build::{map_changes, Builder};
 use super::target::Selection;
 use super::{Action, Call, FieldChange, FieldValue, TestCaseBody};
-use crate::model::{Address, Message, State, TestCase};
+use crate::model::{Address, Message, State, TestCase, Text};
 
 pub(super) fn plan_prompts(desired: &State, observed: &State, selection: &Selection, b: &mut Builder) {
     for (prompt, want) in &desired.prompts {
@@ -72,9 +72,20 @@ pub(super) fn plan_prompts(desired: &State, observed: &State, selection: &Select
     }
 }
 
+/// Messages as a transcript a reviewer reads (`role: content`, continuation lines indented), so a changed message
+/// shows as one changed line of the diff. When any content is sensitive the whole transcript is, with the
+/// `${env:...}` templates standing in for the values, so nothing secret is shown or saved.
 fn messages_value(m: &[Message]) -> FieldValue {
-    // Message content serialises sealed when sensitive, so this JSON never holds a secret.
-    FieldValue::Json(serde_json::to_value(m).unwrap_or_default())
+    let line = |role: &str, content: &str| format!("{role}: {}", content.replace('\n', "\n  "));
+    let value: Vec<String> = m.iter().map(|msg| line(&msg.role, msg.content.expose())).collect();
+    let value = value.join("\n");
+    if m.iter().any(|msg| msg.content.is_sensitive()) {
+        let template: Vec<String> =
+            m.iter().map(|msg| line(&msg.role, msg.content.template().unwrap_or(msg.content.expose()))).collect();
+        FieldValue::Text(Text::sensitive(value, template.join("\n")))
+    } else {
+        FieldValue::Text(Text::new(value))
+    }
 }
 
 /// Field changes of a test case: `messages` (an ordered list) as a whole, `variables.NAME` per key,

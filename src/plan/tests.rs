@@ -119,6 +119,53 @@ fn a_lone_tail_is_a_replacement_and_a_shared_one_an_append() {
 }
 
 #[test]
+fn a_changed_secret_leaves_no_trace_of_the_old_value_and_its_saved_plan_applies() {
+    use crate::model::Text;
+    let have = world(agent(vec![remote(1001, "A", |s| s.first_message = Some("Hi old-secret".into()))]));
+    let want = world(agent(vec![wanted("A", |s| {
+        s.first_message = Some(Text::sensitive("Hi new-secret", "Hi ${env:GREETING}"));
+    })]));
+    let p = plan(&want, &observed(have), &PlanSettings::default()).unwrap();
+    let field = &p.changes[0].fields[0];
+    let Some(FieldValue::Text(before)) = &field.before else { panic!("{field:?}") };
+    assert_eq!(before.shown(), "(sensitive)");
+
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("old-secret") && !json.contains("new-secret"), "{json}");
+    let old_digest = crate::model::sha256_hex(b"Hi old-secret");
+    assert!(!json.contains(&old_digest), "the old value's digest is in the plan: {json}");
+
+    // The saved plan restores with the variable it was made with (it used to be refused: the old value was
+    // stored under the new value's template, and never hashed like it).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    crate::apply::saved::SavedPlan::new(p, &[], &[], &[]).write(&path).unwrap();
+    let env = |n: &str| (n == "GREETING").then(|| "new-secret".to_string());
+    crate::apply::saved::SavedPlan::read(&path, &env).unwrap();
+}
+
+#[test]
+fn a_sensitive_instruction_text_is_replaced_whole_never_appended_to() {
+    use crate::model::Text;
+    let have = world(agent((0..2).map(|i| remote(1000 + i, &format!("E{i}"), |_| {})).collect()));
+    let want = world(agent(
+        (0..2)
+            .map(|i| {
+                wanted(&format!("E{i}"), |s| {
+                    s.script =
+                        Some(Script::Text(Text::sensitive("Be polite.\nPIN 1234.", "Be polite.\nPIN ${env:PIN}.")));
+                })
+            })
+            .collect(),
+    ));
+    let p = plan(&want, &observed(have), &PlanSettings::default()).unwrap();
+    assert_eq!(p.operations.len(), 2, "{:#?}", p.operations);
+    for op in &p.operations {
+        assert!(matches!(op.call, Call::PatchEvaluator { .. }), "{:?}", op.call);
+    }
+}
+
+#[test]
 fn an_evaluator_that_needs_a_patch_takes_its_other_fields_along() {
     let have = vec![remote(1, "A", |_| {})];
     let want = vec![wanted("A", |s| {
@@ -198,6 +245,49 @@ fn a_pinned_duplicate_is_fine_and_a_rename_is_a_name_change() {
     let p = converges(&world(agent(vec![w])), &world(agent(have)));
     assert_eq!(p.changes.len(), 1);
     assert_eq!(p.changes[0].fields[0].field, "name");
+}
+
+#[test]
+fn namesakes_pinned_by_id_are_each_managed() {
+    // What `import` writes for two evaluators (and two test profiles) that share a name: every copy pinned.
+    let have_profiles = vec![
+        TestProfile { id: Some(303), name: "Twin".into(), information: None, source: None },
+        TestProfile { id: Some(304), name: "Twin".into(), information: None, source: None },
+    ];
+    let have = vec![
+        remote(101, "Dup", |s| s.test_profile = Some(ProfileRef::Id(303))),
+        remote(102, "Dup", |s| s.test_profile = Some(ProfileRef::Id(304))),
+    ];
+    let pinned = |id: u64, profile: u64, tags: &[&str]| {
+        let mut w = wanted("Dup", |s| {
+            s.test_profile = Some(ProfileRef::Id(profile));
+            s.tags = Some(tags.iter().map(|t| t.to_string()).collect());
+        });
+        w.id = Some(id);
+        w
+    };
+    let with = |evaluators: Vec<Evaluator>, profiles: &[TestProfile]| {
+        let mut a = agent(evaluators);
+        a.test_profiles = profiles.to_vec();
+        a.prune = true;
+        world(a)
+    };
+    let have_world = with(have, &have_profiles);
+    let mut want_profiles = have_profiles.clone();
+    for p in &mut want_profiles {
+        p.source = Some(SourceSpan { file: "_agent.yaml".into(), line: 5, column: 7 });
+    }
+
+    // Unchanged: no error, nothing to do, nothing pruned.
+    let same = with(vec![pinned(101, 303, &[]), pinned(102, 304, &[])], &want_profiles);
+    let p = plan(&same, &observed(have_world.clone()), &PlanSettings::default()).unwrap();
+    assert!(p.is_empty(), "{:#?}", p.changes);
+
+    // A change to one copy touches that copy only.
+    let one = with(vec![pinned(101, 303, &[]), pinned(102, 304, &["smoke"])], &want_profiles);
+    let p = converges(&one, &have_world);
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].remote_id.as_deref(), Some("102"));
 }
 
 #[test]

@@ -16,6 +16,9 @@ pub enum FaultKind {
     ServerError,
     /// The request is handled and committed, then the connection is closed without a response.
     DropAfterCommit,
+    /// A 400 `{"detail": ...}` before the request is handled: a clean rejection, nothing committed. Only through
+    /// `fail_next` (there is no rate): tests use it to reject one chosen write.
+    BadRequest,
 }
 
 /// Fail exactly the next `count` matching requests with `kind`, before any rate is drawn.

@@ -17,6 +17,8 @@ pub enum RequestOutcome {
     Injected429,
     /// Answered 5xx by fault injection, not handled.
     Injected5xx,
+    /// Answered 400 by fault injection (`fail_next` with `bad_request`), not handled.
+    Injected400,
     /// Handled (and committed, for a write), then the connection was dropped without a response.
     DroppedAfterCommit,
 }

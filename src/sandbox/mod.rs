@@ -234,6 +234,14 @@ async fn handle(
             let resp = (status, axum::Json(json!({ "detail": "A server error occurred." }))).into_response();
             Some((resp, RequestOutcome::Injected5xx))
         }
+        Some(FaultKind::BadRequest) => {
+            let resp = (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({ "detail": "Rejected by the sandbox's fault injection (bad_request)." })),
+            )
+                .into_response();
+            Some((resp, RequestOutcome::Injected400))
+        }
         _ => None,
     };
     if let Some((resp, outcome)) = injected {

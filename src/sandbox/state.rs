@@ -19,6 +19,12 @@ use super::world::Seed;
 pub const NAME_MAX: usize = 80;
 /// The marker that makes a run fail: see [`SandboxState::run_succeeds`].
 pub const FAIL_MARKER: &str = "fail";
+/// Markers (in an evaluator's name or tags, case-insensitive) for the other ways a run ends, so that tests can
+/// reach every final status: see [`SandboxState::run_ending`]. Checked in this order, before [`FAIL_MARKER`].
+pub const STUCK_MARKER: &str = "stuck";
+pub const CRASH_MARKER: &str = "crash";
+pub const TIMEOUT_MARKER: &str = "timeout";
+pub const CANCEL_MARKER: &str = "cancel";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvaluator {
@@ -93,6 +99,12 @@ pub struct StoredRun {
     pub scenario: u64,
     pub scenario_name: String,
     pub success: bool,
+    /// How the run ends when it does not simply complete: `stuck` (never ends), `failed`, `timeout`, `cancelled`.
+    #[serde(default)]
+    pub ending: Option<String>,
+    /// The metric a failing run fails on (the evaluator's lowest metric id), with its name.
+    #[serde(default)]
+    pub failing_metric: Option<(u64, String)>,
 }
 
 /// One `run_scenarios` call. Its status is derived from how many times it has been read.
@@ -116,6 +128,9 @@ pub struct StoredSuggestion {
     /// The status reached after the first poll.
     pub final_status: String,
     pub result: Value,
+    /// The `error` of a `failed` session.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// Everything the sandbox knows. Fields are public so tests can inspect; prefer the `insert_*` helpers to write.
@@ -874,8 +889,21 @@ impl SandboxState {
     /// Whether a run of `e` succeeds: it fails exactly when the evaluator's name or one of its tags contains
     /// [`FAIL_MARKER`] (case-insensitive), as it is when the run starts.
     pub fn run_succeeds(e: &StoredEvaluator) -> bool {
-        let has = |s: &str| s.to_lowercase().contains(FAIL_MARKER);
-        !(has(&e.name) || e.tags.iter().any(|t| has(t)))
+        Self::run_ending(e).is_none() && !Self::marked(e, FAIL_MARKER)
+    }
+
+    /// How a run of `e` ends when it does not complete: `stuck` (never), `failed`, `timeout` or `cancelled`, from
+    /// the first of [`STUCK_MARKER`], [`CRASH_MARKER`], [`TIMEOUT_MARKER`], [`CANCEL_MARKER`] in its name or tags.
+    pub fn run_ending(e: &StoredEvaluator) -> Option<&'static str> {
+        [(STUCK_MARKER, "stuck"), (CRASH_MARKER, "failed"), (TIMEOUT_MARKER, "timeout"), (CANCEL_MARKER, "cancelled")]
+            .into_iter()
+            .find(|(marker, _)| Self::marked(e, marker))
+            .map(|(_, ending)| ending)
+    }
+
+    fn marked(e: &StoredEvaluator, marker: &str) -> bool {
+        let has = |s: &str| s.to_lowercase().contains(marker);
+        has(&e.name) || e.tags.iter().any(|t| has(t))
     }
 
     pub fn start_runs(&mut self, body: &Value) -> Result<Value, ApiError> {
@@ -936,11 +964,17 @@ impl SandboxState {
         for e in &selected {
             for _ in 0..frequency {
                 let run_id = self.take_id(None);
+                let failing_metric = e.metrics.iter().min().map(|id| {
+                    let name = self.seed.metrics.iter().find(|m| m.id == *id).map(|m| m.name.clone());
+                    (*id, name.unwrap_or_else(|| format!("Metric {id}")))
+                });
                 runs.push(StoredRun {
                     id: run_id,
                     scenario: e.id,
                     scenario_name: e.name.clone(),
                     success: Self::run_succeeds(e),
+                    ending: Self::run_ending(e).map(str::to_string),
+                    failing_metric,
                 });
             }
         }
@@ -964,35 +998,71 @@ impl SandboxState {
         Ok(json!({ "id": id, "agent": agent.id, "status": "pending", "run_as_text": false, "runs": summary }))
     }
 
-    /// One read of a result: the first read answers `pending`, the second `running`, every later one `completed`.
+    /// One read of a result: the first read answers `pending`, the second `running`, every later one the final
+    /// status. A run that ends another way than completing (see [`SandboxState::run_ending`]) decides the result's
+    /// final status: any `stuck` run keeps it `running` forever, else `failed`, then `timeout`, then `cancelled`
+    /// win over `completed`. A failing completed run carries explanations for its expected outcome and metric.
     pub fn poll_result(&mut self, id: u64) -> Result<Value, ApiError> {
         let agents = self.seed.agents.clone();
         let r = self.results.get_mut(&id).ok_or_else(ApiError::not_found)?;
         r.polls += 1;
+        let endings: Vec<&str> = r.runs.iter().filter_map(|x| x.ending.as_deref()).collect();
+        let final_status = ["stuck", "failed", "timeout", "cancelled"]
+            .into_iter()
+            .find(|s| endings.contains(s))
+            .map(|s| if s == "stuck" { "running" } else { s })
+            .unwrap_or("completed");
         let status = match r.polls {
             1 => "pending",
             2 => "running",
-            _ => "completed",
+            _ => final_status,
         };
-        let done = status == "completed";
+        let ended = r.polls >= 3;
+        let run_status = |x: &StoredRun| -> String {
+            match (ended, x.ending.as_deref()) {
+                (false, _) => status.to_string(),
+                (true, Some("stuck")) => "running".to_string(),
+                (true, Some(ending)) => ending.to_string(),
+                (true, None) => "completed".to_string(),
+            }
+        };
+        let done = |x: &StoredRun| ended && x.ending.as_deref() != Some("stuck");
         let total = r.runs.len();
-        let success = if done { r.runs.iter().filter(|x| x.success).count() } else { 0 };
+        let success = r.runs.iter().filter(|x| done(x) && x.success).count();
+        let finished = r.runs.iter().filter(|x| done(x)).count();
         let runs: Map<String, Value> = r
             .runs
             .iter()
             .map(|x| {
-                let run = json!({
+                let completed_and_failed = done(x) && x.ending.is_none() && !x.success;
+                let mut run = json!({
                     "id": x.id,
                     "scenario": x.scenario,
                     "scenario_name": x.scenario_name,
-                    "status": status,
-                    "success": if done { json!(x.success) } else { Value::Null },
-                    "expected_outcome": if done { json!({ "score": if x.success { 100 } else { 0 } }) } else { Value::Null },
+                    "status": run_status(x),
+                    "success": if done(x) { json!(x.success) } else { Value::Null },
+                    "expected_outcome": if done(x) && x.ending.is_none() {
+                        json!({ "score": if x.success { 100 } else { 0 } })
+                    } else {
+                        Value::Null
+                    },
                 });
+                if completed_and_failed {
+                    run["expected_outcome"]["explanation"] =
+                        json!(format!("\"{}\" is marked to fail in the sandbox.", x.scenario_name));
+                    if let Some((metric, name)) = &x.failing_metric {
+                        run["evaluation"] = json!({ "metrics": [{
+                            "id": metric,
+                            "name": name,
+                            "score": 0,
+                            "explanation": format!("{name} was not met: the evaluator is marked to fail."),
+                        }] });
+                    }
+                }
                 (x.id.to_string(), run)
             })
             .collect();
-        let rate = if done && total > 0 { (success as f64) * 100.0 / (total as f64) } else { 0.0 };
+        let rate = if ended && total > 0 { (success as f64) * 100.0 / (total as f64) } else { 0.0 };
         Ok(json!({
             "id": r.id,
             "name": r.name,
@@ -1002,9 +1072,9 @@ impl SandboxState {
             "success_rate": rate,
             "run_as_text": false,
             "total_runs_count": total,
-            "completed_runs_count": if done { total } else { 0 },
+            "completed_runs_count": finished,
             "success_runs_count": success,
-            "failed_runs_count": if done { total - success } else { 0 },
+            "failed_runs_count": finished - success,
             "runs": runs,
             "created_at": r.created_at,
             "updated_at": r.created_at,
@@ -1041,7 +1111,13 @@ impl SandboxState {
         }
         let mode = if ids.is_empty() { "clarify" } else { "improve" };
         let apply = body.get("apply_changes").and_then(Value::as_bool).unwrap_or(false);
-        let (final_status, result) = if lower.contains("clarify") {
+        let mut error = None;
+        let (final_status, result) = if lower.contains("crash") {
+            error = Some("The improvement agent stopped unexpectedly.".to_string());
+            ("failed", Value::Null)
+        } else if lower.contains("cancel") {
+            ("cancelled", Value::Null)
+        } else if lower.contains("clarify") {
             (
                 "needs_clarification",
                 json!({ "message": "Which behaviour should the evaluators check more closely?", "updated_scenarios": [] }),
@@ -1054,6 +1130,14 @@ impl SandboxState {
                 json!({ "message": format!("Applied changes to {applied} evaluators."), "updated_scenarios": updates }),
             )
         } else {
+            // "all evaluators" in the message: suggestions for every evaluator of the agent, listed or not, as a
+            // platform that reads the request broadly might send.
+            let agent = body.get("agent_id").and_then(Value::as_u64);
+            let ids: Vec<u64> = if lower.contains("all evaluators") && agent.is_some() {
+                self.evaluators.values().filter(|e| e.agent == agent).map(|e| e.id).collect()
+            } else {
+                ids.clone()
+            };
             let suggestions: Vec<Value> = ids
                 .iter()
                 .filter_map(|id| self.evaluators.get(id))
@@ -1082,6 +1166,7 @@ impl SandboxState {
                 polls: 0,
                 final_status: final_status.into(),
                 result,
+                error,
             },
         );
         Ok(json!({ "progress_id": progress_id, "session_id": session_id }))
@@ -1115,7 +1200,7 @@ impl SandboxState {
             "mode": s.mode,
             "status": if done { s.final_status.as_str() } else { "in_progress" },
             "result": if done { s.result.clone() } else { Value::Null },
-            "error": null,
+            "error": if done { json!(s.error) } else { Value::Null },
         }))
     }
 
@@ -1345,6 +1430,36 @@ mod tests {
         s.insert_evaluator(6, json!({"name": "ok", "agent": 12, "personality": 7, "tags": ["will-FAIL"]})).unwrap();
         assert!(SandboxState::run_succeeds(&s.evaluators[&5]));
         assert!(!SandboxState::run_succeeds(&s.evaluators[&6]));
+    }
+
+    #[test]
+    fn markers_reach_every_final_status_and_failures_are_explained() {
+        let poll3 = |tags: &[&str], metrics: &[u64]| {
+            let mut s = SandboxState::new(Seed::default());
+            s.insert_evaluator(
+                5,
+                json!({"name": "A", "agent": 12, "personality": 7, "tags": tags, "metrics": metrics}),
+            )
+            .unwrap();
+            let id = s.start_runs(&json!({"agent_id": 12, "scenarios": [5]})).unwrap()["id"].as_u64().unwrap();
+            (0..2).for_each(|_| drop(s.poll_result(id).unwrap()));
+            s.poll_result(id).unwrap()
+        };
+        let status = |tags: &[&str]| poll3(tags, &[])["status"].as_str().unwrap().to_string();
+        assert_eq!(status(&[]), "completed");
+        assert_eq!(status(&["stuck"]), "running");
+        assert_eq!(status(&["crash"]), "failed");
+        assert_eq!(status(&["timeout"]), "timeout");
+        assert_eq!(status(&["cancel-me"]), "cancelled");
+        assert_eq!(status(&["stuck", "cancel"]), "running", "stuck wins");
+        let failed = poll3(&["fail"], &[503, 501]);
+        let run = failed["runs"].as_object().unwrap().values().next().unwrap().clone();
+        assert_eq!(run["evaluation"]["metrics"][0]["name"], "Call success");
+        assert_eq!(run["expected_outcome"]["score"], 0);
+        assert!(run["expected_outcome"]["explanation"].as_str().unwrap().contains("marked to fail"));
+        let timed_out = poll3(&["timeout"], &[501]);
+        assert_eq!(timed_out["success_runs_count"], 0);
+        assert_eq!(timed_out["runs"].as_object().unwrap().values().next().unwrap()["status"], "timeout");
     }
 
     #[test]

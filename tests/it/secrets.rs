@@ -1,8 +1,9 @@
 //! Secrets never leave through evalform's own outputs: API keys and `${env:...}` values are used (they reach the
 //! sandbox) but appear in no stdout, no stderr at the most verbose level, and no saved plan file, across validate,
-//! plan (every format), apply and `apply --plan`.
+//! plan (every format), apply, `apply --plan`, run and import.
 //!
-//! `import` and `run` are not wired on this branch yet; when they are, they belong in `COMMANDS` below.
+//! `import` writes what the platform holds, in clear, into manifests (docs/import.md, "Limits"): its files are
+//! checked for the keys only; its stdout and stderr for everything.
 
 use std::path::Path;
 
@@ -90,12 +91,28 @@ async fn keys_and_sensitive_values_appear_in_no_output_log_or_plan_file() {
             ("apply --plan", &["apply", "-vvv", "--plan", "first.plan"], &[0]),
             ("plan after apply", &["plan", "-vvv", "--detailed-exitcode", "suite.yaml"], &[0]),
             ("apply", &["apply", "-vvv", "--auto-approve", "suite.yaml"], &[0]),
+            ("run", &["run", "-vvv", "suite.yaml"], &[0]),
+            ("import", &["import", "-vvv", "--agent", "101", "--out", "imported"], &[0]),
         ];
         for (label, args, codes) in steps {
             let out = run_in(&d, cmd(&base, args));
             check(label, &out, codes);
             all.push((label.to_string(), out));
         }
+        let mut files = 0;
+        let mut pending = vec![d.join("imported")];
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for key in [CEKURA_KEY, TELA_KEY] {
+                assert!(!text.contains(key), "an imported manifest contains an API key:\n{text}");
+            }
+        }
+        assert!(files > 0, "import wrote nothing");
         let saved = std::fs::read_to_string(d.join("first.plan")).unwrap();
         assert_clean("the saved plan", &saved);
         assert!(saved.contains("EVALFORM_T_TOKEN"), "the plan file should keep the template:\n{saved}");
