@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let files = vec![ManifestFile { path: "fuzz.yaml".into(), text: text.to_string() }];
     if let Err(diagnostics) = manifest::load_texts(files, &LoadOptions { env: &env, mode: EnvMode::Required }) {
         assert!(!diagnostics.is_empty());
-        let lines = text.split('\n').count().max(1);
+        let lines = line_count(text);
         for d in diagnostics.iter() {
             assert_eq!(d.file, "fuzz.yaml");
             let pos = d.pos.expect("every problem in a text has a position");
@@ -25,3 +25,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = diagnostics.render(false);
     }
 });
+
+/// Lines as YAML counts them: `\n`, `\r\n` and a lone `\r` each end one (as most editors also show them).
+fn line_count(text: &str) -> usize {
+    1 + text.replace("\r\n", "\n").chars().filter(|&c| c == '\n' || c == '\r').count()
+}

@@ -63,6 +63,7 @@ const FRAGMENTS: &[&str] = &[
     "é",
     "\u{0}",
     "\r\n",
+    "\r",
 ];
 
 fn load(text: &str) -> Result<(), manifest::Diagnostics> {
@@ -75,7 +76,7 @@ fn load(text: &str) -> Result<(), manifest::Diagnostics> {
 fn assert_located(text: &str, result: Result<(), manifest::Diagnostics>) -> Result<(), TestCaseError> {
     let Err(diagnostics) = result else { return Ok(()) };
     prop_assert!(!diagnostics.is_empty(), "an error without a diagnostic");
-    let lines = text.split('\n').count().max(1);
+    let lines = line_count(text);
     for d in diagnostics.iter() {
         prop_assert_eq!(&d.file, "m.yaml");
         prop_assert!(!d.message.trim().is_empty());
@@ -271,4 +272,9 @@ async fn the_real_answer_plans_the_metric_change() {
     let out = plan_through(|b| (StatusCode::OK, "application/json", b)).await;
     assert_eq!(out.code, 0, "{}", out.snapshot());
     assert!(out.stdout.contains("metrics"), "{}", out.snapshot());
+}
+
+/// Lines as YAML counts them: `\n`, `\r\n` and a lone `\r` each end one (as most editors also show them).
+fn line_count(text: &str) -> usize {
+    1 + text.replace("\r\n", "\n").chars().filter(|&c| c == '\n' || c == '\r').count()
 }
