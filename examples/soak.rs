@@ -106,8 +106,13 @@ fn drifted(rng: &mut fastrand::Rng, want: &[AgentSuite]) -> Vec<AgentSuite> {
 }
 
 fn evalform(exe: &Path, base: &str, dir: &Path) -> std::io::Result<Child> {
-    Command::new(exe)
-        .args(["apply", "-q", "--auto-approve", "--parallelism", "8"])
+    evalform_command(exe, base, dir).spawn()
+}
+
+/// `evalform apply` on the round's manifests against the round's sandbox, with no output.
+fn evalform_command(exe: &Path, base: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["apply", "-q", "--auto-approve", "--parallelism", "8"])
         .arg(dir)
         .env(CHILD, "1")
         .env("CEKURA_API_KEY", "soak-key")
@@ -116,8 +121,8 @@ fn evalform(exe: &Path, base: &str, dir: &Path) -> std::io::Result<Child> {
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+        .stderr(Stdio::null());
+    cmd
 }
 
 /// What is wrong with the final state, compared with the manifests; empty when exact.
@@ -265,21 +270,49 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
     }
     if race {
         tally.raced += 1;
-        let mut a = evalform(exe, &base, dir).map_err(|e| e.to_string())?;
-        let mut b = evalform(exe, &base, dir).map_err(|e| e.to_string())?;
+        let mut a = evalform_command(exe, &base, dir);
+        let mut b = evalform_command(exe, &base, dir);
+        for c in [&mut a, &mut b] {
+            c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+        let (a, b) = (a.spawn().map_err(|e| e.to_string())?, b.spawn().map_err(|e| e.to_string())?);
         tally.applies += 2;
-        let (a, b) = tokio::task::spawn_blocking(move || (a.wait(), b.wait())).await.map_err(|e| e.to_string())?;
-        let _ = (a, b);
+        let (a, b) = tokio::task::spawn_blocking(move || (a.wait_with_output(), b.wait_with_output()))
+            .await
+            .map_err(|e| e.to_string())?;
+        if std::env::var_os("SOAK_DEBUG").is_some() {
+            for out in [a, b].into_iter().flatten() {
+                eprintln!(
+                    "--- racing apply ({}):\n{}{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
     }
     let mut ok = false;
+    let mut last_error = String::new();
     for _ in 0..MAX_APPLIES {
-        let mut child = evalform(exe, &base, dir).map_err(|e| e.to_string())?;
+        let mut cmd = evalform_command(exe, &base, dir);
+        cmd.stderr(Stdio::piped()).stdout(Stdio::piped());
         tally.applies += 1;
-        let status = tokio::task::spawn_blocking(move || child.wait()).await.map_err(|e| e.to_string())?;
-        if status.map_err(|e| e.to_string())?.success() {
+        let out = tokio::task::spawn_blocking(move || cmd.output()).await.map_err(|e| e.to_string())?;
+        let out = out.map_err(|e| e.to_string())?;
+        if out.status.success() {
             ok = true;
             break;
         }
+        // Keep what the last failing apply said, so a failed round can be understood.
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        last_error = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("error") || l.contains("failed:") || l.starts_with("caused by") || l.starts_with("Apply")
+            })
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" | ");
     }
     if let Some(before) = mid_write_check {
         // The next apply wrote too: the kill interrupted the writes, it did not land after them.
@@ -293,7 +326,7 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
     }
     let mut problems = Vec::new();
     if !ok {
-        problems.push(format!("apply did not succeed in {MAX_APPLIES} attempts"));
+        problems.push(format!("apply did not succeed in {MAX_APPLIES} attempts (the last said: {last_error})"));
     }
     problems.extend(sandbox.with_state(|s| check(s, &want, &agents_before)));
     if !race {

@@ -14,9 +14,8 @@
 pub mod saved;
 pub mod schedule;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -117,34 +116,26 @@ pub async fn converge(
     let planned_from: std::collections::BTreeSet<String> = first.fingerprints.keys().cloned().collect();
     let mut plan = first;
     let mut last_round_touched: BTreeMap<Address, Vec<String>> = BTreeMap::new();
-    let mut mine: Vec<Created> = Vec::new();
+    let mut claims: BTreeSet<Claim> = BTreeSet::new();
     for round in 1..=MAX_ROUNDS {
         let round_ops = execute(remote, &plan, round, parallelism, progress).await;
         // Only a clean refusal stops the repairs. An operation skipped because a dependency's outcome was
         // unknown is exactly what the next round, planned from a fresh read, is for.
         let clean_failure = round_ops.iter().any(|o| matches!(o.status, OpStatus::Failed(_)));
         let touched = touched_routes(&plan, &round_ops);
-        mine.extend(round_ops.iter().filter_map(|o| o.created.clone()));
+        claims.extend(claims_of(&plan));
         report.ops.extend(round_ops);
 
         // Verify: read the platform again and plan again. From here on, instructions are repaired by full
         // replacement only.
         let mut snapshot = remote.observe(desired).await?;
-        let mut waited = Duration::ZERO;
-        loop {
-            let removed = remove_own_twins(remote, &snapshot, &mine, &planned_from).await;
-            let removed_any = !removed.is_empty();
-            report.repairs.extend(removed);
-            // A twin with a higher id than one this apply created is another apply's: it removes it when it
-            // verifies. Give it that time, then plan (which names any twin still left).
-            let waiting = !foreign_twins(&snapshot, &mine).is_empty() && waited < TWIN_WAIT;
-            if !removed_any && !waiting {
+        // A racing apply's create can land between two reads: settle twins until a read shows none (bounded).
+        for _ in 0..TWIN_PASSES {
+            let removed = remove_twins(remote, &snapshot, &claims, &planned_from).await;
+            if removed.is_empty() {
                 break;
             }
-            if waiting {
-                tokio::time::sleep(TWIN_POLL).await;
-                waited += TWIN_POLL;
-            }
+            report.repairs.extend(removed);
             snapshot = remote.observe(desired).await?;
         }
         let repair_settings = PlanSettings { allow_append: false, ..settings.clone() };
@@ -187,83 +178,95 @@ pub async fn converge(
     Ok(report)
 }
 
-/// Delete the evaluators and test profiles this apply created that have a same-named twin with a lower id in the
-/// same agent: another apply, racing this one, created the same resource. Every apply keeps the lowest id and
-/// deletes only what it created itself, so nothing anyone else made, and nothing with a history, is ever
-/// deleted. Ids grow with creation time, so the apply that created the higher twin always reads after the lower
-/// one exists and sees it: one of the two removes its own, whichever finishes last. Returns one line per
-/// deletion, for the report.
-async fn remove_own_twins(
+/// How many times one verification removes twins and reads again.
+const TWIN_PASSES: usize = 5;
+
+/// A create this apply sent, answered or not: what it may have made.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Claim {
+    test_profile: bool,
+    agent: AgentId,
+    name: String,
+}
+
+/// The names a round set out to create, whatever became of each create: the plan creates only names that did not
+/// exist when it read the platform, so every object of such a name was made during this apply (by it, or by an
+/// apply racing it), and the twin rule below may choose among them.
+fn claims_of(plan: &Plan) -> Vec<Claim> {
+    plan.operations
+        .iter()
+        .filter_map(|op| {
+            let agent = op_agent(op)?;
+            match &op.call {
+                Call::CreateEvaluator { body, .. } => {
+                    Some(Claim { test_profile: false, agent, name: body.name.clone()? })
+                }
+                Call::CreateTestProfile { name, .. } => Some(Claim { test_profile: true, agent, name: name.clone() }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Resolve twins that racing applies made: when a name this apply created (or may have created) now stands more
+/// than once in its agent, keep the lowest id and delete the others that did not exist when the plan was made.
+/// Every apply of the same manifests applies the same rule, so they agree on the survivor whichever verifies
+/// first, and one whose create was never answered still cleans up after itself. An object that existed when the
+/// plan read the platform (a dashboard creation, a pending rename) is never deleted: the plan then names the
+/// duplicate and asks for a pin. Returns one line per deletion, for the report.
+async fn remove_twins(
     remote: &Remote,
     snapshot: &crate::remote::Snapshot,
-    mine: &[Created],
-    planned_from: &std::collections::BTreeSet<String>,
+    claims: &BTreeSet<Claim>,
+    planned_from: &BTreeSet<String>,
 ) -> Vec<String> {
     let Some(client) = &remote.cekura else { return Vec::new() };
     let mut out = Vec::new();
-    for created in mine {
-        let (agent, name, id, kind) = match created {
-            Created::Evaluator { agent, name, id } => (agent, name, *id, "evaluator"),
-            Created::TestProfile { agent, name, id } => (agent, name, *id, "test profile"),
-        };
-        let ids = same_named(snapshot, created);
-        let Some(keep) = ids.iter().copied().min() else { continue };
-        let key = match created {
-            Created::Evaluator { .. } => format!("cekura.scenario/{keep}"),
-            Created::TestProfile { .. } => format!("cekura.test_profile/{keep}"),
-        };
-        if keep == id || !ids.contains(&id) || planned_from.contains(&key) {
-            continue;
-        }
-        let result = match created {
-            Created::Evaluator { .. } => client.delete_scenario(id).await,
-            Created::TestProfile { .. } => client.delete_test_profile(id).await,
-        };
+    for (claim, keep, id) in twins_to_delete(snapshot, claims, planned_from) {
+        let result =
+            if claim.test_profile { client.delete_test_profile(id).await } else { client.delete_scenario(id).await };
+        let kind = if claim.test_profile { "test profile" } else { "evaluator" };
+        let (agent, name) = (claim.agent, &claim.name);
         out.push(match result {
             Ok(()) => format!(
-                "{kind} \"{name}\" of agent {agent} was created twice, by this apply (id {id}) and by another \
-                 one running at the same time (id {keep}); deleted the one this apply created and kept id {keep}"
+                "{kind} \"{name}\" of agent {agent} was created more than once by applies running at the same \
+                 time; kept id {keep}, deleted id {id}"
+            ),
+            Err(e) if e.status() == Some(404) => format!(
+                "{kind} \"{name}\" of agent {agent} was created more than once; id {id} was already deleted by \
+                 the other apply, id {keep} is kept"
             ),
             Err(e) => format!(
-                "{kind} \"{name}\" of agent {agent} was created twice (ids {keep}, {id}); deleting \
-                 this apply's twin (id {id}) failed: {e}"
+                "{kind} \"{name}\" of agent {agent} was created more than once (ids {keep}, {id}); deleting \
+                 id {id} failed: {e}"
             ),
         });
     }
     out
 }
 
-/// The ids of the evaluators (or test profiles) in the created resource's agent that have its name, itself included.
-fn same_named(snapshot: &crate::remote::Snapshot, created: &Created) -> Vec<u64> {
-    let (Created::Evaluator { agent, name, .. } | Created::TestProfile { agent, name, .. }) = created;
-    let Some(have) = snapshot.observed.state.agents.get(agent) else { return Vec::new() };
-    match created {
-        Created::Evaluator { .. } => have.evaluators.iter().filter(|e| &e.name == name).filter_map(|e| e.id).collect(),
-        Created::TestProfile { .. } => {
-            have.test_profiles.iter().filter(|p| &p.name == name).filter_map(|p| p.id).collect()
-        }
-    }
-}
-
-/// How long verification waits for a racing apply to delete its twin of something this apply created.
-const TWIN_WAIT: Duration = Duration::from_secs(30);
-const TWIN_POLL: Duration = Duration::from_millis(250);
-
-/// The twins, created by someone else, of resources this apply created and keeps (it holds the lowest id).
-fn foreign_twins(snapshot: &crate::remote::Snapshot, mine: &[Created]) -> Vec<u64> {
-    let own: std::collections::BTreeSet<u64> = mine
-        .iter()
-        .map(|c| match c {
-            Created::Evaluator { id, .. } | Created::TestProfile { id, .. } => *id,
-        })
-        .collect();
+/// The twin rule, pure: for each claimed name standing more than once in its agent, keep the lowest id and delete
+/// every other that was not on the platform when the plan was made. Returns (claim, kept id, id to delete).
+fn twins_to_delete<'a>(
+    snapshot: &crate::remote::Snapshot,
+    claims: &'a BTreeSet<Claim>,
+    planned_from: &BTreeSet<String>,
+) -> Vec<(&'a Claim, u64, u64)> {
     let mut out = Vec::new();
-    for created in mine {
-        let (Created::Evaluator { id, .. } | Created::TestProfile { id, .. }) = created;
-        let id = *id;
-        let ids = same_named(snapshot, created);
-        if ids.iter().min() == Some(&id) {
-            out.extend(ids.into_iter().filter(|i| *i > id && !own.contains(i)));
+    for claim in claims {
+        let Some(have) = snapshot.observed.state.agents.get(&claim.agent) else { continue };
+        let mut ids: Vec<u64> = if claim.test_profile {
+            have.test_profiles.iter().filter(|p| p.name == claim.name).filter_map(|p| p.id).collect()
+        } else {
+            have.evaluators.iter().filter(|e| e.name == claim.name).filter_map(|e| e.id).collect()
+        };
+        ids.sort_unstable();
+        let Some((&keep, others)) = ids.split_first() else { continue };
+        let key = if claim.test_profile { "test_profile" } else { "scenario" };
+        for &id in others {
+            if !planned_from.contains(&format!("cekura.{key}/{id}")) {
+                out.push((claim, keep, id));
+            }
         }
     }
     out
@@ -515,18 +518,43 @@ mod tests {
         s
     }
 
-    fn made(id: u64, name: &str) -> Created {
-        Created::Evaluator { agent: 12, name: name.into(), id }
+    fn claim(name: &str) -> Claim {
+        Claim { test_profile: false, agent: 12, name: name.into() }
     }
 
     #[test]
-    fn the_holder_of_the_lowest_twin_waits_for_the_others_and_nobody_waits_for_its_own() {
-        let s = snapshot(&[(5, "A"), (9, "A"), (7, "B"), (3, "B"), (11, "C")]);
-        // This apply made 5 (lowest of A: waits for 9) and 7 (not lowest of B: deletes it, waits for nothing).
-        assert_eq!(foreign_twins(&s, &[made(5, "A"), made(7, "B")]), [9]);
-        // Twins this apply made itself are not waited for.
-        assert!(foreign_twins(&s, &[made(5, "A"), made(9, "A")]).is_empty());
-        assert!(foreign_twins(&s, &[made(11, "C")]).is_empty());
-        assert_eq!(same_named(&s, &made(3, "B")), [7, 3]);
+    fn twins_made_during_the_apply_keep_the_lowest_id_and_nothing_older_is_touched() {
+        let s = snapshot(&[(5, "A"), (9, "A"), (7, "B"), (3, "B"), (11, "C"), (12, "C"), (13, "C")]);
+        let claims = BTreeSet::from([claim("A"), claim("B"), claim("C")]);
+        // 3 existed when the plan read the platform (a name the plan did not create is never claimed, but a
+        // pre-existing twin is kept even when it is not the lowest); 12 existed too.
+        let planned_from = BTreeSet::from(["cekura.scenario/3".to_string(), "cekura.scenario/12".to_string()]);
+        let doomed: Vec<(String, u64, u64)> = twins_to_delete(&s, &claims, &planned_from)
+            .into_iter()
+            .map(|(c, keep, id)| (c.name.clone(), keep, id))
+            .collect();
+        assert_eq!(
+            doomed,
+            [("A".to_string(), 5, 9), ("B".to_string(), 3, 7), ("C".to_string(), 11, 13)],
+            "lowest kept; 12 was there before the plan and stays"
+        );
+        // A name not claimed is left alone, whatever its twins.
+        assert!(twins_to_delete(&s, &BTreeSet::from([claim("Z")]), &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn every_create_of_a_plan_is_claimed_whatever_became_of_it() {
+        use crate::plan::{EvaluatorBody, Operation};
+        let create = |id: usize, name: &str| Operation {
+            id,
+            depends_on: vec![],
+            touches: vec![Address::Evaluator { agent: 12, name: name.into() }],
+            call: Call::CreateEvaluator {
+                agent: 12,
+                body: EvaluatorBody { name: Some(name.into()), ..EvaluatorBody::default() },
+            },
+        };
+        let plan = Plan { operations: vec![create(0, "A"), create(1, "B")], ..Plan::default() };
+        assert_eq!(claims_of(&plan), [claim("A"), claim("B")]);
     }
 }
