@@ -329,3 +329,24 @@ fn console_blocks_are_parsed_into_commands_outputs_and_exit_codes() {
     assert!(invocation("evalform-other plan").is_err());
     assert_eq!(regex_lite_duration("took 120ms and 1.5s; v2s stays"), "took [DURATION] and [DURATION]; v2s stays");
 }
+
+#[test]
+fn every_relative_link_in_the_docs_points_at_a_file() {
+    let mut broken = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let dir = doc.parent().unwrap();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split('#').next().unwrap_or("");
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") || target.contains(' ') {
+                continue;
+            }
+            if !dir.join(target).exists() {
+                broken.push(format!("{}: {target}", doc.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to files that do not exist:\n{}", broken.join("\n"));
+}
