@@ -39,28 +39,36 @@ pub async fn dispatch(cli: Cli) -> Result<Outcome, CliError> {
     }
 }
 
-/// Load the manifests for a command that talks to the platform: `${env:NAME}` must be set. On problems, print
-/// them (they are the command's output) and return `None`: the command exits 1.
-pub fn load_desired(global: &GlobalArgs, paths: &[PathBuf]) -> Result<Option<Manifests>, CliError> {
+/// Load the manifests. On problems, print them (they are the command's output) and return `None`: the command
+/// exits 1. `EnvMode::Required` for commands that write what the manifests say (plan, apply, pull); `Deferred`
+/// for those that only need names and selections (run, suggest).
+pub fn load_manifests(global: &GlobalArgs, paths: &[PathBuf], mode: EnvMode) -> Option<Manifests> {
     use std::io::IsTerminal;
-    let opts = LoadOptions { env: &manifest::process_env, mode: EnvMode::Required };
+    let opts = LoadOptions { env: &manifest::process_env, mode };
     match manifest::load(paths, &opts) {
-        Ok(loaded) => {
-            if loaded.state.agents.is_empty() && loaded.state.prompts.is_empty() {
-                return Err(CliError::new(format!(
-                    "no manifests found in {}",
-                    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                ))
-                .hint("point evalform at a directory of *.yaml manifests, or create one with `evalform import`"));
-            }
-            Ok(Some(loaded))
-        }
+        Ok(loaded) => Some(loaded),
         Err(diagnostics) => {
             let color = crate::cli::color_enabled(global) && std::io::stderr().is_terminal();
             eprint!("{}", diagnostics.render(color));
-            Ok(None)
+            None
         }
     }
+}
+
+/// Load the manifests for a command that talks to the platform: `${env:NAME}` must be set, and there must be
+/// something to talk about.
+pub fn load_desired(global: &GlobalArgs, paths: &[PathBuf]) -> Result<Option<Manifests>, CliError> {
+    let Some(loaded) = load_manifests(global, paths, EnvMode::Required) else {
+        return Ok(None);
+    };
+    if loaded.state.agents.is_empty() && loaded.state.prompts.is_empty() {
+        return Err(CliError::new(format!(
+            "no manifests found in {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+        .hint("point evalform at a directory of *.yaml manifests, or create one with `evalform import`"));
+    }
+    Ok(Some(loaded))
 }
 
 /// What `plan` and `apply` both start from: the manifests, the platform's clients, and the plan between them.

@@ -4,14 +4,13 @@
 //! Progress (started, status changes) goes to stderr, the report to stdout. A run set that was started is always
 //! named by its result id, also when waiting ends in an error, so the user can look at it later.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::cekura::CekuraClient;
 use crate::cli::{GlobalArgs, RunArgs, RunFormat};
 use crate::error::{CliError, Outcome};
 use crate::http::ApiError;
-use crate::manifest::{self, EnvMode, LoadOptions};
+use crate::manifest::EnvMode;
 use crate::runner::{self, report, PollSettings, RunOverrides, RunReport, SelectError, Selection, WaitError};
 
 pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError> {
@@ -24,13 +23,8 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError
     }
     let selection = Selection::new(args.tags.clone(), args.folder.clone(), args.name.as_deref())
         .map_err(|e| CliError::from_error(&e))?;
-    let opts = LoadOptions { env: &manifest::process_env, mode: EnvMode::Deferred };
-    let manifests = match manifest::load(&args.paths.paths, &opts) {
-        Ok(m) => m,
-        Err(diagnostics) => {
-            eprint!("{}", diagnostics.render(false));
-            return Ok(Outcome::Failure);
-        }
+    let Some(manifests) = super::load_manifests(global, &args.paths.paths, EnvMode::Deferred) else {
+        return Ok(Outcome::Failure);
     };
     let settings = crate::remote::http_settings(global.parallelism);
     let client = CekuraClient::from_env(&args.remote.cekura_base_url, settings).map_err(api_error)?;
@@ -40,10 +34,7 @@ pub async fn run(global: &GlobalArgs, args: RunArgs) -> Result<Outcome, CliError
         }
     };
 
-    let mut remote = BTreeMap::new();
-    for agent in manifests.state.agents.values().filter(|a| !a.evaluators.is_empty()) {
-        remote.insert(agent.agent, client.list_scenarios(agent.agent).await.map_err(api_error)?);
-    }
+    let remote = runner::list_declared_agents(&client, &manifests.state).await.map_err(api_error)?;
     let agents = runner::select(&manifests.state, &remote, &selection).map_err(select_error)?;
 
     let overrides = RunOverrides {
@@ -142,12 +133,7 @@ fn print_started(started: &[(&runner::AgentTargets, u64)], format: RunFormat) {
 }
 
 fn api_error(err: ApiError) -> CliError {
-    let hint = err.hint();
-    let out = CliError::from_error(&err);
-    match hint {
-        Some(h) => out.hint(h),
-        None => out,
-    }
+    crate::remote::api_error(&err)
 }
 
 fn select_error(err: SelectError) -> CliError {

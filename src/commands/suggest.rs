@@ -26,13 +26,8 @@ pub async fn run(global: &GlobalArgs, args: SuggestArgs) -> Result<Outcome, CliE
             .hint("say what to improve, e.g. --message 'Make the expected outcomes stricter'"));
     }
     let selection = Selection::new(Vec::new(), None, args.name.as_deref()).map_err(|e| CliError::from_error(&e))?;
-    let opts = LoadOptions { env: &manifest::process_env, mode: EnvMode::Deferred };
-    let manifests = match manifest::load(&args.paths.paths, &opts) {
-        Ok(m) => m,
-        Err(diagnostics) => {
-            eprint!("{}", diagnostics.render(false));
-            return Ok(Outcome::Failure);
-        }
+    let Some(manifests) = super::load_manifests(global, &args.paths.paths, EnvMode::Deferred) else {
+        return Ok(Outcome::Failure);
     };
     let client = CekuraClient::from_env(&args.remote.cekura_base_url, crate::remote::http_settings(global.parallelism))
         .map_err(api_error)?;
@@ -42,10 +37,7 @@ pub async fn run(global: &GlobalArgs, args: SuggestArgs) -> Result<Outcome, CliE
         }
     };
 
-    let mut remote = BTreeMap::new();
-    for agent in manifests.state.agents.values().filter(|a| !a.evaluators.is_empty()) {
-        remote.insert(agent.agent, client.list_scenarios(agent.agent).await.map_err(api_error)?);
-    }
+    let remote = runner::list_declared_agents(&client, &manifests.state).await.map_err(api_error)?;
     let agents = runner::select(&manifests.state, &remote, &selection).map_err(select_error)?;
 
     let mut edits: Vec<FieldEdit> = Vec::new();
@@ -209,12 +201,7 @@ fn write_atomically(path: &str, text: &str) -> Result<(), CliError> {
 }
 
 fn api_error(err: ApiError) -> CliError {
-    let hint = err.hint();
-    let out = CliError::from_error(&err);
-    match hint {
-        Some(h) => out.hint(h),
-        None => out,
-    }
+    crate::remote::api_error(&err)
 }
 
 /// The platform has announced that `scenario-agent` may lose its improvement mode: when it says it does not

@@ -12,5 +12,5 @@ pub mod select;
 pub mod wait;
 
 pub use outcome::{AgentResult, EvaluatorResult, RunFailure, RunReport, Verdict};
-pub use select::{select, AgentTargets, Missing, SelectError, Selection, Target};
+pub use select::{list_declared_agents, select, AgentTargets, Missing, SelectError, Selection, Target};
 pub use wait::{start_body, wait_for_result, Backoff, PollSettings, RunOverrides, WaitError};

@@ -111,6 +111,19 @@ impl Missing {
     }
 }
 
+/// The platform's evaluators of every agent the manifests declare evaluators for: what [`select`] resolves
+/// names and pins against. One list read per agent.
+pub async fn list_declared_agents(
+    client: &crate::cekura::CekuraClient,
+    state: &State,
+) -> Result<BTreeMap<AgentId, Vec<ScenarioListItem>>, crate::http::ApiError> {
+    let mut out = BTreeMap::new();
+    for agent in state.agents.values().filter(|a| !a.evaluators.is_empty()) {
+        out.insert(agent.agent, client.list_scenarios(agent.agent).await?);
+    }
+    Ok(out)
+}
+
 /// The targets of every agent the manifests name, from `remote` (each agent's evaluator list). Agents with no
 /// selected evaluator are left out.
 pub fn select(
