@@ -38,16 +38,16 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// How many API requests may be in flight at once.
-    #[arg(long, global = true, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, global = true, help_heading = "Global options", default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
     /// Never colour the output (also: the NO_COLOR environment variable).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub no_color: bool,
     /// Print only data and errors, no progress or hints.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, help_heading = "Global options", conflicts_with = "verbose")]
     pub quiet: bool,
     /// Print more about what happens on stderr (-v: each API call, -vv: debug detail).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
@@ -123,10 +123,22 @@ pub struct TargetArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RemoteArgs {
     /// Cekura API root
-    #[arg(long, env = "CEKURA_BASE_URL", default_value = "https://api.cekura.ai", value_name = "URL")]
+    #[arg(
+        long,
+        env = "CEKURA_BASE_URL",
+        help_heading = "Platforms",
+        default_value = "https://api.cekura.ai",
+        value_name = "URL"
+    )]
     pub cekura_base_url: String,
     /// Tela API root
-    #[arg(long, env = "TELA_BASE_URL", default_value = "https://api.tela.com", value_name = "URL")]
+    #[arg(
+        long,
+        env = "TELA_BASE_URL",
+        help_heading = "Platforms",
+        default_value = "https://api.tela.com",
+        value_name = "URL"
+    )]
     pub tela_base_url: String,
 }
 
