@@ -1,14 +1,14 @@
 //! The command line: clap definitions, global settings, and the dispatch to `commands::*`.
 //!
 //! This module turns flags into settings and calls the library; it holds no logic of its own. It builds the one
-//! tokio runtime and maps each command's [`Outcome`] or [`CliError`] to the exit codes of the contract.
+//! tokio runtime and maps each command's [`Outcome`] or [`crate::error::CliError`] to the exit codes of the contract.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::error::{CliError, Outcome};
+use crate::error::Outcome;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes (with --detailed-exitcode).
@@ -354,12 +354,6 @@ fn init_logging(global: &GlobalArgs) {
 pub fn color_enabled(global: &GlobalArgs) -> bool {
     use std::io::IsTerminal;
     !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
-}
-
-/// Shorthand for a command that is not built yet: says so plainly and fails.
-pub fn not_built(command: &str, issue: &str) -> Result<Outcome, CliError> {
-    Err(CliError::new(format!("`evalform {command}` is not built yet"))
-        .hint(format!("it is planned ({issue}); see CHANGELOG.md for what works today")))
 }
 
 #[cfg(test)]
