@@ -19,28 +19,81 @@ fn texts(m: &BTreeMap<String, Text>) -> Value {
     m.iter().map(|(k, v)| (k.clone(), text(v))).collect::<serde_json::Map<_, _>>().into()
 }
 
-fn evaluator_value(e: &Evaluator) -> Value {
+/// The fields of an evaluator that a fingerprint covers, borrowed: serialised straight into the hasher, so
+/// fingerprinting 10,000 evaluators builds no intermediate JSON. The JSON it writes is the canonical form (field
+/// order fixed, sets ordered).
+#[derive(serde::Serialize)]
+struct EvaluatorView<'a> {
+    name: &'a str,
+    folder: &'a Option<String>,
+    script: Option<ScriptView<'a>>,
+    expected_outcome: Option<&'a str>,
+    first_message: Option<&'a str>,
+    personality: &'a Option<NamedRef>,
+    test_profile: &'a Option<ProfileRef>,
+    metrics: &'a Option<std::collections::BTreeSet<MetricRef>>,
+    tools: &'a Option<std::collections::BTreeSet<String>>,
+    tags: &'a Option<std::collections::BTreeSet<String>>,
+    language: &'a Option<String>,
+    max_duration: Option<u32>,
+    phone_number: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ScriptView<'a> {
+    Instructions(&'a str),
+    ConditionalActions(Value),
+}
+
+fn evaluator_view(e: &Evaluator) -> EvaluatorView<'_> {
     let s = &e.spec;
-    let script = s.script.as_ref().map(|sc| match sc {
-        Script::Text(t) => json!({"instructions": text(t)}),
-        Script::Flow(f) => {
-            json!({"conditional_actions": crate::plan::wire::flow_json(f, crate::plan::Secrets::Expose)})
-        }
-    });
-    json!({
-        "name": e.name,
-        "folder": s.folder,
-        "script": script,
-        "expected_outcome": s.expected_outcome.as_ref().map(text),
-        "first_message": s.first_message.as_ref().map(text),
-        "personality": s.personality.as_ref().map(|p| match p { NamedRef::Id(i) => json!(i), NamedRef::Name(n) => json!(n) }),
-        "test_profile": s.test_profile.as_ref().map(|p| match p { ProfileRef::Id(i) => json!(i), ProfileRef::Name(n) => json!(n) }),
-        "metrics": s.metrics.as_ref().map(|m| m.iter().map(|r| match r { MetricRef::Id(i) => json!(i), MetricRef::Slug(n) => json!(n) }).collect::<Vec<_>>()),
-        "tools": s.tools,
-        "tags": s.tags,
-        "language": s.language,
-        "max_duration": s.max_duration,
-        "phone_number": s.phone_number,
+    EvaluatorView {
+        name: &e.name,
+        folder: &s.folder,
+        script: s.script.as_ref().map(|sc| match sc {
+            Script::Text(t) => ScriptView::Instructions(t.expose()),
+            Script::Flow(f) => {
+                ScriptView::ConditionalActions(crate::plan::wire::flow_json(f, crate::plan::Secrets::Expose))
+            }
+        }),
+        expected_outcome: s.expected_outcome.as_ref().map(Text::expose),
+        first_message: s.first_message.as_ref().map(Text::expose),
+        personality: &s.personality,
+        test_profile: &s.test_profile,
+        metrics: &s.metrics,
+        tools: &s.tools,
+        tags: &s.tags,
+        language: &s.language,
+        max_duration: s.max_duration,
+        phone_number: s.phone_number,
+    }
+}
+
+/// A SHA-256 that serde_json writes into.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hex SHA-256 of the canonical JSON of `value`, without building the JSON text.
+fn hash_of(value: &impl serde::Serialize) -> String {
+    use sha2::Digest;
+    let mut w = HashWriter(sha2::Sha256::new());
+    // Serialising plain data into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut w, value);
+    w.0.finalize().iter().fold(String::with_capacity(64), |mut out, b| {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+        out
     })
 }
 
@@ -64,7 +117,7 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
     for agent in observed.agents.values() {
         for e in &agent.evaluators {
             if let Some(id) = e.id {
-                out.insert(format!("cekura.scenario/{id}"), hash(&evaluator_value(e)));
+                out.insert(format!("cekura.scenario/{id}"), hash_of(&evaluator_view(e)));
             }
         }
         for p in &agent.test_profiles {
@@ -125,5 +178,46 @@ mod tests {
         let b = fingerprints(&state);
         assert_ne!(a["cekura.scenario/101"], b["cekura.scenario/101"]);
         assert_eq!(a["cekura.folders/9"], b["cekura.folders/9"]);
+    }
+    #[test]
+    fn the_borrowed_view_hashes_exactly_as_the_json_it_stands_for() {
+        use crate::model::{Condition, ConditionKind, ConditionTrigger, ConditionalActions};
+        let spec = EvaluatorSpec {
+            folder: Some("Sales.Inbound".into()),
+            script: Some(Script::Text("Call about order 1.".into())),
+            expected_outcome: Some("Helped.".into()),
+            first_message: Some("Hi".into()),
+            personality: Some(NamedRef::Id(7)),
+            test_profile: Some(ProfileRef::Id(55)),
+            metrics: Some([MetricRef::Id(502), MetricRef::Id(501)].into()),
+            tools: Some(["TOOL_END_CALL".to_string()].into()),
+            tags: Some(["b".to_string(), "a".to_string()].into()),
+            language: Some("en".into()),
+            max_duration: Some(300),
+            phone_number: Some(44),
+            ..EvaluatorSpec::default()
+        };
+        let e = Evaluator { id: Some(1), name: "A".into(), spec, ignore_changes: Default::default(), source: None };
+        let expected = json!({
+            "name": "A", "folder": "Sales.Inbound", "script": {"instructions": "Call about order 1."},
+            "expected_outcome": "Helped.", "first_message": "Hi", "personality": 7, "test_profile": 55,
+            "metrics": [501, 502], "tools": ["TOOL_END_CALL"], "tags": ["a", "b"], "language": "en",
+            "max_duration": 300, "phone_number": 44,
+        });
+        assert_eq!(hash_of(&evaluator_view(&e)), hash(&expected));
+        let flow = ConditionalActions {
+            role: "r".into(),
+            conditions: vec![Condition {
+                id: 0,
+                condition: ConditionTrigger::Text("FIRST_MESSAGE".into()),
+                action: "Hi".into(),
+                kind: ConditionKind::Standard,
+                fixed_message: true,
+            }],
+        };
+        let e = Evaluator { spec: EvaluatorSpec { script: Some(Script::Flow(flow)), ..EvaluatorSpec::default() }, ..e };
+        let view = serde_json::to_value(evaluator_view(&e)).unwrap();
+        assert_eq!(view["script"]["conditional_actions"]["conditions"][0]["type"], "standard");
+        assert_eq!(hash_of(&evaluator_view(&e)), hash(&view));
     }
 }
