@@ -70,31 +70,13 @@ fn evaluator_view(e: &Evaluator) -> EvaluatorView<'_> {
     }
 }
 
-/// A SHA-256 that serde_json writes into.
-struct HashWriter(sha2::Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        sha2::Digest::update(&mut self.0, buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Hex SHA-256 of the canonical JSON of `value`, without building the JSON text.
-fn hash_of(value: &impl serde::Serialize) -> String {
-    use sha2::Digest;
-    let mut w = HashWriter(sha2::Sha256::new());
-    // Serialising plain data into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut w, value);
-    w.0.finalize().iter().fold(String::with_capacity(64), |mut out, b| {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+/// Hex SHA-256 of the canonical JSON of `value`. `buf` is scratch space reused across calls, so hashing 10,000
+/// evaluators allocates once and feeds the hasher in one piece per object.
+fn hash_of(value: &impl serde::Serialize, buf: &mut Vec<u8>) -> String {
+    buf.clear();
+    // Serialising plain data into memory cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, value);
+    sha256_hex(buf)
 }
 
 fn information_value(i: &Option<Information>) -> Value {
@@ -114,10 +96,11 @@ fn hash(v: &Value) -> String {
 /// One hash per observed object, keyed as documented in [`crate::plan::Plan::fingerprints`].
 pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    let mut buf = Vec::new();
     for agent in observed.agents.values() {
         for e in &agent.evaluators {
             if let Some(id) = e.id {
-                out.insert(format!("cekura.scenario/{id}"), hash_of(&evaluator_view(e)));
+                out.insert(format!("cekura.scenario/{id}"), hash_of(&evaluator_view(e), &mut buf));
             }
         }
         for p in &agent.test_profiles {
@@ -204,7 +187,7 @@ mod tests {
             "metrics": [501, 502], "tools": ["TOOL_END_CALL"], "tags": ["a", "b"], "language": "en",
             "max_duration": 300, "phone_number": 44,
         });
-        assert_eq!(hash_of(&evaluator_view(&e)), hash(&expected));
+        assert_eq!(hash_of(&evaluator_view(&e), &mut Vec::new()), hash(&expected));
         let flow = ConditionalActions {
             role: "r".into(),
             conditions: vec![Condition {
@@ -218,6 +201,6 @@ mod tests {
         let e = Evaluator { spec: EvaluatorSpec { script: Some(Script::Flow(flow)), ..EvaluatorSpec::default() }, ..e };
         let view = serde_json::to_value(evaluator_view(&e)).unwrap();
         assert_eq!(view["script"]["conditional_actions"]["conditions"][0]["type"], "standard");
-        assert_eq!(hash_of(&evaluator_view(&e)), hash(&view));
+        assert_eq!(hash_of(&evaluator_view(&e), &mut Vec::new()), hash(&view));
     }
 }

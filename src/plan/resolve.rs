@@ -35,51 +35,52 @@ pub fn resolve_agent(
 
     let mut out = desired.clone();
     for ev in &mut out.evaluators {
-        let address = Address::Evaluator { agent: desired.agent, name: ev.name.clone() };
-        resolve_evaluator(ev, &address, catalog, &profile_ids, &declared, errors);
+        resolve_evaluator(ev, desired.agent, catalog, &profile_ids, &declared, errors);
     }
     out
 }
 
 fn resolve_evaluator(
     ev: &mut Evaluator,
-    address: &Address,
+    agent: crate::model::AgentId,
     catalog: &Catalog,
     profile_ids: &BTreeMap<&str, u64>,
     declared: &BTreeSet<&str>,
     errors: &mut Vec<PlanError>,
 ) {
-    let source = ev.source.clone();
+    // The address and location are built only for an error: planning 10,000 evaluators allocates no message.
+    let Evaluator { name: ev_name, source, spec, .. } = ev;
+    let address = || Address::Evaluator { agent, name: ev_name.clone() };
     // Ids are checked too when the platform listed anything: a mistyped id fails here, not at apply time.
-    if let Some(NamedRef::Id(id)) = &ev.spec.personality {
+    if let Some(NamedRef::Id(id)) = &spec.personality {
         if !catalog.personalities.is_empty() && !catalog.personalities.iter().any(|p| p.id == *id) {
             errors.push(PlanError::UnknownPersonality {
-                address: address.clone(),
+                address: address(),
                 location: source.clone(),
                 name: id.to_string(),
                 hint: "no personality of the project has this id".into(),
             });
         }
     }
-    if let Some(NamedRef::Name(name)) = &ev.spec.personality {
+    if let Some(NamedRef::Name(name)) = &spec.personality {
         match catalog.personalities.iter().find(|p| &p.name == name) {
-            Some(p) => ev.spec.personality = Some(NamedRef::Id(p.id)),
+            Some(p) => spec.personality = Some(NamedRef::Id(p.id)),
             None => errors.push(PlanError::UnknownPersonality {
-                address: address.clone(),
+                address: address(),
                 location: source.clone(),
                 name: name.clone(),
                 hint: suggest(name, catalog.personalities.iter().map(|p| p.name.as_str()), "personalities"),
             }),
         }
     }
-    if let Some(metrics) = &ev.spec.metrics {
+    if let Some(metrics) = &spec.metrics {
         let mut ids = BTreeSet::new();
         for m in metrics {
             match m {
                 MetricRef::Id(id) => {
                     if !catalog.metrics.is_empty() && !catalog.metrics.iter().any(|c| c.id == *id) {
                         errors.push(PlanError::UnknownMetric {
-                            address: address.clone(),
+                            address: address(),
                             location: source.clone(),
                             slug: id.to_string(),
                             hint: "the agent's metric list has no metric with this id".into(),
@@ -92,7 +93,7 @@ fn resolve_evaluator(
                         ids.insert(MetricRef::Id(c.id));
                     }
                     None => errors.push(PlanError::UnknownMetric {
-                        address: address.clone(),
+                        address: address(),
                         location: source.clone(),
                         slug: slug.clone(),
                         hint: suggest(slug, catalog.metrics.iter().filter_map(|c| c.slug.as_deref()), "metric slugs"),
@@ -100,15 +101,15 @@ fn resolve_evaluator(
                 },
             }
         }
-        ev.spec.metrics = Some(ids);
+        spec.metrics = Some(ids);
     }
-    if let Some(ProfileRef::Name(name)) = &ev.spec.test_profile {
+    if let Some(ProfileRef::Name(name)) = &spec.test_profile {
         if let Some(id) = profile_ids.get(name.as_str()) {
-            ev.spec.test_profile = Some(ProfileRef::Id(*id));
+            spec.test_profile = Some(ProfileRef::Id(*id));
         } else if !declared.contains(name.as_str()) {
             errors.push(PlanError::UnknownTestProfile {
-                address: address.clone(),
-                location: source,
+                address: address(),
+                location: source.clone(),
                 name: name.clone(),
             });
         }
