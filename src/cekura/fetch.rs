@@ -111,8 +111,13 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
     let mut evaluators = Vec::with_capacity(scenarios.len());
     let mut remote = RemoteVersions::default();
     for item in &scenarios {
+        let detail = match details.get(&item.id) {
+            Some(None) => continue, // gone since the list was read
+            Some(Some(d)) => Some(d),
+            None => None,
+        };
         remote.evaluators.insert(item.id, item.updated_at.clone());
-        evaluators.push(normalize_scenario(item, details.get(&item.id), &phone_numbers)?);
+        evaluators.push(normalize_scenario(item, detail, &phone_numbers)?);
     }
     let mut test_profiles = Vec::with_capacity(profiles.len());
     for p in &profiles {
@@ -135,7 +140,11 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
 }
 
 /// Single evaluator reads, in parallel within the client's concurrency limit.
-async fn fetch_details(client: &CekuraClient, ids: &[u64]) -> Result<BTreeMap<u64, wire::Scenario>, FetchError> {
+/// `None` for an evaluator that was deleted after the list was read.
+async fn fetch_details(
+    client: &CekuraClient,
+    ids: &[u64],
+) -> Result<BTreeMap<u64, Option<wire::Scenario>>, FetchError> {
     let mut tasks = JoinSet::new();
     for &id in ids {
         let client = client.clone();
@@ -151,7 +160,17 @@ async fn fetch_details(client: &CekuraClient, ids: &[u64]) -> Result<BTreeMap<u6
                 reason: e.to_string(),
             },
         })?;
-        out.insert(id, result.map_err(FetchError::api(format!("evaluator {id}")))?);
+        match result {
+            Ok(detail) => {
+                out.insert(id, Some(detail));
+            }
+            // Deleted between the list and this read (a racing apply removing its twin, a dashboard delete): it
+            // is not on the platform any more, which is what the state must say.
+            Err(e) if e.status() == Some(404) => {
+                out.insert(id, None);
+            }
+            Err(e) => return Err(FetchError::api(format!("evaluator {id}"))(e)),
+        }
     }
     Ok(out)
 }

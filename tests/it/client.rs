@@ -414,3 +414,22 @@ async fn stub_fetch_errors_name_what_was_read() {
     caused by: GET /test_framework/v1/test-profiles/?agent_id=12: 403 Forbidden: No.
     ");
 }
+
+/// An evaluator deleted between the list and its single read (a racing apply removing its twin) is simply gone:
+/// the fetch does not fail on its 404.
+#[tokio::test]
+async fn stub_an_evaluator_deleted_after_the_list_is_left_out() {
+    let stub = Stub::start(|s, n| {
+        if s.target.starts_with("/test_framework/v1/scenarios/2/") {
+            status(404, r#"{"detail": "Not found."}"#)
+        } else {
+            world(s, n)
+        }
+    })
+    .await;
+    let opts = FetchOptions { need_max_duration: true, ..FetchOptions::default() };
+    let fetched = fetch_agent(&cekura(&stub.base_url), 12, &opts).await.unwrap();
+    let ids: Vec<Option<u64>> = fetched.state.evaluators.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [Some(1)]);
+    assert!(!fetched.remote.evaluators.contains_key(&2));
+}
