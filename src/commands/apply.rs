@@ -1,8 +1,8 @@
 //! `evalform apply`: plan (or read a saved plan), show it, ask, execute, verify, and report.
 //!
 //! The plan and the final report go to stdout; the confirmation prompt and progress go to stderr. Without a
-//! terminal, `--auto-approve` is required (or a saved plan, which is the approval). Exit 1 when anything failed,
-//! was skipped, or did not verify: running apply again finishes the job.
+//! terminal, `--auto-approve` is required (or a saved plan, which is the approval). Exit 1 when the platform does
+//! not verifiably match the manifests at the end: running apply again finishes the job.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
