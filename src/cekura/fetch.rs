@@ -203,7 +203,7 @@ pub fn normalize_scenario(
     let language = item
         .scenario_language
         .clone()
-        .or_else(|| detail.and_then(|d| d.scenario_language.clone()))
+        .or_else(|| detail.and_then(|d| d.item.scenario_language.clone()))
         .filter(|l| !l.is_empty());
     let spec = EvaluatorSpec {
         folder: Some(item.folder_path.as_deref().map(str::trim).unwrap_or("").to_string()),

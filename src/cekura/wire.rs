@@ -62,47 +62,19 @@ pub struct ScenarioListItem {
     pub updated_at: Option<String>,
 }
 
-/// One evaluator as `GET /test_framework/v1/scenarios/{id}/` and the writes return it (`SchemaScenario`).
+/// One evaluator as `GET /test_framework/v1/scenarios/{id}/` and the writes return it (`SchemaScenario`): the list
+/// item's fields, plus the three only the single read has.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Scenario {
-    pub id: u64,
-    pub name: String,
-    #[serde(default)]
-    pub agent: Option<u64>,
+    #[serde(flatten)]
+    pub item: ScenarioListItem,
     #[serde(default)]
     pub project: Option<u64>,
-    #[serde(default)]
-    pub personality: Option<u64>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub instructions: String,
-    #[serde(default)]
-    pub scenario_type: Option<String>,
-    #[serde(default)]
-    pub scenario_language: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub tags: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub tool_ids: Vec<String>,
-    #[serde(default, deserialize_with = "metric_ids")]
-    pub metrics: Vec<u64>,
-    #[serde(default)]
-    pub first_message: Option<String>,
-    #[serde(default)]
-    pub expected_outcome_prompt: Option<String>,
-    #[serde(default)]
-    pub test_profile: Option<u64>,
-    #[serde(default)]
-    pub phone_number: Option<String>,
+    /// The phone number's row: the id writes take (the list only has the number string).
     #[serde(default)]
     pub outbound_phone_number_data: Option<PhoneNumber>,
     #[serde(default)]
-    pub inbound_phone_number: Option<u64>,
-    #[serde(default)]
-    pub folder_path: Option<String>,
-    #[serde(default)]
     pub max_duration: Option<u32>,
-    #[serde(default)]
-    pub updated_at: Option<String>,
 }
 
 /// A test profile (`AIAgentTestProfile`). `information` is kept as JSON: sectioned or legacy flat.

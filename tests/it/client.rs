@@ -246,7 +246,7 @@ async fn stub_a_throttled_write_is_retried_because_it_was_not_applied() {
     })
     .await;
     let created = cekura(&stub.base_url).create_scenario(&json!({"name": "A", "personality": 7, "agent": 1})).await;
-    assert_eq!(created.unwrap().id, 5);
+    assert_eq!(created.unwrap().item.id, 5);
     assert_eq!(stub.count("POST", "/test_framework/v1/scenarios/"), 2);
 }
 

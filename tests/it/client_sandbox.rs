@@ -39,7 +39,7 @@ async fn create_evaluators(client: &CekuraClient, n: usize) -> Vec<u64> {
             "instructions": format!("Call about order {i}."), "expected_outcome_prompt": "The agent helps.",
             "metrics": [501, 502], "tags": ["smoke"], "tool_ids": ["TOOL_END_CALL"],
         });
-        ids.push(client.create_scenario(&body).await.expect("create an evaluator").id);
+        ids.push(client.create_scenario(&body).await.expect("create an evaluator").item.id);
     }
     // Create does not take max_duration (only PUT and adv_update do), and the list does not return it.
     client.adv_update(&json!({"scenarios": ids, "agent": 1, "max_duration": 240})).await.expect("set max_duration");
@@ -95,7 +95,7 @@ async fn sandbox_a_dropped_write_is_outcome_unknown_and_was_sent_once() {
     assert_eq!(sent[0].outcome, RequestOutcome::DroppedAfterCommit);
     // It was committed: reading settles the unknown outcome; the text was appended once, not twice.
     let after = client.get_scenario(ids[0]).await.unwrap();
-    assert_eq!(after.instructions.matches("Confirm the name.").count(), 1, "{:?}", after.instructions);
+    assert_eq!(after.item.instructions.matches("Confirm the name.").count(), 1, "{:?}", after.item.instructions);
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn sandbox_fetch_normalises_what_the_sandbox_stores() {
             "test_profile": profile.id}))
         .await
         .unwrap();
-    let order_id = order.id;
+    let order_id = order.item.id;
     let mut full = json!({
         "name": "Order status", "agent": 1, "personality": 8, "instructions": "Ask about order 1.\n\n",
         "expected_outcome_prompt": "Date given.", "metrics": [502, 501], "tags": ["b", "a"],
@@ -334,7 +334,7 @@ async fn sandbox_a_platform_matching_the_manifest_reads_back_equal() {
         if let Some(row) = s.phone_number {
             body["phone_number"] = json!(row);
         }
-        let id = client.create_scenario(&body).await.unwrap().id;
+        let id = client.create_scenario(&body).await.unwrap().item.id;
         let mut bulk = json!({"scenarios": [id], "agent": 1, "max_duration": s.max_duration});
         if let Some(t) = &s.first_message {
             bulk["first_message"] = json!(t.expose());
