@@ -1,0 +1,369 @@
+//! The command line: clap definitions, global settings, and the dispatch to `commands::*`.
+//!
+//! This module turns flags into settings and calls the library; it holds no logic of its own. It builds the one
+//! tokio runtime and maps each command's [`Outcome`] or [`crate::error::CliError`] to the exit codes of the contract.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{CliError, Outcome};
+use crate::printer::Printer;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes (with --detailed-exitcode).
+Environment: CEKURA_API_KEY, CEKURA_BASE_URL, TELA_API_KEY, TELA_BASE_URL, NO_COLOR.
+Docs: docs/getting-started.md, docs/manifest.md";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "evalform",
+    version,
+    about = "Keep AI-agent test suites as code: plan and apply Cekura evaluators, test profiles and Tela test cases from YAML",
+    long_about = "evalform keeps AI-agent test suites as code. Evaluators and test profiles on Cekura, and test \
+cases of Tela prompts, are described in YAML manifests kept in git. `plan` shows what would change on the \
+platform, `apply` makes the platform match, and a scheduled `plan --detailed-exitcode` reports drift.\n\n\
+Try it with no key and no network: `evalform demo`.",
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// How many API requests may be in flight at once.
+    #[arg(long, global = true, help_heading = "Global options", default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallelism: u16,
+    /// Never colour the output (also: the NO_COLOR environment variable).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_color: bool,
+    /// Print only data and errors, no progress or hints.
+    #[arg(short, long, global = true, help_heading = "Global options", conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what happens on stderr (-v: each API call, -vv: debug detail).
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check manifests offline (no network, no key)
+    #[command(long_about = "Parse and check manifests offline: unknown keys, wrong types, names declared twice, \
+dangling test profile references, bad folders, conditional-actions flows. Every problem is reported with \
+FILE:LINE:COLUMN; all problems of a run are reported, not just the first. Exit 0 when valid, 1 otherwise.")]
+    Validate(PathArgs),
+    /// Read the platform and show what would change
+    #[command(long_about = "Read the platform's current state for every agent and prompt the manifests name, \
+compare it with the manifests, and show the changes and the API calls that would make them. Writes nothing.\n\n\
+With --detailed-exitcode the exit code tells drift apart: 0 no changes, 2 changes, 1 error.")]
+    Plan(PlanArgs),
+    /// Make the platform match the manifests (or execute a saved plan)
+    #[command(long_about = "Plan, show the plan, ask for confirmation on a terminal, execute, then read back every \
+touched object and verify it. Without a terminal, --auto-approve is required. With --plan FILE, execute a saved \
+plan exactly; it is refused before anything is written if any object it was based on has changed since.\n\n\
+Non-idempotent calls (append_instruction, metric add/remove) are never replayed: an unknown outcome is settled by \
+reading the platform again.")]
+    Apply(ApplyArgs),
+    /// Write manifests that describe what exists on the platform now (adoption)
+    Import(ImportArgs),
+    /// Write edits made on the platform back into the manifests (accept drift)
+    Pull(PullArgs),
+    /// Start runs of the declared evaluators, wait for them, report
+    Run(RunArgs),
+    /// Ask Cekura's AI for improvements, shown as an edit of the manifests
+    Suggest(SuggestArgs),
+    /// Print the manifests' JSON Schema
+    Schema,
+    /// Serve a local stand-in of the Cekura and Tela APIs on loopback
+    Sandbox(SandboxArgs),
+    /// A self-contained walkthrough on an in-process sandbox: no key, no network
+    Demo,
+    /// Print a completion script for a shell
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --out-dir
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PathArgs {
+    /// Manifest files or directories (all *.yaml / *.yml below them)
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Which part of the manifests to plan.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Plan only resources whose name or address matches this glob (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub target: Vec<String>,
+    /// Leave out resources whose name or address matches this glob (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Most evaluators in one bulk call (adv_update, delete_scenarios)
+    #[arg(long, env = "EVALFORM_BATCH_SIZE", default_value_t = evalform::plan::DEFAULT_BATCH_SIZE as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+}
+
+/// Where the platforms are and how to reach them; read from the environment by default.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Cekura API root
+    #[arg(
+        long,
+        env = "CEKURA_BASE_URL",
+        help_heading = "Platforms",
+        default_value = "https://api.cekura.ai",
+        value_name = "URL"
+    )]
+    pub cekura_base_url: String,
+    /// Tela API root
+    #[arg(
+        long,
+        env = "TELA_BASE_URL",
+        help_heading = "Platforms",
+        default_value = "https://api.tela.com",
+        value_name = "URL"
+    )]
+    pub tela_base_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Save the plan to FILE for `apply --plan FILE` (no secrets are written)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 2 when there are changes, 0 when there are none, 1 on error
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Execute this saved plan exactly (from `plan --out`); no prompt
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "exclude"])]
+    pub plan: Option<PathBuf>,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The Cekura agent to import
+    #[arg(long, value_name = "ID", required_unless_present = "prompt")]
+    pub agent: Option<u64>,
+    /// A Tela prompt whose test cases to import
+    #[arg(long, value_name = "UUID")]
+    pub prompt: Option<String>,
+    /// Directory to write the manifests into
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Print the edit as a unified diff instead of writing the files
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A platform change to a value that comes from `defaults`: override it on the evaluator
+    #[arg(long, conflicts_with = "default")]
+    pub r#override: bool,
+    /// A platform change to a value that comes from `defaults`: change the default
+    #[arg(long)]
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Text,
+    Json,
+    Junit,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// Run only evaluators with any of these tags (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run only evaluators in this folder (or below it)
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
+    /// Run only evaluators whose name matches this glob
+    #[arg(long, value_name = "PATTERN")]
+    pub name: Option<String>,
+    /// How many times to run each evaluator
+    #[arg(long, value_name = "N")]
+    pub frequency: Option<u32>,
+    /// Use this test profile (id) for every run
+    #[arg(long, value_name = "ID")]
+    pub test_profile: Option<u64>,
+    /// Use this personality (id) for every run
+    #[arg(long, value_name = "ID")]
+    pub personality: Option<u64>,
+    /// Start the runs and print the result id without waiting
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up waiting after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub timeout: u64,
+    /// The share of runs that must succeed, between 0 and 1
+    #[arg(long, value_name = "RATE", default_value_t = 1.0)]
+    pub min_success_rate: f64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SuggestArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// What to improve, in your words
+    #[arg(long, value_name = "TEXT")]
+    pub message: String,
+    /// Only evaluators whose name matches this glob
+    #[arg(long, value_name = "PATTERN")]
+    pub name: Option<String>,
+    /// Write the edit into the manifest files instead of printing it
+    #[arg(long)]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Port to listen on (0 picks a free one and prints it)
+    #[arg(long, default_value_t = 8787)]
+    pub port: u16,
+    /// Keep state in FILE across restarts (written atomically)
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Seed the sandbox with the demo's dashboard state
+    #[arg(long)]
+    pub seed_demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write evalform.1 and one evalform-COMMAND.1 per command into DIR instead of printing evalform.1
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    // clap exits 2 on a usage error, which a CI script using --detailed-exitcode would read as "changes": a
+    // mistyped flag would pass a drift check. The contract says bad input is 1.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    let printer = Printer::new(&cli.global);
+    init_logging(&cli.global, printer.stderr_color());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            printer.error(&CliError::new(format!("cannot start the async runtime: {err}")));
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(crate::commands::dispatch(cli, &printer));
+    let code = match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Changes) => ExitCode::from(2),
+        Ok(Outcome::Failure) => ExitCode::from(1),
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(1)
+        }
+    };
+    // The reader of stdout went away (`evalform plan | head -1`): end as a process stopped by SIGPIPE would.
+    if printer.stdout_closed() {
+        return ExitCode::from(141);
+    }
+    code
+}
+
+fn init_logging(global: &GlobalArgs, color: bool) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, 2) => tracing::Level::DEBUG,
+        (false, _) => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,197 @@
+//! `evalform apply`: plan (or read a saved plan), show it, ask, execute, verify, and report.
+//!
+//! The plan and the final report go to stdout; the confirmation prompt and progress go to stderr. Without a
+//! terminal, `--auto-approve` is required (or a saved plan, which is the approval). Exit 1 when the platform does
+//! not verifiably match the manifests at the end: running apply again finishes the job.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use evalform::apply::saved::{stale_objects, SavedPlan};
+use evalform::apply::{converge, ApplyReport, OpReport, OpStatus, Progress};
+use evalform::manifest::{self, EnvMode, LoadOptions};
+use evalform::plan::{Plan, PlanSettings};
+
+use super::process_env;
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::error::{CliError, Outcome};
+use crate::printer::Printer;
+
+pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Outcome, CliError> {
+    let (desired, settings, plan, remote) = match &args.plan {
+        Some(path) => {
+            let saved = SavedPlan::read(path, &process_env)?;
+            let opts = LoadOptions { env: &process_env, mode: EnvMode::Required };
+            let loaded = manifest::load_texts(saved.manifest_files(), &opts).map_err(|d| {
+                CliError::new(format!("{}: the manifests saved in the plan no longer load", path.display()))
+                    .cause(d.to_string())
+            })?;
+            let settings = PlanSettings {
+                targets: saved.targets.clone(),
+                excludes: saved.excludes.clone(),
+                ..PlanSettings::default()
+            };
+            let remote = crate::connect::remote_for(&args.remote, global.parallelism, &loaded.state)?;
+            let snapshot = remote.observe(&loaded.state).await?;
+            let now = evalform::plan::fingerprints(&snapshot.observed.state);
+            let stale = stale_objects(&saved.plan.fingerprints, &now);
+            if !stale.is_empty() {
+                let mut err = CliError::new(format!(
+                    "the saved plan {} is stale: {} object{} on the platform changed since it was made; nothing was written",
+                    path.display(),
+                    stale.len(),
+                    if stale.len() == 1 { "" } else { "s" }
+                ));
+                for s in stale.iter().take(20) {
+                    err = err.cause(s.clone());
+                }
+                if stale.len() > 20 {
+                    err = err.cause(format!("... and {} more", stale.len() - 20));
+                }
+                return Err(err.hint("run `evalform plan --out FILE` again and review the new plan"));
+            }
+            (loaded.state, settings, saved.plan, remote)
+        }
+        None => {
+            let Some(planned) =
+                super::plan_manifests(global, p, &args.paths.paths, &args.targets, &args.remote).await?
+            else {
+                return Ok(Outcome::Failure);
+            };
+            (planned.loaded.state, planned.settings, planned.plan, planned.remote)
+        }
+    };
+
+    p.data(&evalform::render::text(&plan, p.color()));
+    if plan.operations.is_empty() {
+        return Ok(Outcome::Success);
+    }
+    if args.plan.is_none() && !args.auto_approve && !confirm(p)? {
+        p.data_line("Apply cancelled. Nothing was written.");
+        return Ok(Outcome::Failure);
+    }
+
+    let progress = StderrProgress::new(p);
+    let report = converge(&remote, &desired, &settings, plan, usize::from(global.parallelism), &progress).await?;
+    p.data(&render_report(&report));
+    Ok(if report.succeeded() { Outcome::Success } else { Outcome::Failure })
+}
+
+/// Ask on the terminal. Without one, refuse: an unattended apply must say `--auto-approve`.
+fn confirm(p: &Printer) -> Result<bool, CliError> {
+    if !std::io::stdin().is_terminal() || !p.stderr_is_terminal() {
+        return Err(CliError::new("apply needs confirmation, and there is no terminal to ask on; nothing was written")
+            .hint("review the plan with `evalform plan`, then run `evalform apply --auto-approve`, or save it with `evalform plan --out FILE` and run `evalform apply --plan FILE`"));
+    }
+    p.stderr("\nDo you want to apply these changes? Only 'yes' is accepted: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| CliError::new(format!("cannot read the answer: {e}")))?;
+    Ok(answer.trim() == "yes")
+}
+
+/// The end report: what was done, what failed and why, what was skipped, and whether the platform now matches.
+pub fn render_report(report: &ApplyReport) -> String {
+    let mut out = String::new();
+    let done = report.count(|s| matches!(s, OpStatus::Done));
+    let failed = report.count(|s| matches!(s, OpStatus::Failed(_)));
+    let unknown = report.count(|s| matches!(s, OpStatus::Unknown(_)));
+    let skipped = report.count(|s| matches!(s, OpStatus::Skipped { .. }));
+    out.push('\n');
+    for repair in &report.repairs {
+        out.push_str(&format!("Verification: {repair}.\n"));
+    }
+    let problems: Vec<&OpReport> = report.ops.iter().filter(|o| !o.status.is_done()).collect();
+    for op in &problems {
+        let (label, why) = match &op.status {
+            OpStatus::Failed(why) => ("failed", why.clone()),
+            OpStatus::Unknown(why) => ("unknown", format!("{why}; settled by reading the platform again")),
+            OpStatus::Skipped { because_of } => {
+                ("skipped", format!("depends on operation {} that did not succeed", because_of + 1))
+            }
+            OpStatus::Done => continue,
+        };
+        // Client errors already start with the method and path; say them once.
+        let why = why.strip_prefix(&format!("{} {}: ", op.method, op.path)).unwrap_or(&why).to_string();
+        out.push_str(&format!("  {label}: {} {} ({}): {why}\n", op.method, op.path, op.description));
+    }
+    for s in &report.stuck {
+        out.push_str(&format!("  did not take: {s}\n"));
+    }
+    let calls = format!(
+        "{done} API call{} done{}{}{}",
+        if done == 1 { "" } else { "s" },
+        if failed > 0 { format!(", {failed} failed") } else { String::new() },
+        if unknown > 0 { format!(", {unknown} with unknown outcome") } else { String::new() },
+        if skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
+    );
+    if report.succeeded() {
+        out.push_str(&format!("Apply complete: {calls}. Verified: the platform matches the manifests.\n"));
+    } else {
+        let left = report.remaining.as_ref().map_or(0, |p: &Plan| p.changes.len());
+        out.push_str(&format!(
+            "Apply incomplete: {calls}; {left} resource{} still differ{} from the manifests.\n",
+            if left == 1 { "" } else { "s" },
+            if left == 1 { "s" } else { "" }
+        ));
+        out.push_str(
+            "Run `evalform apply` again to finish: it reads the platform afresh and sends only what is still missing.\n",
+        );
+    }
+    out
+}
+
+/// Progress on stderr: a bar on a terminal, a line per finished call otherwise, nothing with `-q`.
+struct StderrProgress<'a> {
+    printer: &'a Printer,
+    bar: Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl<'a> StderrProgress<'a> {
+    fn new(printer: &'a Printer) -> Self {
+        StderrProgress { printer, bar: Mutex::new(None) }
+    }
+}
+
+impl Progress for StderrProgress<'_> {
+    fn started(&self, total: usize, round: usize) {
+        if self.printer.is_quiet() || total == 0 {
+            return;
+        }
+        if round > 1 {
+            self.printer.status(&format!("Repairing: {total} API call{}", if total == 1 { "" } else { "s" }));
+        }
+        if self.printer.stderr_is_terminal() {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
+                bar.set_style(style);
+            }
+            *self.bar.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+        }
+    }
+
+    fn finished(&self, op: &OpReport) {
+        if self.printer.is_quiet() {
+            return;
+        }
+        let mark = match &op.status {
+            OpStatus::Done => "done",
+            OpStatus::Failed(_) => "FAILED",
+            OpStatus::Unknown(_) => "UNKNOWN OUTCOME",
+            OpStatus::Skipped { .. } => "skipped",
+        };
+        let line = format!("{} {} ({}): {mark}", op.method, op.path, op.description);
+        match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(bar) => {
+                bar.set_message(line);
+                bar.inc(1);
+            }
+            None => self.printer.status(&format!("  {line}")),
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}

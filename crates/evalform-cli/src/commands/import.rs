@@ -1,0 +1,99 @@
+//! `evalform import`: read what exists on the platform and write manifests that describe it, so a plan on them
+//! right after shows no changes.
+//!
+//! Thin by design: it connects only the platform asked for (`--agent` needs the Cekura key, `--prompt` the Tela
+//! key), fetches every managed field, hands the state to [`evalform::import`] to render, and writes. It never changes
+//! the platform. The paths written go to stdout (data, one per line); the hint about what to do next goes to
+//! stderr.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use evalform::cekura::fetch::{fetch_agent, FetchOptions};
+use evalform::cekura::FetchError;
+use evalform::import::{render_agent, render_prompt, write_files, ImportInput};
+
+use crate::cli::{GlobalArgs, ImportArgs};
+use crate::error::{CliError, Outcome};
+use crate::printer::Printer;
+
+pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<Outcome, CliError> {
+    let prompt = args.prompt.as_deref().map(prompt_id).transpose()?;
+    let remote = crate::connect::remote(&args.remote, global.parallelism, args.agent.is_some(), prompt.is_some())?;
+
+    let mut files = Vec::new();
+    if let Some(agent) = args.agent {
+        // Every managed field is written, so every one must be read, including those only the single GET has.
+        let opts = FetchOptions { need_max_duration: true, need_language: true, project: None };
+        let fetched = fetch_agent(remote.cekura()?, agent, &opts)
+            .await
+            .map_err(|e| fetch_error(e, "check the agent id: it is in the agent's URL in the Cekura dashboard"))?;
+        files.extend(render_agent(&ImportInput {
+            agent: &fetched.state,
+            catalog: &fetched.catalog,
+            phone_numbers: &fetched.phone_numbers,
+        }));
+    }
+    if let Some(prompt) = &prompt {
+        let state = evalform::tela::fetch::fetch_prompt(remote.tela()?, prompt)
+            .await
+            .map_err(|e| fetch_error(e, "check the prompt id: it is in the prompt's URL in Tela"))?;
+        files.push(render_prompt(&state));
+    }
+
+    let written = write_files(&args.out, &files, args.force)?;
+    for path in &written {
+        p.data_line(&path.display().to_string());
+    }
+    if !p.is_quiet() {
+        for stale in others_beside(&written) {
+            p.warn(&format!(
+                "warning: {} was not written by this import and is still read by `evalform plan`; delete it if an \
+                 earlier import wrote it",
+                stale.display()
+            ));
+        }
+    }
+    p.status(&format!("next: evalform plan {}", args.out.display()));
+    Ok(Outcome::Success)
+}
+
+/// Manifests in the directories import wrote to that it did not write: after a re-import with `--force`, the file
+/// of a folder deleted on the platform would otherwise go on declaring its evaluators unnoticed.
+fn others_beside(written: &[PathBuf]) -> Vec<PathBuf> {
+    let dirs: BTreeSet<&Path> = written.iter().filter_map(|p| p.parent()).collect();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let manifest = path.extension().is_some_and(|x| x == "yaml" || x == "yml");
+            if manifest && path.is_file() && !written.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A failed read, with the client's hint, or `not_found` when the platform does not know what was asked for.
+fn fetch_error(err: FetchError, not_found: &str) -> CliError {
+    match &err {
+        FetchError::Api { source, .. } if source.status() == Some(404) => CliError::from_error(&err).hint(not_found),
+        _ => err.into(),
+    }
+}
+
+/// A prompt id as the manifests hold it: a uuid, lower-case (the loader lower-cases it too, so the written file
+/// and the plan name the same prompt).
+fn prompt_id(raw: &str) -> Result<String, CliError> {
+    let groups: Vec<&str> = raw.split('-').collect();
+    let is_uuid = groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    if is_uuid {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(CliError::new(format!("`{raw}` is not a Tela prompt id"))
+            .hint("a prompt id is a uuid such as 5f0c2a4e-0000-4000-8000-000000000001"))
+    }
+}

@@ -1,0 +1,114 @@
+//! One module per command. Each turns its arguments into settings, calls the library, prints, and returns an
+//! [`Outcome`]. Nothing here is reused by another command: shared logic lives in the library modules.
+
+use std::path::PathBuf;
+
+use evalform::manifest::{self, EnvMode, LoadOptions, Manifests};
+use evalform::plan::PlanSettings;
+
+use crate::cli::{Cli, Command, GlobalArgs, TargetArgs};
+use crate::error::{CliError, Outcome};
+use crate::printer::Printer;
+
+pub mod apply;
+pub mod completions;
+pub mod demo;
+pub mod import;
+pub mod man;
+pub mod plan;
+pub mod pull;
+pub mod run;
+pub mod sandbox;
+pub mod schema;
+pub mod suggest;
+pub mod validate;
+
+pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
+    let global = cli.global;
+    match cli.command {
+        Command::Validate(args) => validate::run(&global, p, args).await,
+        Command::Plan(args) => plan::run(&global, p, args).await,
+        Command::Apply(args) => apply::run(&global, p, args).await,
+        Command::Import(args) => import::run(&global, p, args).await,
+        Command::Pull(args) => pull::run(&global, p, args).await,
+        Command::Run(args) => run::run(&global, p, args).await,
+        Command::Suggest(args) => suggest::run(&global, p, args).await,
+        Command::Schema => schema::run(p).await,
+        Command::Sandbox(args) => sandbox::run(&global, p, args).await,
+        Command::Demo => demo::run(p).await,
+        Command::Completions(args) => completions::run(p, args),
+        Command::Man(args) => man::run(p, args),
+    }
+}
+
+/// The process environment, for [`LoadOptions::env`].
+pub fn process_env(name: &str) -> Option<String> {
+    crate::env::var(name)
+}
+
+/// Load the manifests. On problems, print them (they are the command's output) and return `None`: the command
+/// exits 1. `EnvMode::Required` for commands that write what the manifests say (plan, apply, pull); `Deferred`
+/// for those that only need names and selections (run, suggest).
+pub fn load_manifests(p: &Printer, paths: &[PathBuf], mode: EnvMode) -> Option<Manifests> {
+    let opts = LoadOptions { env: &process_env, mode };
+    match manifest::load(paths, &opts) {
+        Ok(loaded) => Some(loaded),
+        Err(diagnostics) => {
+            p.stderr(&diagnostics.render(p.stderr_color()));
+            None
+        }
+    }
+}
+
+/// Load the manifests for a command that talks to the platform: `${env:NAME}` must be set, and there must be
+/// something to talk about.
+pub fn load_desired(p: &Printer, paths: &[PathBuf]) -> Result<Option<Manifests>, CliError> {
+    let Some(loaded) = load_manifests(p, paths, EnvMode::Required) else {
+        return Ok(None);
+    };
+    if loaded.state.agents.is_empty() && loaded.state.prompts.is_empty() {
+        return Err(CliError::new(format!(
+            "no manifests found in {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+        .hint("point evalform at a directory of *.yaml manifests, or create one with `evalform import`"));
+    }
+    Ok(Some(loaded))
+}
+
+/// What `plan` and `apply` both start from: the manifests, the platform's clients, and the plan between them.
+#[derive(Debug)]
+pub struct Planned {
+    pub loaded: Manifests,
+    pub settings: PlanSettings,
+    pub remote: evalform::remote::Remote,
+    pub plan: evalform::plan::Plan,
+}
+
+/// Load the manifests, read the platform and plan. `None`: the manifests did not load (already reported).
+pub async fn plan_manifests(
+    global: &GlobalArgs,
+    p: &Printer,
+    paths: &[PathBuf],
+    targets: &TargetArgs,
+    remote: &crate::cli::RemoteArgs,
+) -> Result<Option<Planned>, CliError> {
+    let Some(loaded) = load_desired(p, paths)? else {
+        return Ok(None);
+    };
+    let settings = plan_settings(targets);
+    let remote = crate::connect::remote_for(remote, global.parallelism, &loaded.state)?;
+    let snapshot = remote.observe(&loaded.state).await?;
+    let plan = evalform::plan::plan(&loaded.state, &snapshot.observed, &settings)?;
+    Ok(Some(Planned { loaded, settings, remote, plan }))
+}
+
+/// The planner's settings from `--target` / `--exclude` / `--batch-size`.
+pub fn plan_settings(targets: &TargetArgs) -> PlanSettings {
+    PlanSettings {
+        targets: targets.target.clone(),
+        excludes: targets.exclude.clone(),
+        batch_size: usize::try_from(targets.batch_size).unwrap_or(usize::MAX),
+        ..PlanSettings::default()
+    }
+}

@@ -1,0 +1,776 @@
+//! `evalform apply` end to end: the real binary against an in-process sandbox. Every test ends by comparing the
+//! sandbox's own stored objects with the manifests, field by field ([`World::assert_exact`]), and by counting in
+//! the request log how often each evaluator received an `append_instruction` ([`World::appends`]): the one call
+//! that must never be replayed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use evalform::manifest::{self, EnvMode, LoadOptions};
+use evalform::model::{Information, MetricRef, NamedRef, ProfileRef, Script, Text};
+use evalform_sandbox::{
+    FaultConfig, FaultKind, LoggedRequest, RequestOutcome, RunningSandbox, Sandbox, SandboxConfig, SandboxState,
+};
+use serde_json::{json, Value};
+
+use crate::common::{evalform, filters, run, Output};
+
+/// The value the examples' `${env:ACME_SUPPORT_TOKEN}` takes in these tests.
+const TOKEN: &str = "tok-3f9a-not-printed";
+
+/// A sandbox on its own runtime, and a directory of manifests.
+pub struct World {
+    pub sb: RunningSandbox,
+    pub dir: tempfile::TempDir,
+    // Declared last: the sandbox must be dropped while its runtime still exists.
+    _rt: tokio::runtime::Runtime,
+}
+
+impl World {
+    pub fn new() -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let sb = rt.block_on(Sandbox::start(0, SandboxConfig::default())).expect("start sandbox");
+        World { sb, dir: tempfile::tempdir().unwrap(), _rt: rt }
+    }
+
+    /// A world whose manifests are a copy of `examples/specs`.
+    pub fn examples() -> World {
+        let w = World::new();
+        let src = crate::common::workspace_root().join("examples/specs");
+        for sub in ["acme-shop", "bright-smile", "tela"] {
+            for entry in std::fs::read_dir(src.join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                let name = format!("{sub}/{}", path.file_name().unwrap().to_str().unwrap());
+                w.write(&name, &std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        w
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Replace `from` with `to` in a manifest; `from` must be there.
+    pub fn edit(&self, name: &str, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.path(name)).unwrap();
+        assert!(text.contains(from), "{name} does not contain {from:?}");
+        self.write(name, &text.replacen(from, to, 1));
+    }
+
+    /// `evalform ARGS` in the manifest directory, pointed at the sandbox.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = evalform();
+        let url = self.sb.base_url();
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("CEKURA_API_KEY", "test-key")
+            .env("TELA_API_KEY", "tela-key")
+            .env("CEKURA_BASE_URL", &url)
+            .env("TELA_BASE_URL", &url)
+            .env("ACME_SUPPORT_TOKEN", TOKEN)
+            .env("EVALFORM_FAST_RETRIES", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = run(self.cmd(args), None);
+        assert!(!out.stdout.contains(TOKEN) && !out.stderr.contains(TOKEN), "the token leaked:\n{}", out.snapshot());
+        out
+    }
+
+    pub fn state(&self) -> SandboxState {
+        self.sb.with_state(|s| s.clone())
+    }
+
+    pub fn log(&self) -> Vec<LoggedRequest> {
+        self.sb.requests()
+    }
+
+    /// Requests that changed, or may have changed, the platform: every non-GET the sandbox handled.
+    pub fn writes(&self) -> Vec<LoggedRequest> {
+        self.log().into_iter().filter(|r| r.method != "GET" && committed(r)).collect()
+    }
+
+    /// Per evaluator id: how many `append_instruction` calls reached (and were committed by) the platform.
+    pub fn appends(&self) -> BTreeMap<u64, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.writes() {
+            let Some(body) = r.body.as_ref().filter(|_| r.path.ends_with("/adv_update/") && r.status == 200) else {
+                continue;
+            };
+            if body.get("append_instruction").is_some_and(|v| !v.is_null()) {
+                for id in body["scenarios"].as_array().unwrap() {
+                    *out.entry(id.as_u64().unwrap()).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
+    pub fn assert_no_append_twice(&self) {
+        let twice: Vec<_> = self.appends().into_iter().filter(|(_, n)| *n > 1).collect();
+        assert!(twice.is_empty(), "appended more than once (evaluator id, count): {twice:?}");
+    }
+
+    /// The sandbox's stored objects equal the manifests in every managed field; each declared resource exists
+    /// exactly once; with `prune`, nothing else exists in the agent.
+    pub fn assert_exact(&self) {
+        let env = |name: &str| (name == "ACME_SUPPORT_TOKEN").then(|| TOKEN.to_string());
+        let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+        let desired = manifest::load(&[self.dir.path().to_path_buf()], &opts).expect("manifests load").state;
+        let s = self.state();
+        let mut problems = Vec::new();
+        for (agent_id, agent) in &desired.agents {
+            let project = s.seed.agent(*agent_id).unwrap().project;
+            for folder in &agent.folders {
+                if !s.folder_exists(project, folder) {
+                    problems.push(format!("agent {agent_id}: folder {folder} missing"));
+                }
+            }
+            let profiles: Vec<_> = s.test_profiles.values().filter(|p| p.agent == Some(*agent_id)).collect();
+            for want in &agent.test_profiles {
+                let got: Vec<_> = profiles.iter().filter(|p| p.name == want.name).collect();
+                if got.len() != 1 {
+                    problems.push(format!("agent {agent_id}: test profile {:?} exists {} times", want.name, got.len()));
+                    continue;
+                }
+                if let Some(info) = &want.information {
+                    if got[0].information != information(info) {
+                        problems.push(format!("test profile {:?}: information {}", want.name, got[0].information));
+                    }
+                }
+            }
+            let evaluators: Vec<_> = s.evaluators.values().filter(|e| e.agent == Some(*agent_id)).collect();
+            if agent.prune {
+                let names: BTreeSet<_> = agent.evaluators.iter().map(|e| e.name.as_str()).collect();
+                for e in evaluators.iter().filter(|e| !names.contains(e.name.as_str())) {
+                    problems.push(format!("agent {agent_id}: evaluator {:?} should have been pruned", e.name));
+                }
+                let names: BTreeSet<_> = agent.test_profiles.iter().map(|p| p.name.as_str()).collect();
+                for p in profiles.iter().filter(|p| !names.contains(p.name.as_str())) {
+                    problems.push(format!("agent {agent_id}: test profile {:?} should have been pruned", p.name));
+                }
+            }
+            for want in &agent.evaluators {
+                let got: Vec<_> = evaluators.iter().filter(|e| e.name == want.name).collect();
+                if got.len() != 1 {
+                    problems.push(format!("agent {agent_id}: evaluator {:?} exists {} times", want.name, got.len()));
+                    continue;
+                }
+                let (g, w) = (got[0], &want.spec);
+                let mut check = |field: &str, ok: bool, got: String| {
+                    if !ok {
+                        problems.push(format!("evaluator {:?}: {field} is {got}", want.name));
+                    }
+                };
+                if let Some(f) = &w.folder {
+                    check("folder", g.folder_path.as_deref().unwrap_or("") == f, format!("{:?}", g.folder_path));
+                }
+                match &w.script {
+                    Some(Script::Text(t)) => check(
+                        "instructions",
+                        g.scenario_type == "instruction"
+                            && evalform::model::normalize_long_text(&g.instructions) == t.expose(),
+                        format!("{:?} ({})", g.instructions, g.scenario_type),
+                    ),
+                    Some(Script::Flow(flow)) => {
+                        let stored: Value = serde_json::from_str(&g.instructions).unwrap_or(Value::Null);
+                        let want_flow = plain(serde_json::to_value(flow).unwrap());
+                        check(
+                            "conditional_actions",
+                            g.scenario_type == "conditional_actions" && stored == want_flow,
+                            g.instructions.clone(),
+                        );
+                    }
+                    None => {}
+                }
+                if let Some(t) = &w.expected_outcome {
+                    check(
+                        "expected_outcome",
+                        g.expected_outcome_prompt == t.expose(),
+                        g.expected_outcome_prompt.clone(),
+                    );
+                }
+                if let Some(t) = &w.first_message {
+                    check("first_message", g.first_message == t.expose(), g.first_message.clone());
+                }
+                if let Some(p) = &w.personality {
+                    let id = match p {
+                        NamedRef::Id(id) => *id,
+                        NamedRef::Name(n) => s.seed.personalities.iter().find(|x| &x.name == n).unwrap().id,
+                    };
+                    check("personality", g.personality == Some(id), format!("{:?}", g.personality));
+                }
+                if let Some(p) = &w.test_profile {
+                    let id = match p {
+                        ProfileRef::Id(id) => Some(*id),
+                        ProfileRef::Name(n) => profiles.iter().find(|x| &x.name == n).map(|x| x.id),
+                    };
+                    check("test_profile", id.is_some() && g.test_profile == id, format!("{:?}", g.test_profile));
+                }
+                if let Some(m) = &w.metrics {
+                    let ids: BTreeSet<u64> = m
+                        .iter()
+                        .map(|m| match m {
+                            MetricRef::Id(id) => *id,
+                            MetricRef::Slug(slug) => s.seed.metrics.iter().find(|x| &x.slug == slug).unwrap().id,
+                        })
+                        .collect();
+                    check(
+                        "metrics",
+                        g.metrics.iter().copied().collect::<BTreeSet<_>>() == ids,
+                        format!("{:?}", g.metrics),
+                    );
+                }
+                if let Some(t) = &w.tools {
+                    check(
+                        "tools",
+                        &g.tool_ids.iter().cloned().collect::<BTreeSet<_>>() == t,
+                        format!("{:?}", g.tool_ids),
+                    );
+                }
+                if let Some(t) = &w.tags {
+                    check("tags", &g.tags.iter().cloned().collect::<BTreeSet<_>>() == t, format!("{:?}", g.tags));
+                }
+                if let Some(l) = &w.language {
+                    check("language", &g.scenario_language == l, g.scenario_language.clone());
+                }
+                if let Some(d) = w.max_duration {
+                    check("max_duration", g.max_duration == Some(u64::from(d)), format!("{:?}", g.max_duration));
+                }
+                if let Some(p) = w.phone_number {
+                    check("phone_number", g.phone_number == Some(p), format!("{:?}", g.phone_number));
+                }
+            }
+        }
+        for (prompt, want) in &desired.prompts {
+            let cases: Vec<_> = s.test_cases.values().filter(|c| &c.prompt_id == prompt).collect();
+            for tc in &want.test_cases {
+                let got: Vec<_> = cases.iter().filter(|c| c.title == tc.title).collect();
+                if got.len() != 1 {
+                    problems.push(format!("prompt {prompt}: test case {:?} exists {} times", tc.title, got.len()));
+                    continue;
+                }
+                if let Some(m) = &tc.messages {
+                    let want_m: Value =
+                        m.iter().map(|m| json!({"role": m.role, "content": m.content.expose()})).collect();
+                    if got[0].messages != want_m {
+                        problems.push(format!("test case {:?}: messages {}", tc.title, got[0].messages));
+                    }
+                }
+                if let Some(v) = &tc.variables {
+                    if got[0].variables != texts(v) {
+                        problems.push(format!("test case {:?}: variables {}", tc.title, got[0].variables));
+                    }
+                }
+                if let Some(o) = &tc.expected_output {
+                    if got[0].expected_output != json!(o.expose()) {
+                        problems.push(format!("test case {:?}: expected output {}", tc.title, got[0].expected_output));
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "the platform differs from the manifests:\n  {}", problems.join("\n  "));
+    }
+
+    /// Poll the request log until `pred` holds or `timeout` passes.
+    pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&[LoggedRequest]) -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if pred(&self.log()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// A request the platform handled (so a write in it took effect), as opposed to an injected 429/5xx/400.
+fn committed(r: &LoggedRequest) -> bool {
+    matches!(r.outcome, RequestOutcome::Answered | RequestOutcome::DroppedAfterCommit) && r.status < 300
+}
+
+fn texts(map: &BTreeMap<String, Text>) -> Value {
+    map.iter().map(|(k, v)| (k.clone(), json!(v.expose()))).collect::<serde_json::Map<_, _>>().into()
+}
+
+fn information(info: &Information) -> Value {
+    match info {
+        Information::Sectioned { main_agent_variables, testing_agent_variables } => json!({
+            "main_agent_variables": texts(main_agent_variables),
+            "testing_agent_variables": texts(testing_agent_variables),
+        }),
+        Information::Flat(map) => texts(map),
+    }
+}
+
+/// A serialised flow with its `Text` values as plain strings (a sensitive `Text` serialises sealed).
+fn plain(v: Value) -> Value {
+    match v {
+        Value::Object(map) if map.contains_key("sensitive") && map.contains_key("value") => map["value"].clone(),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, plain(v))).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(plain).collect()),
+        other => other,
+    }
+}
+
+/// Snapshot settings for apply output: ids the sandbox hands out depend on the order of concurrent creates.
+/// Apply and plan output has no timings, but it does show `max duration 300s`: leave out the duration filter.
+pub fn apply_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    for (pattern, replacement) in filters().into_iter().filter(|(_, r)| *r != "[DURATION]") {
+        s.add_filter(pattern, replacement);
+    }
+    s.set_prepend_module_to_snapshot(false);
+    s.add_filter(r"/test-case/7e57ca5e-[0-9a-f-]+", "/test-case/[UUID]");
+    s.add_filter(r"/scenarios/\d{4,}/", "/scenarios/[ID]/");
+    s.add_filter(r"/test-profiles/\d{4,}/", "/test-profiles/[ID]/");
+    s
+}
+
+/// Stderr progress lines come in the order calls finish; sort them so a snapshot does not depend on scheduling.
+fn sorted_progress(out: &Output) -> Output {
+    let mut lines: Vec<&str> = out.stderr.lines().collect();
+    lines.sort_unstable();
+    Output { code: out.code, stdout: out.stdout.clone(), stderr: lines.join("\n") }
+}
+
+// ---- every resource kind: create, update, delete ----
+
+#[test]
+fn apply_creates_updates_and_deletes_every_resource_kind() {
+    let w = World::examples();
+    // A test profile nobody uses, to be pruned later.
+    w.edit(
+        "bright-smile/reception.yaml",
+        "  test_profiles:\n",
+        "  test_profiles:\n    - name: Walk-in\n      information: {note: no appointment}\n",
+    );
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+
+    // Update each kind: an instruction, metrics, a legacy (flat) information value, a flow's action, a Tela case.
+    w.edit("acme-shop/orders.yaml", "placed eight days ago", "placed ten days ago");
+    w.edit("acme-shop/orders.yaml", "metrics: [501, 505, 504]", "metrics: [501, 507]");
+    w.edit("acme-shop/orders.yaml", "customer_name: Luis Ortega", "customer_name: Luis Ortega Ruiz");
+    w.edit("bright-smile/reception.yaml", "insurance: Delta Dental", "insurance: Cigna");
+    w.edit("bright-smile/reception.yaml", "Next Tuesday morning if possible.", "Next Wednesday morning.");
+    w.edit("tela/order-support.yaml", "offers a free return label", "offers a prepaid return label");
+    // Delete: prune an evaluator and the unused test profile.
+    w.edit("bright-smile/reception.yaml", "  agent: 202\n", "  agent: 202\n  prune: true\n");
+    w.edit("bright-smile/reception.yaml", "    - name: Walk-in\n      information: {note: no appointment}\n", "");
+    let text = std::fs::read_to_string(w.path("bright-smile/reception.yaml")).unwrap();
+    let cut = text.find("    - name: Elderly caller asks about parking").unwrap();
+    w.write("bright-smile/reception.yaml", &text[..cut]);
+
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stdout.contains("0 to create, 6 to update, 2 to delete"), "{}", out.stdout);
+    w.assert_exact();
+    let deleted: Vec<_> = w
+        .writes()
+        .into_iter()
+        .filter(|r| r.method == "DELETE" || r.path.ends_with("/delete_scenarios/"))
+        .map(|r| r.route)
+        .collect();
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+}
+
+// ---- saved plans ----
+
+#[test]
+fn a_saved_plan_applied_twice_refuses_the_second_time_and_appends_once() {
+    let w = tails_world(4);
+    let out = w.run(&["plan", "--out", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    let writes = w.writes().len();
+
+    let again = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(again.code, 1, "{}", again.snapshot());
+    assert!(again.stderr.contains("is stale"), "{}", again.snapshot());
+    assert_eq!(w.writes().len(), writes, "the stale plan wrote something");
+    assert_eq!(w.appends().values().copied().collect::<Vec<_>>(), [1, 1, 1, 1]);
+    w.assert_exact();
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_with_nothing_written() {
+    let w = tails_world(2);
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    // A dashboard edit after the plan was made.
+    let id = *w.state().evaluators.keys().next().unwrap();
+    w.sb.with_state(|s| s.edit_evaluator(id, json!({"expected_outcome_prompt": "Edited in the dashboard."}))).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    apply_settings().bind(|| insta::assert_snapshot!("apply-stale-saved-plan", out.snapshot()));
+}
+
+// ---- unknown outcomes, storms ----
+
+/// `n` evaluators of agent 12 whose instructions lack the tail every manifest entry adds: the plan appends it
+/// with one `adv_update`.
+fn tails_world(n: usize) -> World {
+    let w = World::new();
+    let mut yaml = String::from(
+        "version: 1\ncekura:\n  agent: 12\n  defaults:\n    instructions_suffix: \"\\nAlways confirm the caller's name.\"\n  evaluators:\n",
+    );
+    w.sb.with_state(|s| {
+        for i in 0..n {
+            let body = json!({"name": format!("Case {i}"), "agent": 12, "personality": 7,
+                "instructions": format!("Caller {i} asks about an order."), "metrics": [501]});
+            s.insert_evaluator(2000 + i as u64, body).unwrap();
+        }
+    });
+    for i in 0..n {
+        yaml.push_str(&format!("    - name: Case {i}\n      instructions: \"Caller {i} asks about an order.\"\n"));
+    }
+    w.write("suite.yaml", &yaml);
+    w
+}
+
+#[test]
+fn a_dropped_append_is_settled_by_reading_and_the_tail_lands_once() {
+    let w = tails_world(3);
+    w.sb.set_faults(FaultConfig::fail_next(FaultKind::DropAfterCommit, 1, Some("POST"), Some("adv_update")));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let dropped: Vec<_> = w.log().into_iter().filter(|r| r.outcome == RequestOutcome::DroppedAfterCommit).collect();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(w.appends(), BTreeMap::from([(2000, 1), (2001, 1), (2002, 1)]));
+    w.assert_exact();
+    apply_settings().bind(|| insta::assert_snapshot!("apply-dropped-append", sorted_progress(&out).snapshot()));
+}
+
+#[test]
+fn apply_converges_through_429_and_5xx_storms() {
+    let w = World::examples();
+    w.sb.set_faults(FaultConfig {
+        seed: 11,
+        rate_429: 0.25,
+        retry_after_secs: 0,
+        rate_5xx: 0.15,
+        server_error_status: 503,
+        ..FaultConfig::default()
+    });
+    // A storm may leave some writes with unknown outcomes for more rounds than one apply runs: apply again, as
+    // the report says, until it verifies.
+    let mut attempts = Vec::new();
+    for _ in 0..4 {
+        let out = w.run(&["apply", "--auto-approve"]);
+        let code = out.code;
+        attempts.push(out);
+        if code == 0 {
+            break;
+        }
+    }
+    let last = attempts.last().unwrap();
+    assert_eq!(last.code, 0, "{}", attempts.iter().map(Output::snapshot).collect::<Vec<_>>().join("\n====\n"));
+    let injected = w.log().iter().filter(|r| r.outcome != RequestOutcome::Answered).count();
+    assert!(injected > 10, "the storm injected only {injected} faults");
+    w.sb.set_faults(FaultConfig::default());
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+// ---- races and crashes ----
+
+#[test]
+fn two_applies_of_tails_at_once_end_in_exactly_the_desired_state() {
+    let w = tails_world(6);
+    // Latency so both read before either writes: both plan the same append.
+    w.sb.set_faults(FaultConfig { latency_ms: 40, ..FaultConfig::default() });
+    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    w.sb.set_faults(FaultConfig::default());
+    let show = |o: &std::process::Output| {
+        format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    w.assert_exact();
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}\n--- a\n{}\n--- b\n{}", plan.snapshot(), show(&a), show(&b));
+    // Each apply sent its append once (so at most two per evaluator); the doubled tails were replaced whole.
+    assert!(w.appends().values().all(|n| *n <= 2), "{:?}", w.appends());
+    assert!(a.status.success() && b.status.success(), "--- a\n{}\n--- b\n{}", show(&a), show(&b));
+}
+
+#[test]
+fn two_applies_creating_the_same_evaluators_at_once_end_in_exactly_the_desired_state() {
+    let w = World::examples();
+    // Tela has no delete: twin test cases cannot be repaired (see the ignored known-gap test below).
+    std::fs::remove_file(w.path("tela/order-support.yaml")).unwrap();
+    w.sb.set_faults(FaultConfig { latency_ms: 20, ..FaultConfig::default() });
+    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    w.sb.set_faults(FaultConfig::default());
+    let show = |o: &std::process::Output| {
+        format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    // Both created; the one holding the higher id of each twin deleted its own.
+    let twins_deleted = w.writes().iter().filter(|r| r.method == "DELETE").count();
+    assert!(twins_deleted > 0, "the two applies did not race");
+    w.assert_exact();
+    assert!(a.status.success() && b.status.success(), "--- a\n{}\n--- b\n{}", show(&a), show(&b));
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+}
+
+/// Known gap: Tela has no delete endpoint, so when two applies create the same new test cases at once, the
+/// twins cannot be removed, and the planner matches one of them by title without saying there are two.
+#[test]
+#[ignore = "known gap: racing applies leave twin Tela test cases (Tela has no delete)"]
+fn known_gap_two_applies_racing_on_new_tela_test_cases_leave_twins() {
+    let w = World::new();
+    w.write(
+        "tela.yaml",
+        &std::fs::read_to_string(crate::common::workspace_root().join("examples/specs/tela/order-support.yaml"))
+            .unwrap(),
+    );
+    w.sb.set_faults(FaultConfig { latency_ms: 20, ..FaultConfig::default() });
+    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let _ = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    w.assert_exact();
+}
+
+#[test]
+fn kill_9_mid_apply_then_apply_again_ends_exact() {
+    let w = World::examples();
+    w.sb.set_faults(FaultConfig { latency_ms: 60, ..FaultConfig::default() });
+    let mut child = w
+        .cmd(&["--parallelism", "2", "apply", "--auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mid = w.wait_for_log(Duration::from_secs(30), |log| {
+        log.iter().filter(|r| r.method != "GET" && r.path.ends_with("/scenarios/")).count() >= 3
+    });
+    child.kill().unwrap(); // SIGKILL on Unix
+    let _ = child.wait();
+    assert!(mid, "the apply never reached its evaluator creates");
+    std::thread::sleep(Duration::from_millis(200));
+    let partial = w.state();
+    assert!(!partial.evaluators.is_empty() && partial.evaluators.len() < 13, "{}", partial.evaluators.len());
+
+    w.sb.set_faults(FaultConfig::default());
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+// ---- partial failure, refusal ----
+
+const SMALL: &str = r#"version: 1
+cekura:
+  agent: 12
+  folders: [Support]
+  test_profiles:
+    - name: Regular
+      information: {customer_name: Ana}
+  evaluators:
+    - name: Refund request
+      folder: Support
+      personality: 7
+      test_profile: Regular
+      instructions: The caller wants a refund for order 42.
+      max_duration: 300
+      language: en
+tela:
+  prompt: 5f0c2a4e-0000-4000-8000-000000000001
+  test_cases:
+    - title: Late order
+      messages:
+        - {role: user, content: Where is my order?}
+      expected_output: Gives the tracking link.
+"#;
+
+#[test]
+fn a_rejected_create_skips_its_dependents_and_a_second_apply_finishes() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    // The glob matches exactly the evaluator-create path: reject the one create with a 400.
+    w.sb.set_faults(FaultConfig::fail_next(
+        FaultKind::BadRequest,
+        1,
+        Some("POST"),
+        Some("/test_framework/v1/scenario[s]/"),
+    ));
+    let out = w.run(&["--parallelism", "1", "apply", "--auto-approve"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    apply_settings().bind(|| insta::assert_snapshot!("apply-partial-failure", sorted_progress(&out).snapshot()));
+    let s = w.state();
+    assert!(s.evaluators.is_empty() && s.test_profiles.len() == 1 && s.test_cases.len() == 1);
+
+    let out = w.run(&["--parallelism", "1", "apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+}
+
+#[test]
+fn apply_without_auto_approve_and_without_a_terminal_refuses() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    let out = w.run(&["apply"]);
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    apply_settings().bind(|| insta::assert_snapshot!("apply-no-terminal", out.snapshot()));
+}
+
+#[test]
+fn apply_auto_approve_shows_plan_progress_and_report() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    let out = w.run(&["--parallelism", "1", "apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    apply_settings().bind(|| insta::assert_snapshot!("apply-auto-approve", sorted_progress(&out).snapshot()));
+}
+
+#[test]
+fn a_folder_created_elsewhere_after_the_plan_read_counts_as_done() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    w.sb.set_faults(FaultConfig { latency_ms: 800, path: Some("create_folder".into()), ..FaultConfig::default() });
+    let child = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Once the folders were read, the folder appears (another apply, the dashboard) before the create lands.
+    assert!(w.wait_for_log(Duration::from_secs(20), |log| log.iter().any(|r| r.path.ends_with("/folders/"))));
+    w.sb.with_state(|s| s.insert_folder(1376, "Support")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let status = out.status;
+    let rejected = w.log().iter().filter(|r| r.path.ends_with("/create_folder/") && r.status == 400).count();
+    assert_eq!(rejected, 1, "the race did not happen");
+    assert!(status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    w.assert_exact();
+}
+
+#[test]
+fn kill_9_while_an_append_is_in_flight_then_apply_again_appends_once() {
+    let w = tails_world(4);
+    w.sb.set_faults(FaultConfig { latency_ms: 600, path: Some("adv_update".into()), ..FaultConfig::default() });
+    let mut child = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert!(w.wait_for_log(Duration::from_secs(20), |log| log.iter().any(|r| r.path.ends_with("/metrics/"))));
+    // The plan is made right after the reads; the append is then held in the sandbox's latency.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "the apply finished before it was killed");
+    std::thread::sleep(Duration::from_millis(700));
+    w.sb.set_faults(FaultConfig::default());
+    assert!(w.appends().values().all(|n| *n <= 1), "{:?}", w.appends());
+
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    assert_eq!(w.appends().values().copied().collect::<Vec<_>>(), [1, 1, 1, 1], "{:?}", w.appends());
+}
+
+#[test]
+fn apply_converges_when_writes_are_committed_and_their_answers_lost() {
+    let w = World::examples();
+    w.edit("acme-shop/orders.yaml", "  project: 7\n", "  project: 7\n  prune: true\n");
+    w.sb.set_faults(FaultConfig {
+        seed: 5,
+        rate_drop_after_commit: 0.3,
+        method: Some("POST".into()),
+        ..FaultConfig::default()
+    });
+    let mut attempts = Vec::new();
+    for _ in 0..4 {
+        let out = w.run(&["apply", "--auto-approve"]);
+        let code = out.code;
+        attempts.push(out);
+        if code == 0 {
+            break;
+        }
+    }
+    let dropped = w.log().iter().filter(|r| r.outcome == RequestOutcome::DroppedAfterCommit).count();
+    assert!(dropped >= 3, "only {dropped} answers were lost");
+    assert_eq!(
+        attempts.last().unwrap().code,
+        0,
+        "{}",
+        attempts.iter().map(Output::snapshot).collect::<Vec<_>>().join("\n====\n")
+    );
+    w.sb.set_faults(FaultConfig::default());
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+#[test]
+fn an_unknown_create_with_dependents_is_settled_and_repaired_in_the_same_apply() {
+    let w = World::new();
+    w.write("suite.yaml", SMALL);
+    // A 5xx on a write is an unknown outcome (here nothing was committed); its dependents are skipped.
+    w.sb.set_faults(FaultConfig::fail_next(
+        FaultKind::ServerError,
+        1,
+        Some("POST"),
+        Some("/test_framework/v1/scenario[s]/"),
+    ));
+    let out = w.run(&["--parallelism", "1", "apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    apply_settings()
+        .bind(|| insta::assert_snapshot!("apply-unknown-create-repaired", sorted_progress(&out).snapshot()));
+}
+
+#[test]
+fn an_append_refused_with_a_5xx_is_never_resent_but_repaired_by_replacement() {
+    let w = tails_world(3);
+    w.sb.set_faults(FaultConfig::fail_next(FaultKind::ServerError, 1, Some("POST"), Some("adv_update")));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    // The 5xx came before the server handled it: nothing was appended. The repair replaced each text instead.
+    let appends_sent =
+        w.log().iter().filter(|r| r.body.as_ref().is_some_and(|b| b.get("append_instruction").is_some())).count();
+    assert_eq!(appends_sent, 1, "the append was sent again");
+    assert!(w.appends().is_empty());
+    let patches = w.writes().iter().filter(|r| r.method == "PATCH").count();
+    assert_eq!(patches, 3);
+    w.assert_exact();
+}
+
+#[test]
+fn a_saved_plan_of_the_examples_keeps_no_secret_and_applies_exactly() {
+    let w = World::examples();
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    let saved = std::fs::read_to_string(w.path("plan.json")).unwrap();
+    assert!(!saved.contains(TOKEN), "the saved plan holds a secret");
+    assert!(saved.contains("${env:ACME_SUPPORT_TOKEN}"));
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+
+    // With the variable changed since the plan was made, the plan is refused before anything is read or written.
+    w.sb.clear_requests();
+    let mut cmd = w.cmd(&["apply", "--plan", "plan.json"]);
+    cmd.env("ACME_SUPPORT_TOKEN", "another-value");
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(w.log().is_empty());
+    assert!(!out.stderr.contains("another-value") && !out.stderr.contains(TOKEN), "{}", out.stderr);
+    apply_settings().bind(|| insta::assert_snapshot!("apply-saved-plan-secret-changed", out.snapshot()));
+}

@@ -1,0 +1,595 @@
+//! Executes a plan and makes sure the platform ends where the manifests say, without ever replaying a
+//! non-idempotent call.
+//!
+//! The loop is: run the plan's operations (dependency order, bounded parallelism, each sent exactly once), then
+//! read the platform again and plan again from what it has now. An empty plan is the verification. A non-empty
+//! one is what is still missing: writes whose outcome was unknown and did not land, fields the server silently
+//! ignored, a tail appended twice by a racing apply. Those are repaired in another round, planned with
+//! `append_instruction` disabled, so the repair is a full replacement (idempotent). Because every round is planned
+//! from a fresh read, nothing is ever resent on the strength of an old reading: an unknown outcome is settled by
+//! reading, not by resending.
+//!
+//! This module must not decide what to change (the planner does) nor how to show it (the renderers do).
+
+pub mod saved;
+pub mod schedule;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::http::ApiError;
+use crate::model::{Address, AgentId, State};
+use crate::plan::{self, call_request, Call, CreatedRef, Operation, Plan, PlanSettings, Secrets, Verb};
+use crate::remote::{ObserveError, Remote};
+pub use schedule::{run_schedule, OpStatus};
+
+/// How many rounds of execute-then-verify before giving up. The first executes the plan; later ones settle
+/// unknown outcomes and repair what verification found.
+pub const MAX_ROUNDS: usize = 3;
+
+/// Ids the platform gave to resources this apply created, so later operations can refer to them.
+#[derive(Debug, Default)]
+pub struct CreatedIds {
+    evaluators: BTreeMap<(AgentId, String), u64>,
+    test_profiles: BTreeMap<(AgentId, String), u64>,
+}
+
+/// The result of one operation, for the report.
+#[derive(Debug, Clone)]
+pub struct OpReport {
+    pub round: usize,
+    pub method: String,
+    pub path: String,
+    pub description: String,
+    pub status: OpStatus,
+    /// The evaluator or test profile this operation created, as the platform answered.
+    pub created: Option<Created>,
+}
+
+/// A resource an apply created, by the id the platform gave it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Created {
+    Evaluator { agent: AgentId, name: String, id: u64 },
+    TestProfile { agent: AgentId, name: String, id: u64 },
+}
+
+/// What an apply did, in the words of the end report.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub ops: Vec<OpReport>,
+    /// The plan still left after the last round: empty when the platform matches the manifests.
+    pub remaining: Option<Plan>,
+    /// Fields that did not take after being written (the server accepted and ignored them), with the route tried.
+    pub stuck: Vec<String>,
+    /// Rounds after the first: what verification found and repaired.
+    pub repairs: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Verified: the last read planned nothing and nothing is stuck. Operations refused, skipped or with unknown
+    /// outcomes along the way do not count against it once the verification says that what they were for was
+    /// reached (a racing apply may have deleted the twin a call was about, or made the change first); the report
+    /// still lists them. A refusal whose goal was not reached leaves a non-empty plan, and so a failure.
+    pub fn succeeded(&self) -> bool {
+        self.remaining.as_ref().is_some_and(Plan::is_empty) && self.stuck.is_empty()
+    }
+
+    pub fn count(&self, pred: impl Fn(&OpStatus) -> bool) -> usize {
+        self.ops.iter().filter(|o| pred(&o.status)).count()
+    }
+}
+
+/// Where progress goes: one call per finished operation.
+pub trait Progress: Send + Sync {
+    fn started(&self, total: usize, round: usize);
+    fn finished(&self, op: &OpReport);
+    fn done(&self);
+}
+
+/// Progress that says nothing (`-q`, and tests that only look at the report).
+#[derive(Debug)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn started(&self, _: usize, _: usize) {}
+    fn finished(&self, _: &OpReport) {}
+    fn done(&self) {}
+}
+
+/// Why an apply stopped before it could verify. What it executed so far stays executed; a new `plan` reads it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Verification could not read the platform.
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
+    /// The platform, as read after executing, can no longer be planned against (it changed during apply).
+    #[error("{0}")]
+    Replan(plan::PlanErrors),
+}
+
+/// Run `first` and converge: execute, re-read, re-plan, repair, at most [`MAX_ROUNDS`] rounds.
+pub async fn converge(
+    remote: &Remote,
+    desired: &State,
+    settings: &PlanSettings,
+    first: Plan,
+    parallelism: usize,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    let mut report = ApplyReport::default();
+    // Objects the plan was made from: a twin among them is not another apply's doing (a rename still pending,
+    // say), and is never resolved by deletion.
+    let planned_from: std::collections::BTreeSet<String> = first.fingerprints.keys().cloned().collect();
+    let mut plan = first;
+    let mut last_round_touched: BTreeMap<Address, Vec<String>> = BTreeMap::new();
+    let mut claims: BTreeSet<Claim> = BTreeSet::new();
+    for round in 1..=MAX_ROUNDS {
+        let round_ops = execute(remote, &plan, round, parallelism, progress).await;
+        // Only a clean refusal stops the repairs. An operation skipped because a dependency's outcome was
+        // unknown is exactly what the next round, planned from a fresh read, is for.
+        let clean_failure = round_ops.iter().any(|o| matches!(o.status, OpStatus::Failed(_)));
+        let touched = touched_routes(&plan, &round_ops);
+        claims.extend(claims_of(&plan));
+        report.ops.extend(round_ops);
+
+        // Verify: read the platform again and plan again. From here on, instructions are repaired by full
+        // replacement only.
+        let mut snapshot = remote.observe(desired).await?;
+        // A racing apply's create can land between two reads: settle twins until a read shows none (bounded).
+        for _ in 0..TWIN_PASSES {
+            let removed = remove_twins(remote, &snapshot, &claims, &planned_from).await;
+            if removed.is_empty() {
+                break;
+            }
+            report.repairs.extend(removed);
+            snapshot = remote.observe(desired).await?;
+        }
+        let repair_settings = PlanSettings { allow_append: false, ..settings.clone() };
+        let next = plan::plan(desired, &snapshot.observed, &repair_settings).map_err(ApplyError::Replan)?;
+        if next.is_empty() {
+            report.remaining = Some(next);
+            return Ok(report);
+        }
+        // A field written in this round that is still wrong after a repair round did not take: report it with
+        // the route that was tried, rather than writing it forever.
+        let mut stuck = Vec::new();
+        for change in &next.changes {
+            if let (Some(prev), Some(now)) = (last_round_touched.get(&change.address), touched.get(&change.address)) {
+                for field in &change.fields {
+                    stuck.push(format!(
+                        "{}: field `{}` did not change after {} (and again after {})",
+                        change.address,
+                        field.field,
+                        prev.join(", "),
+                        now.join(", ")
+                    ));
+                }
+            }
+        }
+        if !stuck.is_empty() || clean_failure || round == MAX_ROUNDS {
+            report.stuck = stuck;
+            report.remaining = Some(next);
+            return Ok(report);
+        }
+        report.repairs.push(format!(
+            "round {round} left {} resource{} not as planned (an unknown outcome that did not land, a field the \
+             server ignored, or a concurrent change); repairing from a fresh read",
+            next.changes.len(),
+            if next.changes.len() == 1 { "" } else { "s" }
+        ));
+        last_round_touched = touched;
+        plan = next;
+    }
+    Ok(report)
+}
+
+/// How many times one verification removes twins and reads again.
+const TWIN_PASSES: usize = 5;
+
+/// A create this apply sent, answered or not: what it may have made.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Claim {
+    test_profile: bool,
+    agent: AgentId,
+    name: String,
+}
+
+/// The names a round set out to create, whatever became of each create: the plan creates only names that did not
+/// exist when it read the platform, so every object of such a name was made during this apply (by it, or by an
+/// apply racing it), and the twin rule below may choose among them.
+fn claims_of(plan: &Plan) -> Vec<Claim> {
+    plan.operations
+        .iter()
+        .filter_map(|op| {
+            let agent = op_agent(op)?;
+            match &op.call {
+                Call::CreateEvaluator { body, .. } => {
+                    Some(Claim { test_profile: false, agent, name: body.name.clone()? })
+                }
+                Call::CreateTestProfile { name, .. } => Some(Claim { test_profile: true, agent, name: name.clone() }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Resolve twins that racing applies made: when a name this apply created (or may have created) now stands more
+/// than once in its agent, keep the lowest id and delete the others that did not exist when the plan was made.
+/// Every apply of the same manifests applies the same rule, so they agree on the survivor whichever verifies
+/// first, and one whose create was never answered still cleans up after itself. An object that existed when the
+/// plan read the platform (a dashboard creation, a pending rename) is never deleted: the plan then names the
+/// duplicate and asks for a pin. Returns one line per deletion, for the report.
+async fn remove_twins(
+    remote: &Remote,
+    snapshot: &crate::remote::Snapshot,
+    claims: &BTreeSet<Claim>,
+    planned_from: &BTreeSet<String>,
+) -> Vec<String> {
+    let Some(client) = &remote.cekura else { return Vec::new() };
+    let mut out = Vec::new();
+    for (claim, keep, id) in twins_to_delete(snapshot, claims, planned_from) {
+        let result =
+            if claim.test_profile { client.delete_test_profile(id).await } else { client.delete_scenario(id).await };
+        let kind = if claim.test_profile { "test profile" } else { "evaluator" };
+        let (agent, name) = (claim.agent, &claim.name);
+        out.push(match result {
+            Ok(()) => format!(
+                "{kind} \"{name}\" of agent {agent} was created more than once by applies running at the same \
+                 time; kept id {keep}, deleted id {id}"
+            ),
+            Err(e) if e.status() == Some(404) => format!(
+                "{kind} \"{name}\" of agent {agent} was created more than once; id {id} was already deleted by \
+                 the other apply, id {keep} is kept"
+            ),
+            Err(e) => format!(
+                "{kind} \"{name}\" of agent {agent} was created more than once (ids {keep}, {id}); deleting \
+                 id {id} failed: {e}"
+            ),
+        });
+    }
+    out
+}
+
+/// The twin rule, pure: for each claimed name standing more than once in its agent, keep the lowest id and delete
+/// every other that was not on the platform when the plan was made. Returns (claim, kept id, id to delete).
+fn twins_to_delete<'a>(
+    snapshot: &crate::remote::Snapshot,
+    claims: &'a BTreeSet<Claim>,
+    planned_from: &BTreeSet<String>,
+) -> Vec<(&'a Claim, u64, u64)> {
+    let mut out = Vec::new();
+    for claim in claims {
+        let Some(have) = snapshot.observed.state.agents.get(&claim.agent) else { continue };
+        let mut ids: Vec<u64> = if claim.test_profile {
+            have.test_profiles.iter().filter(|p| p.name == claim.name).filter_map(|p| p.id).collect()
+        } else {
+            have.evaluators.iter().filter(|e| e.name == claim.name).filter_map(|e| e.id).collect()
+        };
+        ids.sort_unstable();
+        let Some((&keep, others)) = ids.split_first() else { continue };
+        let key = if claim.test_profile { "test_profile" } else { "scenario" };
+        for &id in others {
+            if !planned_from.contains(&format!("cekura.{key}/{id}")) {
+                out.push((claim, keep, id));
+            }
+        }
+    }
+    out
+}
+
+/// For each resource, the routes this round sent to it successfully.
+fn touched_routes(plan: &Plan, ops: &[OpReport]) -> BTreeMap<Address, Vec<String>> {
+    let mut out: BTreeMap<Address, Vec<String>> = BTreeMap::new();
+    for (op, rep) in plan.operations.iter().zip(ops) {
+        if rep.status.is_done() {
+            for a in &op.touches {
+                out.entry(a.clone()).or_default().push(format!("{} {}", rep.method, rep.path));
+            }
+        }
+    }
+    out
+}
+
+/// Execute one plan's operations once each. The reports come back in plan order.
+pub async fn execute(
+    remote: &Remote,
+    plan: &Plan,
+    round: usize,
+    parallelism: usize,
+    progress: &dyn Progress,
+) -> Vec<OpReport> {
+    let created = Arc::new(Mutex::new(CreatedIds::default()));
+    // What each operation sent and made, by operation id, for its report line.
+    let performed: Arc<Mutex<BTreeMap<usize, Performed>>> = Arc::default();
+    progress.started(plan.operations.len(), round);
+    let mut finished: BTreeMap<usize, OpReport> = BTreeMap::new();
+    let remote = remote.clone();
+    let statuses = run_schedule(
+        &plan.operations,
+        parallelism,
+        |op| {
+            let (remote, created, performed) = (remote.clone(), created.clone(), performed.clone());
+            async move {
+                let done = perform(&remote, &op, &created).await;
+                let status = done.status.clone();
+                performed.lock().unwrap_or_else(|e| e.into_inner()).insert(op.id, done);
+                status
+            }
+        },
+        |op, status| {
+            let done = performed.lock().unwrap_or_else(|e| e.into_inner()).remove(&op.id);
+            let (method, path, created) = match done {
+                Some(d) => (d.method, d.path, d.created),
+                None => {
+                    let (method, path) = shown_request(op);
+                    (method, path, None)
+                }
+            };
+            let rep = OpReport {
+                round,
+                method,
+                path,
+                description: crate::render::describe(op),
+                status: status.clone(),
+                created,
+            };
+            progress.finished(&rep);
+            finished.insert(op.id, rep);
+        },
+    )
+    .await;
+    progress.done();
+    plan.operations
+        .iter()
+        .map(|op| {
+            finished.remove(&op.id).unwrap_or_else(|| OpReport {
+                round,
+                method: shown_request(op).0,
+                path: shown_request(op).1,
+                description: crate::render::describe(op),
+                status: statuses.get(&op.id).cloned().unwrap_or(OpStatus::Failed("not run".into())),
+                created: None,
+            })
+        })
+        .collect()
+}
+
+/// The method and path as the plan shows them (created resources symbolic).
+fn shown_request(op: &Operation) -> (String, String) {
+    let (method, path, _) = call_request(&op.call, &|_| None, Secrets::Mask);
+    (method.to_string(), path)
+}
+
+/// The agent an operation works in, for looking up resources created earlier in the same apply.
+fn op_agent(op: &Operation) -> Option<AgentId> {
+    op.touches.iter().find_map(|a| match a {
+        Address::Evaluator { agent, .. } | Address::TestProfile { agent, .. } | Address::Folder { agent, .. } => {
+            Some(*agent)
+        }
+        Address::TestCase { .. } => None,
+    })
+}
+
+/// What sending one operation came to.
+#[derive(Debug)]
+struct Performed {
+    status: OpStatus,
+    /// The method and path actually sent (created resources resolved to their ids).
+    method: String,
+    path: String,
+    /// What it created, as the platform answered.
+    created: Option<Created>,
+}
+
+/// Send one operation.
+async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -> Performed {
+    let agent = op_agent(op).unwrap_or_default();
+    let lookup = |r: CreatedRef<'_>| {
+        let ids = created.lock().unwrap_or_else(|e| e.into_inner());
+        match r {
+            CreatedRef::Evaluator(name) => ids.evaluators.get(&(agent, name.to_string())).copied(),
+            CreatedRef::TestProfile(name) => ids.test_profiles.get(&(agent, name.to_string())).copied(),
+        }
+    };
+    let (verb, path, body) = call_request(&op.call, &lookup, Secrets::Expose);
+    let method = http_method(verb);
+    let done = |status: OpStatus, created: Option<Created>| Performed {
+        status,
+        method: verb.to_string(),
+        path: path.clone(),
+        created,
+    };
+    if path.contains("{created:") {
+        return done(OpStatus::Failed("refers to a resource whose creation did not report an id".into()), None);
+    }
+    let is_tela = matches!(op.call, Call::CreateTestCases { .. } | Call::PatchTestCase { .. });
+    let transport = match (is_tela, &remote.tela, &remote.cekura) {
+        (true, Some(t), _) => t.transport().clone(),
+        (false, _, Some(c)) => c.transport().clone(),
+        _ => return done(OpStatus::Failed("no client for this platform".into()), None),
+    };
+    let result: Result<Value, ApiError> = match &op.call {
+        Call::SetLanguage { language, .. } => put_language(&transport, &path, language).await,
+        _ => {
+            let body = if body.is_null() { None } else { Some(&body) };
+            match transport.send(method.clone(), &path, &[], body).await {
+                Ok(reply) if reply.body.is_empty() => Ok(Value::Null),
+                Ok(reply) => serde_json::from_slice(&reply.body).map_err(|e| ApiError::Decode {
+                    method: method.to_string(),
+                    path: path.clone(),
+                    reason: format!("the answer is not JSON: {e}"),
+                }),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let mut made = None;
+    let status = match result {
+        Ok(answer) => {
+            match &op.call {
+                Call::CreateEvaluator { body, .. } => {
+                    if let (Some(id), Some(name)) = (answer.get("id").and_then(Value::as_u64), &body.name) {
+                        created.lock().unwrap_or_else(|e| e.into_inner()).evaluators.insert((agent, name.clone()), id);
+                        made = Some(Created::Evaluator { agent, name: name.clone(), id });
+                    }
+                }
+                Call::CreateTestProfile { name, .. } => {
+                    if let Some(id) = answer.get("id").and_then(Value::as_u64) {
+                        created
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .test_profiles
+                            .insert((agent, name.clone()), id);
+                        made = Some(Created::TestProfile { agent, name: name.clone(), id });
+                    }
+                }
+                _ => {}
+            }
+            OpStatus::Done
+        }
+        // A folder is identified by its path alone: when the platform refuses to create it, it may be because it
+        // exists already (another apply, or the dashboard, made it since the plan read the folders). That is the
+        // goal reached; settle it by reading the folders, as any doubtful write is settled.
+        Err(e @ ApiError::Rejected { status: 400, .. }) => match &op.call {
+            Call::CreateFolder { project, name, parent_path } => {
+                let path = match parent_path {
+                    Some(p) if !p.is_empty() => format!("{p}.{name}"),
+                    _ => name.clone(),
+                };
+                match remote.cekura.as_ref() {
+                    Some(c) => match c.list_folders(*project).await {
+                        Ok(folders) if folders.iter().any(|f| f.path == path) => OpStatus::Done,
+                        _ => OpStatus::Failed(e.to_string()),
+                    },
+                    None => OpStatus::Failed(e.to_string()),
+                }
+            }
+            _ => OpStatus::Failed(e.to_string()),
+        },
+        // A delete of something already gone has reached its goal.
+        Err(e) if verb == Verb::Delete && e.status() == Some(404) => OpStatus::Done,
+        Err(e @ ApiError::OutcomeUnknown { .. }) => OpStatus::Unknown(e.to_string()),
+        // The server answered 2xx to a write but the answer could not be read: it applied the write, but what it
+        // created is unknown. Settled like an unknown outcome, by reading.
+        Err(e @ ApiError::Decode { .. }) if verb != Verb::Get => OpStatus::Unknown(e.to_string()),
+        Err(e) => OpStatus::Failed(e.to_string()),
+    };
+    done(status, made)
+}
+
+/// The client's method for a planned call's verb.
+fn http_method(verb: Verb) -> Method {
+    match verb {
+        Verb::Get => Method::GET,
+        Verb::Post => Method::POST,
+        Verb::Put => Method::PUT,
+        Verb::Patch => Method::PATCH,
+        Verb::Delete => Method::DELETE,
+    }
+}
+
+/// `PUT` is the only single-evaluator route that takes `scenario_language`, and it replaces the whole object:
+/// read the evaluator now, and send it back whole with only the language changed.
+async fn put_language(transport: &crate::http::Transport, path: &str, language: &str) -> Result<Value, ApiError> {
+    let current: Value = transport.json(Method::GET, path, &[], None).await?;
+    let mut body = serde_json::Map::new();
+    for key in [
+        "name",
+        "personality",
+        "scenario_type",
+        "expected_outcome_prompt",
+        "metrics",
+        "tags",
+        "tool_ids",
+        "first_message",
+        "max_duration",
+    ] {
+        if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
+            body.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(v) = current.get("instructions").filter(|v| !v.is_null()) {
+        body.insert("instructions".into(), v.clone());
+    }
+    if let Some(v) = current.get("test_profile").filter(|v| !v.is_null()) {
+        body.insert("test_profile".into(), v.clone());
+    }
+    // Read back as a number string; written as the row id.
+    if let Some(row) = current.pointer("/outbound_phone_number_data/id").filter(|v| !v.is_null()) {
+        body.insert("phone_number".into(), row.clone());
+    }
+    let folder = current.get("folder_path").cloned().unwrap_or(Value::Null);
+    body.insert("folder_path".into(), folder);
+    body.insert("scenario_language".into(), Value::String(language.to_string()));
+    transport.json(Method::PUT, path, &[], Some(&Value::Object(body))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AgentState, Evaluator, EvaluatorSpec};
+    use crate::remote::Snapshot;
+
+    fn snapshot(evaluators: &[(u64, &str)]) -> Snapshot {
+        let mut s = Snapshot::default();
+        let agent = AgentState {
+            agent: 12,
+            evaluators: evaluators
+                .iter()
+                .map(|(id, name)| Evaluator {
+                    id: Some(*id),
+                    name: name.to_string(),
+                    spec: EvaluatorSpec::default(),
+                    ignore_changes: Default::default(),
+                    source: None,
+                })
+                .collect(),
+            ..AgentState::default()
+        };
+        s.observed.state.agents.insert(12, agent);
+        s
+    }
+
+    fn claim(name: &str) -> Claim {
+        Claim { test_profile: false, agent: 12, name: name.into() }
+    }
+
+    #[test]
+    fn twins_made_during_the_apply_keep_the_lowest_id_and_nothing_older_is_touched() {
+        let s = snapshot(&[(5, "A"), (9, "A"), (7, "B"), (3, "B"), (11, "C"), (12, "C"), (13, "C")]);
+        let claims = BTreeSet::from([claim("A"), claim("B"), claim("C")]);
+        // 3 existed when the plan read the platform (a name the plan did not create is never claimed, but a
+        // pre-existing twin is kept even when it is not the lowest); 12 existed too.
+        let planned_from = BTreeSet::from(["cekura.scenario/3".to_string(), "cekura.scenario/12".to_string()]);
+        let doomed: Vec<(String, u64, u64)> = twins_to_delete(&s, &claims, &planned_from)
+            .into_iter()
+            .map(|(c, keep, id)| (c.name.clone(), keep, id))
+            .collect();
+        assert_eq!(
+            doomed,
+            [("A".to_string(), 5, 9), ("B".to_string(), 3, 7), ("C".to_string(), 11, 13)],
+            "lowest kept; 12 was there before the plan and stays"
+        );
+        // A name not claimed is left alone, whatever its twins.
+        assert!(twins_to_delete(&s, &BTreeSet::from([claim("Z")]), &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn every_create_of_a_plan_is_claimed_whatever_became_of_it() {
+        use crate::plan::{EvaluatorBody, Operation};
+        let create = |id: usize, name: &str| Operation {
+            id,
+            depends_on: vec![],
+            touches: vec![Address::Evaluator { agent: 12, name: name.into() }],
+            call: Call::CreateEvaluator {
+                agent: 12,
+                body: EvaluatorBody { name: Some(name.into()), ..EvaluatorBody::default() },
+            },
+        };
+        let plan = Plan { operations: vec![create(0, "A"), create(1, "B")], ..Plan::default() };
+        assert_eq!(claims_of(&plan), [claim("A"), claim("B")]);
+    }
+}

@@ -1,0 +1,245 @@
+//! Saved plans (`plan --out FILE`, `apply --plan FILE`): what apply needs to execute a plan exactly, and to
+//! refuse it when the platform has moved since.
+//!
+//! A saved plan holds the [`Plan`] (operations, and a fingerprint of every remote object the plan read), the
+//! manifest texts it was computed from (to verify and settle after executing, exactly as a normal apply does), and
+//! the `--target`/`--exclude` selection. It holds no secret: a value that came from `${env:NAME}` is stored as its
+//! template and a SHA-256 of the value; at apply time the template is interpolated again and must hash the same.
+//! This module reads and writes files; it never talks to the platform.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::manifest::{self, EnvMode, ManifestFile};
+use crate::model::sha256_hex;
+use crate::plan::{Plan, PLAN_FORMAT_VERSION};
+
+/// What `plan --out` writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedPlan {
+    /// Always `evalform-plan`: tells a saved plan from any other JSON file.
+    pub kind: String,
+    pub format_version: u32,
+    /// The evalform version that made it.
+    pub evalform_version: String,
+    pub plan: Plan,
+    pub manifests: Vec<SavedManifest>,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub excludes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedManifest {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+const KIND: &str = "evalform-plan";
+
+/// Why a saved plan cannot be written or used. Nothing on the platform has been touched when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("cannot serialise the plan: {0}")]
+    Serialise(String),
+    #[error("cannot write the plan to {}: {error}", path.display())]
+    Write { path: PathBuf, error: std::io::Error },
+    #[error("cannot read the saved plan {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    /// Not JSON, or JSON without the saved plan's `kind`.
+    #[error("{}: not a saved plan{detail}", path.display())]
+    NotAPlan { path: PathBuf, detail: String },
+    #[error("{}: saved plan format {found} is not supported by this evalform (it reads format {PLAN_FORMAT_VERSION})", path.display())]
+    Version { path: PathBuf, found: String },
+    /// A `${env:NAME}` value is unset now, or hashes differently than when the plan was made: one line each.
+    #[error("{}: the plan's sensitive values cannot be restored from the environment", path.display())]
+    Unseal { path: PathBuf, problems: Vec<String> },
+    #[error("{}: the saved plan is damaged: {reason}", path.display())]
+    Damaged { path: PathBuf, reason: String },
+}
+
+impl SavedPlan {
+    pub fn new(plan: Plan, files: &[ManifestFile], targets: &[String], excludes: &[String]) -> SavedPlan {
+        SavedPlan {
+            kind: KIND.into(),
+            format_version: PLAN_FORMAT_VERSION,
+            evalform_version: env!("CARGO_PKG_VERSION").into(),
+            plan,
+            manifests: files.iter().map(|f| SavedManifest { path: f.path.clone(), text: f.text.clone() }).collect(),
+            targets: targets.to_vec(),
+            excludes: excludes.to_vec(),
+        }
+    }
+
+    /// The manifest files, as the loader takes them.
+    pub fn manifest_files(&self) -> Vec<ManifestFile> {
+        self.manifests.iter().map(|m| ManifestFile { path: m.path.clone(), text: m.text.clone() }).collect()
+    }
+
+    /// Write atomically ([`crate::fsutil::write_atomic`]), so a reader never sees half a plan.
+    pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| SavedPlanError::Serialise(e.to_string()))?;
+        crate::fsutil::write_atomic(path, (text + "\n").as_bytes())
+            .map_err(|e| SavedPlanError::Write { path: path.to_path_buf(), error: e.error })
+    }
+
+    /// Read a saved plan and put back its sensitive values from the environment, checking each against the hash
+    /// it was planned with.
+    pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<SavedPlan, SavedPlanError> {
+        let path_buf = || path.to_path_buf();
+        let text = std::fs::read_to_string(path).map_err(|error| SavedPlanError::Read { path: path_buf(), error })?;
+        let mut value: Value = serde_json::from_str(&text)
+            .map_err(|e| SavedPlanError::NotAPlan { path: path_buf(), detail: format!(": {e}") })?;
+        if value.get("kind").and_then(Value::as_str) != Some(KIND) {
+            return Err(SavedPlanError::NotAPlan { path: path_buf(), detail: format!(" (no \"kind\": \"{KIND}\")") });
+        }
+        let version = value.get("format_version").and_then(Value::as_u64);
+        if version != Some(u64::from(PLAN_FORMAT_VERSION)) {
+            return Err(SavedPlanError::Version {
+                path: path_buf(),
+                found: version.map_or("unknown".to_string(), |v| v.to_string()),
+            });
+        }
+        let mut problems = BTreeMap::new();
+        unseal(&mut value, env, &mut problems);
+        if !problems.is_empty() {
+            return Err(SavedPlanError::Unseal { path: path_buf(), problems: problems.into_values().collect() });
+        }
+        serde_json::from_value(value).map_err(|e| SavedPlanError::Damaged { path: path_buf(), reason: e.to_string() })
+    }
+}
+
+/// Replace every `{"sensitive": TEMPLATE, "sha256": HASH}` with `{"sensitive": TEMPLATE, "value": VALUE}`, the
+/// value interpolated from `env` now; a variable that is unset, or whose value hashes differently, is a problem.
+fn unseal(value: &mut Value, env: &dyn Fn(&str) -> Option<String>, problems: &mut BTreeMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            let sealed = map.len() == 2
+                && map.get("sensitive").is_some_and(Value::is_string)
+                && map.get("sha256").is_some_and(Value::is_string);
+            if sealed {
+                let template = map["sensitive"].as_str().unwrap_or_default().to_string();
+                let hash = map["sha256"].as_str().unwrap_or_default().to_string();
+                match manifest::interpolate(&template, env, EnvMode::Required) {
+                    Ok(text) if sha256_hex(text.expose().as_bytes()) == hash => {
+                        map.remove("sha256");
+                        map.insert("value".into(), Value::String(text.into_string()));
+                    }
+                    Ok(_) => {
+                        problems.insert(
+                            template.clone(),
+                            format!("`{template}` has a different value now than when the plan was made"),
+                        );
+                    }
+                    Err(errors) => {
+                        for e in errors {
+                            problems.insert(format!("{template}/{e}"), format!("`{template}`: {e}"));
+                        }
+                    }
+                }
+            } else {
+                for v in map.values_mut() {
+                    unseal(v, env, problems);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| unseal(v, env, problems)),
+        _ => {}
+    }
+}
+
+/// Compare the fingerprints a plan was made with against the platform now. Returns one line per object that
+/// changed, appeared or disappeared.
+pub fn stale_objects(planned: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, hash) in planned {
+        match now.get(key) {
+            None => out.push(format!("{key}: gone since the plan was made")),
+            Some(h) if h != hash => out.push(format!("{key}: changed since the plan was made")),
+            Some(_) => {}
+        }
+    }
+    for key in now.keys().filter(|k| !planned.contains_key(*k)) {
+        out.push(format!("{key}: appeared since the plan was made"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Text;
+    use crate::plan::{BulkScope, BulkUpdate, Call, EvaluatorRef, Operation};
+
+    fn plan_with_secret(secret: &str) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            operations: vec![Operation {
+                id: 0,
+                depends_on: vec![],
+                touches: vec![],
+                call: Call::BulkUpdate(BulkUpdate {
+                    scenarios: vec![EvaluatorRef::Id(1)],
+                    scope: BulkScope::Agent(12),
+                    first_message: Some(Text::sensitive(secret, "Hi ${env:GREETING}")),
+                    ..BulkUpdate::default()
+                }),
+            }],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn a_saved_plan_keeps_no_secret_and_restores_it_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        SavedPlan::new(plan_with_secret("Hi s3cr3t-value"), &[], &[], &[]).write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(text.contains("Hi ${env:GREETING}"));
+
+        let env_same = |n: &str| (n == "GREETING").then(|| "s3cr3t-value".to_string());
+        let back = SavedPlan::read(&path, &env_same).unwrap();
+        let Call::BulkUpdate(b) = &back.plan.operations[0].call else { panic!("not a bulk update") };
+        let first = b.first_message.as_ref().unwrap();
+        assert_eq!(first.expose(), "Hi s3cr3t-value");
+        assert!(first.is_sensitive());
+
+        let env_changed = |n: &str| (n == "GREETING").then(|| "other".to_string());
+        let shown = |e: SavedPlanError| match &e {
+            SavedPlanError::Unseal { problems, .. } => format!("{e}\n{}", problems.join("\n")),
+            _ => e.to_string(),
+        };
+        let err = shown(SavedPlan::read(&path, &env_changed).unwrap_err());
+        assert!(err.contains("different value now"), "{err}");
+        assert!(!err.contains("other") && !err.contains("s3cr3t"), "{err}");
+
+        let env_unset = |_: &str| None;
+        let err = shown(SavedPlan::read(&path, &env_unset).unwrap_err());
+        assert!(err.contains("GREETING"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_plan_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.json");
+        std::fs::write(&path, "{\"hello\": 1}").unwrap();
+        let err = SavedPlan::read(&path, &|_| None).unwrap_err().to_string();
+        assert!(err.contains("not a saved plan"), "{err}");
+    }
+
+    #[test]
+    fn staleness_names_changed_gone_and_new_objects() {
+        let planned = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".into(), "2".into())]);
+        let now = BTreeMap::from([("a".to_string(), "1".to_string()), ("c".into(), "3".into())]);
+        assert_eq!(
+            stale_objects(&planned, &now),
+            ["b: gone since the plan was made", "c: appeared since the plan was made"]
+        );
+        assert!(stale_objects(&planned, &planned).is_empty());
+    }
+}

@@ -1,0 +1,257 @@
+//! The Cekura API client: one method per endpoint evalform uses, typed answers, every list read to its end.
+//!
+//! It knows paths, query parameters and wire types, and nothing of manifests or plans: write bodies arrive as
+//! JSON built by the executor. Retrying, backoff, concurrency and error classification are the transport's
+//! ([`crate::http`]); a write here is sent once, and an unknown outcome is returned as such.
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use super::wire;
+use crate::http::{ApiError, AuthScheme, HttpSettings, Transport};
+use crate::secret::ApiKey;
+
+/// The environment variable that holds the Cekura key.
+pub const KEY_VAR: &str = "CEKURA_API_KEY";
+/// The header Cekura reads the key from.
+pub const KEY_HEADER: &str = "X-CEKURA-API-KEY";
+/// Asked for on every paginated read; a server that caps it lower is followed by its own page length.
+pub const PAGE_SIZE: u64 = 100;
+/// Readings of a list that changes while it is read, before the last one is used as it is.
+pub const LIST_ATTEMPTS: u32 = 3;
+
+const SCENARIOS: &str = "/test_framework/v1/scenarios/";
+
+/// A Cekura client. Cheap to clone; clones share connections and the `--parallelism` limit.
+#[derive(Debug, Clone)]
+pub struct CekuraClient {
+    http: Transport,
+}
+
+impl CekuraClient {
+    pub fn new(base_url: &str, key: Option<ApiKey>, settings: HttpSettings) -> Result<Self, ApiError> {
+        let http = Transport::new("cekura", base_url, key, KEY_VAR, AuthScheme::Header(KEY_HEADER), settings)?;
+        Ok(CekuraClient { http })
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.http
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+        self.http.json(Method::GET, path, query, None).await
+    }
+
+    /// Every item of a DRF-paginated list. The first page tells the count and the server's page length; the
+    /// remaining pages are then fetched in parallel (bounded by the transport's limit). Pages are numbered
+    /// offsets, so a list that changes while it is read can shift an item between pages (read twice, or never):
+    /// when the pages disagree on `count`, the whole list is read again (at most [`LIST_ATTEMPTS`] times).
+    async fn get_all_pages<T>(&self, path: &'static str, query: Vec<(&'static str, String)>) -> Result<Vec<T>, ApiError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let mut attempt = 1;
+        loop {
+            let (items, consistent) = self.read_pages(path, &query).await?;
+            if consistent || attempt == LIST_ATTEMPTS {
+                if !consistent {
+                    tracing::warn!("GET {path}: the list kept changing while it was read; using the last reading");
+                }
+                return Ok(items);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One reading of every page; `false` when the pages disagree on the list's size.
+    async fn read_pages<T>(
+        &self,
+        path: &'static str,
+        query: &[(&'static str, String)],
+    ) -> Result<(Vec<T>, bool), ApiError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let page = |n: u64| {
+            let mut q = query.to_vec();
+            q.push(("page", n.to_string()));
+            q.push(("page_size", PAGE_SIZE.to_string()));
+            q
+        };
+        let first: wire::Page<T> = self.get(path, &page(1)).await?;
+        let count = first.count;
+        let mut consistent = true;
+        let mut more = first.next.is_some();
+        let mut items = first.results;
+        if !more {
+            return Ok((items, true));
+        }
+        let per_page = items.len() as u64;
+        if per_page == 0 {
+            return Err(ApiError::Decode {
+                method: "GET".into(),
+                path: path.into(),
+                reason: format!("page 1 is empty but announces a next page (count {count})"),
+            });
+        }
+        let pages = count.div_ceil(per_page).max(1);
+        let mut tasks = JoinSet::new();
+        for n in 2..=pages {
+            let client = self.clone();
+            let q = page(n);
+            tasks.spawn(async move { (n, client.get::<wire::Page<T>>(path, &q).await) });
+        }
+        let mut fetched: Vec<(u64, wire::Page<T>)> = Vec::with_capacity(pages as usize);
+        while let Some(joined) = tasks.join_next().await {
+            let (n, result) = joined.map_err(|e| ApiError::Unavailable {
+                method: "GET".into(),
+                path: path.into(),
+                reason: format!("a page request was aborted: {e}"),
+            })?;
+            match result {
+                Ok(p) => fetched.push((n, p)),
+                // DRF answers 404 "Invalid page." past the end: the list shrank while it was read.
+                Err(e) if e.status() == Some(404) => consistent = false,
+                Err(e) => return Err(e),
+            }
+        }
+        fetched.sort_by_key(|(n, _)| *n);
+        if let Some((_, last)) = fetched.last() {
+            more = last.next.is_some();
+        }
+        for (_, p) in fetched {
+            consistent &= p.count == count;
+            items.extend(p.results);
+        }
+        let mut n = pages;
+        while more {
+            // The list grew while it was read: follow it to the end.
+            consistent = false;
+            n += 1;
+            let p: wire::Page<T> = self.get(path, &page(n)).await?;
+            more = p.next.is_some() && !p.results.is_empty();
+            items.extend(p.results);
+        }
+        Ok((items, consistent))
+    }
+
+    /// Every evaluator of the agent, deduplicated by id (an item can shift pages while the list is read).
+    pub async fn list_scenarios(&self, agent: u64) -> Result<Vec<wire::ScenarioListItem>, ApiError> {
+        let items: Vec<wire::ScenarioListItem> =
+            self.get_all_pages(SCENARIOS, vec![("agent_id", agent.to_string())]).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        Ok(items.into_iter().filter(|i| seen.insert(i.id)).collect())
+    }
+
+    pub async fn get_scenario(&self, id: u64) -> Result<wire::Scenario, ApiError> {
+        self.get(&format!("{SCENARIOS}{id}/"), &[]).await
+    }
+
+    /// `POST /scenarios/` (201). Not retried once sent.
+    pub async fn create_scenario(&self, body: &Value) -> Result<wire::Scenario, ApiError> {
+        self.http.json(Method::POST, SCENARIOS, &[], Some(body)).await
+    }
+
+    /// `PATCH /scenarios/{id}/`. The platform silently ignores first_message, max_duration and
+    /// scenario_language here; use [`CekuraClient::put_scenario`] or `adv_update` for those.
+    pub async fn patch_scenario(&self, id: u64, body: &Value) -> Result<wire::Scenario, ApiError> {
+        self.http.json(Method::PATCH, &format!("{SCENARIOS}{id}/"), &[], Some(body)).await
+    }
+
+    /// `PUT /scenarios/{id}/`: the full object; the only single-evaluator route that takes scenario_language.
+    pub async fn put_scenario(&self, id: u64, body: &Value) -> Result<wire::Scenario, ApiError> {
+        self.http.json(Method::PUT, &format!("{SCENARIOS}{id}/"), &[], Some(body)).await
+    }
+
+    /// `POST /scenarios/adv_update/`: the bulk change. Never replayed: `append_instruction` appends each time.
+    /// An empty or non-JSON 200 body is returned as `null`, since the answer carries nothing evalform needs.
+    pub async fn adv_update(&self, body: &Value) -> Result<Value, ApiError> {
+        let reply = self.http.send(Method::POST, &format!("{SCENARIOS}adv_update/"), &[], Some(body)).await?;
+        Ok(serde_json::from_slice(&reply.body).unwrap_or(Value::Null))
+    }
+
+    pub async fn delete_scenario(&self, id: u64) -> Result<(), ApiError> {
+        self.http.empty(Method::DELETE, &format!("{SCENARIOS}{id}/"), &[], None).await
+    }
+
+    /// `POST /scenarios/delete_scenarios/` `{scenarios, agent_id}` (204). Irreversible.
+    pub async fn delete_scenarios(&self, agent: u64, ids: &[u64]) -> Result<(), ApiError> {
+        let body = json!({ "scenarios": ids, "agent_id": agent });
+        self.http.empty(Method::POST, &format!("{SCENARIOS}delete_scenarios/"), &[], Some(&body)).await
+    }
+
+    /// One folder level; its parent must exist (`parent_path` is the parent's dot path).
+    pub async fn create_folder(&self, project: u64, name: &str, parent_path: Option<&str>) -> Result<(), ApiError> {
+        let body = json!({ "name": name, "parent_path": parent_path, "project_id": project });
+        self.http.empty(Method::POST, &format!("{SCENARIOS}create_folder/"), &[], Some(&body)).await
+    }
+
+    /// Every folder of the project, at every depth.
+    pub async fn list_folders(&self, project: u64) -> Result<Vec<wire::Folder>, ApiError> {
+        let items: Vec<wire::Folder> = self
+            .get_all_pages("/test_framework/v1/scenarios/folders/", vec![("project_id", project.to_string())])
+            .await?;
+        let mut seen = std::collections::BTreeSet::new();
+        Ok(items.into_iter().filter(|f| seen.insert(f.path.clone())).collect())
+    }
+
+    /// The agent's test profiles (a plain array, not paginated).
+    pub async fn list_test_profiles(&self, agent: u64) -> Result<Vec<wire::TestProfile>, ApiError> {
+        self.get("/test_framework/v1/test-profiles/", &[("agent_id", agent.to_string())]).await
+    }
+
+    pub async fn get_test_profile(&self, id: u64) -> Result<wire::TestProfile, ApiError> {
+        self.get(&format!("/test_framework/v1/test-profiles/{id}/"), &[]).await
+    }
+
+    /// `POST /test-profiles/`: answers 200, not 201.
+    pub async fn create_test_profile(&self, body: &Value) -> Result<wire::TestProfile, ApiError> {
+        self.http.json(Method::POST, "/test_framework/v1/test-profiles/", &[], Some(body)).await
+    }
+
+    /// PATCH replaces `information` whole: the body must carry all of it.
+    pub async fn patch_test_profile(&self, id: u64, body: &Value) -> Result<wire::TestProfile, ApiError> {
+        self.http.json(Method::PATCH, &format!("/test_framework/v1/test-profiles/{id}/"), &[], Some(body)).await
+    }
+
+    pub async fn delete_test_profile(&self, id: u64) -> Result<(), ApiError> {
+        self.http.empty(Method::DELETE, &format!("/test_framework/v1/test-profiles/{id}/"), &[], None).await
+    }
+
+    pub async fn get_agent(&self, id: u64) -> Result<wire::Agent, ApiError> {
+        self.get(&format!("/test_framework/v2/aiagents/{id}/"), &[]).await
+    }
+
+    pub async fn list_personalities(&self, project: u64) -> Result<Vec<wire::Personality>, ApiError> {
+        self.get("/test_framework/v1/personalities/", &[("project_id", project.to_string())]).await
+    }
+
+    pub async fn list_metrics(&self, agent: u64) -> Result<Vec<wire::Metric>, ApiError> {
+        self.get("/test_framework/v2/metrics/", &[("agent_id", agent.to_string())]).await
+    }
+
+    /// The organisation's phone-number rows (the spec's only phone-number list is the inbound one).
+    pub async fn list_phone_numbers(&self) -> Result<Vec<wire::PhoneNumber>, ApiError> {
+        self.get("/test_framework/v1/phone-numbers/inbound/", &[]).await
+    }
+
+    /// `POST /scenarios/run_scenarios/` (201). Starting runs twice runs them twice: not retried once sent.
+    pub async fn run_scenarios(&self, body: &Value) -> Result<wire::RunStarted, ApiError> {
+        self.http.json(Method::POST, &format!("{SCENARIOS}run_scenarios/"), &[], Some(body)).await
+    }
+
+    pub async fn get_result(&self, id: u64) -> Result<wire::RunResult, ApiError> {
+        self.get(&format!("/test_framework/v2/results/{id}/"), &[]).await
+    }
+
+    /// `POST /scenarios/scenario-agent/`: start an AI improvement session.
+    pub async fn scenario_agent(&self, body: &Value) -> Result<wire::ScenarioAgentStarted, ApiError> {
+        self.http.json(Method::POST, &format!("{SCENARIOS}scenario-agent/"), &[], Some(body)).await
+    }
+
+    pub async fn scenario_agent_progress(&self, progress_id: &str) -> Result<wire::ScenarioAgentProgress, ApiError> {
+        self.get(&format!("{SCENARIOS}scenario-agent-progress/"), &[("progress_id", progress_id.to_string())]).await
+    }
+}

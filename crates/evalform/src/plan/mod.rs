@@ -1,0 +1,335 @@
+//! The plan: what must change (resource changes, for people) and how (operations, for the executor).
+//!
+//! A [`Plan`] is plain data. The planner that builds it is pure (no I/O, no clock, no randomness); renderers only
+//! read it; the executor only runs it. A plan saved with `--out` is this type serialised as JSON, plus the
+//! desired state it was computed for, so that `apply --plan` can settle unknown outcomes by re-reading and
+//! re-planning. Sensitive values serialise as their `${env:...}` template and a hash (see [`crate::model::Text`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, AgentId, ConditionalActions, Field, Information, Text};
+
+/// Version of the saved-plan and `--format json` layout. Bump on any incompatible change.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// Per resource, what changes: what a reviewer reads.
+    pub changes: Vec<ResourceChange>,
+    /// The API calls, in an order that respects `depends_on`.
+    pub operations: Vec<Operation>,
+    /// Every remote object the plan read, by key (`cekura.scenario/101`, `cekura.test_profile/55`,
+    /// `cekura.folders/1376`, `tela.test_case/UUID`), to a hash of its normalised managed fields.
+    pub fingerprints: BTreeMap<String, String>,
+    /// Things the reviewer must know that are not changes: a delete the platform cannot do, a skipped resource.
+    pub notes: Vec<PlanNote>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanNote {
+    pub address: Option<Address>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub action: Action,
+    /// The remote id, when the resource exists.
+    pub remote_id: Option<String>,
+    /// Only the fields that change (for a create: every managed field; for a delete: none).
+    pub fields: Vec<FieldChange>,
+}
+
+/// One field's before and after, as values a renderer can show. Sensitive values are kept as [`Text`], whose
+/// `Serialize` never writes the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// A managed field name (`instructions`, `metrics`, `main_agent_variables.api_token`, `messages`).
+    pub field: String,
+    pub before: Option<FieldValue>,
+    pub after: Option<FieldValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    Text(Text),
+    Number(u64),
+    Set(BTreeSet<String>),
+    Json(serde_json::Value),
+}
+
+/// One API call. `id` is the index in [`Plan::operations`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: usize,
+    /// Operations that must have succeeded before this one runs.
+    pub depends_on: Vec<usize>,
+    /// The resources whose state this call changes (for progress, verification and `--target`).
+    pub touches: Vec<Address>,
+    pub call: Call,
+}
+
+/// An evaluator the call is about: an existing one by id, or one this plan creates, by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluatorRef {
+    Id(u64),
+    Created(String),
+}
+
+/// A test profile a call refers to: an existing one by id, or one this plan creates, by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestProfileRef {
+    Id(u64),
+    Created(String),
+}
+
+/// The API calls evalform makes. Each maps to exactly one HTTP request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Call {
+    /// `POST /test_framework/v1/scenarios/create_folder/`
+    CreateFolder { project: u64, name: String, parent_path: Option<String> },
+    /// `POST /test_framework/v1/test-profiles/`
+    CreateTestProfile { agent: AgentId, name: String, information: Information },
+    /// `PATCH /test_framework/v1/test-profiles/{id}/`: `information` is replaced whole.
+    UpdateTestProfile { id: u64, name: Option<String>, information: Option<Information> },
+    /// `DELETE /test_framework/v1/test-profiles/{id}/`
+    DeleteTestProfile { id: u64 },
+    /// `POST /test_framework/v1/scenarios/`
+    CreateEvaluator { agent: AgentId, body: EvaluatorBody },
+    /// `PATCH /test_framework/v1/scenarios/{id}/`: only the fields bulk cannot set, or that ride along for free.
+    PatchEvaluator { evaluator: EvaluatorRef, body: EvaluatorBody },
+    /// `PUT /test_framework/v1/scenarios/{id}/`: the only single route for `scenario_language`. The executor
+    /// reads the evaluator fresh and sends it whole with the language changed.
+    SetLanguage { evaluator: EvaluatorRef, language: String },
+    /// `POST /test_framework/v1/scenarios/adv_update/`
+    BulkUpdate(BulkUpdate),
+    /// `POST /test_framework/v1/scenarios/delete_scenarios/`
+    DeleteEvaluators { agent: AgentId, ids: Vec<u64> },
+    /// `POST /test-case` with an array
+    CreateTestCases { prompt: String, cases: Vec<TestCaseBody> },
+    /// `PATCH /test-case/{id}` with only the changed fields
+    PatchTestCase { id: String, body: TestCaseBody },
+}
+
+/// The writable evaluator fields, as a create or PATCH sends them. `None` is "not sent".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EvaluatorBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personality: Option<u64>,
+    /// `instruction` or `conditional_actions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditional_actions: Option<ConditionalActions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_outcome_prompt: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_profile: Option<TestProfileRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<u64>,
+    /// `Some("")` moves the evaluator out of every folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folder_path: Option<String>,
+}
+
+/// One `adv_update` call: the same changes applied to every listed evaluator, in one transaction.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BulkUpdate {
+    pub scenarios: Vec<EvaluatorRef>,
+    /// The permission scope. `Agent` is sent only when every listed evaluator already belongs to that agent
+    /// (the API moves evaluators to the agent it is given).
+    pub scope: BulkScope,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub metric_ids_to_add: BTreeSet<u64>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub metric_ids_to_remove: BTreeSet<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personality: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_profile: Option<TestProfileRef>,
+    /// Not idempotent: concatenated on every call. Never replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub append_instruction: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_message: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folder_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_duration: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkScope {
+    Agent(AgentId),
+    Project(u64),
+}
+
+impl Default for BulkScope {
+    fn default() -> Self {
+        BulkScope::Agent(0)
+    }
+}
+
+/// A Tela test case's writable fields. `None` is "not sent".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TestCaseBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<crate::model::Message>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variables: Option<BTreeMap<String, Text>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_output: Option<Text>,
+}
+
+/// Fields of an evaluator, re-exported for planners and renderers.
+pub type ManagedField = Field;
+
+pub mod build;
+pub mod diff;
+pub mod fingerprint;
+pub mod resolve;
+pub mod simulate;
+pub mod target;
+pub mod tela;
+pub mod wire;
+
+pub use fingerprint::fingerprints;
+pub use wire::{call_request, CreatedRef, Secrets, Verb};
+
+use crate::model::{Catalog, SourceSpan, State};
+
+/// The default for [`PlanSettings::batch_size`]: at most this many evaluators go in one `adv_update` call. The
+/// platform documents no limit; 500 keeps one transaction (and one failure) to a size a person can reason about.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+
+/// What the command line decides about a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// Most evaluators in one `adv_update` (and one `delete_scenarios`) call. Default [`DEFAULT_BATCH_SIZE`].
+    pub batch_size: usize,
+    /// `--target` globs: when any is given, only resources whose name or address matches one are planned.
+    pub targets: Vec<String>,
+    /// `--exclude` globs: resources whose name or address matches one are left out.
+    pub excludes: Vec<String>,
+    /// Whether a shared instruction tail may go by `append_instruction`. Apply turns this off when it repairs
+    /// what verification found (a tail appended twice by a racing apply is mended by full replacement, which is
+    /// idempotent, never by another append).
+    pub allow_append: bool,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        PlanSettings { batch_size: DEFAULT_BATCH_SIZE, targets: Vec::new(), excludes: Vec::new(), allow_append: true }
+    }
+}
+
+/// What the fetcher read: the platform's state, and per agent the lists names and slugs resolve against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    pub state: State,
+    pub catalogs: BTreeMap<AgentId, Catalog>,
+}
+
+/// Every problem that stops a plan, found in one pass so the user fixes them all at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanErrors(pub Vec<PlanError>);
+
+impl std::fmt::Display for PlanErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.len();
+        write!(f, "cannot plan: {n} problem{}", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlanErrors {}
+
+fn at(location: &Option<SourceSpan>) -> String {
+    match location {
+        Some(s) => format!("{s}: "),
+        None => String::new(),
+    }
+}
+
+/// One reason a plan cannot be made. Each names the resource and, for declared resources, where the manifest
+/// declares it, and says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{}{address}: unknown metric `{slug}` (hint: {hint})", at(.location))]
+    UnknownMetric { address: Address, location: Option<SourceSpan>, slug: String, hint: String },
+    #[error("{}{address}: unknown personality `{name}` (hint: {hint})", at(.location))]
+    UnknownPersonality { address: Address, location: Option<SourceSpan>, name: String, hint: String },
+    #[error(
+        "{}{address}: {} evaluators with this name exist on the platform (ids {}) (hint: pin the one you mean with `id: {}`)",
+        at(.location), .ids.len(), join_ids(.ids), .ids[0]
+    )]
+    DuplicateRemoteName { address: Address, location: Option<SourceSpan>, ids: Vec<u64> },
+    #[error(
+        "{}{address}: test profile `{name}` is neither on the platform nor declared in the manifests (hint: declare it under `test_profiles`, or give its id)",
+        at(.location)
+    )]
+    UnknownTestProfile { address: Address, location: Option<SourceSpan>, name: String },
+    #[error("{}{address}: `id: {id}` does not exist on the platform for this agent (hint: remove the pin to create it, or fix the id)", at(.location))]
+    PinNotFound { address: Address, location: Option<SourceSpan>, id: u64 },
+    #[error("{}{address}: is pinned with `id: {id}`, which another resource also pins", at(.location))]
+    PinTwice { address: Address, location: Option<SourceSpan>, id: u64 },
+    #[error("{}{address}: cannot be created without a personality (the platform requires one) (hint: set `personality`, or put it in `defaults`)", at(.location))]
+    MissingPersonality { address: Address, location: Option<SourceSpan> },
+    #[error("{address}: creating this folder needs the agent's project, which is unknown (hint: set `project:` in the manifest)")]
+    MissingProject { address: Address },
+    #[error("bad pattern `{pattern}`: {message}")]
+    BadPattern { pattern: String, message: String },
+}
+
+fn join_ids(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Plan the calls that make the platform (`observed`) match the manifests (`desired`). Pure: the same inputs
+/// give the same plan. On failure every problem found is returned, and nothing has been written anywhere.
+pub fn plan(desired: &State, observed: &Observed, settings: &PlanSettings) -> Result<Plan, PlanErrors> {
+    build::plan(desired, observed, settings)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+//! The platforms as the library meets them: the clients a run needs, and the reading ("observing") of the current
+//! state of every agent and prompt the desired state names.
+//!
+//! It reads and never writes. Building the clients (keys, base URLs, where each came from) is the command line's
+//! job: this module takes them ready-made, so it reads no environment.
+
+use std::collections::BTreeMap;
+
+use tokio::task::JoinSet;
+
+use crate::cekura::fetch::{fetch_agent, FetchOptions, FetchedAgent};
+use crate::cekura::{CekuraClient, FetchError};
+use crate::model::{AgentId, State};
+use crate::plan::Observed;
+use crate::tela::TelaClient;
+
+/// The clients a command needs. A platform the manifests do not name has no client (and needs no key).
+#[derive(Debug, Clone, Default)]
+pub struct Remote {
+    pub cekura: Option<CekuraClient>,
+    pub tela: Option<TelaClient>,
+}
+
+/// What the platforms have now, for the agents and prompts the desired state names.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub observed: Observed,
+    /// Per agent: phone-number row id -> number string.
+    pub phone_numbers: BTreeMap<AgentId, BTreeMap<u64, String>>,
+}
+
+/// Which manifest key named the object a read was for: the hint for a 404 points there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadTarget {
+    /// `cekura.agent`
+    Agent,
+    /// `tela.prompt`
+    Prompt,
+}
+
+impl ReadTarget {
+    /// The manifest key that names this kind of object.
+    pub fn key(self) -> &'static str {
+        match self {
+            ReadTarget::Agent => "cekura.agent",
+            ReadTarget::Prompt => "tela.prompt",
+        }
+    }
+}
+
+/// One read that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct ReadError {
+    pub target: ReadTarget,
+    #[source]
+    pub source: FetchError,
+}
+
+/// Why the platform could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    /// A client the run needs was not given (the manifests name no agent, or no prompt).
+    #[error("no {platform} client: the manifests name no {what}")]
+    NoClient { platform: &'static str, what: &'static str },
+    /// One or more reads failed; all of them are kept, the first is the headline.
+    #[error("{}", reads_message(.0))]
+    Reads(Vec<ReadError>),
+    /// A read task ended without an answer (it panicked or was cancelled).
+    #[error("reading the platform failed: {0}")]
+    Task(String),
+}
+
+fn reads_message(reads: &[ReadError]) -> String {
+    match reads {
+        [one] => one.source.to_string(),
+        [first, ..] => format!("{} reads failed; the first: {}", reads.len(), first.source),
+        [] => "reading the platform failed".to_string(),
+    }
+}
+
+impl Remote {
+    pub fn cekura(&self) -> Result<&CekuraClient, ObserveError> {
+        self.cekura.as_ref().ok_or(ObserveError::NoClient { platform: "Cekura", what: "agent" })
+    }
+
+    pub fn tela(&self) -> Result<&TelaClient, ObserveError> {
+        self.tela.as_ref().ok_or(ObserveError::NoClient { platform: "Tela", what: "prompt" })
+    }
+
+    /// Read every agent and prompt `desired` names, concurrently (each client bounds its own requests).
+    pub async fn observe(&self, desired: &State) -> Result<Snapshot, ObserveError> {
+        let mut agents: JoinSet<(AgentId, Result<FetchedAgent, FetchError>)> = JoinSet::new();
+        if let Some(client) = &self.cekura {
+            for (id, want) in &desired.agents {
+                let opts = FetchOptions {
+                    need_max_duration: want.evaluators.iter().any(|e| e.spec.max_duration.is_some()),
+                    need_language: want.evaluators.iter().any(|e| e.spec.language.is_some()),
+                    project: want.project,
+                };
+                let (client, id) = (client.clone(), *id);
+                agents.spawn(async move { (id, fetch_agent_settled(&client, id, &opts).await) });
+            }
+        }
+        let mut prompts = JoinSet::new();
+        if let Some(client) = &self.tela {
+            for prompt in desired.prompts.keys() {
+                let (client, prompt) = (client.clone(), prompt.clone());
+                prompts.spawn(async move { crate::tela::fetch::fetch_prompt(&client, &prompt).await });
+            }
+        }
+        let mut snapshot = Snapshot::default();
+        let mut errors = Vec::new();
+        while let Some(joined) = agents.join_next().await {
+            match joined {
+                Ok((id, Ok(fetched))) => {
+                    snapshot.observed.state.agents.insert(id, fetched.state);
+                    snapshot.observed.catalogs.insert(id, fetched.catalog);
+                    snapshot.phone_numbers.insert(id, fetched.phone_numbers);
+                }
+                Ok((_, Err(source))) => errors.push(ReadError { target: ReadTarget::Agent, source }),
+                Err(e) => return Err(ObserveError::Task(e.to_string())),
+            }
+        }
+        while let Some(joined) = prompts.join_next().await {
+            match joined {
+                Ok(Ok(state)) => {
+                    snapshot.observed.state.prompts.insert(state.prompt.clone(), state);
+                }
+                Ok(Err(source)) => errors.push(ReadError { target: ReadTarget::Prompt, source }),
+                Err(e) => return Err(ObserveError::Task(e.to_string())),
+            }
+        }
+        if errors.is_empty() {
+            Ok(snapshot)
+        } else {
+            Err(ObserveError::Reads(errors))
+        }
+    }
+}
+
+/// Read one agent. An object deleted between the list and its single GET (another apply removing its twin, a
+/// dashboard delete) makes that GET a 404: the agent is read again from the list, a few times, since reads are
+/// safe to repeat and the next list no longer has it.
+async fn fetch_agent_settled(
+    client: &CekuraClient,
+    id: AgentId,
+    opts: &FetchOptions,
+) -> Result<FetchedAgent, FetchError> {
+    let mut attempt = 0;
+    loop {
+        match fetch_agent(client, id, opts).await {
+            Err(FetchError::Api { source, .. }) if source.status() == Some(404) && attempt < 3 => {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

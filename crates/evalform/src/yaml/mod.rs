@@ -1,0 +1,702 @@
+//! The one module that touches the YAML crates (`serde_yaml` for typed deserialisation, `yaml-rust2` for
+//! positions), so that swapping the YAML crate means editing this file only.
+//!
+//! It offers two views of a text: a typed value through serde ([`from_str`]), and a positioned [`Node`] tree built
+//! from yaml-rust2's event parser, from which a [`PositionIndex`] maps paths such as `cekura.evaluators[3].name` to
+//! the line and column of the key and of the value. Lines and columns are 1-based everywhere. This module knows
+//! nothing about manifests: it must not grow manifest rules.
+//!
+//! Writing YAML lives beside the reading: [`emit`] writes new documents (import), [`edit`] changes existing ones
+//! in place, keeping comments and layout (pull, suggest).
+
+pub mod edit;
+pub mod emit;
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A place in a text, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    fn from_marker(m: &Marker) -> Self {
+        // yaml-rust2 counts lines from 1 and columns from 0.
+        Pos { line: m.line().max(1), column: m.col() + 1 }
+    }
+}
+
+/// A YAML syntax or type error, located.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at line {} column {}", pos.line, pos.column)]
+pub struct YamlError {
+    pub pos: Pos,
+    /// The parser's message, without its own location suffix.
+    pub message: String,
+}
+
+/// How a scalar was written; decides whether `123` is a number or text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarStyle {
+    Plain,
+    Quoted,
+    Block,
+}
+
+/// The exact way a scalar was written, for an editor that keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+/// Byte offsets `start..end` of a node as written in the source: a scalar with its quotes or its block header
+/// (`|-`), a flow collection with its brackets, a block collection from its first key or `-` to the end of its
+/// last value. Comments after the node are not part of it. Used by the editor to replace text in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One node of a YAML document with where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub pos: Pos,
+    /// How many characters of the source line the node's start covers, for a caret underline.
+    pub width: usize,
+    pub kind: NodeKind,
+    /// Where the node is in the source, in bytes.
+    pub span: Span,
+    /// How a collection was written: `true` for `[...]` / `{...}`. Always `false` for scalars.
+    pub flow: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Scalar {
+        value: String,
+        style: ScalarStyle,
+        written: Written,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+    /// `*anchor`: positions inside the anchored node are reported where it was defined.
+    Alias,
+}
+
+/// What a plain scalar means under the YAML 1.2 core schema (the one serde_yaml uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    Null,
+    Bool,
+    Integer,
+    Float,
+    String,
+}
+
+impl Node {
+    /// The scalar text, if this is a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Entries of a mapping (empty for anything else).
+    pub fn entries(&self) -> &[(Node, Node)] {
+        match &self.kind {
+            NodeKind::Map(entries) => entries,
+            _ => &[],
+        }
+    }
+
+    /// The value under `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entries().iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    }
+
+    /// What a scalar resolves to.
+    pub fn scalar_kind(&self) -> Option<ScalarKind> {
+        let NodeKind::Scalar { value, style, .. } = &self.kind else { return None };
+        if *style != ScalarStyle::Plain {
+            return Some(ScalarKind::String);
+        }
+        let v = value.as_str();
+        Some(match v {
+            "" | "~" | "null" | "Null" | "NULL" => ScalarKind::Null,
+            "true" | "True" | "TRUE" | "false" | "False" | "FALSE" => ScalarKind::Bool,
+            _ if is_integer(v) => ScalarKind::Integer,
+            _ if v.parse::<f64>().is_ok() && v.chars().any(|c| c.is_ascii_digit()) => ScalarKind::Float,
+            ".inf" | "-.inf" | "+.inf" | ".nan" | ".NaN" | ".NAN" => ScalarKind::Float,
+            _ => ScalarKind::String,
+        })
+    }
+
+    /// A short description for messages: "a string `abc`", "a list", "a mapping".
+    pub fn describe(&self) -> String {
+        match (&self.kind, self.scalar_kind()) {
+            (NodeKind::Seq(_), _) => "a list".into(),
+            (NodeKind::Map(_), _) => "a mapping".into(),
+            (NodeKind::Alias, _) => "an alias".into(),
+            (_, Some(ScalarKind::Null)) => "nothing (null)".into(),
+            (NodeKind::Scalar { value, .. }, Some(ScalarKind::Bool)) => format!("a boolean `{value}`"),
+            (NodeKind::Scalar { value, .. }, Some(ScalarKind::Integer)) => format!("an integer `{value}`"),
+            (NodeKind::Scalar { value, .. }, Some(ScalarKind::Float)) => format!("a number `{value}`"),
+            (NodeKind::Scalar { value, .. }, _) => format!("a string `{}`", clip(value, 40)),
+        }
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    let first_line = s.lines().next().unwrap_or("");
+    if first_line.chars().count() > max || first_line.len() < s.len() {
+        let cut: String = first_line.chars().take(max).collect();
+        format!("{cut}…")
+    } else {
+        first_line.to_string()
+    }
+}
+
+fn is_integer(v: &str) -> bool {
+    let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+    if let Some(hex) = digits.strip_prefix("0x") {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit());
+    }
+    if let Some(oct) = digits.strip_prefix("0o") {
+        return !oct.is_empty() && oct.chars().all(|c| c.is_digit(8));
+    }
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Parse `text` into a positioned tree. `Ok(None)` is an empty document (nothing but comments or whitespace).
+/// A stream of several documents (`---` between them) is an error: a manifest is one document.
+pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut char_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    char_bytes.push(text.len());
+    let mut builder = TreeBuilder {
+        text,
+        char_bytes,
+        text_lines: text.lines().collect(),
+        stack: Vec::new(),
+        root: None,
+        done: false,
+        documents: 0,
+        second_document: None,
+    };
+    let mut parser = Parser::new_from_str(text);
+    parser
+        .load(&mut builder, true)
+        .map_err(|e| YamlError { pos: Pos::from_marker(e.marker()), message: e.info().to_string() })?;
+    if let Some(pos) = builder.second_document {
+        return Err(YamlError { pos, message: "a second document begins here; a manifest is one document".into() });
+    }
+    Ok(builder.root)
+}
+
+enum Frame {
+    Seq(Node),
+    Map(Node, Option<Node>),
+}
+
+struct TreeBuilder<'t> {
+    text: &'t str,
+    /// Byte offset of each character index (the parser counts characters), plus the end of the text.
+    char_bytes: Vec<usize>,
+    text_lines: Vec<&'t str>,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    done: bool,
+    documents: usize,
+    second_document: Option<Pos>,
+}
+
+impl TreeBuilder<'_> {
+    fn byte(&self, m: &Marker) -> usize {
+        self.char_bytes.get(m.index()).copied().unwrap_or(self.text.len())
+    }
+
+    fn push_node(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+                self.done = true;
+            }
+            Some(Frame::Seq(seq)) => {
+                if let NodeKind::Seq(items) = &mut seq.kind {
+                    items.push(node);
+                }
+            }
+            Some(Frame::Map(map, pending_key)) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let NodeKind::Map(entries) = &mut map.kind {
+                        entries.push((key, node));
+                    }
+                }
+            },
+        }
+    }
+
+    /// The width of a scalar as written, for underlining it.
+    fn scalar_width(&self, pos: Pos, value: &str, style: TScalarStyle) -> usize {
+        let n = value.chars().count();
+        match style {
+            TScalarStyle::Plain => n.max(1),
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                // Measure on the source line: escapes make the value shorter than what was written.
+                let line = self.text_lines.get(pos.line - 1).copied().unwrap_or("");
+                let rest: String = line.chars().skip(pos.column - 1).collect();
+                let quote = rest.chars().next().unwrap_or('"');
+                let mut width = 1;
+                let mut escaped = false;
+                for c in rest.chars().skip(1) {
+                    width += 1;
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && quote == '"' {
+                        escaped = true;
+                    } else if c == quote {
+                        return width;
+                    }
+                }
+                width
+            }
+            _ => 1,
+        }
+    }
+}
+
+impl MarkedEventReceiver for TreeBuilder<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let pos = Pos::from_marker(&mark);
+        if ev == Event::DocumentStart {
+            self.documents += 1;
+            if self.documents == 2 {
+                self.second_document = Some(pos);
+            }
+        }
+        if self.done && self.stack.is_empty() {
+            return;
+        }
+        match ev {
+            Event::Scalar(value, style, _, _) => {
+                let width = self.scalar_width(pos, &value, style);
+                let at = self.byte(&mark);
+                let span = spans::scalar(self.text, at, &value, style);
+                let written = match style {
+                    TScalarStyle::Plain => Written::Plain,
+                    TScalarStyle::SingleQuoted => Written::SingleQuoted,
+                    TScalarStyle::DoubleQuoted => Written::DoubleQuoted,
+                    TScalarStyle::Literal => Written::Literal,
+                    TScalarStyle::Folded => Written::Folded,
+                };
+                let style = match style {
+                    TScalarStyle::Plain => ScalarStyle::Plain,
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => ScalarStyle::Quoted,
+                    _ => ScalarStyle::Block,
+                };
+                self.push_node(Node {
+                    pos,
+                    width,
+                    kind: NodeKind::Scalar { value, style, written },
+                    span,
+                    flow: false,
+                });
+            }
+            Event::Alias(_) => {
+                let at = self.byte(&mark);
+                let span = Span { start: at, end: spans::token_end(self.text, at) };
+                self.push_node(Node { pos, width: 1, kind: NodeKind::Alias, span, flow: false })
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                let at = self.byte(&mark);
+                let flow = matches!(self.text.as_bytes().get(at), Some(b'[' | b'{'));
+                let span = Span { start: at, end: at };
+                if matches!(ev, Event::SequenceStart(..)) {
+                    self.stack.push(Frame::Seq(Node { pos, width: 1, kind: NodeKind::Seq(vec![]), span, flow }))
+                } else {
+                    self.stack.push(Frame::Map(Node { pos, width: 1, kind: NodeKind::Map(vec![]), span, flow }, None))
+                }
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let at = self.byte(&mark);
+                if let Some(Frame::Seq(node) | Frame::Map(node, _)) = self.stack.pop() {
+                    let mut node = node;
+                    // A block mapping's start event is marked at its first `:`; the first key is where it starts.
+                    if let NodeKind::Map(entries) = &node.kind {
+                        if let Some((first, _)) = entries.first() {
+                            node.pos = node.pos.min(first.pos);
+                        }
+                    }
+                    node.span = if node.flow {
+                        // Flow collections end at their closing bracket, where the end event is marked.
+                        Span { start: node.span.start, end: (at + 1).min(self.text.len()) }
+                    } else {
+                        let (first, last) = match &node.kind {
+                            NodeKind::Seq(items) => (items.first().map(|n| n.span), items.last().map(|n| n.span)),
+                            NodeKind::Map(entries) => {
+                                (entries.first().map(|(k, _)| k.span), entries.last().map(|(_, v)| v.span))
+                            }
+                            _ => (None, None),
+                        };
+                        let mut start = first.map_or(node.span.start, |f| f.start);
+                        if matches!(node.kind, NodeKind::Seq(_)) {
+                            start = spans::dash_before(self.text, start);
+                        }
+                        Span { start, end: last.map_or(start, |l| l.end.max(start)) }
+                    };
+                    self.push_node(node);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where nodes end. The parser marks only where events start, so ends are found in the text: every scalar style
+/// has a rule that needs nothing but the start and the parsed value.
+mod spans {
+    use super::Span;
+    use yaml_rust2::scanner::TScalarStyle;
+
+    pub fn scalar(text: &str, at: usize, value: &str, style: TScalarStyle) -> Span {
+        match style {
+            TScalarStyle::Plain => Span { start: at, end: plain_end(text, at, value) },
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                Span { start: at, end: quoted_end(text, at, style == TScalarStyle::DoubleQuoted) }
+            }
+            _ => block(text, at),
+        }
+    }
+
+    /// A plain scalar is its value as written up to whitespace folding (it has no escapes), so it ends after as
+    /// many non-blank characters as the value has.
+    fn plain_end(text: &str, at: usize, value: &str) -> usize {
+        let mut want = value.chars().filter(|c| !c.is_whitespace()).count();
+        if want == 0 {
+            return at;
+        }
+        for (i, c) in text[at..].char_indices() {
+            if !c.is_whitespace() {
+                want -= 1;
+                if want == 0 {
+                    return at + i + c.len_utf8();
+                }
+            }
+        }
+        text.len()
+    }
+
+    fn quoted_end(text: &str, at: usize, double: bool) -> usize {
+        let bytes = text.as_bytes();
+        let quote = if double { b'"' } else { b'\'' };
+        let mut i = at + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if double => i += 2,
+                b if b == quote => {
+                    // In single quotes `''` is an escaped quote.
+                    if !double && bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                    } else {
+                        return i + 1;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        text.len()
+    }
+
+    fn line_start(text: &str, at: usize) -> usize {
+        text[..at].rfind('\n').map_or(0, |i| i + 1)
+    }
+
+    fn indent_of(line: &str) -> usize {
+        line.len() - line.trim_start_matches(' ').len()
+    }
+
+    /// A block scalar is marked at its first content line; it starts at its `|` or `>` on the header line above
+    /// and ends at the end of its last content line (trailing blank lines are left outside).
+    fn block(text: &str, at: usize) -> Span {
+        let content_line = line_start(text, at);
+        // The header is the last non-blank line before the content (blank lines may open the content).
+        let mut header_end = content_line.saturating_sub(1);
+        let header = loop {
+            let start = line_start(text, header_end);
+            let line = &text[start..header_end];
+            if !line.trim().is_empty() || start == 0 {
+                break (start, line);
+            }
+            header_end = start.saturating_sub(1);
+        };
+        let (header_start, header_line) = header;
+        // When the value is on the header line itself (an empty block scalar marked there), this still works.
+        let code = match header_line.find(" #") {
+            Some(i) => &header_line[..i],
+            None => header_line,
+        };
+        let code = code.trim_end();
+        let token = code.rsplit([' ', '\t']).next().unwrap_or("");
+        let start = if token.starts_with(['|', '>']) { header_start + code.len() - token.len() } else { at };
+        let digit = token.chars().find(|c| c.is_ascii_digit()).and_then(|c| c.to_digit(10)).map(|d| d as usize);
+        let content_indent = match digit {
+            Some(d) => indent_of(header_line) + d,
+            None => at - content_line,
+        };
+        let end = (start + token.len().max(1)).min(text.len());
+        if content_indent <= indent_of(header_line) || at <= header_start + header_line.len() {
+            // An empty block scalar: the parser marked whatever follows it.
+            return Span { start, end };
+        }
+        let mut end = end;
+        let mut pos = content_line;
+        while pos < text.len() {
+            let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+            let line = &text[pos..line_end];
+            if !line.trim().is_empty() {
+                if indent_of(line) < content_indent {
+                    break;
+                }
+                end = line_end;
+            }
+            pos = line_end + 1;
+        }
+        Span { start, end: end.max(start) }
+    }
+
+    /// The end of an alias `*name`.
+    pub fn token_end(text: &str, at: usize) -> usize {
+        text[at..].find(|c: char| c.is_whitespace() || ",[]{}".contains(c)).map_or(text.len(), |i| at + i)
+    }
+
+    /// The `-` of a block sequence's first item, which the parser does not mark.
+    pub fn dash_before(text: &str, at: usize) -> usize {
+        let before = text[..at].trim_end_matches([' ', '\t', '\n', '\r']);
+        if before.ends_with('-') {
+            before.len() - 1
+        } else {
+            at
+        }
+    }
+}
+
+/// Where a node is: the position of its key (for mapping values) and of its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    pub key: Option<Pos>,
+    pub key_width: usize,
+    pub value: Pos,
+    pub value_width: usize,
+}
+
+/// Paths (`cekura.evaluators[3].name`) to positions, for errors found after deserialisation.
+#[derive(Debug, Clone, Default)]
+pub struct PositionIndex {
+    map: HashMap<String, Located>,
+}
+
+impl PositionIndex {
+    pub fn build(root: &Node) -> Self {
+        let mut index = PositionIndex::default();
+        index.map.insert(String::new(), Located { key: None, key_width: 0, value: root.pos, value_width: root.width });
+        index.walk(root, "");
+        index
+    }
+
+    fn walk(&mut self, node: &Node, path: &str) {
+        match &node.kind {
+            NodeKind::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let p = format!("{path}[{i}]");
+                    self.map.insert(
+                        p.clone(),
+                        Located { key: None, key_width: 0, value: item.pos, value_width: item.width },
+                    );
+                    self.walk(item, &p);
+                }
+            }
+            NodeKind::Map(entries) => {
+                for (k, v) in entries {
+                    let Some(name) = k.as_str() else { continue };
+                    let p = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
+                    self.map.insert(
+                        p.clone(),
+                        Located { key: Some(k.pos), key_width: k.width, value: v.pos, value_width: v.width },
+                    );
+                    self.walk(v, &p);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Located> {
+        self.map.get(path)
+    }
+
+    /// The position of `path`, or of its nearest ancestor that exists (a missing key is reported at its parent).
+    pub fn nearest(&self, path: &str) -> Located {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.map.get(p) {
+                return *l;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => {
+                    return self.map.get("").copied().unwrap_or(Located {
+                        key: None,
+                        key_width: 0,
+                        value: Pos { line: 1, column: 1 },
+                        value_width: 1,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// A copy of `node` as JSON text (which is YAML), leaving out map entries and list items that `keep` refuses.
+/// Plain scalars that resolve to numbers, booleans or null are written as they were, so serde reads them as it
+/// would have read the original; aliases become null. Used to read the sound rest of a file that has problems.
+pub fn to_json_text(node: &Node, keep: &dyn Fn(&Node, Option<&Node>) -> bool) -> String {
+    let mut out = String::new();
+    write_json(node, keep, &mut out);
+    out
+}
+
+fn write_json(node: &Node, keep: &dyn Fn(&Node, Option<&Node>) -> bool, out: &mut String) {
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    match &node.kind {
+        NodeKind::Scalar { value, .. } => match node.scalar_kind() {
+            Some(ScalarKind::String) => out.push_str(&quote(value)),
+            Some(ScalarKind::Null) => out.push_str("null"),
+            _ => out.push_str(value),
+        },
+        NodeKind::Alias => out.push_str("null"),
+        NodeKind::Seq(items) => {
+            out.push('[');
+            let mut first = true;
+            for item in items.iter().filter(|i| keep(i, None)) {
+                if !first {
+                    out.push_str(", ");
+                }
+                first = false;
+                write_json(item, keep, out);
+            }
+            out.push(']');
+        }
+        NodeKind::Map(entries) => {
+            out.push('{');
+            let mut first = true;
+            for (k, v) in entries.iter().filter(|(k, v)| keep(v, Some(k))) {
+                if !first {
+                    out.push_str(", ");
+                }
+                first = false;
+                out.push_str(&quote(k.as_str().unwrap_or("")));
+                out.push_str(": ");
+                write_json(v, keep, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Deserialise `text` into `T` with serde_yaml, keeping its location.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    serde_yaml::from_str(text).map_err(|e| {
+        let pos =
+            e.location().map(|l| Pos { line: l.line(), column: l.column() }).unwrap_or(Pos { line: 1, column: 1 });
+        let mut message = e.to_string();
+        // serde_yaml appends " at line L column C" and prefixes the path; keep the message itself.
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        if let Some((path, rest)) = message.split_once(": ") {
+            if !path.contains(' ') {
+                message = rest.to_string();
+            }
+        }
+        YamlError { pos, message }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: \"Order\"\n      tags: [a, b]\n";
+
+    #[test]
+    fn index_locates_keys_and_values() {
+        let root = parse_tree(DOC).unwrap().unwrap();
+        let index = PositionIndex::build(&root);
+        let name = index.get("cekura.evaluators[0].name").unwrap();
+        assert_eq!(name.key, Some(Pos { line: 5, column: 7 }));
+        assert_eq!(name.value, Pos { line: 5, column: 13 });
+        assert_eq!(name.value_width, 7);
+        assert_eq!(index.get("cekura.evaluators[0].tags[1]").unwrap().value, Pos { line: 6, column: 17 });
+        assert_eq!(index.nearest("cekura.evaluators[0].missing").value, Pos { line: 5, column: 7 });
+    }
+
+    fn spanned<'a>(text: &'a str, node: &Node) -> &'a str {
+        &text[node.span.start..node.span.end]
+    }
+
+    #[test]
+    fn spans_cover_nodes_as_written() {
+        let text = "a: 1 # one\nb:\n  - x\n  - {k: v, j: 'q''s'}\nc: |-  # note\n  text\n\n   more\n# c\nd: [1, \"2\\\"\"]  # c\n\
+                    e:\n- f: 1\n  g: two\n    words\nh: >\n  folded\ni:\n  j: k\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("a").unwrap()), "1");
+        let b = root.get("b").unwrap();
+        assert_eq!(spanned(text, b), "- x\n  - {k: v, j: 'q''s'}");
+        let NodeKind::Seq(items) = &b.kind else { panic!() };
+        assert!(items[1].flow);
+        assert_eq!(spanned(text, &items[1].entries()[1].1), "'q''s'");
+        assert_eq!(spanned(text, root.get("c").unwrap()), "|-  # note\n  text\n\n   more");
+        assert_eq!(spanned(text, root.get("d").unwrap()), "[1, \"2\\\"\"]");
+        let e = root.get("e").unwrap();
+        assert_eq!(spanned(text, e), "- f: 1\n  g: two\n    words");
+        assert_eq!(spanned(text, root.get("h").unwrap()), ">\n  folded");
+        assert_eq!(spanned(text, root.get("i").unwrap()), "j: k");
+        assert_eq!(spanned(text, &root), &text[..text.len() - 1]);
+    }
+
+    #[test]
+    fn empty_and_broken_documents() {
+        assert_eq!(parse_tree("# only a comment\n").unwrap(), None);
+        let err = parse_tree("a: [1, 2\n").unwrap_err();
+        assert_eq!(err.pos.line, 2);
+        let err = parse_tree("---\na: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 3, column: 1 });
+        assert!(parse_tree("---\na: 1\n").unwrap().is_some());
+    }
+
+    #[test]
+    fn scalar_kinds_follow_the_core_schema() {
+        let root = parse_tree("a: 12\nb: '12'\nc: true\nd: ~\ne: 1.5\nf: text\n").unwrap().unwrap();
+        let kind = |k: &str| root.get(k).unwrap().scalar_kind().unwrap();
+        assert_eq!(kind("a"), ScalarKind::Integer);
+        assert_eq!(kind("b"), ScalarKind::String);
+        assert_eq!(kind("c"), ScalarKind::Bool);
+        assert_eq!(kind("d"), ScalarKind::Null);
+        assert_eq!(kind("e"), ScalarKind::Float);
+        assert_eq!(kind("f"), ScalarKind::String);
+    }
+}
