@@ -452,19 +452,29 @@ impl<'a, 'f> Converter<'a, 'f> {
             self.push(d);
         }
         let own = e.fields();
-        // Where a field came from: the evaluator itself or the file's `defaults`, for messages.
-        let at = |set: bool, key: &str| {
-            if set {
-                format!("{path}.{key}")
-            } else {
-                format!("cekura.defaults.{key}")
-            }
-        };
+        let layers = Layers { own: &own, defaults, path };
         let mut spec = EvaluatorSpec::default();
+        self.script(fi, &layers, &mut spec);
+        self.texts_and_folder(fi, acc, &layers, &mut spec);
+        self.references(fi, acc, &layers, &mut spec);
+        self.settings(fi, &layers, &mut spec);
+        let ignore_changes =
+            own.ignore_changes.as_ref().or(defaults.ignore_changes.as_ref()).into_iter().flatten().copied().collect();
+        model::Evaluator {
+            id: e.id,
+            name: e.name.clone(),
+            spec,
+            ignore_changes,
+            source: Some(self.srcs[fi].span(path)),
+        }
+    }
 
-        // The script keys go together: an evaluator that sets any of them takes none from `defaults`.
+    /// `type`, `instructions` (+ `instructions_suffix`) or `conditional_actions`. The script keys go together: an
+    /// evaluator that sets any of them takes none from `defaults`.
+    fn script(&mut self, fi: usize, layers: &Layers<'_>, spec: &mut EvaluatorSpec) {
+        let (own, defaults, path) = (layers.own, layers.defaults, layers.path);
         let own_script = own.kind.is_some() || own.instructions.is_some() || own.conditional_actions.is_some();
-        let script_from = if own_script { &own } else { defaults };
+        let script_from = if own_script { own } else { defaults };
         let base = if own_script { path.to_string() } else { "cekura.defaults".to_string() };
         let kind = script_from.kind;
         if own.instructions_suffix.is_some() && script_from.instructions.is_none() {
@@ -504,36 +514,49 @@ impl<'a, 'f> Converter<'a, 'f> {
                     .help("add `type: conditional_actions` (and no `instructions`)");
                 self.push(d);
             }
-            (_, Some(instructions), None) => {
-                let body = self.text(fi, &format!("{base}.instructions"), instructions);
-                let suffix_set = own.instructions_suffix.is_some();
-                let suffix = own.instructions_suffix.as_ref().or(defaults.instructions_suffix.as_ref());
-                let suffix = suffix.map(|s| (s.clone(), self.text(fi, &at(suffix_set, "instructions_suffix"), s)));
-                let mut value = body.expose().to_string();
-                let mut template = instructions.clone();
-                let mut sensitive = body.is_sensitive();
-                if let Some((raw_suffix, text)) = &suffix {
-                    value.push_str(text.expose());
-                    template.push_str(raw_suffix);
-                    sensitive |= text.is_sensitive();
-                }
-                let value = model::normalize_long_text(&value);
-                if sensitive {
-                    // The parts would carry the value in plain strings: a sensitive text is always replaced whole.
-                    spec.script = Some(Script::Text(Text::sensitive(value, template)));
-                } else {
-                    spec.script = Some(Script::Text(Text::new(value)));
-                    spec.instruction_parts = Some(InstructionParts {
-                        body: body.into_string(),
-                        suffix: suffix.map(|(_, t)| t.into_string()),
-                    });
-                }
-            }
+            (_, Some(instructions), None) => self.instructions(fi, layers, &base, instructions, spec),
             (_, None, None) => {}
         }
+    }
 
+    /// The desired instructions: `instructions` + `instructions_suffix`, kept as parts when nothing is sensitive.
+    fn instructions(
+        &mut self,
+        fi: usize,
+        layers: &Layers<'_>,
+        base: &str,
+        instructions: &str,
+        spec: &mut EvaluatorSpec,
+    ) {
+        let (own, defaults) = (layers.own, layers.defaults);
+        let body = self.text(fi, &format!("{base}.instructions"), instructions);
+        let suffix_set = own.instructions_suffix.is_some();
+        let suffix = own.instructions_suffix.as_ref().or(defaults.instructions_suffix.as_ref());
+        let suffix = suffix.map(|s| (s.clone(), self.text(fi, &layers.at(suffix_set, "instructions_suffix"), s)));
+        let mut value = body.expose().to_string();
+        let mut template = instructions.to_string();
+        let mut sensitive = body.is_sensitive();
+        if let Some((raw_suffix, text)) = &suffix {
+            value.push_str(text.expose());
+            template.push_str(raw_suffix);
+            sensitive |= text.is_sensitive();
+        }
+        let value = model::normalize_long_text(&value);
+        if sensitive {
+            // The parts would carry the value in plain strings: a sensitive text is always replaced whole.
+            spec.script = Some(Script::Text(Text::sensitive(value, template)));
+        } else {
+            spec.script = Some(Script::Text(Text::new(value)));
+            spec.instruction_parts =
+                Some(InstructionParts { body: body.into_string(), suffix: suffix.map(|(_, t)| t.into_string()) });
+        }
+    }
+
+    /// `folder`, `expected_outcome` and `first_message`.
+    fn texts_and_folder(&mut self, fi: usize, acc: &mut AgentAcc, layers: &Layers<'_>, spec: &mut EvaluatorSpec) {
+        let (own, defaults) = (layers.own, layers.defaults);
         if let Some(folder) = own.folder.as_ref().or(defaults.folder.as_ref()) {
-            let fp = at(own.folder.is_some(), "folder");
+            let fp = layers.at(own.folder.is_some(), "folder");
             if folder.is_empty() || self.folder_path(fi, &fp, folder) {
                 if !folder.is_empty() {
                     acc.folder_uses.push((fi, fp, folder.clone()));
@@ -543,22 +566,34 @@ impl<'a, 'f> Converter<'a, 'f> {
         }
         if let Some(s) = own.expected_outcome.as_ref().or(defaults.expected_outcome.as_ref()) {
             spec.expected_outcome =
-                Some(self.text(fi, &at(own.expected_outcome.is_some(), "expected_outcome"), s).normalized());
+                Some(self.text(fi, &layers.at(own.expected_outcome.is_some(), "expected_outcome"), s).normalized());
         }
         if let Some(s) = own.first_message.as_ref().or(defaults.first_message.as_ref()) {
-            spec.first_message = Some(self.text(fi, &at(own.first_message.is_some(), "first_message"), s).normalized());
+            spec.first_message =
+                Some(self.text(fi, &layers.at(own.first_message.is_some(), "first_message"), s).normalized());
         }
+    }
+
+    /// References to the catalog and the agent's test profiles, and the sets: `personality`, `test_profile`,
+    /// `metrics`, `tools`, `tags`.
+    fn references(&mut self, fi: usize, acc: &mut AgentAcc, layers: &Layers<'_>, spec: &mut EvaluatorSpec) {
+        let (own, defaults) = (layers.own, layers.defaults);
         if let Some(p) = own.personality.as_ref().or(defaults.personality.as_ref()) {
             spec.personality = Some(match p {
                 IdOrName::Id(id) => NamedRef::Id(*id),
                 IdOrName::Name(n) => {
-                    self.literal(fi, &at(own.personality.is_some(), "personality"), n, "a personality reference");
+                    self.literal(
+                        fi,
+                        &layers.at(own.personality.is_some(), "personality"),
+                        n,
+                        "a personality reference",
+                    );
                     NamedRef::Name(n.clone())
                 }
             });
         }
         if let Some(p) = own.test_profile.as_ref().or(defaults.test_profile.as_ref()) {
-            let pp = at(own.test_profile.is_some(), "test_profile");
+            let pp = layers.at(own.test_profile.is_some(), "test_profile");
             spec.test_profile = Some(match p {
                 IdOrName::Id(id) => ProfileRef::Id(*id),
                 IdOrName::Name(n) => {
@@ -570,7 +605,7 @@ impl<'a, 'f> Converter<'a, 'f> {
             });
         }
         if let Some(metrics) = own.metrics.as_ref().or(defaults.metrics.as_ref()) {
-            let base = at(own.metrics.is_some(), "metrics");
+            let base = layers.at(own.metrics.is_some(), "metrics");
             let mut set = BTreeSet::new();
             for (k, m) in metrics.iter().enumerate() {
                 set.insert(match m {
@@ -584,13 +619,18 @@ impl<'a, 'f> Converter<'a, 'f> {
             spec.metrics = Some(set);
         }
         if let Some(tools) = own.tools.as_ref().or(defaults.tools.as_ref()) {
-            spec.tools = Some(self.literal_set(fi, &at(own.tools.is_some(), "tools"), tools, "a tool id"));
+            spec.tools = Some(self.literal_set(fi, &layers.at(own.tools.is_some(), "tools"), tools, "a tool id"));
         }
         if let Some(tags) = own.tags.as_ref().or(defaults.tags.as_ref()) {
-            spec.tags = Some(self.literal_set(fi, &at(own.tags.is_some(), "tags"), tags, "a tag"));
+            spec.tags = Some(self.literal_set(fi, &layers.at(own.tags.is_some(), "tags"), tags, "a tag"));
         }
+    }
+
+    /// `language`, `max_duration` and `phone_number`, each checked against what the platform accepts.
+    fn settings(&mut self, fi: usize, layers: &Layers<'_>, spec: &mut EvaluatorSpec) {
+        let (own, defaults) = (layers.own, layers.defaults);
         if let Some(language) = own.language.as_ref().or(defaults.language.as_ref()) {
-            let lp = at(own.language.is_some(), "language");
+            let lp = layers.at(own.language.is_some(), "language");
             if model::LANGUAGES.contains(&language.as_str()) {
                 spec.language = Some(language.clone());
             } else {
@@ -611,7 +651,7 @@ impl<'a, 'f> Converter<'a, 'f> {
             } else {
                 let d = self.srcs[fi]
                     .diag(
-                        &at(own.max_duration.is_some(), "max_duration"),
+                        &layers.at(own.max_duration.is_some(), "max_duration"),
                         On::Value,
                         format!("`max_duration: {seconds}` is out of range"),
                     )
@@ -624,15 +664,6 @@ impl<'a, 'f> Converter<'a, 'f> {
             }
         }
         spec.phone_number = own.phone_number.or(defaults.phone_number);
-        let ignore_changes =
-            own.ignore_changes.as_ref().or(defaults.ignore_changes.as_ref()).into_iter().flatten().copied().collect();
-        model::Evaluator {
-            id: e.id,
-            name: e.name.clone(),
-            spec,
-            ignore_changes,
-            source: Some(self.srcs[fi].span(path)),
-        }
     }
 
     fn literal_set(&mut self, fi: usize, path: &str, items: &[String], what: &str) -> BTreeSet<String> {
@@ -815,6 +846,25 @@ fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
         && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// An evaluator's own fields over its file's `defaults`, and where each came from (for messages).
+struct Layers<'a> {
+    own: &'a raw::EvaluatorFields,
+    defaults: &'a raw::EvaluatorFields,
+    /// The evaluator's path, `cekura.evaluators[3]`.
+    path: &'a str,
+}
+
+impl Layers<'_> {
+    /// The path of `key`: on the evaluator when `set` there, else in `defaults`.
+    fn at(&self, set: bool, key: &str) -> String {
+        if set {
+            format!("{}.{key}", self.path)
+        } else {
+            format!("cekura.defaults.{key}")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{BulkScope, Call, EvaluatorBody, EvaluatorRef, Plan, TestProfileRef};
+use super::{
+    BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, Information, Plan, TestCaseBody, TestProfileRef,
+};
 use crate::model::{
     normalize_long_text, AgentId, AgentState, Evaluator, EvaluatorSpec, MetricRef, NamedRef, ProfileRef, Script, State,
     TestCase, TestProfile, Text,
@@ -130,21 +132,7 @@ impl Simulator {
     pub fn call(&mut self, op: usize, call: &Call) -> Result<(), SimError> {
         match call {
             Call::CreateFolder { project, name, parent_path } => {
-                let path = match parent_path {
-                    Some(p) => format!("{p}.{name}"),
-                    None => name.clone(),
-                };
-                let agents: Vec<AgentId> =
-                    self.state.agents.iter().filter(|(_, a)| a.project == Some(*project)).map(|(id, _)| *id).collect();
-                if agents.is_empty() {
-                    return Err(SimError::Rejected { op, message: format!("no agent in project {project}") });
-                }
-                for a in agents {
-                    if let Some(p) = parent_path {
-                        self.check_folder(op, a, p)?;
-                    }
-                    self.agent_mut(a).folders.insert(path.clone());
-                }
+                self.create_folder(op, *project, name, parent_path.as_deref())
             }
             Call::CreateTestProfile { agent, name, information } => {
                 let id = self.fresh_id();
@@ -156,176 +144,233 @@ impl Simulator {
                     source: None,
                 };
                 self.agent_mut(*agent).test_profiles.push(p);
+                Ok(())
             }
             Call::UpdateTestProfile { id, name, information } => {
-                let p = self
-                    .state
-                    .agents
-                    .values_mut()
-                    .flat_map(|a| a.test_profiles.iter_mut())
-                    .find(|p| p.id == Some(*id))
-                    .ok_or_else(|| SimError::UnknownTestProfile { op, what: format!("with id {id}") })?;
-                if let Some(n) = name {
-                    p.name = n.clone();
-                }
-                if let Some(i) = information {
-                    p.information = Some(i.clone());
-                }
+                self.update_test_profile(op, *id, name.as_ref(), information.as_ref())
             }
-            Call::DeleteTestProfile { id } => {
-                let mut found = false;
-                for a in self.state.agents.values_mut() {
-                    let before = a.test_profiles.len();
-                    a.test_profiles.retain(|p| p.id != Some(*id));
-                    found |= a.test_profiles.len() != before;
-                }
-                if !found {
-                    return Err(SimError::UnknownTestProfile { op, what: format!("with id {id}") });
-                }
-            }
-            Call::CreateEvaluator { agent, body } => {
-                let name = body.name.clone().ok_or(SimError::Rejected { op, message: "create without name".into() })?;
-                if body.personality.is_none() {
-                    return Err(SimError::Rejected { op, message: "create without personality".into() });
-                }
-                let folder = body.folder_path.clone().unwrap_or_default();
-                self.check_folder(op, *agent, &folder)?;
-                let mut spec = EvaluatorSpec {
-                    folder: Some(String::new()),
-                    script: Some(Script::Text(Text::new(""))),
-                    instruction_parts: None,
-                    expected_outcome: Some(Text::new("")),
-                    first_message: Some(Text::new("")),
-                    personality: None,
-                    test_profile: None,
-                    metrics: Some(BTreeSet::new()),
-                    tools: Some(BTreeSet::new()),
-                    tags: Some(BTreeSet::new()),
-                    language: Some(DEFAULT_LANGUAGE.into()),
-                    max_duration: Some(DEFAULT_MAX_DURATION),
-                    phone_number: None,
-                };
-                self.write_body(op, &mut spec, body)?;
-                let id = self.fresh_id();
-                self.created_evaluators.insert(name.clone(), id);
-                let e = Evaluator { id: Some(id), name, spec, ignore_changes: BTreeSet::new(), source: None };
-                self.agent_mut(*agent).evaluators.push(e);
-            }
-            Call::PatchEvaluator { evaluator, body } => {
-                let id = self.evaluator_id(op, evaluator)?;
-                let (agent, i) = self.locate(op, id)?;
-                if let Some(f) = &body.folder_path {
-                    self.check_folder(op, agent, f)?;
-                }
-                let mut e = self.state.agents[&agent].evaluators[i].clone();
-                if let Some(n) = &body.name {
-                    e.name = n.clone();
-                }
-                self.write_body(op, &mut e.spec, body)?;
-                self.agent_mut(agent).evaluators[i] = e;
-            }
+            Call::DeleteTestProfile { id } => self.delete_test_profile(op, *id),
+            Call::CreateEvaluator { agent, body } => self.create_evaluator(op, *agent, body),
+            Call::PatchEvaluator { evaluator, body } => self.patch_evaluator(op, evaluator, body),
             Call::SetLanguage { evaluator, language } => {
                 let id = self.evaluator_id(op, evaluator)?;
                 let (agent, i) = self.locate(op, id)?;
                 self.agent_mut(agent).evaluators[i].spec.language = Some(language.clone());
+                Ok(())
             }
-            Call::BulkUpdate(b) => {
-                let profile = b.test_profile.as_ref().map(|p| self.profile_id(op, p)).transpose()?;
-                for r in &b.scenarios {
-                    let id = self.evaluator_id(op, r)?;
-                    let (mut agent, i) = self.locate(op, id)?;
-                    if let BulkScope::Agent(to) = b.scope {
-                        if to != agent {
-                            // The trap the planner must avoid: `agent` moves the evaluator.
-                            let e = self.agent_mut(agent).evaluators.remove(i);
-                            self.agent_mut(to).evaluators.push(e);
-                            agent = to;
-                        }
-                    }
-                    if let Some(f) = &b.folder_path {
-                        self.check_folder(op, agent, f)?;
-                    }
-                    let (_, i) = self.locate(op, id)?;
-                    let s = &mut self.agent_mut(agent).evaluators[i].spec;
-                    let metrics = s.metrics.get_or_insert_with(BTreeSet::new);
-                    metrics.extend(b.metric_ids_to_add.iter().map(|m| MetricRef::Id(*m)));
-                    metrics.retain(|m| !matches!(m, MetricRef::Id(id) if b.metric_ids_to_remove.contains(id)));
-                    if let Some(p) = b.personality {
-                        s.personality = Some(NamedRef::Id(p));
-                    }
-                    if let Some(p) = profile {
-                        s.test_profile = Some(ProfileRef::Id(p));
-                    }
-                    if let Some(tail) = &b.append_instruction {
-                        match &mut s.script {
-                            Some(Script::Text(t)) => {
-                                *t = Text::new(normalize_long_text(&format!("{}{}", t.expose(), tail.expose())))
-                            }
-                            _ => return Err(SimError::Rejected { op, message: "append to a non-text script".into() }),
-                        }
-                    }
-                    if let Some(v) = &b.first_message {
-                        s.first_message = Some(Text::new(v.expose()));
-                    }
-                    if let Some(v) = b.phone_number {
-                        s.phone_number = Some(v);
-                    }
-                    if let Some(v) = &b.folder_path {
-                        s.folder = Some(v.clone());
-                    }
-                    if let Some(v) = b.max_duration {
-                        s.max_duration = Some(v);
-                    }
-                }
-            }
-            Call::DeleteEvaluators { agent, ids } => {
-                for id in ids {
-                    let (a, i) = self.locate(op, *id)?;
-                    if a != *agent {
-                        return Err(SimError::Rejected {
-                            op,
-                            message: format!("evaluator {id} is not in agent {agent}"),
-                        });
-                    }
-                    self.agent_mut(a).evaluators.remove(i);
-                }
-            }
+            Call::BulkUpdate(b) => self.bulk_update(op, b),
+            Call::DeleteEvaluators { agent, ids } => self.delete_evaluators(op, *agent, ids),
             Call::CreateTestCases { prompt, cases } => {
-                let p = self.state.prompts.entry(prompt.clone()).or_default();
-                p.prompt = prompt.clone();
-                for c in cases {
-                    let n = p.test_cases.len();
-                    p.test_cases.push(TestCase {
-                        id: Some(format!("case-{n}")),
-                        title: c.title.clone().unwrap_or_default(),
-                        messages: Some(c.messages.clone().unwrap_or_default()),
-                        variables: Some(c.variables.clone().unwrap_or_default()),
-                        expected_output: Some(c.expected_output.clone().unwrap_or_default()),
-                        source: None,
-                    });
+                self.create_test_cases(prompt, cases);
+                Ok(())
+            }
+            Call::PatchTestCase { id, body } => self.patch_test_case(op, id, body),
+        }
+    }
+
+    fn create_folder(
+        &mut self,
+        op: usize,
+        project: u64,
+        name: &str,
+        parent_path: Option<&str>,
+    ) -> Result<(), SimError> {
+        let path = match parent_path {
+            Some(p) => format!("{p}.{name}"),
+            None => name.to_string(),
+        };
+        let agents: Vec<AgentId> =
+            self.state.agents.iter().filter(|(_, a)| a.project == Some(project)).map(|(id, _)| *id).collect();
+        if agents.is_empty() {
+            return Err(SimError::Rejected { op, message: format!("no agent in project {project}") });
+        }
+        for a in agents {
+            if let Some(p) = parent_path {
+                self.check_folder(op, a, p)?;
+            }
+            self.agent_mut(a).folders.insert(path.clone());
+        }
+        Ok(())
+    }
+
+    fn update_test_profile(
+        &mut self,
+        op: usize,
+        id: u64,
+        name: Option<&String>,
+        information: Option<&Information>,
+    ) -> Result<(), SimError> {
+        let p = self
+            .state
+            .agents
+            .values_mut()
+            .flat_map(|a| a.test_profiles.iter_mut())
+            .find(|p| p.id == Some(id))
+            .ok_or_else(|| SimError::UnknownTestProfile { op, what: format!("with id {id}") })?;
+        if let Some(n) = name {
+            p.name = n.clone();
+        }
+        if let Some(i) = information {
+            p.information = Some(i.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_test_profile(&mut self, op: usize, id: u64) -> Result<(), SimError> {
+        let mut found = false;
+        for a in self.state.agents.values_mut() {
+            let before = a.test_profiles.len();
+            a.test_profiles.retain(|p| p.id != Some(id));
+            found |= a.test_profiles.len() != before;
+        }
+        if !found {
+            return Err(SimError::UnknownTestProfile { op, what: format!("with id {id}") });
+        }
+        Ok(())
+    }
+
+    fn create_evaluator(&mut self, op: usize, agent: AgentId, body: &EvaluatorBody) -> Result<(), SimError> {
+        let name = body.name.clone().ok_or(SimError::Rejected { op, message: "create without name".into() })?;
+        if body.personality.is_none() {
+            return Err(SimError::Rejected { op, message: "create without personality".into() });
+        }
+        let folder = body.folder_path.clone().unwrap_or_default();
+        self.check_folder(op, agent, &folder)?;
+        let mut spec = EvaluatorSpec {
+            folder: Some(String::new()),
+            script: Some(Script::Text(Text::new(""))),
+            instruction_parts: None,
+            expected_outcome: Some(Text::new("")),
+            first_message: Some(Text::new("")),
+            personality: None,
+            test_profile: None,
+            metrics: Some(BTreeSet::new()),
+            tools: Some(BTreeSet::new()),
+            tags: Some(BTreeSet::new()),
+            language: Some(DEFAULT_LANGUAGE.into()),
+            max_duration: Some(DEFAULT_MAX_DURATION),
+            phone_number: None,
+        };
+        self.write_body(op, &mut spec, body)?;
+        let id = self.fresh_id();
+        self.created_evaluators.insert(name.clone(), id);
+        let e = Evaluator { id: Some(id), name, spec, ignore_changes: BTreeSet::new(), source: None };
+        self.agent_mut(agent).evaluators.push(e);
+        Ok(())
+    }
+
+    fn patch_evaluator(&mut self, op: usize, evaluator: &EvaluatorRef, body: &EvaluatorBody) -> Result<(), SimError> {
+        let id = self.evaluator_id(op, evaluator)?;
+        let (agent, i) = self.locate(op, id)?;
+        if let Some(f) = &body.folder_path {
+            self.check_folder(op, agent, f)?;
+        }
+        let mut e = self.state.agents[&agent].evaluators[i].clone();
+        if let Some(n) = &body.name {
+            e.name = n.clone();
+        }
+        self.write_body(op, &mut e.spec, body)?;
+        self.agent_mut(agent).evaluators[i] = e;
+        Ok(())
+    }
+
+    fn bulk_update(&mut self, op: usize, b: &BulkUpdate) -> Result<(), SimError> {
+        let profile = b.test_profile.as_ref().map(|p| self.profile_id(op, p)).transpose()?;
+        for r in &b.scenarios {
+            let id = self.evaluator_id(op, r)?;
+            let (mut agent, i) = self.locate(op, id)?;
+            if let BulkScope::Agent(to) = b.scope {
+                if to != agent {
+                    // The trap the planner must avoid: `agent` moves the evaluator.
+                    let e = self.agent_mut(agent).evaluators.remove(i);
+                    self.agent_mut(to).evaluators.push(e);
+                    agent = to;
                 }
             }
-            Call::PatchTestCase { id, body } => {
-                let case = self
-                    .state
-                    .prompts
-                    .values_mut()
-                    .flat_map(|p| p.test_cases.iter_mut())
-                    .find(|c| c.id.as_deref() == Some(id.as_str()))
-                    .ok_or_else(|| SimError::Rejected { op, message: format!("no test case {id}") })?;
-                if let Some(t) = &body.title {
-                    case.title = t.clone();
-                }
-                if let Some(m) = &body.messages {
-                    case.messages = Some(m.clone());
-                }
-                if let Some(v) = &body.variables {
-                    case.variables = Some(v.clone());
-                }
-                if let Some(e) = &body.expected_output {
-                    case.expected_output = Some(e.clone());
+            if let Some(f) = &b.folder_path {
+                self.check_folder(op, agent, f)?;
+            }
+            let (_, i) = self.locate(op, id)?;
+            let s = &mut self.agent_mut(agent).evaluators[i].spec;
+            let metrics = s.metrics.get_or_insert_with(BTreeSet::new);
+            metrics.extend(b.metric_ids_to_add.iter().map(|m| MetricRef::Id(*m)));
+            metrics.retain(|m| !matches!(m, MetricRef::Id(id) if b.metric_ids_to_remove.contains(id)));
+            if let Some(p) = b.personality {
+                s.personality = Some(NamedRef::Id(p));
+            }
+            if let Some(p) = profile {
+                s.test_profile = Some(ProfileRef::Id(p));
+            }
+            if let Some(tail) = &b.append_instruction {
+                match &mut s.script {
+                    Some(Script::Text(t)) => {
+                        *t = Text::new(normalize_long_text(&format!("{}{}", t.expose(), tail.expose())))
+                    }
+                    _ => return Err(SimError::Rejected { op, message: "append to a non-text script".into() }),
                 }
             }
+            if let Some(v) = &b.first_message {
+                s.first_message = Some(Text::new(v.expose()));
+            }
+            if let Some(v) = b.phone_number {
+                s.phone_number = Some(v);
+            }
+            if let Some(v) = &b.folder_path {
+                s.folder = Some(v.clone());
+            }
+            if let Some(v) = b.max_duration {
+                s.max_duration = Some(v);
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_evaluators(&mut self, op: usize, agent: AgentId, ids: &[u64]) -> Result<(), SimError> {
+        for id in ids {
+            let (a, i) = self.locate(op, *id)?;
+            if a != agent {
+                return Err(SimError::Rejected { op, message: format!("evaluator {id} is not in agent {agent}") });
+            }
+            self.agent_mut(a).evaluators.remove(i);
+        }
+        Ok(())
+    }
+
+    fn create_test_cases(&mut self, prompt: &str, cases: &[TestCaseBody]) {
+        let p = self.state.prompts.entry(prompt.to_string()).or_default();
+        p.prompt = prompt.to_string();
+        for c in cases {
+            let n = p.test_cases.len();
+            p.test_cases.push(TestCase {
+                id: Some(format!("case-{n}")),
+                title: c.title.clone().unwrap_or_default(),
+                messages: Some(c.messages.clone().unwrap_or_default()),
+                variables: Some(c.variables.clone().unwrap_or_default()),
+                expected_output: Some(c.expected_output.clone().unwrap_or_default()),
+                source: None,
+            });
+        }
+    }
+
+    fn patch_test_case(&mut self, op: usize, id: &str, body: &TestCaseBody) -> Result<(), SimError> {
+        let case = self
+            .state
+            .prompts
+            .values_mut()
+            .flat_map(|p| p.test_cases.iter_mut())
+            .find(|c| c.id.as_deref() == Some(id))
+            .ok_or_else(|| SimError::Rejected { op, message: format!("no test case {id}") })?;
+        if let Some(t) = &body.title {
+            case.title = t.clone();
+        }
+        if let Some(m) = &body.messages {
+            case.messages = Some(m.clone());
+        }
+        if let Some(v) = &body.variables {
+            case.variables = Some(v.clone());
+        }
+        if let Some(e) = &body.expected_output {
+            case.expected_output = Some(e.clone());
         }
         Ok(())
     }
