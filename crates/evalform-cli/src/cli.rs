@@ -79,6 +79,13 @@ reading the platform again.")]
     Run(RunArgs),
     /// Ask Cekura's AI for improvements, shown as an edit of the manifests
     Suggest(SuggestArgs),
+    /// Print the manifests as Cekura's own test-suite spec (run_scenarios_json)
+    #[command(long_about = "Print the manifests as Cekura's test-suite spec (version 1, the format of \
+`run_scenarios_json`): one test case per selected evaluator, with a stable `key` derived from its name, the \
+instructions as the manifests say, test profiles inlined, metrics by slug. Sensitive values are written as their \
+`${env:NAME}` template. What the spec cannot express (folders, phone numbers, names no catalog resolves offline) \
+is named in a note on stderr. Reads nothing remote.")]
+    Export(ExportArgs),
     /// Print the manifests' JSON Schema
     Schema,
     /// Serve a local stand-in of the Cekura and Tela APIs on loopback
@@ -257,6 +264,43 @@ pub struct RunArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     pub format: RunFormat,
+}
+
+/// Which declared evaluators a command takes: all of them unless narrowed.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// Only evaluators with any of these tags (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only evaluators in this folder (or below it)
+    #[arg(long, value_name = "PATH")]
+    pub folder: Option<String>,
+    /// Only evaluators whose name matches this glob
+    #[arg(long, value_name = "PATTERN")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Cekura's test-suite spec, version 1 (JSON)
+    CekuraSpec,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// The format to write
+    #[arg(long, value_enum, default_value_t = ExportFormat::CekuraSpec)]
+    pub format: ExportFormat,
+    /// The agent whose evaluators to export, when the manifests name several
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<u64>,
+    /// Write one file per spec into DIR (agent-ID.json, or agent-ID-partN.json past 200 test cases)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,6 +13,7 @@ use crate::printer::Printer;
 pub mod apply;
 pub mod completions;
 pub mod demo;
+pub mod export;
 pub mod import;
 pub mod man;
 pub mod plan;
@@ -33,6 +34,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
         Command::Pull(args) => pull::run(&global, p, args).await,
         Command::Run(args) => run::run(&global, p, args).await,
         Command::Suggest(args) => suggest::run(&global, p, args).await,
+        Command::Export(args) => export::run(p, args),
         Command::Schema => schema::run(p).await,
         Command::Sandbox(args) => sandbox::run(&global, p, args).await,
         Command::Demo => demo::run(p).await,

@@ -9,6 +9,7 @@ mod common;
 mod completions;
 mod demo;
 mod docs;
+mod export;
 mod hostile;
 mod import;
 mod manifest;

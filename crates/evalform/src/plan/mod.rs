@@ -231,7 +231,7 @@ pub mod tela;
 pub mod wire;
 
 pub use fingerprint::fingerprints;
-pub use wire::{call_request, CreatedRef, Secrets, Verb};
+pub use wire::{call_request, flow_json, CreatedRef, Secrets, Verb};
 
 use crate::model::{Catalog, SourceSpan, State};
 

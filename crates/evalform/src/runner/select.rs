@@ -45,6 +45,12 @@ impl Selection {
         by_name && by_tags && by_folder
     }
 
+    /// Whether the selection takes `evaluator` as the manifests declare it (for what runs the manifests' own text:
+    /// `export`, `test`). A field the manifest does not manage counts as empty.
+    pub fn takes_declared(&self, evaluator: &Evaluator) -> bool {
+        selected(self, evaluator, None)
+    }
+
     /// The selection as the user typed it, for messages.
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
