@@ -19,12 +19,14 @@ fn top_level_help_lists_every_command() {
 #[test]
 fn a_closed_stdout_ends_quietly_with_the_sigpipe_status() {
     for args in [&["schema"][..], &["completions", "bash"], &["validate", "--help"], &["man"]] {
+        // A connected socket pair whose reading end is closed before the child starts: every write the child
+        // makes to stdout fails with a broken pipe, whatever the timing.
+        let (writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(reader);
         let mut cmd = evalform();
-        cmd.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn evalform");
-        // Close the read end at once: the child has not written yet (it is still starting).
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        cmd.args(args).stdout(std::process::Stdio::from(std::os::fd::OwnedFd::from(writer)));
+        cmd.stderr(std::process::Stdio::piped());
+        let out = cmd.spawn().expect("spawn evalform").wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let code = out.status.code();
         if args[0] == "validate" {
