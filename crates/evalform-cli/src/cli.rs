@@ -41,7 +41,11 @@ pub struct GlobalArgs {
     /// How many API requests may be in flight at once.
     #[arg(long, global = true, help_heading = "Global options", default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
-    /// Never colour the output (also: the NO_COLOR environment variable).
+    /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always or never
+    #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto,
+          value_name = "WHEN", hide_possible_values = true)]
+    pub color: ColorChoice,
+    /// Never colour the output (the same as --color never)
     #[arg(long, global = true, help_heading = "Global options")]
     pub no_color: bool,
     /// Print only data and errors, no progress or hints.
@@ -50,6 +54,17 @@ pub struct GlobalArgs {
     /// Print more about what happens on stderr (-v: each API call, -vv: debug detail).
     #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when the stream is a terminal and NO_COLOR is not set
+    Auto,
+    /// Always colour, also into a pipe or file
+    Always,
+    /// Never colour
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

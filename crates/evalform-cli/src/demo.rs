@@ -32,7 +32,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
 
 /// The value the demo gives `${env:ACME_SUPPORT_TOKEN}`: the examples keep a secret in the environment, as real
 /// suites do.
-const DEMO_TOKEN: &str = "demo-crm-token-0000";
+pub const DEMO_TOKEN: &str = "demo-crm-token-0000";
 
 fn demo_env(name: &str) -> Option<String> {
     (name == "ACME_SUPPORT_TOKEN").then(|| DEMO_TOKEN.to_string())

@@ -9,8 +9,33 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{ColorChoice, GlobalArgs};
 use crate::error::CliError;
+
+/// A running spinner; cleared from the terminal when dropped.
+#[derive(Debug)]
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    /// Whether it shows (a terminal, not `-q`): where it does not, the caller prints status lines instead.
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn set_message(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
 
 /// Where output goes and how it looks, decided once from the global flags and the environment.
 #[derive(Debug)]
@@ -24,14 +49,16 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(global: &GlobalArgs) -> Self {
-        let allowed = !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Printer {
-            quiet: global.quiet,
-            color_out: allowed && std::io::stdout().is_terminal(),
-            color_err: allowed && std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
-            stderr_tty: std::io::stderr().is_terminal(),
-            stdout_closed: AtomicBool::new(false),
-        }
+        let no_color_var = crate::env::var("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let (stdout_tty, stderr_tty) = (std::io::stdout().is_terminal(), std::io::stderr().is_terminal());
+        let choice = if global.no_color { ColorChoice::Never } else { global.color };
+        let (color_out, color_err) = match choice {
+            ColorChoice::Always => (true, true),
+            ColorChoice::Never => (false, false),
+            ColorChoice::Auto if no_color_var => (false, false),
+            ColorChoice::Auto => (stdout_tty, stdout_tty && stderr_tty),
+        };
+        Printer { quiet: global.quiet, color_out, color_err, stderr_tty, stdout_closed: AtomicBool::new(false) }
     }
 
     /// Colour for what goes to stdout.
@@ -90,6 +117,22 @@ impl Printer {
     /// The error a command ended with.
     pub fn error(&self, err: &CliError) {
         self.stderr(&format!("{err}\n"));
+    }
+
+    /// A spinner with `message` on stderr while the returned guard lives, on a terminal only and never with `-q`;
+    /// it leaves nothing behind when dropped. Long waits (reading the platform, verifying, polling) show one so a
+    /// terminal is never blank for seconds.
+    pub fn spinner(&self, message: &str) -> Spinner {
+        if self.quiet || !self.stderr_tty {
+            return Spinner(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Spinner(Some(bar))
     }
 
     /// Whether a write to stdout failed because its reader went away.

@@ -18,6 +18,18 @@ use crate::error::{CliError, Outcome};
 use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Outcome, CliError> {
+    if let Some(path) = &args.plan {
+        // A saved plan carries its own manifests: paths beside it would be silently ignored.
+        if args.paths.paths.iter().any(|given| given.as_path() != std::path::Path::new(".")) {
+            let given: Vec<String> = args.paths.paths.iter().map(|p| p.display().to_string()).collect();
+            return Err(CliError::new(format!(
+                "apply --plan {} takes no manifest paths (given: {})",
+                path.display(),
+                given.join(", ")
+            ))
+            .hint("a saved plan holds the manifests it was made from; to apply the files as they are now, run `evalform apply PATH` without --plan"));
+        }
+    }
     let (desired, settings, plan, remote) = match &args.plan {
         Some(path) => {
             let saved = SavedPlan::read(path, &process_env)?;
@@ -32,7 +44,10 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
                 ..PlanSettings::default()
             };
             let remote = crate::connect::remote_for(&args.remote, global.parallelism, &loaded.state)?;
-            let snapshot = remote.observe(&loaded.state).await?;
+            let snapshot = {
+                let _spinner = p.spinner("Reading the platform");
+                remote.observe(&loaded.state).await?
+            };
             let now = evalform::plan::fingerprints(&snapshot.observed.state);
             let stale = stale_objects(&saved.plan.fingerprints, &now);
             if !stale.is_empty() {
@@ -83,11 +98,22 @@ fn confirm(p: &Printer) -> Result<bool, CliError> {
         return Err(CliError::new("apply needs confirmation, and there is no terminal to ask on; nothing was written")
             .hint("review the plan with `evalform plan`, then run `evalform apply --auto-approve`, or save it with `evalform plan --out FILE` and run `evalform apply --plan FILE`"));
     }
+    // A `yes` typed while the plan was still being read or printed was not an answer to this question.
+    discard_typed_ahead();
     p.stderr("\nDo you want to apply these changes? Only 'yes' is accepted: ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).map_err(|e| CliError::new(format!("cannot read the answer: {e}")))?;
     Ok(answer.trim() == "yes")
 }
+
+/// Drop what was typed on the terminal before the question was asked.
+#[cfg(unix)]
+fn discard_typed_ahead() {
+    let _ = rustix::termios::tcflush(std::io::stdin(), rustix::termios::QueueSelector::IFlush);
+}
+
+#[cfg(not(unix))]
+fn discard_typed_ahead() {}
 
 /// The end report: what was done, what failed and why, what was skipped, and whether the platform now matches.
 pub fn render_report(report: &ApplyReport) -> String {
@@ -144,11 +170,12 @@ pub fn render_report(report: &ApplyReport) -> String {
 struct StderrProgress<'a> {
     printer: &'a Printer,
     bar: Mutex<Option<indicatif::ProgressBar>>,
+    spinner: Mutex<Option<crate::printer::Spinner>>,
 }
 
 impl<'a> StderrProgress<'a> {
     fn new(printer: &'a Printer) -> Self {
-        StderrProgress { printer, bar: Mutex::new(None) }
+        StderrProgress { printer, bar: Mutex::new(None), spinner: Mutex::new(None) }
     }
 }
 
@@ -187,6 +214,15 @@ impl Progress for StderrProgress<'_> {
             }
             None => self.printer.status(&format!("  {line}")),
         }
+    }
+
+    fn verifying(&self, _round: usize) {
+        let spinner = self.printer.spinner("Verifying: reading the platform again");
+        *self.spinner.lock().unwrap_or_else(|e| e.into_inner()) = Some(spinner);
+    }
+
+    fn verified(&self) {
+        self.spinner.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     fn done(&self) {

@@ -100,7 +100,10 @@ pub async fn plan_manifests(
     };
     let settings = plan_settings(targets);
     let remote = crate::connect::remote_for(remote, global.parallelism, &loaded.state)?;
-    let snapshot = remote.observe(&loaded.state).await?;
+    let snapshot = {
+        let _spinner = p.spinner("Reading the platform");
+        remote.observe(&loaded.state).await?
+    };
     let plan = evalform::plan::plan(&loaded.state, &snapshot.observed, &settings)?;
     Ok(Some(Planned { loaded, settings, remote, plan }))
 }

@@ -20,7 +20,10 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PullArgs) -> Result<Out
         return Ok(Outcome::Failure);
     };
     let remote = crate::connect::remote_for(&args.remote, global.parallelism, &loaded.state)?;
-    let snapshot = remote.observe(&loaded.state).await?;
+    let snapshot = {
+        let _spinner = p.spinner("Reading the platform");
+        remote.observe(&loaded.state).await?
+    };
     let defaults = match (args.r#override, args.default) {
         (true, _) => DefaultsChoice::Override,
         (_, true) => DefaultsChoice::Default,

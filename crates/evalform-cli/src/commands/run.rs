@@ -64,8 +64,18 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     let mut unfinished = Vec::new();
     for (agent, result_id) in &started {
         let began = Instant::now();
-        let on_status = |status: &str| progress(format!("result {result_id} (agent {}): {status}", agent.agent));
-        match runner::wait_for_result(&client, agent.agent, *result_id, deadline, &poll, &on_status).await {
+        let waiting = p.spinner(&format!("result {result_id} (agent {}): waiting", agent.agent));
+        let on_status = |status: &str| {
+            let line = format!("result {result_id} (agent {}): {status}", agent.agent);
+            if waiting.is_active() {
+                waiting.set_message(&line);
+            } else {
+                progress(line);
+            }
+        };
+        let waited = runner::wait_for_result(&client, agent.agent, *result_id, deadline, &poll, &on_status).await;
+        drop(waiting);
+        match waited {
             Ok(result) => {
                 progress(format!("result {result_id} (agent {}): {}", agent.agent, result.status));
                 results.push(runner::outcome::read_result(agent, &result, began.elapsed().as_secs_f64()));

@@ -38,3 +38,49 @@ fn a_closed_stdout_ends_quietly_with_the_sigpipe_status() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+/// `--color always` colours into a pipe; `auto` does not (not a terminal), nor does `never`, nor `--no-color`
+/// with `always` (the older flag wins: it was asked for by name).
+#[test]
+fn color_is_chosen_by_the_flag() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests/invalid/unknown-key.yaml");
+    let colored = |args: &[&str]| {
+        let mut cmd = evalform();
+        cmd.env_remove("NO_COLOR").arg("validate").args(args).arg(&fixture);
+        let out = run(cmd, None);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        out.stderr.contains("\u{1b}[")
+    };
+    assert!(colored(&["--color", "always"]));
+    assert!(!colored(&["--color", "auto"]));
+    assert!(!colored(&["--color", "never"]));
+    assert!(!colored(&["--color", "always", "--no-color"]));
+    let mut cmd = evalform();
+    cmd.args(["validate", "--color", "sometimes"]);
+    let out = run(cmd, None);
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    error: invalid value 'sometimes' for '--color <WHEN>'
+      [possible values: auto, always, never]
+
+    For more information, try '--help'.
+    ");
+}
+
+/// A saved plan carries its own manifests: a path given beside `--plan` would be ignored, so it is refused.
+#[test]
+fn apply_with_a_saved_plan_refuses_manifest_paths() {
+    let mut cmd = evalform();
+    cmd.args(["apply", "--plan", "plan.json", "examples/specs"]);
+    let out = run(cmd, None);
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    error: apply --plan plan.json takes no manifest paths (given: examples/specs)
+    hint: a saved plan holds the manifests it was made from; to apply the files as they are now, run `evalform apply PATH` without --plan
+    ");
+}

@@ -23,3 +23,4 @@ mod scale;
 mod secrets;
 mod suggest;
 mod tela;
+mod terminal;

@@ -42,6 +42,9 @@ async fn the_command_prints_its_address_and_serves() {
         listening on http://127.0.0.1:[PORT]
         --- stderr
         state is kept in [DIR]/state.json
+        point evalform at it from another shell:
+          export CEKURA_BASE_URL=http://127.0.0.1:[PORT] TELA_BASE_URL=http://127.0.0.1:[PORT]
+          export CEKURA_API_KEY=sandbox TELA_API_KEY=sandbox
         press Ctrl-C to stop
         ")
     });

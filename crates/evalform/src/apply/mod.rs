@@ -87,6 +87,10 @@ pub trait Progress: Send + Sync {
     fn started(&self, total: usize, round: usize);
     fn finished(&self, op: &OpReport);
     fn done(&self);
+    /// Verification of `round` starts: the platform is read again (it can take seconds).
+    fn verifying(&self, _round: usize) {}
+    /// Verification of the latest round has read the platform.
+    fn verified(&self) {}
 }
 
 /// Progress that says nothing (`-q`, and tests that only look at the report).
@@ -137,7 +141,10 @@ pub async fn converge(
 
         // Verify: read the platform again and plan again. From here on, instructions are repaired by full
         // replacement only.
-        let mut snapshot = remote.observe(desired).await?;
+        progress.verifying(round);
+        let observed = remote.observe(desired).await;
+        progress.verified();
+        let mut snapshot = observed?;
         // A racing apply's create can land between two reads: settle twins until a read shows none (bounded).
         for _ in 0..TWIN_PASSES {
             let removed = remove_twins(remote, &snapshot, &claims, &planned_from).await;
