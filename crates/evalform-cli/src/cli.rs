@@ -145,24 +145,13 @@ pub struct TargetArgs {
 /// Where the platforms are and how to reach them; read from the environment by default.
 #[derive(Debug, Clone, Args)]
 pub struct RemoteArgs {
-    /// Cekura API root
-    #[arg(
-        long,
-        env = "CEKURA_BASE_URL",
-        help_heading = "Platforms",
-        default_value = "https://api.cekura.ai",
-        value_name = "URL"
-    )]
-    pub cekura_base_url: String,
-    /// Tela API root
-    #[arg(
-        long,
-        env = "TELA_BASE_URL",
-        help_heading = "Platforms",
-        default_value = "https://api.tela.com",
-        value_name = "URL"
-    )]
-    pub tela_base_url: String,
+    /// Cekura API root [default: CEKURA_BASE_URL or CEKURA_API_URL, else api_url of ~/.cekura/config.toml, else
+    /// https://api.cekura.ai]
+    #[arg(long, help_heading = "Platforms", value_name = "URL")]
+    pub cekura_base_url: Option<String>,
+    /// Tela API root [default: TELA_BASE_URL, else https://api.tela.com]
+    #[arg(long, help_heading = "Platforms", value_name = "URL")]
+    pub tela_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

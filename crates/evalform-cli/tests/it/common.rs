@@ -17,6 +17,9 @@ pub fn evalform() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_evalform"));
     cmd.env_remove("CEKURA_API_KEY")
         .env_remove("CEKURA_BASE_URL")
+        .env_remove("CEKURA_API_URL")
+        // No vendor CLI login of whoever runs the tests is ever read.
+        .env("HOME", "/nonexistent/evalform-test-home")
         .env_remove("TELA_API_KEY")
         .env_remove("TELA_BASE_URL")
         .env("NO_COLOR", "1");

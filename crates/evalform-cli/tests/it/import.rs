@@ -430,7 +430,7 @@ async fn errors_say_what_to_do() {
         error: the following required arguments were not provided:
           --agent <ID>
 
-        Usage: evalform import --cekura-base-url <URL> --tela-base-url <URL> --agent <ID>
+        Usage: evalform import --agent <ID>
 
         For more information, try '--help'.
         ");

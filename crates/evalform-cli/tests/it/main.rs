@@ -7,6 +7,7 @@ mod client;
 mod client_sandbox;
 mod common;
 mod completions;
+mod credentials;
 mod demo;
 mod docs;
 mod export;

@@ -36,6 +36,13 @@ impl CekuraClient {
         Ok(CekuraClient { http })
     }
 
+    /// With a bearer token instead of the API key header: the vendor CLI's login stores one
+    /// (`~/.cekura/config.toml`, `access_token`).
+    pub fn with_bearer(base_url: &str, token: Option<ApiKey>, settings: HttpSettings) -> Result<Self, ApiError> {
+        let http = Transport::new("cekura", base_url, token, KEY_VAR, AuthScheme::Bearer, settings)?;
+        Ok(CekuraClient { http })
+    }
+
     pub fn transport(&self) -> &Transport {
         &self.http
     }
