@@ -39,3 +39,9 @@ pub fn poll_settings(timeout: Duration) -> PollSettings {
     let ms = var(POLL_INTERVAL_VAR).and_then(|v| v.trim().parse().ok());
     PollSettings::new(timeout, ms)
 }
+
+/// Whether the process runs in a GitHub Actions job (`GITHUB_ACTIONS=true`): manifest problems are then also
+/// printed as workflow annotations unless `--message-format` says otherwise.
+pub fn github_actions() -> bool {
+    var("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}

@@ -19,6 +19,7 @@ pub fn evalform() -> Command {
         .env_remove("CEKURA_BASE_URL")
         .env_remove("TELA_API_KEY")
         .env_remove("TELA_BASE_URL")
+        .env_remove("GITHUB_ACTIONS")
         .env("NO_COLOR", "1");
     cmd
 }
