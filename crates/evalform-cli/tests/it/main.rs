@@ -2,6 +2,7 @@
 //! sandbox on an ephemeral loopback port. One module per area.
 
 mod annotations;
+mod action;
 mod apply;
 mod cli;
 mod client;
