@@ -22,5 +22,6 @@ mod run;
 mod sandbox;
 mod scale;
 mod secrets;
+mod ship;
 mod suggest;
 mod tela;
