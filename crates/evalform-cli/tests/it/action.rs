@@ -240,7 +240,10 @@ fn plan_on_a_pull_request_keeps_one_comment_and_passes_the_exit_code_through() {
     assert!(job.read("summary").contains("| 2 | 9 | 0 |"), "{}", job.read("summary"));
     {
         let s = stub.lock().unwrap();
-        assert_eq!(s.requests, ["GET /repos/acme/agents/issues/7/comments", "POST /repos/acme/agents/issues/7/comments"]);
+        assert_eq!(
+            s.requests,
+            ["GET /repos/acme/agents/issues/7/comments", "POST /repos/acme/agents/issues/7/comments"]
+        );
         assert_eq!(s.comments.len(), 1);
         assert!(s.comments[0].1.starts_with("<!-- evalform-plan -->\n### evalform plan\n"), "{}", s.comments[0].1);
         assert!(s.comments[0].1.contains("| 2 | 9 | 0 |"));
@@ -253,7 +256,10 @@ fn plan_on_a_pull_request_keeps_one_comment_and_passes_the_exit_code_through() {
     assert_eq!(second.code, 2, "{}", second.snapshot());
     {
         let s = stub.lock().unwrap();
-        assert_eq!(s.requests[2..], ["GET /repos/acme/agents/issues/7/comments", "PATCH /repos/acme/agents/issues/comments/1000"]);
+        assert_eq!(
+            s.requests[2..],
+            ["GET /repos/acme/agents/issues/7/comments", "PATCH /repos/acme/agents/issues/comments/1000"]
+        );
         assert_eq!(s.comments.len(), 1, "one comment, updated in place");
     }
 
@@ -295,7 +301,8 @@ fn other_commands_pass_their_exit_code_and_post_nothing() {
     let job = Job::new();
     let bin = env!("CARGO_BIN_EXE_evalform");
     let specs = specs().display().to_string();
-    let vars = [("EVALFORM_BIN", bin), ("EVALFORM_COMMAND", "validate"), ("EVALFORM_PATHS", &specs), ("GITHUB_API_URL", &api)];
+    let vars =
+        [("EVALFORM_BIN", bin), ("EVALFORM_COMMAND", "validate"), ("EVALFORM_PATHS", &specs), ("GITHUB_API_URL", &api)];
     let out = run(job.script("run.sh", &vars));
     assert_eq!(out.code, 0, "{}", out.snapshot());
     assert!(out.stdout.starts_with("ok: "), "{}", out.stdout);
@@ -389,7 +396,10 @@ fn install_picks_the_asset_for_each_runner() {
         let out = run(cmd);
         assert_eq!(out.code, 0, "{}", out.snapshot());
         let asset = out.stdout.trim();
-        table.push_str(&format!("{os}/{arch}: {}\n", if asset.is_empty() { "(none: build from source)" } else { asset }));
+        table.push_str(&format!(
+            "{os}/{arch}: {}\n",
+            if asset.is_empty() { "(none: build from source)" } else { asset }
+        ));
     }
     insta::assert_snapshot!(table, @r"
     Linux/X64: evalform-x86_64-unknown-linux-musl.tar.gz
@@ -461,7 +471,11 @@ fn install_verifies_the_checksum_and_adds_the_binary_to_the_path() {
     bad_vars.push(("EVALFORM_INSTALL_DIR", &bad_dir));
     let out = run(job.script("install.sh", &bad_vars));
     assert_eq!(out.code, 1, "{}", out.snapshot());
-    assert!(out.stderr.contains(&format!("checksum mismatch for evalform-{target}.tar.gz of release v9.9.9")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("checksum mismatch for evalform-{target}.tar.gz of release v9.9.9")),
+        "{}",
+        out.stderr
+    );
     assert!(!Path::new(&bad_dir).join("evalform").exists(), "a binary that failed its checksum was installed");
 }
 

@@ -1,8 +1,8 @@
 //! The one integration-test binary: end to end through the real `evalform` binary and the library, against the
 //! sandbox on an ephemeral loopback port. One module per area.
 
-mod annotations;
 mod action;
+mod annotations;
 mod apply;
 mod cli;
 mod client;

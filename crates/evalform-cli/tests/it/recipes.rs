@@ -272,7 +272,8 @@ fn action_invocations(doc: &serde_yaml::Value) -> Vec<(String, Vec<String>)> {
                     if command == "plan" {
                         words.extend(["--format".to_string(), "markdown".to_string()]);
                     }
-                    let (args, paths) = (without_expressions(&text("args", "")), without_expressions(&text("paths", ".")));
+                    let (args, paths) =
+                        (without_expressions(&text("args", "")), without_expressions(&text("paths", ".")));
                     for word in args.split_whitespace().chain(paths.split_whitespace()) {
                         words.push(if word.contains("EXPR") { "$EXPR".to_string() } else { word.to_string() });
                     }

@@ -110,8 +110,12 @@ fn release_assets_binstall_and_the_installer_agree() {
     // The release workflow builds every target, and names the archives evalform-TARGET.
     let release: serde_yaml::Value = serde_yaml::from_str(&read(".github/workflows/release.yml")).unwrap();
     let job = &release["jobs"]["upload-assets"];
-    let mut built: Vec<&str> =
-        job["strategy"]["matrix"]["include"].as_sequence().unwrap().iter().map(|e| e["target"].as_str().unwrap()).collect();
+    let mut built: Vec<&str> = job["strategy"]["matrix"]["include"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
     built.sort_unstable();
     let mut expected = TARGETS.to_vec();
     expected.sort_unstable();
@@ -132,11 +136,8 @@ fn release_assets_binstall_and_the_installer_agree() {
 
     // `cargo binstall` finds the same archives.
     let cargo = read("crates/evalform-cli/Cargo.toml");
-    let urls: Vec<&str> = cargo
-        .lines()
-        .filter_map(|l| l.strip_prefix("pkg-url = \""))
-        .map(|l| l.trim_end_matches('"'))
-        .collect();
+    let urls: Vec<&str> =
+        cargo.lines().filter_map(|l| l.strip_prefix("pkg-url = \"")).map(|l| l.trim_end_matches('"')).collect();
     assert_eq!(urls.len(), 2, "the default and the Windows override: {urls:?}");
     for target in TARGETS {
         let url = if target.contains("windows") { urls[1] } else { urls[0] };
