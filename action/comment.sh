@@ -34,11 +34,19 @@ body="$(
   fi
 )"
 
+# The token goes to curl in a file, not on its command line (where other processes could read it).
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+(
+  umask 077
+  printf 'Authorization: Bearer %s\n' "$GITHUB_TOKEN" >"$scratch/auth"
+)
+
 gh_api() {
   local method="$1" path="$2"
   shift 2
   curl --fail --silent --show-error --retry 2 -X "$method" \
-    -H "Authorization: Bearer $GITHUB_TOKEN" \
+    -H "@$scratch/auth" \
     -H "Accept: application/vnd.github+json" \
     -H "X-GitHub-Api-Version: 2022-11-28" \
     "$@" "$api$path"
@@ -54,8 +62,7 @@ while [ -z "$id" ]; do
   page=$((page + 1))
 done
 
-payload="$(mktemp)"
-trap 'rm -f "$payload"' EXIT
+payload="$scratch/payload.json"
 jq -n --arg body "$body" '{body: $body}' >"$payload"
 if [ -n "$id" ]; then
   gh_api PATCH "/repos/$GITHUB_REPOSITORY/issues/comments/$id" -H "Content-Type: application/json" \

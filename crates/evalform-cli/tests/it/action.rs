@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, patch};
 use axum::Json;
@@ -50,6 +50,8 @@ struct Stub {
     all_authorized: bool,
     /// The pull request's comments: (id, body).
     comments: Vec<(u64, String)>,
+    /// How many comments of other people come before ours (at least one).
+    others: u64,
 }
 
 type Shared = Arc<Mutex<Stub>>;
@@ -67,14 +69,17 @@ fn record(stub: &Shared, headers: &HeaderMap, line: String) {
 async fn list(
     State(stub): State<Shared>,
     UrlPath((owner, repo, number)): UrlPath<(String, String, u64)>,
+    Query(query): Query<std::collections::HashMap<String, usize>>,
     headers: HeaderMap,
 ) -> Json<Value> {
-    record(&stub, &headers, format!("GET /repos/{owner}/{repo}/issues/{number}/comments"));
+    let page = query.get("page").copied().unwrap_or(1).max(1);
+    let per_page = query.get("per_page").copied().unwrap_or(30).min(100);
+    record(&stub, &headers, format!("GET /repos/{owner}/{repo}/issues/{number}/comments?page={page}"));
     let s = stub.lock().unwrap();
-    // Someone else's comment first: the marker, not the position, finds ours.
-    let mut all = vec![json!({"id": 1, "body": "LGTM"})];
+    // Someone else's comments first: the marker, not the position, finds ours.
+    let mut all: Vec<Value> = (1..=s.others.max(1)).map(|id| json!({"id": id, "body": "LGTM"})).collect();
     all.extend(s.comments.iter().map(|(id, body)| json!({"id": id, "body": body})));
-    Json(Value::Array(all))
+    Json(Value::Array(all.into_iter().skip((page - 1) * per_page).take(per_page).collect()))
 }
 
 async fn create(
@@ -242,7 +247,7 @@ fn plan_on_a_pull_request_keeps_one_comment_and_passes_the_exit_code_through() {
         let s = stub.lock().unwrap();
         assert_eq!(
             s.requests,
-            ["GET /repos/acme/agents/issues/7/comments", "POST /repos/acme/agents/issues/7/comments"]
+            ["GET /repos/acme/agents/issues/7/comments?page=1", "POST /repos/acme/agents/issues/7/comments"]
         );
         assert_eq!(s.comments.len(), 1);
         assert!(s.comments[0].1.starts_with("<!-- evalform-plan -->\n### evalform plan\n"), "{}", s.comments[0].1);
@@ -258,7 +263,7 @@ fn plan_on_a_pull_request_keeps_one_comment_and_passes_the_exit_code_through() {
         let s = stub.lock().unwrap();
         assert_eq!(
             s.requests[2..],
-            ["GET /repos/acme/agents/issues/7/comments", "PATCH /repos/acme/agents/issues/comments/1000"]
+            ["GET /repos/acme/agents/issues/7/comments?page=1", "PATCH /repos/acme/agents/issues/comments/1000"]
         );
         assert_eq!(s.comments.len(), 1, "one comment, updated in place");
     }
@@ -515,4 +520,33 @@ fn install_builds_from_source_only_when_no_release_matches() {
         "install --locked --root [BIN]/.cargo --git https://github.example/acme/evalform --tag v0.2.0 evalform-cli"
     );
     assert!(out.stderr.contains("evalform built"), "{}", out.stderr);
+}
+
+/// A busy pull request: the plan comment is on the second page of comments, and is still the one updated.
+#[test]
+fn the_comment_is_found_past_the_first_page() {
+    require_tools!("bash", "curl", "jq");
+    let stub = Shared::default();
+    {
+        let mut s = stub.lock().unwrap();
+        s.others = 150;
+        s.comments.push((5000, "<!-- evalform-plan -->\nan old plan".to_string()));
+    }
+    let api = start_stub(stub.clone());
+    let sandbox = Sandbox::start();
+    let job = Job::new();
+    let specs = specs().display().to_string();
+    let out = run(job.script("run.sh", &plan_vars(&sandbox, &api, env!("CARGO_BIN_EXE_evalform"), &specs)));
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    let s = stub.lock().unwrap();
+    assert_eq!(
+        s.requests,
+        [
+            "GET /repos/acme/agents/issues/7/comments?page=1",
+            "GET /repos/acme/agents/issues/7/comments?page=2",
+            "PATCH /repos/acme/agents/issues/comments/5000",
+        ]
+    );
+    assert_eq!(s.comments.len(), 1);
+    assert!(s.comments[0].1.contains("| 2 | 9 | 0 |"), "{}", s.comments[0].1);
 }

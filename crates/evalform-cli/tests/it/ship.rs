@@ -45,53 +45,86 @@ fn instructions(text: &str) -> Vec<(String, String)> {
     out
 }
 
-#[test]
-fn dockerfile_builds_a_static_binary_and_the_image_holds_only_it() {
-    let all = instructions(&read("Dockerfile"));
+/// What is wrong with a Dockerfile for evalform's image; empty when nothing is.
+fn dockerfile_problems(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let all = instructions(text);
     let known = ["FROM", "RUN", "COPY", "WORKDIR", "ENV", "USER", "ENTRYPOINT", "ARG", "LABEL", "CMD"];
     for (keyword, args) in &all {
-        assert!(known.contains(&keyword.as_str()), "unknown instruction `{keyword} {args}`");
+        if !known.contains(&keyword.as_str()) {
+            problems.push(format!("unknown instruction `{keyword} {args}`"));
+        }
     }
     let stages: Vec<usize> = all.iter().enumerate().filter(|(_, (k, _))| k == "FROM").map(|(i, _)| i).collect();
-    assert!(stages.len() >= 2, "multi-stage: a build stage and the final image");
-    assert_eq!(stages[0], 0, "the Dockerfile starts with FROM");
+    if stages.len() < 2 || stages[0] != 0 {
+        problems.push("not multi-stage: FROM a build stage, then FROM the final image".to_string());
+        return problems;
+    }
 
     // The build stage: a musl toolchain, a locked release build of the CLI.
     let build = &all[..stages[stages.len() - 1]];
-    let (_, from) = &build[0];
-    let build_name = from.split_whitespace().last().unwrap();
-    assert!(from.contains("alpine") || from.contains("musl"), "the build stage links against musl: `{from}`");
-    let runs: Vec<&str> = build.iter().filter(|(k, _)| k == "RUN").map(|(_, a)| a.as_str()).collect();
-    assert!(
-        runs.iter().any(|r| r.contains("cargo build") && r.contains("--release") && r.contains("--locked")),
-        "{runs:?}"
-    );
+    let from = &build[0].1;
+    let build_name = from.split_whitespace().last().unwrap_or_default();
+    if !(from.contains("alpine") || from.contains("musl")) {
+        problems.push(format!("the build stage does not link against musl: `{from}`"));
+    }
+    let locked_build = build
+        .iter()
+        .any(|(k, a)| k == "RUN" && a.contains("cargo build") && a.contains("--release") && a.contains("--locked"));
+    if !locked_build {
+        problems.push("no `cargo build --release --locked` in the build stage".to_string());
+    }
 
-    // The final stage: no shell (so no RUN, no shell-form ENTRYPOINT), only the binary copied in.
+    // The final stage: no shell (so no RUN, no shell-form ENTRYPOINT), only the binary copied in, not as root.
     let last = &all[stages[stages.len() - 1]..];
     let base = &last[0].1;
-    assert!(base == "scratch" || base.starts_with("gcr.io/distroless/static"), "final base `{base}` has a shell");
+    if !(base == "scratch" || base.starts_with("gcr.io/distroless/static")) {
+        problems.push(format!("the final base `{base}` has a shell"));
+    }
     let allowed = ["FROM", "COPY", "ENV", "USER", "WORKDIR", "ENTRYPOINT", "LABEL"];
     for (keyword, args) in last {
-        assert!(allowed.contains(&keyword.as_str()), "the final stage runs `{keyword} {args}`: it has no shell");
+        if !allowed.contains(&keyword.as_str()) {
+            problems.push(format!("the final stage runs `{keyword} {args}`"));
+        }
     }
     let copies: Vec<&str> = last.iter().filter(|(k, _)| k == "COPY").map(|(_, a)| a.as_str()).collect();
-    assert_eq!(copies.len(), 1, "only the binary is copied: {copies:?}");
-    let words: Vec<&str> = copies[0].split_whitespace().collect();
-    assert_eq!(words.len(), 3, "COPY --from=STAGE SRC DEST: {copies:?}");
-    assert_eq!(words[0], format!("--from={build_name}"));
-    assert!(words[1].ends_with("/evalform") && words[2].ends_with("/evalform"), "{copies:?}");
-    let user = last.iter().find(|(k, _)| k == "USER").map(|(_, a)| a.as_str());
-    assert!(user.is_some_and(|u| !u.starts_with('0') && u != "root"), "runs as root: {user:?}");
-    let entrypoint = last.iter().filter(|(k, _)| k == "ENTRYPOINT").map(|(_, a)| a.as_str()).next_back();
-    let entrypoint: Vec<String> =
-        serde_json::from_str(entrypoint.expect("an ENTRYPOINT")).expect("ENTRYPOINT in exec form (no shell)");
-    assert!(entrypoint.len() == 1 && entrypoint[0].ends_with("evalform"), "{entrypoint:?}");
-    if !entrypoint[0].starts_with('/') {
-        let path = last.iter().find(|(k, a)| k == "ENV" && a.starts_with("PATH=")).map(|(_, a)| a.as_str());
-        let dest_dir = words[2].rsplit_once('/').map_or("", |(dir, _)| dir);
-        assert!(path.is_some_and(|p| p.contains(dest_dir)), "ENTRYPOINT `evalform` must be on the image's PATH");
+    let words: Vec<&str> = copies.first().map(|c| c.split_whitespace().collect()).unwrap_or_default();
+    let only_the_binary = copies.len() == 1
+        && words.len() == 3
+        && words[0] == format!("--from={build_name}")
+        && words[1].ends_with("/evalform")
+        && words[2].ends_with("/evalform");
+    if !only_the_binary {
+        problems.push(format!("the final stage must copy only the binary from `{build_name}`: {copies:?}"));
     }
+    let user = last.iter().filter(|(k, _)| k == "USER").map(|(_, a)| a.as_str()).next_back();
+    if !user.is_some_and(|u| !u.starts_with("0") && !u.starts_with("root")) {
+        problems.push(format!("the image runs as root: USER {user:?}"));
+    }
+    let entrypoint = last.iter().filter(|(k, _)| k == "ENTRYPOINT").map(|(_, a)| a.as_str()).next_back();
+    match entrypoint.map(serde_json::from_str::<Vec<String>>) {
+        Some(Ok(words_of_entry)) if words_of_entry.len() == 1 && words_of_entry[0].ends_with("evalform") => {
+            let on_path = words_of_entry[0].starts_with('/')
+                || last.iter().any(|(k, a)| {
+                    k == "ENV"
+                        && a.strip_prefix("PATH=").is_some_and(|p| {
+                            let dir = words.get(2).and_then(|d| d.rsplit_once('/')).map_or("", |(dir, _)| dir);
+                            p.split(':').any(|entry| entry == dir)
+                        })
+                });
+            if !on_path {
+                problems.push("ENTRYPOINT `evalform` is not on the image's PATH".to_string());
+            }
+        }
+        _ => problems.push(format!("ENTRYPOINT must be [\"evalform\"] in exec form (no shell), not {entrypoint:?}")),
+    }
+    problems
+}
+
+#[test]
+fn dockerfile_builds_a_static_binary_and_the_image_holds_only_it() {
+    let problems = dockerfile_problems(&read("Dockerfile"));
+    assert!(problems.is_empty(), "Dockerfile:\n{}", problems.join("\n"));
 
     // The build context leaves out build output (gigabytes of target/).
     let ignore = read(".dockerignore");
@@ -103,6 +136,28 @@ fn dockerfile_builds_a_static_binary_and_the_image_holds_only_it() {
     {
         eprintln!("NOTE: a container tool is installed, but the image is not built here (it compiles for minutes)");
     }
+}
+
+#[test]
+fn dockerfile_check_refuses_an_image_with_a_shell_or_more_than_the_binary() {
+    let good = read("Dockerfile");
+    let bad = [
+        good.replace("FROM scratch", "FROM alpine:3.20"),
+        good.replace("ENTRYPOINT [\"evalform\"]", "ENTRYPOINT evalform"),
+        good.replace("USER 65532:65532", "RUN adduser -D evalform\nUSER root"),
+        good.replace("COPY --from=build /evalform /usr/local/bin/evalform", "COPY --from=build / /"),
+        good.replace("--locked", ""),
+        "FROM scratch\nCOPY evalform /evalform\nENTRYPOINT [\"/evalform\"]\n".to_string(),
+    ];
+    let found: Vec<String> = bad.iter().map(|text| dockerfile_problems(text).join("; ")).collect();
+    insta::assert_snapshot!(found.join("\n"), @r#"
+    the final base `alpine:3.20` has a shell
+    ENTRYPOINT must be ["evalform"] in exec form (no shell), not Some("evalform")
+    the final stage runs `RUN adduser -D evalform`; the image runs as root: USER Some("root")
+    the final stage must copy only the binary from `build`: ["--from=build / /"]; ENTRYPOINT `evalform` is not on the image's PATH
+    no `cargo build --release --locked` in the build stage
+    not multi-stage: FROM a build stage, then FROM the final image
+    "#);
 }
 
 #[test]
