@@ -2,7 +2,9 @@
 # Install a released evalform binary for this runner, verified against the release's SHA256SUMS.
 #
 # Everything comes from the environment, so the script runs (and is tested) outside GitHub Actions too:
-#   EVALFORM_VERSION        a release tag (v0.2.0) or `latest`; empty: the action's ref when it is a full version
+#   EVALFORM_VERSION        a release tag (v0.2.0), a major or minor version (v1, v1.2: its newest release, asked of
+#                           GITHUB_API_URL with GITHUB_TOKEN), or `latest`; empty: the action's ref when it is a
+#                           version (@v1, @v0.2.0), else `latest`
 #   EVALFORM_ACTION_REF     the ref the action was used at (`github.action_ref`), for the empty version above
 #   EVALFORM_REPO           owner/name of the evalform repository (default: the action's repository)
 #   EVALFORM_RELEASES_URL   where releases are downloaded from
@@ -51,10 +53,16 @@ asset="$(asset_for "$target")"
 exe=evalform
 case "$target" in *-windows-*) exe=evalform.exe ;; esac
 
+if [ "${1:-}" = --asset ]; then
+  echo "$asset"
+  exit 0
+fi
+
+repo="${EVALFORM_REPO:-${GITHUB_ACTION_REPOSITORY:-}}"
 version="${EVALFORM_VERSION:-}"
 if [ -z "$version" ]; then
-  # `uses: owner/evalform@v0.2.0` installs v0.2.0; a branch, a major tag (@v1) or a commit installs the latest.
-  if [[ "${EVALFORM_ACTION_REF:-}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+([-+].*)?$ ]]; then
+  # `uses: owner/evalform@v0.2.0` installs v0.2.0, `@v1` the newest v1.x.y; a branch or a commit the latest.
+  if [[ "${EVALFORM_ACTION_REF:-}" =~ ^v[0-9]+(\.[0-9]+){0,2}([-+].*)?$ ]]; then
     version="$EVALFORM_ACTION_REF"
   else
     version=latest
@@ -64,7 +72,34 @@ if [ "$version" != latest ] && [[ "$version" != v* ]]; then
   version="v$version"
 fi
 
-repo="${EVALFORM_REPO:-${GITHUB_ACTION_REPOSITORY:-}}"
+# A major (v1) or minor (v1.2) version: the newest published release in it, asked of the GitHub API. When it cannot
+# be asked (no jq, no answer), the moving tag itself is built from source below.
+if [[ "$version" =~ ^v[0-9]+(\.[0-9]+)?$ ]]; then
+  partial="$version"
+  if command -v jq >/dev/null 2>&1; then
+    auth=()
+    if [ -n "${GITHUB_TOKEN:-}" ]; then
+      authfile="$(mktemp)"
+      (umask 077 && printf 'Authorization: Bearer %s\n' "$GITHUB_TOKEN" >"$authfile")
+      auth=(-H "@$authfile")
+    fi
+    answer="$(curl --fail --silent --show-error --location --retry 2 ${auth[@]+"${auth[@]}"} \
+      -H "Accept: application/vnd.github+json" \
+      "${GITHUB_API_URL:-https://api.github.com}/repos/$repo/releases?per_page=100" 2>&1)" || answer=""
+    if [ -n "${authfile:-}" ]; then rm -f "$authfile"; fi
+    version="$(jq -r --arg p "$partial." \
+      '[.[]? | select((.draft | not) and (.prerelease | not) and (.tag_name | startswith($p)))][0].tag_name // empty' \
+      <<<"$answer" 2>/dev/null || true)"
+  fi
+  if [ -z "$version" ]; then
+    echo "evalform: found no release in $partial; building the tag $partial from source" >&2
+    version="$partial"
+    no_release=1
+  else
+    echo "evalform: $partial is $version" >&2
+  fi
+fi
+
 releases="${EVALFORM_RELEASES_URL:-${GITHUB_SERVER_URL:-https://github.com}/$repo/releases}"
 if [ "$version" = latest ]; then
   download="$releases/latest/download"
@@ -74,13 +109,12 @@ fi
 dir="${EVALFORM_INSTALL_DIR:-${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}}/evalform/$version/${target:-source}}"
 
 case "${1:-}" in
-  --asset)
-    echo "$asset"
-    exit 0
-    ;;
   --plan)
-    printf 'version=%s\ntarget=%s\nasset=%s\ndir=%s\nkey=evalform-%s-%s\n' \
-      "$version" "$target" "$asset" "$dir" "$version" "${target:-source}"
+    # Only a full version is cached: `latest` and a moving tag built from source change under the same name.
+    cacheable=false
+    if [[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+ ]]; then cacheable=true; fi
+    printf 'version=%s\ntarget=%s\nasset=%s\ndir=%s\nkey=evalform-%s-%s\ncacheable=%s\n' \
+      "$version" "$target" "$asset" "$dir" "$version" "${target:-source}" "$cacheable"
     exit 0
     ;;
   "") ;;
@@ -121,6 +155,10 @@ from_source() {
 
 if [ -z "$asset" ]; then
   from_source "no release is built for $os/$arch"
+  exit 0
+fi
+if [ -n "${no_release:-}" ]; then
+  from_source "no release in $version"
   exit 0
 fi
 

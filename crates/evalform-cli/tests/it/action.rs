@@ -112,6 +112,23 @@ async fn update(
     }
 }
 
+/// The releases of the evalform repository, newest first, as GitHub lists them.
+async fn releases(
+    State(stub): State<Shared>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    record(&stub, &headers, format!("GET /repos/{owner}/{repo}/releases"));
+    Json(json!([
+        {"tag_name": "v2.0.0", "draft": false, "prerelease": false},
+        {"tag_name": "v1.4.0", "draft": true, "prerelease": false},
+        {"tag_name": "v1.4.0-rc.1", "draft": false, "prerelease": true},
+        {"tag_name": "v1.3.2", "draft": false, "prerelease": false},
+        {"tag_name": "v1.3.1", "draft": false, "prerelease": false},
+        {"tag_name": "v0.9.0", "draft": false, "prerelease": false},
+    ]))
+}
+
 /// Start the stub on an ephemeral loopback port, in a thread of its own; returns its base URL.
 fn start_stub(stub: Shared) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -123,6 +140,7 @@ fn start_stub(stub: Shared) -> String {
             let app = axum::Router::new()
                 .route("/repos/{owner}/{repo}/issues/{number}/comments", get(list).post(create))
                 .route("/repos/{owner}/{repo}/issues/comments/{id}", patch(update))
+                .route("/repos/{owner}/{repo}/releases", get(releases))
                 .with_state(stub);
             let _ = axum::serve(listener, app).await;
         });
@@ -416,23 +434,43 @@ fn install_picks_the_asset_for_each_runner() {
     Linux/ARM: (none: build from source)
     ");
 
-    // The version: the input, else the action's ref when it is a full version, else the latest release.
+    // The version: the input, else the action's ref when it is a version (a major one is resolved to its newest
+    // release through the API), else the latest release.
+    let stub = Shared::default();
+    let api = start_stub(stub.clone());
     let plan = |vars: &[(&str, &str)]| {
-        let mut all = vec![("RUNNER_OS", "Linux"), ("RUNNER_ARCH", "X64"), ("RUNNER_TOOL_CACHE", "/cache")];
+        let mut all = vec![
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+            ("RUNNER_TOOL_CACHE", "/cache"),
+            ("EVALFORM_REPO", "acme/evalform"),
+            ("GITHUB_API_URL", api.as_str()),
+            ("GITHUB_TOKEN", TOKEN),
+        ];
         all.extend_from_slice(vars);
         let mut cmd = job.script("install.sh", &all);
         cmd.arg("--plan");
         run(cmd).stdout
     };
     insta::assert_snapshot!(plan(&[("EVALFORM_ACTION_REF", "v1")]), @r"
-    version=latest
+    version=v1.3.2
     target=x86_64-unknown-linux-musl
     asset=evalform-x86_64-unknown-linux-musl.tar.gz
-    dir=/cache/evalform/latest/x86_64-unknown-linux-musl
-    key=evalform-latest-x86_64-unknown-linux-musl
+    dir=/cache/evalform/v1.3.2/x86_64-unknown-linux-musl
+    key=evalform-v1.3.2-x86_64-unknown-linux-musl
+    cacheable=true
     ");
+    assert!(plan(&[("EVALFORM_ACTION_REF", "main")]).contains("version=latest\n"));
+    assert!(plan(&[("EVALFORM_ACTION_REF", "main")]).contains("cacheable=false\n"));
     assert!(plan(&[("EVALFORM_ACTION_REF", "v0.3.1")]).starts_with("version=v0.3.1\n"));
     assert!(plan(&[("EVALFORM_ACTION_REF", "main"), ("EVALFORM_VERSION", "0.2.0")]).starts_with("version=v0.2.0\n"));
+    assert!(plan(&[("EVALFORM_VERSION", "v1.3")]).starts_with("version=v1.3.2\n"));
+    // No release in v3: the moving tag is built from source, and not cached.
+    let v3 = plan(&[("EVALFORM_ACTION_REF", "v3")]);
+    assert!(v3.starts_with("version=v3\n") && v3.contains("cacheable=false\n"), "{v3}");
+    let s = stub.lock().unwrap();
+    assert_eq!(s.requests.len(), 3, "only major and minor versions ask the API: {:?}", s.requests);
+    assert!(s.all_authorized, "the API is asked with the token (rate limits)");
 }
 
 #[test]
