@@ -6,7 +6,8 @@
 #                           GITHUB_API_URL with GITHUB_TOKEN), or `latest`; empty: the action's ref when it is a
 #                           version (@v1, @v0.2.0), else `latest`
 #   EVALFORM_ACTION_REF     the ref the action was used at (`github.action_ref`), for the empty version above
-#   EVALFORM_REPO           owner/name of the evalform repository (default: the action's repository)
+#   EVALFORM_REPO           owner/name of the evalform repository (default: the action's repository, or the
+#                           OWNER/NAME of GITHUB_ACTION_PATH, .../_actions/OWNER/NAME/REF, with REF as the action's ref)
 #   EVALFORM_RELEASES_URL   where releases are downloaded from
 #                           (default: $GITHUB_SERVER_URL/$EVALFORM_REPO/releases; a file:// URL works too)
 #   EVALFORM_INSTALL_DIR    where the binary goes (default: $RUNNER_TOOL_CACHE/evalform/VERSION/TARGET)
@@ -59,11 +60,24 @@ if [ "${1:-}" = --asset ]; then
 fi
 
 repo="${EVALFORM_REPO:-${GITHUB_ACTION_REPOSITORY:-}}"
+action_ref="${EVALFORM_ACTION_REF:-${GITHUB_ACTION_REF:-}}"
+# `github.action_repository` and `github.action_ref` can be empty inside a composite action; the directory the
+# runner checked the action out into says the same: .../_actions/OWNER/NAME/REF.
+action_path="${GITHUB_ACTION_PATH:-}"
+action_path="${action_path//\\//}"
+if [[ "$action_path" =~ _actions/([^/]+)/([^/]+)/([^/]+)/?$ ]]; then
+  repo="${repo:-${BASH_REMATCH[1]}/${BASH_REMATCH[2]}}"
+  action_ref="${action_ref:-${BASH_REMATCH[3]}}"
+fi
+if [ -z "$repo" ] && [ -z "${EVALFORM_RELEASES_URL:-}" ]; then
+  die "cannot tell which repository evalform is released from: set EVALFORM_REPO=OWNER/evalform"
+fi
+
 version="${EVALFORM_VERSION:-}"
 if [ -z "$version" ]; then
   # `uses: owner/evalform@v0.2.0` installs v0.2.0, `@v1` the newest v1.x.y; a branch or a commit the latest.
-  if [[ "${EVALFORM_ACTION_REF:-}" =~ ^v[0-9]+(\.[0-9]+){0,2}([-+].*)?$ ]]; then
-    version="$EVALFORM_ACTION_REF"
+  if [[ "$action_ref" =~ ^v[0-9]+(\.[0-9]+){0,2}([-+].*)?$ ]]; then
+    version="$action_ref"
   else
     version=latest
   fi
@@ -144,6 +158,7 @@ sha256() {
 from_source() {
   echo "evalform: $1; building from source with cargo (this takes minutes)" >&2
   command -v cargo >/dev/null 2>&1 || die "$1, and cargo is not installed to build it"
+  [ -n "$repo" ] || die "$1, and EVALFORM_REPO (OWNER/evalform) is not set to build it from"
   local ref=()
   if [ "$version" != latest ]; then ref=(--tag "$version"); fi
   mkdir -p "$dir"

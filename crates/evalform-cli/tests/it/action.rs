@@ -465,12 +465,23 @@ fn install_picks_the_asset_for_each_runner() {
     assert!(plan(&[("EVALFORM_ACTION_REF", "v0.3.1")]).starts_with("version=v0.3.1\n"));
     assert!(plan(&[("EVALFORM_ACTION_REF", "main"), ("EVALFORM_VERSION", "0.2.0")]).starts_with("version=v0.2.0\n"));
     assert!(plan(&[("EVALFORM_VERSION", "v1.3")]).starts_with("version=v1.3.2\n"));
+    // Inside a composite action the repository and ref may only be known from where the runner put the action.
+    let mut from_path =
+        job.script("install.sh", &[("RUNNER_OS", "Linux"), ("RUNNER_ARCH", "X64"), ("GITHUB_API_URL", api.as_str())]);
+    from_path.arg("--plan").env("GITHUB_ACTION_PATH", "/home/runner/work/_actions/acme/evalform/v1");
+    let from_path = run(from_path);
+    assert!(from_path.stdout.starts_with("version=v1.3.2\n"), "{}", from_path.snapshot());
+    let mut nowhere = job.script("install.sh", &[("RUNNER_OS", "Linux"), ("RUNNER_ARCH", "X64")]);
+    nowhere.arg("--plan");
+    let nowhere = run(nowhere);
+    assert_eq!(nowhere.code, 1);
+    insta::assert_snapshot!(nowhere.stderr, @"::error title=evalform install::cannot tell which repository evalform is released from: set EVALFORM_REPO=OWNER/evalform");
     // No release in v3: the moving tag is built from source, and not cached.
     let v3 = plan(&[("EVALFORM_ACTION_REF", "v3")]);
     assert!(v3.starts_with("version=v3\n") && v3.contains("cacheable=false\n"), "{v3}");
     let s = stub.lock().unwrap();
-    assert_eq!(s.requests.len(), 3, "only major and minor versions ask the API: {:?}", s.requests);
-    assert!(s.all_authorized, "the API is asked with the token (rate limits)");
+    assert!(s.requests.iter().all(|r| r == "GET /repos/acme/evalform/releases"), "{:?}", s.requests);
+    assert_eq!(s.requests.len(), 4, "only major and minor versions ask the API: {:?}", s.requests);
 }
 
 #[test]
