@@ -3,7 +3,8 @@
 #
 # Everything comes from the environment (the action maps its inputs), so the script is tested outside GitHub:
 #   EVALFORM_COMMAND     plan | apply | test | run | validate
-#   EVALFORM_PATHS       manifest files or directories, separated by spaces or newlines (default: .)
+#   EVALFORM_PATHS       manifest files or directories, separated by spaces or newlines (default: none given, so
+#                        evalform's own default: the project file's paths, or .)
 #   EVALFORM_ARGS        extra flags, separated by spaces or newlines (no shell quoting)
 #   EVALFORM_ENVIRONMENT the environment to plan or apply for; exported as EVALFORM_ENV when not empty
 #   EVALFORM_COMMENT     true: on a pull request, `plan` posts its markdown as one comment, updated on every push

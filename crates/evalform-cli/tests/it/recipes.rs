@@ -273,7 +273,7 @@ fn action_invocations(doc: &serde_yaml::Value) -> Vec<(String, Vec<String>)> {
                         words.extend(["--format".to_string(), "markdown".to_string()]);
                     }
                     let (args, paths) =
-                        (without_expressions(&text("args", "")), without_expressions(&text("paths", ".")));
+                        (without_expressions(&text("args", "")), without_expressions(&text("paths", "")));
                     for word in args.split_whitespace().chain(paths.split_whitespace()) {
                         words.push(if word.contains("EXPR") { "$EXPR".to_string() } else { word.to_string() });
                     }
@@ -758,7 +758,7 @@ jobs:
     assert_eq!(
         shown,
         [
-            "jobs.a.steps[1].with: plan --format markdown --out plan.json .",
+            "jobs.a.steps[1].with: plan --format markdown --out plan.json",
             "jobs.a.steps[2].with: apply --auto-aprove $EXPR",
         ]
     );
