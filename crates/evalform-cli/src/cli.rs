@@ -13,7 +13,8 @@ use crate::printer::Printer;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes (with --detailed-exitcode).
-Environment: CEKURA_API_KEY, CEKURA_BASE_URL, TELA_API_KEY, TELA_BASE_URL, NO_COLOR.
+Environment: CEKURA_API_KEY, CEKURA_BASE_URL or CEKURA_API_URL, TELA_API_KEY, TELA_BASE_URL, NO_COLOR,
+GITHUB_ACTIONS.
 Docs: docs/getting-started.md, docs/manifest.md";
 
 #[derive(Debug, Parser)]
@@ -54,6 +55,12 @@ pub struct GlobalArgs {
     /// Print more about what happens on stderr (-v: each API call, -vv: debug detail).
     #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Also report manifest problems for a CI [default: human; github when GITHUB_ACTIONS=true]
+    #[arg(long, global = true, help_heading = "Global options", value_enum, value_name = "FORMAT")]
+    pub message_format: Option<crate::annotations::MessageFormat>,
+    /// Where `--message-format gitlab` writes its Code Quality report [default: gl-code-quality-report.json]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
+    pub code_quality_report: Option<PathBuf>,
 }
 
 /// `--color`.

@@ -50,6 +50,12 @@ pub fn poll_settings(timeout: Duration) -> PollSettings {
     PollSettings::new(timeout, ms)
 }
 
+/// Whether the process runs in a GitHub Actions job (`GITHUB_ACTIONS=true`): manifest problems are then also
+/// printed as workflow annotations unless `--message-format` says otherwise.
+pub fn github_actions() -> bool {
+    var("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
 /// Where a setting came from, for `-v` and for messages. Never holds the value of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

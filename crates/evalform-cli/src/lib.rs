@@ -3,6 +3,7 @@
 //! errors into `error:`/`caused by:`/`hint:` lines, [`env`] reads the process environment, [`connect`] builds the
 //! platform clients. Logic lives in the `evalform` library; this crate turns flags into settings and prints.
 
+pub mod annotations;
 pub mod cli;
 pub mod commands;
 pub mod connect;

@@ -9,6 +9,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::annotations::MessageFormat;
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::error::CliError;
 
@@ -45,6 +46,8 @@ pub struct Printer {
     color_err: bool,
     stderr_tty: bool,
     stdout_closed: AtomicBool,
+    message_format: MessageFormat,
+    code_quality_report: std::path::PathBuf,
 }
 
 impl Printer {
@@ -58,7 +61,22 @@ impl Printer {
             ColorChoice::Auto if no_color_var => (false, false),
             ColorChoice::Auto => (stdout_tty, stdout_tty && stderr_tty),
         };
-        Printer { quiet: global.quiet, color_out, color_err, stderr_tty, stdout_closed: AtomicBool::new(false) }
+        Printer {
+            quiet: global.quiet,
+            color_out,
+            color_err,
+            stderr_tty,
+            stdout_closed: AtomicBool::new(false),
+            message_format: global.message_format.unwrap_or(if crate::env::github_actions() {
+                MessageFormat::Github
+            } else {
+                MessageFormat::Human
+            }),
+            code_quality_report: global
+                .code_quality_report
+                .clone()
+                .unwrap_or_else(|| crate::annotations::DEFAULT_CODE_QUALITY_REPORT.into()),
+        }
     }
 
     /// Colour for what goes to stdout.
@@ -112,6 +130,26 @@ impl Printer {
     pub fn stderr(&self, text: &str) {
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
+    /// How manifest problems are reported besides the human text (`--message-format`, or `github` in GitHub
+    /// Actions).
+    pub fn message_format(&self) -> MessageFormat {
+        self.message_format
+    }
+
+    /// Where the GitLab Code Quality report goes; `None` unless `--message-format gitlab`.
+    pub fn code_quality_report(&self) -> Option<&std::path::Path> {
+        (self.message_format == MessageFormat::Gitlab).then_some(self.code_quality_report.as_path())
+    }
+
+    /// Manifest problems: the human text on stderr, and with `--message-format github` the workflow annotations
+    /// too (on stderr, which the runner reads as well, so a plan on stdout stays clean).
+    pub fn diagnostics(&self, diagnostics: &evalform::manifest::Diagnostics) {
+        self.stderr(&diagnostics.render(self.color_err));
+        if self.message_format == MessageFormat::Github {
+            self.stderr(&crate::annotations::github(diagnostics));
+        }
     }
 
     /// The error a command ended with.

@@ -53,12 +53,25 @@ pub fn process_env(name: &str) -> Option<String> {
 /// for those that only need names and selections (run, suggest).
 pub fn load_manifests(p: &Printer, paths: &[PathBuf], mode: EnvMode) -> Option<Manifests> {
     let opts = LoadOptions { env: &process_env, mode };
-    match manifest::load(paths, &opts) {
+    let result = manifest::load(paths, &opts);
+    if let Some(path) = p.code_quality_report() {
+        write_code_quality_report(p, path, result.as_ref().err());
+    }
+    match result {
         Ok(loaded) => Some(loaded),
         Err(diagnostics) => {
-            p.stderr(&diagnostics.render(p.stderr_color()));
+            p.diagnostics(&diagnostics);
             None
         }
+    }
+}
+
+/// `--message-format gitlab`: the Code Quality report, an empty array when the manifests are fine (so the
+/// artifact always exists and a fixed problem disappears from the merge request).
+fn write_code_quality_report(p: &Printer, path: &std::path::Path, diagnostics: Option<&manifest::Diagnostics>) {
+    let report = crate::annotations::gitlab(diagnostics.unwrap_or(&manifest::Diagnostics::default()));
+    if let Err(err) = std::fs::write(path, report) {
+        p.warn(&format!("warning: cannot write the Code Quality report {}: {err}", path.display()));
     }
 }
 

@@ -22,6 +22,7 @@ pub fn evalform() -> Command {
         .env("HOME", "/nonexistent/evalform-test-home")
         .env_remove("TELA_API_KEY")
         .env_remove("TELA_BASE_URL")
+        .env_remove("GITHUB_ACTIONS")
         .env("NO_COLOR", "1");
     cmd
 }

@@ -1,6 +1,8 @@
 //! The one integration-test binary: end to end through the real `evalform` binary and the library, against the
 //! sandbox on an ephemeral loopback port. One module per area.
 
+mod action;
+mod annotations;
 mod apply;
 mod cli;
 mod client;
@@ -22,6 +24,7 @@ mod run;
 mod sandbox;
 mod scale;
 mod secrets;
+mod ship;
 mod suggest;
 mod tela;
 mod terminal;

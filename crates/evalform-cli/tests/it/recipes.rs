@@ -255,11 +255,57 @@ fn evalform_invocations(text: &str) -> Vec<Vec<String>> {
     found
 }
 
+/// The evalform command each step using the evalform GitHub Action (`uses: OWNER/evalform@REF`) runs, as the
+/// action's `run.sh` builds it: `COMMAND [--format markdown] ARGS PATHS`. Words that come from an expression
+/// (`${{ ... }}`) stand as `$EXPR`, a value that cannot be judged here.
+fn action_invocations(doc: &serde_yaml::Value) -> Vec<(String, Vec<String>)> {
+    fn walk(value: &serde_yaml::Value, place: String, out: &mut Vec<(String, Vec<String>)>) {
+        match value {
+            serde_yaml::Value::Mapping(map) => {
+                let uses = map.get("uses").and_then(|u| u.as_str()).unwrap_or("");
+                let is_action = uses.split_once('@').is_some_and(|(name, _)| name.ends_with("/evalform"));
+                if is_action {
+                    let with = &value["with"];
+                    let text = |key: &str, default: &str| with[key].as_str().unwrap_or(default).to_string();
+                    let command = text("command", "plan");
+                    let mut words = vec![command.clone()];
+                    if command == "plan" {
+                        words.extend(["--format".to_string(), "markdown".to_string()]);
+                    }
+                    let (args, paths) =
+                        (without_expressions(&text("args", "")), without_expressions(&text("paths", "")));
+                    for word in args.split_whitespace().chain(paths.split_whitespace()) {
+                        words.push(if word.contains("EXPR") { "$EXPR".to_string() } else { word.to_string() });
+                    }
+                    out.push((format!("{place}.with"), words));
+                }
+                for (key, value) in map {
+                    if let Some(key) = key.as_str() {
+                        walk(value, if place.is_empty() { key.to_string() } else { format!("{place}.{key}") }, out);
+                    }
+                }
+            }
+            serde_yaml::Value::Sequence(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{place}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(doc, String::new(), &mut out);
+    out
+}
+
 /// Check one invocation (the words after `evalform`) against the clap definition.
 fn check_invocation(args: &[String]) -> Result<(), String> {
     let mut root = Cli::command();
     root.build();
     let shown = format!("evalform {}", args.join(" "));
+    if matches!(args, [only] if only == "--version" || only == "-V") {
+        return Ok(());
+    }
     let mut sub: Option<&clap::Command> = None;
     let mut positional_only = false;
     let mut i = 0;
@@ -411,6 +457,14 @@ fn every_recipe_parses_and_calls_only_real_commands_and_flags() {
                 }
             }
         }
+        if provider == Provider::GitHub {
+            for (place, invocation) in action_invocations(&doc) {
+                in_file += 1;
+                if let Err(err) = check_invocation(&invocation) {
+                    problems.push(format!("{rel}: {place}: {err}"));
+                }
+            }
+        }
         if in_file == 0 {
             problems.push(format!("{rel}: runs no evalform command (is the shell reading broken?)"));
         }
@@ -431,8 +485,14 @@ fn recipes_keep_their_promises() {
     assert_eq!(smoke["concurrency"]["group"].as_str(), Some("evalform-apply"));
     assert_eq!(smoke["concurrency"]["cancel-in-progress"].as_bool(), Some(false));
 
-    let plan = serde_yaml::to_string(&get("github/plan.yml")).unwrap();
-    assert!(plan.contains("<!-- evalform-plan -->"), "the plan comment is found again by its marker");
+    // The plan comment is the action's: one comment, found again by its marker (action/comment.sh; its test is
+    // tests/it/action.rs).
+    let plan = get("github/plan.yml");
+    let plan_steps = action_invocations(&plan);
+    assert!(plan_steps.iter().any(|(_, words)| words[0] == "plan"), "{plan_steps:?}");
+    assert!(plan["permissions"]["pull-requests"].as_str() == Some("write"), "the comment needs pull-requests: write");
+    let comment = std::fs::read_to_string(crate::common::workspace_root().join("action/comment.sh")).unwrap();
+    assert!(comment.contains("marker='<!-- evalform-plan -->'"), "the plan comment is found again by its marker");
 
     let drift = get("github/drift.yml");
     assert!(drift["on"]["schedule"][0]["cron"].is_string(), "drift runs on a schedule");
@@ -443,7 +503,14 @@ fn recipes_keep_their_promises() {
     assert!(gitlab_text.contains("<!-- evalform-plan -->"));
     assert!(gitlab_text.contains("\"schedule\""), "drift runs in a scheduled pipeline");
 
-    // Every plan in a recipe decides something, so it reads the exit code: 2 is drift, not a failure.
+    // No recipe compiles evalform: the action, the released binary or the image installs it.
+    for file in recipe_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("cargo install"), "{}: compiles evalform in every job", file.display());
+    }
+
+    // Every plan in a recipe's shell decides something, so it reads the exit code: 2 is drift, not a failure. (The
+    // action's plan on a pull request needs no --detailed-exitcode: it comments, and fails only on an error.)
     for file in recipe_files() {
         for block in shell_blocks(&parse_recipe(&file), provider_of(&file)) {
             for args in evalform_invocations(&block.text).iter().filter(|a| a.first().is_some_and(|c| c == "plan")) {
@@ -594,4 +661,107 @@ fn commands_in_the_ci_docs_exist() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(total >= 8, "only {total} evalform commands found in the docs");
+}
+
+/// The action's own files are held to the recipes' rules: action.yml parses, its shell is valid bash with no
+/// expression pasted into it (inputs reach the scripts through `env:`), every input reaches a script, and the
+/// scripts themselves are valid bash. The GitLab template and the pre-commit hook run only real commands and flags.
+#[test]
+fn the_action_template_and_hook_follow_the_recipe_rules() {
+    let root = crate::common::workspace_root();
+    let text = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let action: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(action["runs"]["using"].as_str(), Some("composite"));
+    let mut problems = Vec::new();
+    let steps = action["runs"]["steps"].as_sequence().unwrap();
+    let mut env_text = String::new();
+    for (i, step) in steps.iter().enumerate() {
+        if let Some(run) = step["run"].as_str() {
+            if run.contains("${{") {
+                problems.push(format!("action.yml: runs.steps[{i}].run: uses ${{{{ }}}} inside the script"));
+            }
+            if let Some(err) = bash_syntax_error(run) {
+                problems.push(format!("action.yml: runs.steps[{i}].run: not valid bash: {err}"));
+            }
+            if step["shell"].as_str() != Some("bash") {
+                problems.push(format!("action.yml: runs.steps[{i}]: a composite run step needs `shell: bash`"));
+            }
+        }
+        env_text.push_str(&serde_yaml::to_string(&step["env"]).unwrap());
+    }
+    for (name, _) in action["inputs"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        if !env_text.contains(&format!("inputs.{name}")) {
+            problems.push(format!("action.yml: input `{name}` reaches no script"));
+        }
+    }
+    for script in ["install.sh", "run.sh", "comment.sh"] {
+        let text = std::fs::read_to_string(root.join("action").join(script)).unwrap();
+        if let Some(err) = bash_syntax_error(&text) {
+            problems.push(format!("action/{script}: not valid bash: {err}"));
+        }
+        if !text.starts_with("#!/usr/bin/env bash\n") {
+            problems.push(format!("action/{script}: no bash shebang"));
+        }
+    }
+
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join("templates/evalform.gitlab-ci.yml")).unwrap()).unwrap();
+    let mut found = 0;
+    for block in shell_blocks(&template, Provider::GitLab) {
+        if let Some(err) = bash_syntax_error(&block.text) {
+            problems.push(format!("templates/evalform.gitlab-ci.yml: {}: not valid bash: {err}", block.place));
+        }
+        for invocation in evalform_invocations(&block.text) {
+            found += 1;
+            if let Err(err) = check_invocation(&invocation) {
+                problems.push(format!("templates/evalform.gitlab-ci.yml: {}: {err}", block.place));
+            }
+        }
+    }
+    assert!(found >= 4, "only {found} evalform commands in the GitLab template");
+
+    let hooks: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root.join(".pre-commit-hooks.yaml")).unwrap()).unwrap();
+    for hook in hooks.as_sequence().unwrap() {
+        let entry = hook["entry"].as_str().unwrap();
+        let invocations = evalform_invocations(entry);
+        assert_eq!(invocations.len(), 1, "{entry}");
+        if let Err(err) = check_invocation(&invocations[0]) {
+            problems.push(format!(".pre-commit-hooks.yaml: {err}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn action_steps_are_read_as_the_commands_they_run() {
+    let doc: serde_yaml::Value = serde_yaml::from_str(
+        r#"
+jobs:
+  a:
+    steps:
+      - uses: actions/checkout@v4
+      - uses: OWNER/evalform@v1
+        with:
+          args: --out plan.json
+      - uses: acme/evalform@v2.0.1
+        with:
+          command: apply
+          paths: ${{ matrix.agent }}
+          args: --auto-aprove
+"#,
+    )
+    .unwrap();
+    let found = action_invocations(&doc);
+    let shown: Vec<String> = found.iter().map(|(place, words)| format!("{place}: {}", words.join(" "))).collect();
+    assert_eq!(
+        shown,
+        [
+            "jobs.a.steps[1].with: plan --format markdown --out plan.json",
+            "jobs.a.steps[2].with: apply --auto-aprove $EXPR",
+        ]
+    );
+    assert!(check_invocation(&found[0].1).is_ok());
+    assert!(check_invocation(&found[1].1).unwrap_err().contains("did you mean --auto-approve?"));
 }
