@@ -120,6 +120,9 @@ impl From<ReadError> for CliError {
                 Some(format!("check `{key}` in the manifests: the platform has no such {}", key.replace('.', " ")))
             }
             FetchError::Api { source, .. } => api_hint(source),
+            FetchError::ProjectMismatch { .. } => {
+                Some("correct `project:` in the manifests, or leave it out: evalform reads the agent's project".into())
+            }
             _ => None,
         };
         CliError::from_error(&err.source).maybe_hint(hint.as_deref())

@@ -96,3 +96,41 @@ fn a_thousand_evaluators_needing_a_metric_and_a_tail_take_two_write_calls() {
     w.assert_no_append_twice();
     w.assert_exact();
 }
+
+/// With `project:` in the manifest, an agent id that does not exist is said as such, once; not as one "unknown
+/// metric" per evaluator. An agent of another project is named with both projects.
+#[test]
+fn a_wrong_agent_id_with_a_project_is_named_not_reported_as_unknown_metrics() {
+    let w = World::new();
+    let manifest = |agent: u64| {
+        format!(
+            "version: 1\ncekura:\n  agent: {agent}\n  project: 7\n  evaluators:\n{}",
+            (0..5)
+                .map(|i| format!("    - name: Case {i}\n      instructions: Call.\n      metrics: [call_success]\n"))
+                .collect::<String>()
+        )
+    };
+    w.write("suite.yaml", &manifest(999));
+    let out = w.run(&["plan"]);
+    crate::apply::apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: reading Cekura agent 999
+        caused by: GET /test_framework/v2/aiagents/999/: 404 Not Found: Not found.
+        hint: check `cekura.agent` in the manifests: the platform has no such cekura agent
+        ")
+    });
+    w.write("suite.yaml", &manifest(12));
+    let out = w.run(&["plan"]);
+    crate::apply::apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: Cekura agent 12 is in project 1376, not in project 7 as the manifests say
+        hint: correct `project:` in the manifests, or leave it out: evalform reads the agent's project
+        ")
+    });
+}

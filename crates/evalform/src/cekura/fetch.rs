@@ -33,6 +33,8 @@ pub enum FetchError {
     Flow { id: u64, name: String, reason: String },
     #[error("Cekura agent {agent} has no project")]
     NoProject { agent: u64 },
+    #[error("Cekura agent {agent} is in project {actual}, not in project {declared} as the manifests say")]
+    ProjectMismatch { agent: u64, declared: u64, actual: u64 },
 }
 
 impl FetchError {
@@ -77,14 +79,23 @@ pub struct RemoteVersions {
 /// reads happen only when [`FetchOptions`] asks for fields the list lacks.
 pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions) -> Result<FetchedAgent, FetchError> {
     let what = format!("Cekura agent {agent}");
-    let project = match opts.project {
-        Some(p) => p,
+    // The agent is always read: with `project:` in the manifests an agent id that does not exist would otherwise
+    // show up only as every reference failing to resolve against empty lists.
+    let (project, read_agent) = match opts.project {
+        Some(p) => (p, Some(client.get_agent(agent))),
         None => {
             let a = client.get_agent(agent).await.map_err(FetchError::api(&what))?;
-            a.project.ok_or(FetchError::NoProject { agent })?
+            (a.project.ok_or(FetchError::NoProject { agent })?, None)
         }
     };
-    let (scenarios, profiles, folders, metrics, personalities, phones) = tokio::join!(
+    let checked = async {
+        match read_agent {
+            Some(read) => read.await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (checked, scenarios, profiles, folders, metrics, personalities, phones) = tokio::join!(
+        checked,
         client.list_scenarios(agent),
         client.list_test_profiles(agent),
         client.list_folders(project),
@@ -92,6 +103,11 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         client.list_personalities(project),
         client.list_phone_numbers(),
     );
+    if let Some(found) = checked.map_err(FetchError::api(&what))? {
+        if let Some(actual) = found.project.filter(|p| *p != project) {
+            return Err(FetchError::ProjectMismatch { agent, declared: project, actual });
+        }
+    }
     let scenarios = scenarios.map_err(FetchError::api(format!("the evaluators of {what}")))?;
     let profiles = profiles.map_err(FetchError::api(format!("the test profiles of {what}")))?;
     let folders = folders.map_err(FetchError::api(format!("the folders of project {project}")))?;
