@@ -93,6 +93,11 @@ plan exactly; it is refused before anything is written if any object it was base
 Non-idempotent calls (append_instruction, metric add/remove) are never replayed: an unknown outcome is settled by \
 reading the platform again.")]
     Apply(ApplyArgs),
+    /// Start a suite for an agent that has none yet: a commented starter manifest
+    #[command(long_about = "Write a commented starter manifest for an agent that has no evaluators yet (for an \
+agent that already has some, use `evalform import`). It validates as written; `evalform plan` then shows the one \
+evaluator it would create. Nothing is overwritten unless --force is given.")]
+    Init(InitArgs),
     /// Write manifests that describe what exists on the platform now (adoption)
     Import(ImportArgs),
     /// Write edits made on the platform back into the manifests (accept drift)
@@ -194,6 +199,19 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The Cekura agent the suite tests (the id in the agent's URL in the dashboard)
+    #[arg(long, value_name = "ID")]
+    pub agent: u64,
+    /// Directory to write the manifest into
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -15,6 +15,7 @@ pub mod completions;
 pub mod demo;
 pub mod export;
 pub mod import;
+pub mod init;
 pub mod man;
 pub mod plan;
 pub mod pull;
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
         Command::Validate(args) => validate::run(&global, p, args).await,
         Command::Plan(args) => plan::run(&global, p, args).await,
         Command::Apply(args) => apply::run(&global, p, args).await,
+        Command::Init(args) => init::run(p, args),
         Command::Import(args) => import::run(&global, p, args).await,
         Command::Pull(args) => pull::run(&global, p, args).await,
         Command::Run(args) => run::run(&global, p, args).await,

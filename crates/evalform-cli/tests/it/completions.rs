@@ -95,12 +95,13 @@ fn man_out_dir_writes_one_page_per_command() {
     let mut pages: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     pages.sort();
-    insta::assert_snapshot!(pages.join("\n"), @r"
+    insta::assert_snapshot!(pages.join("\n"), @"
     evalform-apply.1
     evalform-completions.1
     evalform-demo.1
     evalform-export.1
     evalform-import.1
+    evalform-init.1
     evalform-man.1
     evalform-plan.1
     evalform-pull.1

@@ -15,6 +15,7 @@ mod docs;
 mod export;
 mod hostile;
 mod import;
+mod init;
 mod manifest;
 mod plan;
 mod pull;
