@@ -104,6 +104,14 @@ evaluator it would create. Nothing is overwritten unless --force is given.")]
     Pull(PullArgs),
     /// Start runs of the declared evaluators, wait for them, report
     Run(RunArgs),
+    /// Run the evaluators as the manifests say, without changing the platform, and report like run
+    #[command(long_about = "Run the selected evaluators as the manifests define them (the branch's text, not \
+what is on the platform), through Cekura's `run_scenarios_json`: nothing is created or changed in the agent's \
+suite. Waits and reports exactly like `run` (text, json, junit, markdown; exit 1 unless the runs met \
+--min-success-rate). More than 200 test cases are sent as several specs and reported as one run. --dry-run \
+validates the specs and prints the platform's cost estimate without running anything; --max-credits refuses to \
+run a selection estimated to cost more.")]
+    Test(TestArgs),
     /// Ask Cekura's AI for improvements, shown as an edit of the manifests
     Suggest(SuggestArgs),
     /// Print the manifests as Cekura's own test-suite spec (run_scenarios_json)
@@ -330,6 +338,44 @@ pub struct ExportArgs {
     /// Write one file per spec into DIR (agent-ID.json, or agent-ID-partN.json past 200 test cases)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// How a spec run reaches the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Channel {
+    Voice,
+    Text,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only this agent's evaluators, when the manifests name several
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<u64>,
+    /// How the simulated caller reaches the agent
+    #[arg(long, value_enum, default_value_t = Channel::Voice)]
+    pub channel: Channel,
+    /// Validate the specs and print the platform's cost estimate; run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Refuse to run when the platform estimates more credits than this (asked with a dry run first)
+    #[arg(long, value_name = "N")]
+    pub max_credits: Option<u64>,
+    /// Give up waiting after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub timeout: u64,
+    /// The share of runs that must succeed, between 0 and 1
+    #[arg(long, value_name = "RATE", default_value_t = 1.0)]
+    pub min_success_rate: f64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
+    pub format: RunFormat,
 }
 
 #[derive(Debug, Clone, Args)]

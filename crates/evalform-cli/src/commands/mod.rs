@@ -23,6 +23,7 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod suggest;
+pub mod test;
 pub mod validate;
 
 pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
@@ -35,6 +36,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
         Command::Import(args) => import::run(&global, p, args).await,
         Command::Pull(args) => pull::run(&global, p, args).await,
         Command::Run(args) => run::run(&global, p, args).await,
+        Command::Test(args) => test::run(&global, p, args).await,
         Command::Suggest(args) => suggest::run(&global, p, args).await,
         Command::Export(args) => export::run(p, args),
         Command::Schema => schema::run(p).await,

@@ -58,11 +58,25 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
         return Ok(Outcome::Success);
     }
 
-    let poll = crate::env::poll_settings(Duration::from_secs(args.timeout));
+    wait_and_report(p, &client, &started, Duration::from_secs(args.timeout), args.min_success_rate, args.format).await
+}
+
+/// Wait for every started result (one deadline for all of them), report them as one run in `format`, and end
+/// as the contract says: 1 unless the set met `min_success_rate`; an error naming every result that did not end.
+pub async fn wait_and_report(
+    p: &Printer,
+    client: &evalform::cekura::CekuraClient,
+    started: &[(&runner::AgentTargets, u64)],
+    timeout: Duration,
+    min_success_rate: f64,
+    format: RunFormat,
+) -> Result<Outcome, CliError> {
+    let progress = |line: String| p.status(&line);
+    let poll = crate::env::poll_settings(timeout);
     let deadline = Instant::now() + poll.timeout;
     let mut results = Vec::new();
     let mut unfinished = Vec::new();
-    for (agent, result_id) in &started {
+    for (agent, result_id) in started {
         let began = Instant::now();
         let waiting = p.spinner(&format!("result {result_id} (agent {}): waiting", agent.agent));
         let on_status = |status: &str| {
@@ -73,7 +87,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
                 progress(line);
             }
         };
-        let waited = runner::wait_for_result(&client, agent.agent, *result_id, deadline, &poll, &on_status).await;
+        let waited = runner::wait_for_result(client, agent.agent, *result_id, deadline, &poll, &on_status).await;
         drop(waiting);
         match waited {
             Ok(result) => {
@@ -95,8 +109,8 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
         }
     }
 
-    let report = RunReport::new(results, args.min_success_rate);
-    let text = match args.format {
+    let report = RunReport::new(results, min_success_rate);
+    let text = match format {
         RunFormat::Text => report::text(&report),
         RunFormat::Json => report::json(&report),
         RunFormat::Junit => report::junit(&report),

@@ -249,6 +249,18 @@ impl CekuraClient {
         self.http.json(Method::POST, &format!("{SCENARIOS}run_scenarios/"), &[], Some(body)).await
     }
 
+    /// `POST /scenarios/run_scenarios_json/?dry_run=true`: validate a test-suite spec and price it, running nothing.
+    pub async fn run_spec_dry(&self, body: &Value) -> Result<Value, ApiError> {
+        let path = format!("{SCENARIOS}run_scenarios_json/");
+        self.http.json(Method::POST, &path, &[("dry_run", "true".to_string())], Some(body)).await
+    }
+
+    /// `POST /scenarios/run_scenarios_json/` (201): run a test-suite spec without creating evaluators. Like
+    /// `run_scenarios`, never resent: a second call runs the suite twice.
+    pub async fn run_spec(&self, body: &Value) -> Result<wire::RunStarted, ApiError> {
+        self.http.json(Method::POST, &format!("{SCENARIOS}run_scenarios_json/"), &[], Some(body)).await
+    }
+
     pub async fn get_result(&self, id: u64) -> Result<wire::RunResult, ApiError> {
         self.get(&format!("/test_framework/v2/results/{id}/"), &[]).await
     }

@@ -12,6 +12,10 @@ use serde_json::Value;
 use super::select::{AgentTargets, Target};
 use crate::cekura::wire::RunResult;
 
+/// The id of a [`Target`] that is a test case of a spec run (`evalform test`): it has no evaluator on the
+/// platform, and its runs are matched by name.
+pub const SPEC_CASE: u64 = 0;
+
 /// The verdict of a whole `evalform run`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
@@ -151,11 +155,24 @@ pub fn read_result(agent: &AgentTargets, result: &RunResult, seconds: f64) -> Ag
         _ => Vec::new(),
     };
     let runs: Vec<Run> = runs.into_iter().map(|(key, v)| Run::read(key, v, &result.status)).collect();
-    let mut evaluators: Vec<EvaluatorResult> =
-        agent.targets.iter().map(|t| evaluator_result(t, runs.iter().filter(|r| r.scenario == Some(t.id)))).collect();
+    // A test case of a spec run was never saved as an evaluator: its runs are known by its name.
+    let belongs = |r: &Run, t: &Target| match t.id {
+        SPEC_CASE => r.name.as_deref() == Some(t.name.as_str()),
+        id => r.scenario == Some(id),
+    };
+    let mut evaluators: Vec<EvaluatorResult> = agent
+        .targets
+        .iter()
+        .map(|t| {
+            let mut result = evaluator_result(t, runs.iter().filter(|r| belongs(r, t)));
+            if t.id == SPEC_CASE {
+                result.id = runs.iter().find(|r| belongs(r, t)).and_then(|r| r.scenario).unwrap_or(SPEC_CASE);
+            }
+            result
+        })
+        .collect();
     // Runs of an evaluator the run was not started for: shown, never silently dropped.
-    let known = |id: Option<u64>| id.is_some_and(|id| agent.targets.iter().any(|t| t.id == id));
-    let mut strays: Vec<&Run> = runs.iter().filter(|r| !known(r.scenario)).collect();
+    let mut strays: Vec<&Run> = runs.iter().filter(|r| !agent.targets.iter().any(|t| belongs(r, t))).collect();
     strays.sort_by_key(|r| (r.scenario, r.id));
     for scenario in strays.iter().map(|r| r.scenario).collect::<std::collections::BTreeSet<_>>() {
         let of = strays.iter().copied().filter(|r| r.scenario == scenario);
