@@ -32,6 +32,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
 
     let remote = runner::list_declared_agents(&client, &manifests.state).await?;
     let agents = runner::select(&manifests.state, &remote, &selection).map_err(select_error)?;
+    warn_of_differences(p, &client, &manifests.state, &agents).await;
 
     let overrides = RunOverrides {
         frequency: args.frequency,
@@ -183,4 +184,58 @@ fn start_error(err: ApiError, agent: u64, started: &[(&runner::AgentTargets, u64
         out = out.hint(format!("already started: result {}", ids.join(", ")));
     }
     out
+}
+
+/// `run` runs what is on the platform. When that differs from the manifests for a selected evaluator (an edit
+/// not applied yet, a dashboard edit), say so before starting, naming the evaluators and fields: the result would
+/// otherwise be read as the result of the manifests' text. A value the manifests take from an unset `${env:...}`
+/// is not compared (it is unknown here). Reading or planning failures only skip the warning.
+async fn warn_of_differences(
+    p: &Printer,
+    client: &evalform::cekura::CekuraClient,
+    state: &evalform::model::State,
+    agents: &[runner::AgentTargets],
+) {
+    use evalform::model::Address;
+    use evalform::plan::{Action, FieldValue};
+
+    let mut desired = state.clone();
+    desired.prompts.clear();
+    desired.agents.retain(|id, _| agents.iter().any(|a| a.agent == *id));
+    let remote = evalform::remote::Remote { cekura: Some(client.clone()), tela: None };
+    let observed = {
+        let _spinner = p.spinner("Comparing the selected evaluators with the platform");
+        match remote.observe(&desired).await {
+            Ok(snapshot) => snapshot.observed,
+            Err(e) => {
+                tracing::info!("run: not compared with the platform: {e}");
+                return;
+            }
+        }
+    };
+    let Ok(plan) = evalform::plan::plan(&desired, &observed, &evalform::plan::PlanSettings::default()) else {
+        return;
+    };
+    let unknown =
+        |v: &Option<FieldValue>| matches!(v, Some(FieldValue::Text(t)) if t.is_sensitive() && t.expose().is_empty());
+    let mut differing = Vec::new();
+    for change in plan.changes.iter().filter(|c| c.action == Action::Update) {
+        let Address::Evaluator { agent, name } = &change.address else { continue };
+        let selected = agents.iter().any(|a| a.agent == *agent && a.targets.iter().any(|t| &t.name == name));
+        let fields: Vec<&str> = change.fields.iter().filter(|f| !unknown(&f.after)).map(|f| f.field.as_str()).collect();
+        if selected && !fields.is_empty() {
+            differing.push(format!("{name:?} ({})", fields.join(", ")));
+        }
+    }
+    if differing.is_empty() {
+        return;
+    }
+    let n = differing.len();
+    p.warn(&format!(
+        "warning: {n} selected evaluator{} differ{} on the platform from the manifests, and run runs the platform's copy: {}",
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "s" } else { "" },
+        differing.join(", ")
+    ));
+    p.warn("  hint: `evalform test` runs them as the manifests say, without changing the platform; or `evalform apply` first");
 }

@@ -339,3 +339,26 @@ async fn one_run_set_per_agent_and_a_lost_start_is_never_resent() {
     assert_eq!(starts, 1, "a start whose answer was lost is not sent again");
     sb.shutdown().await;
 }
+
+/// `run` runs the platform's copy: a selected evaluator whose manifest says something else (an edit not applied)
+/// is named with its fields before the runs start, with the two ways out. In sync, nothing is said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_edit_not_applied_is_named_before_running() {
+    let sb = sandbox(&[(1001, "Order status inquiry", &["smoke", "orders"]), (1002, "Refund request", &["smoke"])]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        "version: 1\ncekura:\n  agent: 101\n  evaluators:\n    - name: Order status inquiry\n      tags: [smoke, orders]\n      max_duration: 240\n    - name: Refund request\n      tags: [smoke]\n",
+    );
+    let out = run_cmd(&sb, dir.path(), &["--tags", "smoke"]);
+    let warning: Vec<&str> = out.stderr.lines().filter(|l| l.contains("warning:") || l.contains("hint:")).collect();
+    insta::assert_snapshot!(warning.join("\n"), @r#"
+    warning: 1 selected evaluator differs on the platform from the manifests, and run runs the platform's copy: "Order status inquiry" (max_duration)
+      hint: `evalform test` runs them as the manifests say, without changing the platform; or `evalform apply` first
+    "#);
+
+    write_manifest(dir.path(), MANIFEST);
+    let out = run_cmd(&sb, dir.path(), &["--tags", "smoke"]);
+    assert!(!out.stderr.contains("differ"), "{}", out.stderr);
+    sb.shutdown().await;
+}
