@@ -9,6 +9,7 @@ pub mod drf;
 pub mod faults;
 pub mod log;
 pub mod persist;
+pub mod readings;
 pub mod routes;
 pub mod state;
 pub mod world;
@@ -36,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub use drf::{ApiError, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 pub use faults::{FailNext, FaultConfig, FaultKind};
 pub use log::{Counters, LoggedRequest, RequestOutcome};
+pub use readings::{Reading, Readings, UnknownReading};
 pub use state::{SandboxState, FAIL_MARKER};
 pub use world::Seed;
 
@@ -50,6 +52,8 @@ pub struct SandboxConfig {
     pub faults: FaultConfig,
     /// Keep state in this file: loaded at start when present, rewritten atomically after every committed write.
     pub state_file: Option<PathBuf>,
+    /// The alternative readings to follow where the vendor's sources disagree (empty: every default).
+    pub readings: Readings,
 }
 
 /// Starts sandboxes.
@@ -95,10 +99,11 @@ impl Sandbox {
     /// Bind 127.0.0.1:`port` (0 picks a free port) and serve until shut down.
     pub async fn start(port: u16, config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         let file = config.state_file.map(StateFile::new);
-        let state = match &file {
+        let mut state = match &file {
             Some(f) => f.load()?.unwrap_or_else(|| SandboxState::new(config.seed.clone())),
             None => SandboxState::new(config.seed.clone()),
         };
+        state.readings = config.readings;
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             faults: Mutex::new(faults::Faults::new(config.faults)),
@@ -306,20 +311,18 @@ async fn handle(
 
 fn authenticate(api: Api, headers: &HeaderMap) -> Result<(), ApiError> {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
-    match api {
-        Api::Cekura if value("x-cekura-api-key").is_empty() => {
-            Err(ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))
-        }
-        Api::Tela => {
-            let auth = value("authorization");
-            let token = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
-            if token.is_empty() {
-                Err(ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))
-            } else {
-                Ok(())
-            }
-        }
-        Api::Cekura => Ok(()),
+    let auth = value("authorization");
+    let bearer = !auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("").is_empty();
+    // Cekura takes its key header or an OAuth bearer token (what the vendor CLI sends after `cekura auth login`);
+    // Tela takes only a bearer token.
+    let accepted = match api {
+        Api::Cekura => bearer || !value("x-cekura-api-key").is_empty(),
+        Api::Tela => bearer,
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))
     }
 }
 

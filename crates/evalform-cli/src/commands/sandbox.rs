@@ -8,7 +8,8 @@ use evalform_sandbox::persist::PersistError;
 use evalform_sandbox::{Sandbox, SandboxConfig};
 
 pub async fn run(_global: &GlobalArgs, p: &Printer, args: SandboxArgs) -> Result<Outcome, CliError> {
-    let config = SandboxConfig { state_file: args.state.clone(), ..SandboxConfig::default() };
+    let readings = args.readings.iter().copied().collect();
+    let config = SandboxConfig { state_file: args.state.clone(), readings, ..SandboxConfig::default() };
     let sandbox = Sandbox::start(args.port, config).await.map_err(|err| {
         if let Some(persist) = err.get_ref().and_then(|e| e.downcast_ref::<PersistError>()) {
             let e = CliError::from_error(persist);
@@ -35,6 +36,9 @@ pub async fn run(_global: &GlobalArgs, p: &Printer, args: SandboxArgs) -> Result
     }
     if args.seed_demo {
         p.status("seeded with the demo's dashboard state (manifests: examples/specs)");
+    }
+    for reading in &args.readings {
+        p.status(&format!("following the alternative reading `{reading}`"));
     }
     p.status("press Ctrl-C to stop");
     p.data_line(&format!("listening on {}", sandbox.base_url()));

@@ -83,3 +83,21 @@ async fn the_command_explains_a_busy_port_and_a_bad_state_file() {
         ")
     });
 }
+
+#[test]
+fn an_unknown_reading_is_refused_with_the_valid_names() {
+    let mut cmd = evalform();
+    cmd.args(["sandbox", "--port", "0", "--reading", "status-upper", "--reading", "folders-everywhere"]);
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: invalid value 'folders-everywhere' for '--reading <NAME>': unknown reading `folders-everywhere` (valid: folders-top-level, status-upper, delete-scenario-ids, adv-update-objects, adv-update-object-reply, tools-lower-case, first-message-on-create)
+
+        For more information, try '--help'.
+        ");
+    });
+}
