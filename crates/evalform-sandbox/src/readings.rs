@@ -26,7 +26,8 @@ pub enum Reading {
     /// `adv_update` answers one `ScenarioList` object (the first updated evaluator), as the OpenAPI names it
     /// (default: a JSON array of every updated item).
     AdvUpdateObjectReply,
-    /// Tool ids are the vendor CLI's lower-case ids (`end_call`, `dtmf`, ...) (default: `TOOL_END_CALL`, ...).
+    /// Tool ids are spelt as the vendor CLI spells them (`end_call`, `dtmf`, ...: the catalog without `TOOL_`, in
+    /// lower case, plus the CLI's own ids) (default: `TOOL_END_CALL`, ...).
     ToolsLowerCase,
     /// Create honours `first_message`, as the vendor CLI's interactive create sends it (default: read only on PUT).
     FirstMessageOnCreate,

@@ -119,7 +119,9 @@ impl SandboxState {
     /// Whether `tool` is a tool id under this sandbox's reading of tool ids.
     pub fn tool_known(&self, tool: &str) -> bool {
         if self.reads(Reading::ToolsLowerCase) {
-            super::readings::LOWER_CASE_TOOLS.contains(&tool)
+            // The same catalog, spelt as the vendor CLI spells it, with the CLI's extra ids.
+            let spelt = |t: &String| t.strip_prefix("TOOL_").unwrap_or(t).to_ascii_lowercase();
+            super::readings::LOWER_CASE_TOOLS.contains(&tool) || self.seed.tools.iter().any(|t| spelt(t) == tool)
         } else {
             self.seed.tools.iter().any(|t| t == tool)
         }

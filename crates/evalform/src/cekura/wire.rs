@@ -153,6 +153,8 @@ pub struct RunStarted {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunResult {
     pub id: u64,
+    /// Lower case: the OpenAPI writes `completed`, the vendor's SDK upper-cases (`COMPLETED`).
+    #[serde(deserialize_with = "lower_case")]
     pub status: String,
     #[serde(default)]
     pub success_rate: Option<f64>,
@@ -170,9 +172,11 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// Final statuses, per the API notes: completed, failed, timeout, cancelled.
+    /// Final statuses, per the API notes: completed, failed, timeout, cancelled. A status that is none of those
+    /// nor a known in-progress one is taken as final too (and not passed): the run is reported as ended with that
+    /// status instead of being polled until the timeout.
     pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "timeout" | "cancelled")
+        !matches!(self.status.as_str(), "pending" | "queued" | "running" | "in_progress" | "started" | "evaluating")
     }
 
     /// All runs passed: `completed` alone does not mean that.
@@ -240,6 +244,10 @@ fn loose_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
         Some(Value::String(s)) => s.trim().parse().ok(),
         Some(other) => return Err(serde::de::Error::custom(format!("expected a count, got {other}"))),
     })
+}
+
+fn lower_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|s| s.to_ascii_lowercase())
 }
 
 #[cfg(test)]
