@@ -88,8 +88,14 @@ fn the_vendor_cli_works_against_the_sandbox() {
     let file = |name: &str, text: String| std::fs::write(work.join(name), text).unwrap();
     file("adv.json", format!(r#"{{"scenarios": [{first}, {second}], "project": 7, "metric_ids_to_add": [504]}}"#));
     file("folder.json", r#"{"name": "Vendor", "project_id": 7, "parent_path": "Orders"}"#.into());
-    file("agent.json", format!(r#"{{"user_message": "Make the outcomes stricter", "scenarios": [{first}], "agent_id": 101}}"#));
-    file("spec.json", r#"{"version": "1", "scenarios": [{"name": "Refund", "instructions": "Ask for a refund."}]}"#.into());
+    file(
+        "agent.json",
+        format!(r#"{{"user_message": "Make the outcomes stricter", "scenarios": [{first}], "agent_id": 101}}"#),
+    );
+    file(
+        "spec.json",
+        r#"{"version": "1", "scenarios": [{"name": "Refund", "instructions": "Ask for a refund."}]}"#.into(),
+    );
     let vendor = Vendor { exe, home: &home, base_url: w.sb.base_url(), work: &work };
 
     // (command, what its output must contain)
@@ -103,7 +109,10 @@ fn the_vendor_cli_works_against_the_sandbox() {
             vec!["scenarios", "folder-rename", "--path", "Orders.Vendor", "--name", "Partner", "--project-id", "7"],
             "Orders.Partner".into(),
         ),
-        (vec!["scenarios", "folder-move", "--path", "Orders.Partner", "--project-id", "7"], "\"path\": \"Partner\"".into()),
+        (
+            vec!["scenarios", "folder-move", "--path", "Orders.Partner", "--project-id", "7"],
+            "\"path\": \"Partner\"".into(),
+        ),
         (vec!["scenarios", "scenario-agent", "--from-file", "agent.json"], "progress_id".into()),
         (vec!["test-profiles", "list", "--agent-id", "101", "--format", "json"], "Returning customer".into()),
         (vec!["test-profiles", "get", &profile, "--format", "json"], format!("\"id\": {profile}")),
@@ -111,11 +120,27 @@ fn the_vendor_cli_works_against_the_sandbox() {
             vec!["test-profiles", "create", "--name", "Vendor profile", "--agent-id", "101", "--format", "json"],
             "Vendor profile".into(),
         ),
-        (vec!["test-profiles", "update", &profile, "--name", "Renamed profile", "--format", "json"], "Renamed profile".into()),
+        (
+            vec!["test-profiles", "update", &profile, "--name", "Renamed profile", "--format", "json"],
+            "Renamed profile".into(),
+        ),
         (vec!["run", "start", "--agent-id", "101", "--scenario-ids", &first, "--format", "json"], "Run started".into()),
         (vec!["metrics", "list", "--agent-id", "101", "--format", "json"], "Call success".into()),
         (
-            vec!["metrics", "create", "--name", "Vendor metric", "--type", "llm_judge", "--project-id", "7", "--agent-id", "101", "--format", "json"],
+            vec![
+                "metrics",
+                "create",
+                "--name",
+                "Vendor metric",
+                "--type",
+                "llm_judge",
+                "--project-id",
+                "7",
+                "--agent-id",
+                "101",
+                "--format",
+                "json",
+            ],
             "\"Vendor metric\"".into(),
         ),
         (vec!["personalities", "list", "--format", "json"], "Normal Male".into()),
@@ -123,11 +148,29 @@ fn the_vendor_cli_works_against_the_sandbox() {
         (vec!["agents", "get", "101", "--format", "json"], "Acme Shop support".into()),
         (vec!["cron", "list", "--project-id", "7", "--format", "json"], "\"count\"".into()),
         (
-            vec!["cron", "create", "--name", "nightly", "--agent-id", "101", "--schedule", "0 9 * * 1", "--scenario-ids", &first, "--mode", "voice", "--format", "json"],
+            vec![
+                "cron",
+                "create",
+                "--name",
+                "nightly",
+                "--agent-id",
+                "101",
+                "--schedule",
+                "0 9 * * 1",
+                "--scenario-ids",
+                &first,
+                "--mode",
+                "voice",
+                "--format",
+                "json",
+            ],
             "0 9 * * 1".into(),
         ),
         (vec!["run", "spec-schema"], "Cekura test suite".into()),
-        (vec!["run", "spec", "spec.json", "--agent-id", "101", "--dry-run", "--format", "json"], "\"valid\": true".into()),
+        (
+            vec!["run", "spec", "spec.json", "--agent-id", "101", "--dry-run", "--format", "json"],
+            "\"valid\": true".into(),
+        ),
     ];
     let mut passed = Vec::new();
     let mut failed = Vec::new();
@@ -137,7 +180,9 @@ fn the_vendor_cli_works_against_the_sandbox() {
         if code == 0 && stdout.contains(expected.as_str()) {
             passed.push(line);
         } else {
-            failed.push(format!("{line}\n  exit {code}, expected {expected:?} on stdout\n  stdout: {stdout}\n  stderr: {stderr}"));
+            failed.push(format!(
+                "{line}\n  exit {code}, expected {expected:?} on stdout\n  stdout: {stdout}\n  stderr: {stderr}"
+            ));
         }
     }
     println!("vendor CLI {PACKAGE}: {} of {} commands succeeded", passed.len(), commands.len());
