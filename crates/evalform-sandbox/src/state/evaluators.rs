@@ -83,6 +83,74 @@ impl EvaluatorFields {
     }
 }
 
+/// What one `adv_update` sets on every listed evaluator.
+#[derive(Debug)]
+struct BulkUpdate {
+    agent: Option<u64>,
+    metrics_add: Vec<u64>,
+    metrics_remove: Vec<u64>,
+    personality: Option<u64>,
+    test_profile: Option<u64>,
+    append: Option<String>,
+    first_message: Option<String>,
+    phone: Option<u64>,
+    inbound: Option<u64>,
+    folder: Option<String>,
+    max_duration: Option<u64>,
+}
+
+impl BulkUpdate {
+    /// Metric add/remove change the current set; `append_instruction` appends on every call.
+    fn apply_to(&self, e: &mut StoredEvaluator) {
+        if let Some(a) = self.agent {
+            e.agent = Some(a);
+        }
+        for m in &self.metrics_add {
+            if !e.metrics.contains(m) {
+                e.metrics.push(*m);
+            }
+        }
+        e.metrics.retain(|m| !self.metrics_remove.contains(m));
+        if let Some(text) = &self.append {
+            e.instructions.push_str(text);
+        }
+        let set = |slot: &mut Option<u64>, v: Option<u64>| {
+            if v.is_some() {
+                *slot = v;
+            }
+        };
+        set(&mut e.personality, self.personality);
+        set(&mut e.test_profile, self.test_profile);
+        set(&mut e.phone_number, self.phone);
+        set(&mut e.inbound_phone_number, self.inbound);
+        set(&mut e.max_duration, self.max_duration);
+        if let Some(f) = &self.first_message {
+            e.first_message = f.clone();
+        }
+        if let Some(f) = &self.folder {
+            e.folder_path = Some(f.clone());
+        }
+    }
+}
+
+/// The spec types the tool fields as integers while tools are strings: strings are refused as DRF refuses a
+/// non-integer list item, and integers are accepted and match no tool.
+fn check_bulk_tool_fields(body: &Map<String, Value>, errors: &mut FieldErrors) {
+    for field in ["tool_ids_to_add", "tool_ids_to_remove"] {
+        match body.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if item.as_u64().is_none() {
+                        errors.add(field, format!("Item {i}: A valid integer is required."));
+                    }
+                }
+            }
+            Some(_) => errors.add(field, "Expected a list of items."),
+        }
+    }
+}
+
 impl SandboxState {
     // ---- evaluators ----
 
@@ -325,14 +393,41 @@ impl SandboxState {
         if ids.as_ref().is_some_and(Vec::is_empty) {
             errors.add("scenarios", "This list may not be empty.");
         }
-        for id in ids.iter().flatten() {
+        let (agent, scope) = self.read_bulk_scope(ids.as_deref().unwrap_or_default(), body, &mut errors);
+        let mut update = self.read_bulk_fields(ids.as_deref().unwrap_or_default(), scope, body, &mut errors);
+        update.agent = agent;
+        errors.finish()?;
+
+        // Everything is valid: from here on nothing can fail, so the change is all-or-nothing.
+        let now = self.tick();
+        let ids = ids.unwrap_or_default();
+        for id in &ids {
+            if let Some(e) = self.evaluators.get_mut(id) {
+                update.apply_to(e);
+                e.updated_at = now.clone();
+            }
+        }
+        let items: Vec<Value> =
+            ids.iter().filter_map(|id| self.evaluators.get(id)).map(|e| self.evaluator_list_item(e)).collect();
+        Ok(Value::Array(items))
+    }
+
+    /// The agent an `adv_update` moves evaluators to, and the project it works in (from `agent`, else `project`);
+    /// every listed evaluator must exist and be in it.
+    fn read_bulk_scope(
+        &self,
+        ids: &[u64],
+        body: &Map<String, Value>,
+        errors: &mut FieldErrors,
+    ) -> (Option<u64>, Option<u64>) {
+        for id in ids {
             if !self.evaluators.contains_key(id) {
                 errors.add("scenarios", invalid_pk(&json!(id)));
             }
         }
         let agent = errors.pk(body, "agent", true).flatten();
         let project = errors.pk(body, "project", true).flatten();
-        let scope_project = match (agent, project) {
+        let scope = match (agent, project) {
             (None, None) => {
                 errors.add("non_field_errors", "Either agent or project must be provided.");
                 None
@@ -346,50 +441,53 @@ impl SandboxState {
             },
             (None, Some(p)) => Some(p),
         };
-        if let Some(p) = scope_project {
-            for id in ids.iter().flatten() {
+        if let Some(p) = scope {
+            for id in ids {
                 if self.evaluators.get(id).is_some_and(|e| e.project != p) {
                     errors.add("scenarios", format!("Evaluator {id} does not belong to project {p}."));
                 }
             }
         }
-        let metrics_add = errors.pk_list(body, "metric_ids_to_add").unwrap_or_default();
-        let metrics_remove = errors.pk_list(body, "metric_ids_to_remove").unwrap_or_default();
-        for m in metrics_add.iter().chain(&metrics_remove) {
-            if !self.metric_usable(*m, scope_project.unwrap_or_default()) {
+        (agent, scope)
+    }
+
+    /// Everything an `adv_update` may set, each checked against the catalog and the scope.
+    fn read_bulk_fields(
+        &self,
+        ids: &[u64],
+        scope: Option<u64>,
+        body: &Map<String, Value>,
+        errors: &mut FieldErrors,
+    ) -> BulkUpdate {
+        let u = BulkUpdate {
+            agent: None,
+            metrics_add: errors.pk_list(body, "metric_ids_to_add").unwrap_or_default(),
+            metrics_remove: errors.pk_list(body, "metric_ids_to_remove").unwrap_or_default(),
+            personality: errors.pk(body, "personality", false).flatten(),
+            test_profile: errors.pk(body, "test_profile", false).flatten(),
+            append: errors.string(body, "append_instruction", true).flatten().filter(|s| !s.is_empty()),
+            first_message: errors.string(body, "first_message", true).flatten(),
+            phone: errors.pk(body, "phone_number", false).flatten(),
+            inbound: errors.pk(body, "inbound_phone_number", false).flatten(),
+            folder: errors.string(body, "folder_path", true).flatten().filter(|f| !f.is_empty()),
+            max_duration: errors.integer(body, "max_duration", false).flatten(),
+        };
+        for m in u.metrics_add.iter().chain(&u.metrics_remove) {
+            if !self.metric_usable(*m, scope.unwrap_or_default()) {
                 errors.add("metric_ids", invalid_pk(&json!(m)));
             }
         }
-        // The spec types the tool fields as integers while tools are strings: strings are refused as DRF refuses
-        // a non-integer list item, and integers are accepted and match no tool.
-        for field in ["tool_ids_to_add", "tool_ids_to_remove"] {
-            match body.get(field) {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(items)) => {
-                    for (i, item) in items.iter().enumerate() {
-                        if item.as_u64().is_none() {
-                            errors.add(field, format!("Item {i}: A valid integer is required."));
-                        }
-                    }
-                }
-                Some(_) => errors.add(field, "Expected a list of items."),
-            }
+        check_bulk_tool_fields(body, errors);
+        if u.personality.is_some_and(|p| self.seed.personality(p).is_none()) {
+            errors.add("personality", invalid_pk(&json!(u.personality)));
         }
-        let personality = errors.pk(body, "personality", false).flatten();
-        if let Some(p) = personality {
-            if self.seed.personality(p).is_none() {
-                errors.add("personality", invalid_pk(&json!(p)));
-            }
-        }
-        let test_profile = errors.pk(body, "test_profile", false).flatten();
-        if let Some(tp) = test_profile {
-            if self.test_profiles.get(&tp).is_none_or(|t| Some(t.project) != scope_project) {
+        if let Some(tp) = u.test_profile {
+            if self.test_profiles.get(&tp).is_none_or(|t| Some(t.project) != scope) {
                 errors.add("test_profile", invalid_pk(&json!(tp)));
             }
         }
-        let append = errors.string(body, "append_instruction", true).flatten().filter(|s| !s.is_empty());
-        if append.is_some() {
-            for id in ids.iter().flatten() {
+        if u.append.is_some() {
+            for id in ids {
                 if self.evaluators.get(id).is_some_and(|e| e.scenario_type == "conditional_actions") {
                     errors.add(
                         "append_instruction",
@@ -398,68 +496,17 @@ impl SandboxState {
                 }
             }
         }
-        let first_message = errors.string(body, "first_message", true).flatten();
-        let phone = errors.pk(body, "phone_number", false).flatten();
-        let inbound = errors.pk(body, "inbound_phone_number", false).flatten();
-        for (field, row) in [("phone_number", phone), ("inbound_phone_number", inbound)] {
-            if let Some(r) = row {
-                if self.seed.phone_number(r).is_none() {
-                    errors.add(field, invalid_pk(&json!(r)));
-                }
+        for (field, row) in [("phone_number", u.phone), ("inbound_phone_number", u.inbound)] {
+            if row.is_some_and(|r| self.seed.phone_number(r).is_none()) {
+                errors.add(field, invalid_pk(&json!(row)));
             }
         }
-        let folder = errors.string(body, "folder_path", true).flatten().filter(|f| !f.is_empty());
-        if let (Some(path), Some(p)) = (&folder, scope_project) {
+        if let (Some(path), Some(p)) = (&u.folder, scope) {
             if !self.folder_exists(p, path) {
                 errors.add("folder_path", format!("Folder \"{path}\" does not exist in project {p}."));
             }
         }
-        let max_duration = errors.integer(body, "max_duration", false).flatten();
-        errors.finish()?;
-
-        // Everything is valid: from here on nothing can fail, so the change is all-or-nothing.
-        let now = self.tick();
-        let ids = ids.unwrap_or_default();
-        for id in &ids {
-            let Some(e) = self.evaluators.get_mut(id) else { continue };
-            if let Some(a) = agent {
-                e.agent = Some(a);
-            }
-            for m in &metrics_add {
-                if !e.metrics.contains(m) {
-                    e.metrics.push(*m);
-                }
-            }
-            e.metrics.retain(|m| !metrics_remove.contains(m));
-            if let Some(p) = personality {
-                e.personality = Some(p);
-            }
-            if let Some(tp) = test_profile {
-                e.test_profile = Some(tp);
-            }
-            if let Some(text) = &append {
-                e.instructions.push_str(text);
-            }
-            if let Some(f) = &first_message {
-                e.first_message = f.clone();
-            }
-            if let Some(r) = phone {
-                e.phone_number = Some(r);
-            }
-            if let Some(r) = inbound {
-                e.inbound_phone_number = Some(r);
-            }
-            if let Some(f) = &folder {
-                e.folder_path = Some(f.clone());
-            }
-            if let Some(m) = max_duration {
-                e.max_duration = Some(m);
-            }
-            e.updated_at = now.clone();
-        }
-        let items: Vec<Value> =
-            ids.iter().filter_map(|id| self.evaluators.get(id)).map(|e| self.evaluator_list_item(e)).collect();
-        Ok(Value::Array(items))
+        u
     }
 
     /// `adv_update.scenarios`: integer ids, or under that reading objects with an integer `id`.

@@ -287,4 +287,20 @@ mod tests {
         assert!(!r.all_passed());
         assert_eq!(r.total_runs_count, Some(3));
     }
+
+    #[test]
+    fn statuses_are_read_in_any_case_and_unknown_ones_are_final() {
+        let read = |status: &str| -> RunResult {
+            serde_json::from_value(
+                serde_json::json!({"id": 9, "status": status, "total_runs_count": 2, "success_runs_count": 2}),
+            )
+            .unwrap()
+        };
+        assert_eq!(read("COMPLETED").status, "completed");
+        assert!(read("COMPLETED").all_passed(), "the vendor SDK's upper case");
+        assert!(!read("RUNNING").is_final());
+        assert!(!read("in_progress").is_final());
+        let odd = read("ABORTED");
+        assert!(odd.is_final() && !odd.all_passed(), "an unknown status ends the wait and does not pass");
+    }
 }
