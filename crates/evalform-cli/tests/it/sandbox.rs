@@ -101,3 +101,43 @@ fn an_unknown_reading_is_refused_with_the_valid_names() {
         ");
     });
 }
+
+#[tokio::test]
+async fn a_reading_given_on_the_command_line_is_followed_and_said() {
+    let mut cmd = evalform();
+    cmd.args(["sandbox", "--port", "0", "--reading", "folders-top-level"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn evalform sandbox");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").expect("address line").to_string();
+    let http = reqwest::Client::new();
+    let post =
+        |path: &str, body: Value| http.post(format!("{base}{path}")).header("X-CEKURA-API-KEY", "x").json(&body).send();
+    for (name, parent) in [("Sales", Value::Null), ("Inbound", json!("Sales"))] {
+        let resp = post(
+            "/test_framework/v1/scenarios/create_folder",
+            json!({"name": name, "parent_path": parent, "project_id": 7}),
+        );
+        assert_eq!(resp.await.unwrap().status().as_u16(), 201);
+    }
+    let folders: Value = http
+        .get(format!("{base}/test_framework/v1/scenarios-external/folders?project_id=7"))
+        .header("X-CEKURA-API-KEY", "x")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(folders["count"], 1, "only the top level: {folders}");
+    insta::assert_snapshot!(stderr, @r"
+    following the alternative reading `folders-top-level`
+    press Ctrl-C to stop
+    ");
+}

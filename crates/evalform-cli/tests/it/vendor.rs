@@ -23,7 +23,7 @@ fn install_vendor_cli(dir: &Path) -> Result<PathBuf, String> {
         Ok(_) => {}
     }
     let pip = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", "--timeout", "30", PACKAGE])
+        .args(["install", "--quiet", "--disable-pip-version-check", "--timeout", "30", "--retries", "1", PACKAGE])
         .output()
         .map_err(|e| format!("pip could not start ({e})"))?;
     if !pip.status.success() {
