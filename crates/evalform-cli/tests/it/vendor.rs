@@ -11,12 +11,12 @@ use crate::apply::World;
 
 const PACKAGE: &str = "cekura[cli]==1.6.7";
 
-/// Install the vendor CLI into a new venv under `dir`; `Err` says why it could not be.
-fn install_vendor_cli(dir: &Path) -> Result<PathBuf, String> {
+/// Install the vendor CLI into a new venv under `dir` with `python`; `Err` says why it could not be.
+fn install_vendor_cli(python: &str, dir: &Path) -> Result<PathBuf, String> {
     let venv = dir.join("venv");
-    let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).output();
+    let made = Command::new(python).args(["-m", "venv"]).arg(&venv).output();
     match made {
-        Err(e) => return Err(format!("python3 is not available ({e})")),
+        Err(e) => return Err(format!("{python} is not available ({e})")),
         Ok(o) if !o.status.success() => {
             return Err(format!("python3 -m venv failed: {}", String::from_utf8_lossy(&o.stderr).trim()))
         }
@@ -63,7 +63,7 @@ impl Vendor<'_> {
 #[test]
 fn the_vendor_cli_works_against_the_sandbox() {
     let tmp = tempfile::tempdir().unwrap();
-    let exe = match install_vendor_cli(tmp.path()) {
+    let exe = match install_vendor_cli("python3", tmp.path()) {
         Ok(exe) => exe,
         Err(why) => {
             println!("SKIPPED vendor::the_vendor_cli_works_against_the_sandbox: {why}");
@@ -197,4 +197,11 @@ fn the_vendor_cli_works_against_the_sandbox() {
     assert!(after.metrics.values().any(|m| m.name == "Vendor metric" && m.project == 7));
     assert!(after.cron_jobs.values().any(|j| j.name == "nightly" && j.agent == 101));
     assert!(after.test_profiles.values().any(|p| p.name == "Renamed profile"));
+}
+
+#[test]
+fn a_missing_python_is_a_reason_to_skip_not_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let why = install_vendor_cli("python3-that-does-not-exist", tmp.path()).unwrap_err();
+    assert!(why.starts_with("python3-that-does-not-exist is not available ("), "{why}");
 }
