@@ -220,7 +220,54 @@ async fn handle(
         outcome,
     };
 
-    let injected = match decision.fault {
+    let injected = injected_fault(&shared, decision.fault);
+    if let Some((resp, outcome)) = injected {
+        lock(&shared.log).push(entry(resp.status(), outcome));
+        return resp;
+    }
+
+    let result = route.and_then(|route| {
+        authenticate(route.api(), &headers)?;
+        if body.is_none() && !bytes.is_empty() {
+            return Err(match route.api() {
+                Api::Cekura => {
+                    ApiError::detail(StatusCode::BAD_REQUEST, "JSON parse error - the body is not valid JSON.")
+                }
+                Api::Tela => state::tela_error(StatusCode::BAD_REQUEST, "The body is not valid JSON."),
+            });
+        }
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let pairs = drf::parse_query(query.as_deref());
+        let call =
+            Call { method: method.as_str(), query: &pairs, body: body.as_ref(), url: format!("http://{host}{path}") };
+        execute_and_commit(&shared, &route, &call)
+    });
+    let (status, resp) = match result {
+        Ok((status, Some(v))) => (status, (status, axum::Json(v)).into_response()),
+        Ok((status, None)) => (status, status.into_response()),
+        Err(e) => {
+            let mut resp = (e.status, axum::Json(e.body)).into_response();
+            if e.status == StatusCode::UNAUTHORIZED {
+                let scheme = if path.starts_with("/test-case") { "Bearer" } else { "Api-Key" };
+                if let Ok(v) = scheme.parse() {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            (e.status, resp)
+        }
+    };
+    if decision.fault == Some(FaultKind::DropAfterCommit) {
+        lock(&shared.log).push(entry(status, RequestOutcome::DroppedAfterCommit));
+        conn.kill();
+        return resp;
+    }
+    lock(&shared.log).push(entry(status, RequestOutcome::Answered));
+    resp
+}
+
+/// The answer of an injected 429, 5xx or 400 (answered before the request is handled: nothing is committed).
+fn injected_fault(shared: &Shared, fault: Option<FaultKind>) -> Option<(Response, RequestOutcome)> {
+    match fault {
         Some(FaultKind::TooManyRequests) => {
             let secs = lock(&shared.faults).config().retry_after_secs;
             let resp = (
@@ -248,65 +295,28 @@ async fn handle(
             Some((resp, RequestOutcome::Injected400))
         }
         _ => None,
-    };
-    if let Some((resp, outcome)) = injected {
-        lock(&shared.log).push(entry(resp.status(), outcome));
-        return resp;
     }
+}
 
-    let result = route.and_then(|route| {
-        authenticate(route.api(), &headers)?;
-        if body.is_none() && !bytes.is_empty() {
-            return Err(match route.api() {
-                Api::Cekura => {
-                    ApiError::detail(StatusCode::BAD_REQUEST, "JSON parse error - the body is not valid JSON.")
-                }
-                Api::Tela => state::tela_error(StatusCode::BAD_REQUEST, "The body is not valid JSON."),
-            });
-        }
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        let pairs = drf::parse_query(query.as_deref());
-        let call =
-            Call { method: method.as_str(), query: &pairs, body: body.as_ref(), url: format!("http://{host}{path}") };
-        let mut state = lock(&shared.state);
-        if !route.writes(method.as_str()) {
-            return routes::execute(&mut state, &route, &call);
-        }
-        if route.validates_before_writing() {
-            // Single-evaluator writes check the whole body before they change anything, so they need no copy;
-            // copying 10,000 evaluators per PATCH would make the sandbox, not the client, what benchmarks measure.
-            let reply = routes::execute(&mut state, &route, &call)?;
-            shared.persist(&state);
-            return Ok(reply);
-        }
-        // Work on a copy so a handler that fails half-way leaves nothing behind: every write is all or nothing.
-        let mut scratch = state.clone();
-        let reply = routes::execute(&mut scratch, &route, &call)?;
-        *state = scratch;
-        shared.persist(&state);
-        Ok(reply)
-    });
-    let (status, resp) = match result {
-        Ok((status, Some(v))) => (status, (status, axum::Json(v)).into_response()),
-        Ok((status, None)) => (status, status.into_response()),
-        Err(e) => {
-            let mut resp = (e.status, axum::Json(e.body)).into_response();
-            if e.status == StatusCode::UNAUTHORIZED {
-                let scheme = if path.starts_with("/test-case") { "Bearer" } else { "Api-Key" };
-                if let Ok(v) = scheme.parse() {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-            (e.status, resp)
-        }
-    };
-    if decision.fault == Some(FaultKind::DropAfterCommit) {
-        lock(&shared.log).push(entry(status, RequestOutcome::DroppedAfterCommit));
-        conn.kill();
-        return resp;
+/// Run one request under the state lock; a write is all or nothing and is persisted when it succeeds.
+fn execute_and_commit(shared: &Shared, route: &routes::Route, call: &Call<'_>) -> Result<routes::Reply, ApiError> {
+    let mut state = lock(&shared.state);
+    if !route.writes(call.method) {
+        return routes::execute(&mut state, route, call);
     }
-    lock(&shared.log).push(entry(status, RequestOutcome::Answered));
-    resp
+    if route.validates_before_writing() {
+        // Single-evaluator writes check the whole body before they change anything, so they need no copy;
+        // copying 10,000 evaluators per PATCH would make the sandbox, not the client, what benchmarks measure.
+        let reply = routes::execute(&mut state, route, call)?;
+        shared.persist(&state);
+        return Ok(reply);
+    }
+    // Work on a copy so a handler that fails half-way leaves nothing behind: every write is all or nothing.
+    let mut scratch = state.clone();
+    let reply = routes::execute(&mut scratch, route, call)?;
+    *state = scratch;
+    shared.persist(&state);
+    Ok(reply)
 }
 
 fn authenticate(api: Api, headers: &HeaderMap) -> Result<(), ApiError> {

@@ -71,7 +71,23 @@ impl SandboxState {
         });
         errors.finish()?;
         let agent = agent.ok_or_else(|| ApiError::field("agent_id", REQUIRED))?;
-        let of_agent = |e: &&StoredEvaluator| e.agent == Some(agent.id);
+        let selected = self.select_for_run(agent.id, ids, tags, folder)?;
+        let now = self.tick();
+        let id = self.take_id(None);
+        let runs = self.runs_of(&selected, frequency);
+        Ok(self.record_result(id, agent.id, name, runs, now))
+    }
+
+    /// The agent's evaluators a run selects: by `scenarios` (each must be the agent's), else `tags` (any matches),
+    /// else `folder_path` (that folder and below).
+    fn select_for_run(
+        &self,
+        agent: u64,
+        ids: Option<Vec<u64>>,
+        tags: Option<Vec<String>>,
+        folder: Option<String>,
+    ) -> Result<Vec<StoredEvaluator>, ApiError> {
+        let of_agent = |e: &&StoredEvaluator| e.agent == Some(agent);
         let selected: Vec<StoredEvaluator> = if let Some(ids) = ids {
             let mut out = Vec::new();
             for id in ids {
@@ -102,10 +118,13 @@ impl SandboxState {
         if selected.is_empty() {
             return Err(ApiError::field("scenarios", "No evaluators matched the selection."));
         }
-        let now = self.tick();
-        let id = self.take_id(None);
+        Ok(selected)
+    }
+
+    /// `frequency` runs of each selected evaluator, decided now (markers as they are when the run starts).
+    fn runs_of(&mut self, selected: &[StoredEvaluator], frequency: u64) -> Vec<StoredRun> {
         let mut runs = Vec::new();
-        for e in &selected {
+        for e in selected {
             for _ in 0..frequency {
                 let run_id = self.take_id(None);
                 let failing_metric = e.metrics.iter().min().map(|id| {
@@ -122,7 +141,7 @@ impl SandboxState {
                 });
             }
         }
-        Ok(self.record_result(id, agent.id, name, runs, now))
+        runs
     }
 
     /// Store a started result and answer as `run_scenarios` does.
@@ -174,50 +193,11 @@ impl SandboxState {
             _ => final_status,
         };
         let ended = r.polls >= 3;
-        let run_status = |x: &StoredRun| -> String {
-            match (ended, x.ending.as_deref()) {
-                (false, _) => status.to_string(),
-                (true, Some("stuck")) => "running".to_string(),
-                (true, Some(ending)) => ending.to_string(),
-                (true, None) => "completed".to_string(),
-            }
-        };
         let done = |x: &StoredRun| ended && x.ending.as_deref() != Some("stuck");
         let total = r.runs.len();
         let success = r.runs.iter().filter(|x| done(x) && x.success).count();
         let finished = r.runs.iter().filter(|x| done(x)).count();
-        let runs: Map<String, Value> = r
-            .runs
-            .iter()
-            .map(|x| {
-                let completed_and_failed = done(x) && x.ending.is_none() && !x.success;
-                let mut run = json!({
-                    "id": x.id,
-                    "scenario": x.scenario,
-                    "scenario_name": x.scenario_name,
-                    "status": run_status(x),
-                    "success": if done(x) { json!(x.success) } else { Value::Null },
-                    "expected_outcome": if done(x) && x.ending.is_none() {
-                        json!({ "score": if x.success { 100 } else { 0 } })
-                    } else {
-                        Value::Null
-                    },
-                });
-                if completed_and_failed {
-                    run["expected_outcome"]["explanation"] =
-                        json!(format!("\"{}\" is marked to fail in the sandbox.", x.scenario_name));
-                    if let Some((metric, name)) = &x.failing_metric {
-                        run["evaluation"] = json!({ "metrics": [{
-                            "id": metric,
-                            "name": name,
-                            "score": 0,
-                            "explanation": format!("{name} was not met: the evaluator is marked to fail."),
-                        }] });
-                    }
-                }
-                (x.id.to_string(), run)
-            })
-            .collect();
+        let runs: Map<String, Value> = r.runs.iter().map(|x| (x.id.to_string(), run_json(x, ended, status))).collect();
         let rate = if ended && total > 0 { (success as f64) * 100.0 / (total as f64) } else { 0.0 };
         Ok(json!({
             "id": r.id,
@@ -250,4 +230,41 @@ pub(super) fn ending(name: &str, tags: &[String]) -> Option<&'static str> {
         .into_iter()
         .find(|(marker, _)| marked(name, tags, marker))
         .map(|(_, ending)| ending)
+}
+
+/// One run of a polled result: before the result has ended every run shows the result's `status`; after, its own
+/// ending. A run that completed and failed carries explanations for its expected outcome and its metric.
+fn run_json(x: &StoredRun, ended: bool, status: &str) -> Value {
+    let done = ended && x.ending.as_deref() != Some("stuck");
+    let run_status = match (ended, x.ending.as_deref()) {
+        (false, _) => status,
+        (true, Some("stuck")) => "running",
+        (true, Some(ending)) => ending,
+        (true, None) => "completed",
+    };
+    let mut run = json!({
+        "id": x.id,
+        "scenario": x.scenario,
+        "scenario_name": x.scenario_name,
+        "status": run_status,
+        "success": if done { json!(x.success) } else { Value::Null },
+        "expected_outcome": if done && x.ending.is_none() {
+            json!({ "score": if x.success { 100 } else { 0 } })
+        } else {
+            Value::Null
+        },
+    });
+    if done && x.ending.is_none() && !x.success {
+        run["expected_outcome"]["explanation"] =
+            json!(format!("\"{}\" is marked to fail in the sandbox.", x.scenario_name));
+        if let Some((metric, name)) = &x.failing_metric {
+            run["evaluation"] = json!({ "metrics": [{
+                "id": metric,
+                "name": name,
+                "score": 0,
+                "explanation": format!("{name} was not met: the evaluator is marked to fail."),
+            }] });
+        }
+    }
+    run
 }

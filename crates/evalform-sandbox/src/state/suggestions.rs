@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::super::drf::{invalid_pk, object_body, ApiError, FieldErrors};
 use super::{SandboxState, WriteMode};
@@ -52,50 +52,7 @@ impl SandboxState {
             ));
         }
         let mode = if ids.is_empty() { "clarify" } else { "improve" };
-        let apply = body.get("apply_changes").and_then(Value::as_bool).unwrap_or(false);
-        let mut error = None;
-        let (final_status, result) = if lower.contains("crash") {
-            error = Some("The improvement agent stopped unexpectedly.".to_string());
-            ("failed", Value::Null)
-        } else if lower.contains("cancel") {
-            ("cancelled", Value::Null)
-        } else if lower.contains("clarify") {
-            (
-                "needs_clarification",
-                json!({ "message": "Which behaviour should the evaluators check more closely?", "updated_scenarios": [] }),
-            )
-        } else if apply {
-            let updates = body.get("updated_scenarios").cloned().unwrap_or(json!([]));
-            let applied = self.apply_suggestions(&updates)?;
-            (
-                "completed",
-                json!({ "message": format!("Applied changes to {applied} evaluators."), "updated_scenarios": updates }),
-            )
-        } else {
-            // "all evaluators" in the message: suggestions for every evaluator of the agent, listed or not, as a
-            // platform that reads the request broadly might send.
-            let agent = body.get("agent_id").and_then(Value::as_u64);
-            let ids: Vec<u64> = if lower.contains("all evaluators") && agent.is_some() {
-                self.evaluators.values().filter(|e| e.agent == agent).map(|e| e.id).collect()
-            } else {
-                ids.clone()
-            };
-            let suggestions: Vec<Value> = ids
-                .iter()
-                .filter_map(|id| self.evaluators.get(id))
-                .map(|e| {
-                    json!({
-                        "id": e.id,
-                        "name": e.name,
-                        "expected_outcome_prompt": suggested_outcome(&e.expected_outcome_prompt),
-                    })
-                })
-                .collect();
-            (
-                "completed",
-                json!({ "message": format!("Suggested changes for {} evaluators.", suggestions.len()), "updated_scenarios": suggestions }),
-            )
-        };
+        let (final_status, result, error) = self.suggestion_outcome(body, &lower, &ids)?;
         self.tick();
         let session_id = body.get("session_id").and_then(Value::as_u64).unwrap_or_else(|| self.take_id(None));
         let progress_id = format!("progress-{}", self.take_id(None));
@@ -112,6 +69,53 @@ impl SandboxState {
             },
         );
         Ok(json!({ "progress_id": progress_id, "session_id": session_id }))
+    }
+
+    /// How a session will end, decided from markers in the message (`crash`, `cancel`, `clarify`, in that order),
+    /// else applied (`apply_changes`) or suggested changes: (final status, result, error).
+    fn suggestion_outcome(
+        &mut self,
+        body: &Map<String, Value>,
+        lower: &str,
+        ids: &[u64],
+    ) -> Result<(&'static str, Value, Option<String>), ApiError> {
+        if lower.contains("crash") {
+            return Ok(("failed", Value::Null, Some("The improvement agent stopped unexpectedly.".to_string())));
+        }
+        if lower.contains("cancel") {
+            return Ok(("cancelled", Value::Null, None));
+        }
+        if lower.contains("clarify") {
+            let result = json!({ "message": "Which behaviour should the evaluators check more closely?", "updated_scenarios": [] });
+            return Ok(("needs_clarification", result, None));
+        }
+        if body.get("apply_changes").and_then(Value::as_bool).unwrap_or(false) {
+            let updates = body.get("updated_scenarios").cloned().unwrap_or(json!([]));
+            let applied = self.apply_suggestions(&updates)?;
+            let message = format!("Applied changes to {applied} evaluators.");
+            return Ok(("completed", json!({ "message": message, "updated_scenarios": updates }), None));
+        }
+        // "all evaluators" in the message: suggestions for every evaluator of the agent, listed or not, as a
+        // platform that reads the request broadly might send.
+        let agent = body.get("agent_id").and_then(Value::as_u64);
+        let ids: Vec<u64> = if lower.contains("all evaluators") && agent.is_some() {
+            self.evaluators.values().filter(|e| e.agent == agent).map(|e| e.id).collect()
+        } else {
+            ids.to_vec()
+        };
+        let suggestions: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| self.evaluators.get(id))
+            .map(|e| {
+                json!({
+                    "id": e.id,
+                    "name": e.name,
+                    "expected_outcome_prompt": suggested_outcome(&e.expected_outcome_prompt),
+                })
+            })
+            .collect();
+        let message = format!("Suggested changes for {} evaluators.", suggestions.len());
+        Ok(("completed", json!({ "message": message, "updated_scenarios": suggestions }), None))
     }
 
     fn apply_suggestions(&mut self, updates: &Value) -> Result<usize, ApiError> {
