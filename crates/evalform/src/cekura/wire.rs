@@ -176,7 +176,10 @@ impl RunResult {
     /// nor a known in-progress one is taken as final too (and not passed): the run is reported as ended with that
     /// status instead of being polled until the timeout.
     pub fn is_final(&self) -> bool {
-        !matches!(self.status.as_str(), "pending" | "queued" | "running" | "in_progress" | "started" | "evaluating")
+        !matches!(
+            self.status.as_str(),
+            "pending" | "queued" | "scheduled" | "running" | "in_progress" | "started" | "processing" | "evaluating"
+        )
     }
 
     /// All runs passed: `completed` alone does not mean that.
