@@ -406,6 +406,13 @@ pub struct SandboxArgs {
     /// Seed the sandbox with the demo's dashboard state
     #[arg(long)]
     pub seed_demo: bool,
+    /// Follow an alternative reading where the vendor's sources disagree (repeatable; see docs/sandbox.md)
+    #[arg(long = "reading", value_name = "NAME", value_parser = parse_reading)]
+    pub readings: Vec<evalform_sandbox::Reading>,
+}
+
+fn parse_reading(name: &str) -> Result<evalform_sandbox::Reading, String> {
+    name.parse().map_err(|e: evalform_sandbox::UnknownReading| e.to_string())
 }
 
 #[derive(Debug, Clone, Args)]

@@ -9,6 +9,7 @@ pub mod drf;
 pub mod faults;
 pub mod log;
 pub mod persist;
+pub mod readings;
 pub mod routes;
 pub mod state;
 pub mod world;
@@ -36,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub use drf::{ApiError, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 pub use faults::{FailNext, FaultConfig, FaultKind};
 pub use log::{Counters, LoggedRequest, RequestOutcome};
+pub use readings::{Reading, Readings, UnknownReading};
 pub use state::{SandboxState, FAIL_MARKER};
 pub use world::Seed;
 
@@ -50,6 +52,8 @@ pub struct SandboxConfig {
     pub faults: FaultConfig,
     /// Keep state in this file: loaded at start when present, rewritten atomically after every committed write.
     pub state_file: Option<PathBuf>,
+    /// The alternative readings to follow where the vendor's sources disagree (empty: every default).
+    pub readings: Readings,
 }
 
 /// Starts sandboxes.
@@ -95,10 +99,11 @@ impl Sandbox {
     /// Bind 127.0.0.1:`port` (0 picks a free port) and serve until shut down.
     pub async fn start(port: u16, config: SandboxConfig) -> std::io::Result<RunningSandbox> {
         let file = config.state_file.map(StateFile::new);
-        let state = match &file {
+        let mut state = match &file {
             Some(f) => f.load()?.unwrap_or_else(|| SandboxState::new(config.seed.clone())),
             None => SandboxState::new(config.seed.clone()),
         };
+        state.readings = config.readings;
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             faults: Mutex::new(faults::Faults::new(config.faults)),
@@ -215,7 +220,54 @@ async fn handle(
         outcome,
     };
 
-    let injected = match decision.fault {
+    let injected = injected_fault(&shared, decision.fault);
+    if let Some((resp, outcome)) = injected {
+        lock(&shared.log).push(entry(resp.status(), outcome));
+        return resp;
+    }
+
+    let result = route.and_then(|route| {
+        authenticate(route.api(), &headers)?;
+        if body.is_none() && !bytes.is_empty() {
+            return Err(match route.api() {
+                Api::Cekura => {
+                    ApiError::detail(StatusCode::BAD_REQUEST, "JSON parse error - the body is not valid JSON.")
+                }
+                Api::Tela => state::tela_error(StatusCode::BAD_REQUEST, "The body is not valid JSON."),
+            });
+        }
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let pairs = drf::parse_query(query.as_deref());
+        let call =
+            Call { method: method.as_str(), query: &pairs, body: body.as_ref(), url: format!("http://{host}{path}") };
+        execute_and_commit(&shared, &route, &call)
+    });
+    let (status, resp) = match result {
+        Ok((status, Some(v))) => (status, (status, axum::Json(v)).into_response()),
+        Ok((status, None)) => (status, status.into_response()),
+        Err(e) => {
+            let mut resp = (e.status, axum::Json(e.body)).into_response();
+            if e.status == StatusCode::UNAUTHORIZED {
+                let scheme = if path.starts_with("/test-case") { "Bearer" } else { "Api-Key" };
+                if let Ok(v) = scheme.parse() {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            (e.status, resp)
+        }
+    };
+    if decision.fault == Some(FaultKind::DropAfterCommit) {
+        lock(&shared.log).push(entry(status, RequestOutcome::DroppedAfterCommit));
+        conn.kill();
+        return resp;
+    }
+    lock(&shared.log).push(entry(status, RequestOutcome::Answered));
+    resp
+}
+
+/// The answer of an injected 429, 5xx or 400 (answered before the request is handled: nothing is committed).
+fn injected_fault(shared: &Shared, fault: Option<FaultKind>) -> Option<(Response, RequestOutcome)> {
+    match fault {
         Some(FaultKind::TooManyRequests) => {
             let secs = lock(&shared.faults).config().retry_after_secs;
             let resp = (
@@ -243,83 +295,44 @@ async fn handle(
             Some((resp, RequestOutcome::Injected400))
         }
         _ => None,
-    };
-    if let Some((resp, outcome)) = injected {
-        lock(&shared.log).push(entry(resp.status(), outcome));
-        return resp;
     }
+}
 
-    let result = route.and_then(|route| {
-        authenticate(route.api(), &headers)?;
-        if body.is_none() && !bytes.is_empty() {
-            return Err(match route.api() {
-                Api::Cekura => {
-                    ApiError::detail(StatusCode::BAD_REQUEST, "JSON parse error - the body is not valid JSON.")
-                }
-                Api::Tela => state::tela_error(StatusCode::BAD_REQUEST, "The body is not valid JSON."),
-            });
-        }
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        let pairs = drf::parse_query(query.as_deref());
-        let call =
-            Call { method: method.as_str(), query: &pairs, body: body.as_ref(), url: format!("http://{host}{path}") };
-        let mut state = lock(&shared.state);
-        if !route.writes(method.as_str()) {
-            return routes::execute(&mut state, &route, &call);
-        }
-        if route.validates_before_writing() {
-            // Single-evaluator writes check the whole body before they change anything, so they need no copy;
-            // copying 10,000 evaluators per PATCH would make the sandbox, not the client, what benchmarks measure.
-            let reply = routes::execute(&mut state, &route, &call)?;
-            shared.persist(&state);
-            return Ok(reply);
-        }
-        // Work on a copy so a handler that fails half-way leaves nothing behind: every write is all or nothing.
-        let mut scratch = state.clone();
-        let reply = routes::execute(&mut scratch, &route, &call)?;
-        *state = scratch;
-        shared.persist(&state);
-        Ok(reply)
-    });
-    let (status, resp) = match result {
-        Ok((status, Some(v))) => (status, (status, axum::Json(v)).into_response()),
-        Ok((status, None)) => (status, status.into_response()),
-        Err(e) => {
-            let mut resp = (e.status, axum::Json(e.body)).into_response();
-            if e.status == StatusCode::UNAUTHORIZED {
-                let scheme = if path.starts_with("/test-case") { "Bearer" } else { "Api-Key" };
-                if let Ok(v) = scheme.parse() {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-            }
-            (e.status, resp)
-        }
-    };
-    if decision.fault == Some(FaultKind::DropAfterCommit) {
-        lock(&shared.log).push(entry(status, RequestOutcome::DroppedAfterCommit));
-        conn.kill();
-        return resp;
+/// Run one request under the state lock; a write is all or nothing and is persisted when it succeeds.
+fn execute_and_commit(shared: &Shared, route: &routes::Route, call: &Call<'_>) -> Result<routes::Reply, ApiError> {
+    let mut state = lock(&shared.state);
+    if !route.writes(call.method) {
+        return routes::execute(&mut state, route, call);
     }
-    lock(&shared.log).push(entry(status, RequestOutcome::Answered));
-    resp
+    if route.validates_before_writing() {
+        // Single-evaluator writes check the whole body before they change anything, so they need no copy;
+        // copying 10,000 evaluators per PATCH would make the sandbox, not the client, what benchmarks measure.
+        let reply = routes::execute(&mut state, route, call)?;
+        shared.persist(&state);
+        return Ok(reply);
+    }
+    // Work on a copy so a handler that fails half-way leaves nothing behind: every write is all or nothing.
+    let mut scratch = state.clone();
+    let reply = routes::execute(&mut scratch, route, call)?;
+    *state = scratch;
+    shared.persist(&state);
+    Ok(reply)
 }
 
 fn authenticate(api: Api, headers: &HeaderMap) -> Result<(), ApiError> {
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
-    match api {
-        Api::Cekura if value("x-cekura-api-key").is_empty() => {
-            Err(ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))
-        }
-        Api::Tela => {
-            let auth = value("authorization");
-            let token = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
-            if token.is_empty() {
-                Err(ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))
-            } else {
-                Ok(())
-            }
-        }
-        Api::Cekura => Ok(()),
+    let auth = value("authorization");
+    let bearer = !auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("").is_empty();
+    // Cekura takes its key header or an OAuth bearer token (what the vendor CLI sends after `cekura auth login`);
+    // Tela takes only a bearer token.
+    let accepted = match api {
+        Api::Cekura => bearer || !value("x-cekura-api-key").is_empty(),
+        Api::Tela => bearer,
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."))
     }
 }
 

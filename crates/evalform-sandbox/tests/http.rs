@@ -75,14 +75,16 @@ async fn start() -> (RunningSandbox, Client) {
 // ---- auth and paths ----
 
 #[tokio::test]
-async fn auth_and_trailing_slash() {
+async fn auth_and_paths() {
     let (sb, c) = start().await;
     let (s, body) = c.send(Method::GET, "/test_framework/v1/scenarios/?agent_id=1", None, None).await;
     assert_eq!((s, body), (401, json!({"detail": "Authentication credentials were not provided."})));
     let (s, _) = c.send(Method::GET, "/test_framework/v1/scenarios/", None, Some(("X-CEKURA-API-KEY", ""))).await;
     assert_eq!(s, 401);
-    // A Tela bearer key does not open Cekura, and the reverse.
+    // Cekura takes a bearer token too (the vendor CLI's OAuth login); a Cekura key does not open Tela.
     let (s, _) = c.send(Method::GET, "/test_framework/v1/scenarios/", None, Some(("Authorization", "Bearer k"))).await;
+    assert_eq!(s, 200);
+    let (s, _) = c.send(Method::GET, "/test_framework/v1/scenarios/", None, Some(("Authorization", "Bearer "))).await;
     assert_eq!(s, 401);
     let (s, _) =
         c.send(Method::GET, &format!("/test-case?promptId={PROMPT}"), None, Some(("X-CEKURA-API-KEY", "k"))).await;
@@ -90,9 +92,11 @@ async fn auth_and_trailing_slash() {
     let (s, _) = c.send(Method::GET, "/test-case?promptId=x", None, Some(("Authorization", "Bearer "))).await;
     assert_eq!(s, 401);
 
+    // Paths are served with and without the trailing slash, as the vendor's SDK sends them.
     let (s, body) = c.get("/test_framework/v1/scenarios").await;
-    assert_eq!((s, body), (404, json!({"detail": "Not found."})));
-    assert_eq!(c.get("/test_framework/v2/aiagents/12").await.0, 404);
+    assert_eq!((s, body), (200, json!({"count": 0, "next": null, "previous": null, "results": []})));
+    assert_eq!(c.get("/test_framework/v2/aiagents/12").await.0, 200);
+    assert_eq!(c.get("/test_framework/v1/scenarios/nothing").await.0, 404);
     // Unknown paths are 404 even without a key: routing comes before authentication.
     assert_eq!(c.send(Method::GET, "/test_framework/v1/nothing/", None, None).await.0, 404);
     let (s, body) = c.cekura(Method::DELETE, "/test_framework/v1/scenarios/adv_update/", None).await;
@@ -607,7 +611,7 @@ async fn catalog_endpoints() {
     assert_eq!(m.as_array().unwrap().len(), 7);
     assert_eq!(
         m[0],
-        json!({"id": 501, "slug": "call_success", "name": "Call success", "description": "", "type": "basic", "eval_type": "binary", "agent": 12})
+        json!({"id": 501, "slug": "call_success", "name": "Call success", "description": "", "type": "basic", "eval_type": "binary", "agent": 12, "project": null, "agents": [], "is_predefined": true})
     );
     let (_, phones) = c.get("/test_framework/v1/phone-numbers/inbound/").await;
     assert_eq!(phones[1]["number"], "+14155550145");
@@ -737,7 +741,10 @@ async fn tela_test_cases() {
         (&json!("Renamed"), &json!({"customer_name": "John Doe"}), &json!("I'll help you track it."))
     );
     assert_eq!(c.tela(Method::GET, &path, None).await.1, after);
-    assert_eq!(c.tela(Method::DELETE, &path, None).await.0, 404, "no delete endpoint");
+    assert_eq!(c.tela(Method::PUT, &path, None).await.0, 404, "no PUT endpoint");
+    assert_eq!(c.tela(Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(c.tela(Method::GET, &path, None).await.0, 404, "deleted");
+    assert_eq!(c.tela(Method::DELETE, &path, None).await.0, 404);
     assert_eq!(c.tela(Method::GET, "/test-case/nope", None).await.0, 404);
     sb.shutdown().await;
 }
@@ -927,4 +934,246 @@ async fn state_file_survives_a_restart() {
     std::fs::write(&file, "{not json").unwrap();
     let err = Sandbox::start(0, config()).await.unwrap_err();
     assert!(err.to_string().contains("is not a sandbox state"), "{err}");
+}
+
+// ---- what the vendor's own tools use: metrics, folders, schedules, spec runs, Tela runs ----
+
+#[tokio::test]
+async fn metrics_are_created_changed_and_deleted_on_v1_and_v2() {
+    let (sb, c) = start().await;
+    let body = json!({"name": "Refund offered", "type": "llm_judge", "project": 7, "agents": [101]});
+    let (s, m) = c.post("/test_framework/v1/metrics", body.clone()).await;
+    assert_eq!(s, 201, "{m}");
+    let id = m["id"].as_u64().unwrap();
+    assert_eq!((&m["project"], &m["agents"], &m["eval_type"]), (&json!(7), &json!([101]), &json!("binary")));
+    let (s, dup) = c.post("/test_framework/v2/metrics/", body).await;
+    assert_eq!(s, 400, "a name is unique in its project: {dup}");
+    assert!(dup["name"][0].as_str().unwrap().contains("already exists"), "{dup}");
+    let (s, other_project) =
+        c.post("/test_framework/v1/metrics", json!({"name": "Refund offered", "agents": [12]})).await;
+    assert_eq!((s, &other_project["project"]), (201, &json!(1376)), "the first agent's project");
+
+    let (s, got) =
+        c.patch(&format!("/test_framework/v1/metrics/{id}"), json!({"name": "Refund offered politely"})).await;
+    assert_eq!((s, &got["name"]), (200, &json!("Refund offered politely")));
+    assert_eq!(c.get(&format!("/test_framework/v2/metrics/{id}/")).await.1, got);
+    let (_, list) = c.get("/test_framework/v1/metrics?agent_id=101").await;
+    assert!(list.as_array().unwrap().iter().any(|x| x["id"] == json!(id)));
+    let (_, list) = c.get("/test_framework/v1/metrics?agent_id=12").await;
+    assert!(!list.as_array().unwrap().iter().any(|x| x["id"] == json!(id)), "another project's metric is not listed");
+
+    let (s, e) = c
+        .post(
+            "/test_framework/v1/scenarios",
+            json!({"name": "E", "agent": 101, "personality": 7, "instructions": "x", "metrics": [id, 501]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{e}");
+    let (s, body) = c.cekura(Method::PATCH, "/test_framework/v1/metrics/501", Some(json!({"name": "Mine"}))).await;
+    assert_eq!(s, 403, "predefined metrics refuse writes: {body}");
+    assert_eq!(c.cekura(Method::DELETE, "/test_framework/v1/metrics/501", None).await.0, 403);
+    assert_eq!(c.cekura(Method::DELETE, &format!("/test_framework/v1/metrics/{id}"), None).await.0, 204);
+    assert_eq!(c.get(&format!("/test_framework/v1/metrics/{id}")).await.0, 404);
+    let (_, e) = c.get(&format!("/test_framework/v1/scenarios/{}", e["id"])).await;
+    assert_eq!(e["metrics"], json!([501]), "deleting a metric detaches it from evaluators");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn folders_are_renamed_moved_and_deleted_with_their_evaluators() {
+    let (sb, c) = start().await;
+    sb.with_state(|s| {
+        s.insert_folder(7, "Sales.Inbound.Vip").unwrap();
+        s.insert_folder(7, "Support").unwrap();
+        s.insert_evaluator(5, json!({"name": "A", "agent": 101, "personality": 7, "folder_path": "Sales.Inbound"}))
+            .unwrap();
+        s.insert_evaluator(6, json!({"name": "B", "agent": 101, "personality": 7, "folder_path": "Sales.Inbound.Vip"}))
+            .unwrap();
+    });
+    let ext = "/test_framework/v1/scenarios-external";
+    let (s, f) = c
+        .post(&format!("{ext}/rename_folder"), json!({"path": "Sales.Inbound", "name": "Calls", "project_id": 7}))
+        .await;
+    assert_eq!((s, &f["path"]), (200, &json!("Sales.Calls")), "{f}");
+    let (_, e) = c.get("/test_framework/v1/scenarios/6").await;
+    assert_eq!(e["folder_path"], "Sales.Calls.Vip", "evaluators below follow");
+    let (s, f) = c
+        .post(
+            &format!("{ext}/move_folder"),
+            json!({"path": "Sales.Calls", "project_id": 7, "new_parent_path": "Support"}),
+        )
+        .await;
+    assert_eq!((s, &f["path"]), (200, &json!("Support.Calls")));
+    let (s, f) = c
+        .post(&format!("{ext}/move_folder"), json!({"path": "Support.Calls", "project_id": 7, "new_parent_path": null}))
+        .await;
+    assert_eq!((s, &f["path"]), (200, &json!("Calls")), "null moves to the top level");
+    let (s, err) = c
+        .post(&format!("{ext}/move_folder"), json!({"path": "Calls", "project_id": 7, "new_parent_path": "Calls.Vip"}))
+        .await;
+    assert_eq!(s, 400, "{err}");
+    let (s, err) = c.post(&format!("{ext}/rename_folder"), json!({"path": "Nope", "name": "X", "project_id": 7})).await;
+    assert_eq!((s, err), (400, json!({"path": ["Folder \"Nope\" does not exist in project 7."]})));
+    let (s, _) = c.post("/test_framework/v1/scenarios/delete_folder/", json!({"path": "Calls", "project_id": 7})).await;
+    assert_eq!(s, 204);
+    let (_, folders) = c.get(&format!("{ext}/folders?project_id=7")).await;
+    let paths: Vec<&str> = folders["results"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["Sales", "Support"]);
+    let (_, list) = c.get("/test_framework/v1/scenarios?project_id=7").await;
+    assert_eq!(list["count"], 0, "delete removes the folder and its evaluators");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn cron_jobs_are_listed_created_changed_and_deleted() {
+    let (sb, c) = start().await;
+    let path = "/schedules/v1/cron-jobs-external";
+    let (s, body) = c.get(path).await;
+    assert_eq!(s, 400, "a scope is required: {body}");
+    let job = json!({"name": "nightly", "agent": 101, "crontab_expression": "0 9 * * 1", "tags": ["smoke"], "execution_mode": "voice"});
+    let (s, created) = c.post(path, job).await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_u64().unwrap();
+    assert_eq!((&created["project"], &created["is_active"]), (&json!(7), &json!(true)));
+    let (s, bad) =
+        c.post(path, json!({"name": "x", "agent": 101, "crontab_expression": "soon", "execution_mode": "fax"})).await;
+    assert_eq!(s, 400);
+    assert_eq!(bad.as_object().unwrap().keys().collect::<Vec<_>>(), ["crontab_expression", "execution_mode"]);
+    let (s, changed) =
+        c.patch(&format!("{path}/{id}"), json!({"crontab_expression": "0 8 * * *", "is_active": false})).await;
+    assert_eq!((s, &changed["crontab_expression"], &changed["is_active"]), (200, &json!("0 8 * * *"), &json!(false)));
+    let (_, list) = c.get(&format!("{path}?project_id=7")).await;
+    assert_eq!(list["results"][0], changed);
+    assert_eq!(c.get(&format!("{path}?agent_id=12")).await.1["count"], 0);
+    assert_eq!(c.cekura(Method::DELETE, &format!("/schedules/v1/cron-jobs/{id}/"), None).await.0, 204);
+    assert_eq!(c.get(&format!("{path}/{id}")).await.0, 404);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn spec_runs_validate_price_and_run_without_saving_evaluators() {
+    let (sb, c) = start().await;
+    let (s, schema) = c.get("/test_framework/v1/scenarios/json_schema").await;
+    assert_eq!((s, &schema["title"]), (200, &json!("Cekura test suite")));
+    let spec = json!({"version": "1", "scenarios": [
+        {"name": "Refund", "instructions": "Ask for a refund.", "frequency": 2, "metrics": ["call_success"]},
+        {"name": "Will fail", "instructions": "Be rude."},
+    ]});
+    let run = "/test_framework/v1/scenarios/run_scenarios_json";
+    let (s, dry) =
+        c.post(&format!("{run}?dry_run=true"), json!({"spec": spec, "agent_id": 101, "channel": "voice"})).await;
+    assert_eq!(s, 200, "{dry}");
+    assert_eq!(
+        dry,
+        json!({"dry_run": true, "valid": true, "plan": {"agent_id": 101, "channel": "voice", "test_cases": 2, "runs": 3, "estimated_credits": 30}})
+    );
+    let bad = json!({"version": "2", "scenarios": [{"instructions": "x", "colour": "red"}]});
+    let (s, err) = c.post(&format!("{run}?dry_run=true"), json!({"spec": bad, "agent_id": 101})).await;
+    assert_eq!(s, 400);
+    assert_eq!(
+        err,
+        json!({"spec": ["version: Must be \"1\".", "scenarios[0].colour: Additional properties are not allowed.", "scenarios[0].name: Required, 1 to 80 characters."]})
+    );
+    let (s, started) = c.post(run, json!({"spec": spec, "agent_id": 101})).await;
+    assert_eq!(s, 201, "{started}");
+    let result = format!("/test_framework/v1/results/{}", started["id"]);
+    let polled = [c.get(&result).await.1, c.get(&result).await.1, c.get(&result).await.1];
+    assert_eq!(polled.clone().map(|r| r["status"].clone()), [json!("pending"), json!("running"), json!("completed")]);
+    assert_eq!((&polled[2]["total_runs_count"], &polled[2]["success_runs_count"]), (&json!(3), &json!(2)));
+    assert_eq!(c.get("/test_framework/v1/scenarios?agent_id=101").await.1["count"], 0, "nothing saved as an evaluator");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn tela_test_cases_run_abort_and_run_all() {
+    let (sb, c) = start().await;
+    sb.with_state(|s| {
+        s.insert_test_case("a", json!({"promptId": PROMPT, "title": "A"})).unwrap();
+        s.insert_test_case("b", json!({"promptId": PROMPT, "title": "B"})).unwrap();
+    });
+    let (s, run) = c.tela(Method::POST, "/test-case/a/run", None).await;
+    assert_eq!((s, &run["success"]), (200, &json!(true)));
+    let (_, again) = c.tela(Method::POST, "/test-case/a/run", None).await;
+    assert_eq!(again["success"], false, "a generation is already in progress");
+    let (_, all) = c.tela(Method::POST, "/test-case/run-all", Some(json!({"testCaseIds": ["a", "b"]}))).await;
+    assert_eq!((all["started"].as_array().map(Vec::len), &all["skipped"]), (Some(1), &json!(["a"])));
+    let (_, aborted) = c.tela(Method::POST, "/test-case/a/abort", None).await;
+    assert_eq!(aborted["success"], true);
+    let (_, nothing) = c.tela(Method::POST, "/test-case/a/abort", None).await;
+    assert_eq!(nothing["success"], false);
+    assert_eq!(c.tela(Method::POST, "/test-case/zzz/run", None).await.0, 404);
+    sb.shutdown().await;
+}
+
+// ---- readings ----
+
+async fn start_reading(reading: evalform_sandbox::Reading) -> (RunningSandbox, Client) {
+    let config = SandboxConfig { readings: [reading].into(), ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(0, config).await.expect("start sandbox");
+    let client = Client::new(&sandbox);
+    (sandbox, client)
+}
+
+#[tokio::test]
+async fn each_alternative_reading_changes_exactly_its_point() {
+    use evalform_sandbox::Reading;
+    let seed = |sb: &RunningSandbox| {
+        sb.with_state(|s| {
+            s.insert_folder(7, "Sales.Inbound").unwrap();
+            s.insert_evaluator(5, json!({"name": "A", "agent": 101, "personality": 7})).unwrap();
+            s.insert_evaluator(6, json!({"name": "B timeout", "agent": 101, "personality": 7})).unwrap();
+        })
+    };
+
+    let (sb, c) = start_reading(Reading::FoldersTopLevel).await;
+    seed(&sb);
+    let (_, top) = c.get("/test_framework/v1/scenarios/folders/?project_id=7").await;
+    assert_eq!(top["count"], 1, "only the top level without parent_path");
+    let (_, below) = c.get("/test_framework/v1/scenarios/folders/?project_id=7&parent_path=Sales").await;
+    assert_eq!(below["results"][0]["path"], "Sales.Inbound");
+
+    let (sb, c) = start_reading(Reading::StatusUpper).await;
+    seed(&sb);
+    let (_, started) =
+        c.post("/test_framework/v1/scenarios/run_scenarios/", json!({"agent_id": 101, "scenarios": [6]})).await;
+    assert_eq!(started["status"], "PENDING");
+    let result = format!("/test_framework/v2/results/{}/", started["id"]);
+    let last = [c.get(&result).await.1, c.get(&result).await.1, c.get(&result).await.1][2].clone();
+    assert_eq!(last["status"], "FAILED", "no timeout in this reading");
+
+    let (sb, c) = start_reading(Reading::DeleteScenarioIds).await;
+    seed(&sb);
+    let del = "/test_framework/v1/scenarios-external/delete_scenarios";
+    let (s, err) = c.post(del, json!({"scenarios": [5], "agent_id": 101})).await;
+    assert_eq!((s, err), (400, json!({"scenario_ids": ["This field is required."]})));
+    assert_eq!(c.post(del, json!({"scenario_ids": [5]})).await.0, 204);
+
+    let (sb, c) = start_reading(Reading::AdvUpdateObjects).await;
+    seed(&sb);
+    let adv = "/test_framework/v1/scenarios/adv_update/";
+    let (s, err) = c.post(adv, json!({"scenarios": [5], "agent": 101, "metric_ids_to_add": [501]})).await;
+    assert_eq!((s, err), (400, json!({"scenarios": ["Invalid data. Expected a dictionary, but got int."]})));
+    let (s, items) = c.post(adv, json!({"scenarios": [{"id": 5}], "agent": 101, "metric_ids_to_add": [501]})).await;
+    assert_eq!((s, &items[0]["metrics"]), (200, &json!([501])));
+
+    let (sb, c) = start_reading(Reading::AdvUpdateObjectReply).await;
+    seed(&sb);
+    let (_, item) = c.post(adv, json!({"scenarios": [5, 6], "agent": 101, "metric_ids_to_add": [501]})).await;
+    assert_eq!((&item["id"], &item["metrics"]), (&json!(5), &json!([501])), "one object: {item}");
+
+    let (sb, c) = start_reading(Reading::ToolsLowerCase).await;
+    seed(&sb);
+    let (s, err) = c.patch("/test_framework/v1/scenarios/5/", json!({"tool_ids": ["TOOL_END_CALL"]})).await;
+    assert_eq!((s, err), (400, json!({"tool_ids": ["\"TOOL_END_CALL\" is not a valid choice."]})));
+    assert_eq!(c.patch("/test_framework/v1/scenarios/5/", json!({"tool_ids": ["end_call"]})).await.0, 200);
+
+    let (_sb, c) = start_reading(Reading::FirstMessageOnCreate).await;
+    let (_, e) = c
+        .post(
+            "/test_framework/v1/scenarios",
+            json!({"name": "C", "agent": 101, "personality": 7, "instructions": "x", "first_message": "Hello"}),
+        )
+        .await;
+    assert_eq!(e["first_message"], "Hello");
+    drop(sb);
 }

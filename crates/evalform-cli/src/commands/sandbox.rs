@@ -10,7 +10,8 @@ use evalform_sandbox::{Sandbox, SandboxConfig};
 pub async fn run(_global: &GlobalArgs, p: &Printer, args: SandboxArgs) -> Result<Outcome, CliError> {
     // Saved state is the sandbox's own history: seeding it again would re-apply the demo over it.
     let resumed = args.state.as_ref().filter(|f| f.exists());
-    let config = SandboxConfig { state_file: args.state.clone(), ..SandboxConfig::default() };
+    let readings = args.readings.iter().copied().collect();
+    let config = SandboxConfig { state_file: args.state.clone(), readings, ..SandboxConfig::default() };
     let sandbox = Sandbox::start(args.port, config).await.map_err(|err| {
         if let Some(persist) = err.get_ref().and_then(|e| e.downcast_ref::<PersistError>()) {
             let e = CliError::from_error(persist);
@@ -42,6 +43,9 @@ pub async fn run(_global: &GlobalArgs, p: &Printer, args: SandboxArgs) -> Result
     }
     if args.seed_demo && resumed.is_none() {
         p.status("seeded with the demo's dashboard state (manifests: examples/specs)");
+    }
+    for reading in &args.readings {
+        p.status(&format!("following the alternative reading `{reading}`"));
     }
     for line in exports(&sandbox.base_url(), args.seed_demo) {
         p.status(&line);

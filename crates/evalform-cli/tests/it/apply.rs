@@ -30,14 +30,24 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::with_config(SandboxConfig::default())
+    }
+
+    /// A world whose sandbox starts with `config` (for instance under an alternative reading).
+    pub fn with_config(config: SandboxConfig) -> World {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let sb = rt.block_on(Sandbox::start(0, SandboxConfig::default())).expect("start sandbox");
+        let sb = rt.block_on(Sandbox::start(0, config)).expect("start sandbox");
         World { sb, dir: tempfile::tempdir().unwrap(), _rt: rt }
     }
 
     /// A world whose manifests are a copy of `examples/specs`.
     pub fn examples() -> World {
-        let w = World::new();
+        World::examples_with(SandboxConfig::default())
+    }
+
+    /// [`World::examples`] with a sandbox started with `config`.
+    pub fn examples_with(config: SandboxConfig) -> World {
+        let w = World::with_config(config);
         let src = crate::common::workspace_root().join("examples/specs");
         for sub in ["acme-shop", "bright-smile", "tela"] {
             for entry in std::fs::read_dir(src.join(sub)).unwrap() {

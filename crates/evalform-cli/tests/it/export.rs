@@ -1,6 +1,6 @@
 //! `evalform export --format cekura-spec`: the examples as Cekura's test-suite spec, checked against the vendor's
-//! published schema (`tests/fixtures/cekura-tests-as-code-v1.schema.json`, a copy of the one Cekura serves at
-//! `GET /test_framework/v1/scenarios/json_schema/`) by a small validator of the JSON Schema keywords that schema
+//! published schema (the copy the sandbox serves at `GET /test_framework/v1/scenarios/json_schema/`, in
+//! `crates/evalform-sandbox/schema/`) by a small validator of the JSON Schema keywords that schema
 //! uses. The validator refuses any keyword it does not know, so a newer schema cannot pass unchecked.
 
 use serde_json::{json, Value};
@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use crate::common::{evalform, run, settings, workspace_root};
 
 fn schema() -> Value {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cekura-tests-as-code-v1.schema.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../evalform-sandbox/schema/cekura-tests-as-code-v1.schema.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -109,6 +109,8 @@ async fn one_failing_run_fails_the_set_and_is_named() {
                   run 1005 failed on Call success: Call success was not met: the evaluator is marked to fail.
         FAILED: 2 of 4 runs succeeded (50%); required 100%
         --- stderr
+        warning: 1 selected evaluator differs on the platform from the manifests, and run runs the platform's copy: "Order status inquiry" (tags)
+          hint: `evalform test` runs them as the manifests say, without changing the platform; or `evalform apply` first
         started result 1001 for agent 101: 2 evaluators
         result 1001 (agent 101): running
         result 1001 (agent 101): completed
@@ -133,6 +135,8 @@ async fn one_failing_run_fails_the_set_and_is_named() {
         | ❌ | Refund request | 101 | 0/1 | Call success | Call success was not met: the evaluator is marked to fail. |
         | ✅ | Order status inquiry | 101 | 1/1 |  |  |
         --- stderr
+        warning: 1 selected evaluator differs on the platform from the manifests, and run runs the platform's copy: "Order status inquiry" (tags)
+          hint: `evalform test` runs them as the manifests say, without changing the platform; or `evalform apply` first
         "#);
     });
     sb.shutdown().await;
@@ -344,7 +348,8 @@ async fn one_run_set_per_agent_and_a_lost_start_is_never_resent() {
 /// is named with its fields before the runs start, with the two ways out. In sync, nothing is said.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_edit_not_applied_is_named_before_running() {
-    let sb = sandbox(&[(1001, "Order status inquiry", &["smoke", "orders"]), (1002, "Refund request", &["smoke"])]).await;
+    let sb =
+        sandbox(&[(1001, "Order status inquiry", &["smoke", "orders"]), (1002, "Refund request", &["smoke"])]).await;
     let dir = tempfile::tempdir().unwrap();
     write_manifest(
         dir.path(),

@@ -86,3 +86,65 @@ async fn the_command_explains_a_busy_port_and_a_bad_state_file() {
         ")
     });
 }
+
+#[test]
+fn an_unknown_reading_is_refused_with_the_valid_names() {
+    let mut cmd = evalform();
+    cmd.args(["sandbox", "--port", "0", "--reading", "status-upper", "--reading", "folders-everywhere"]);
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: invalid value 'folders-everywhere' for '--reading <NAME>': unknown reading `folders-everywhere` (valid: folders-top-level, status-upper, delete-scenario-ids, adv-update-objects, adv-update-object-reply, tools-lower-case, first-message-on-create)
+
+        For more information, try '--help'.
+        ");
+    });
+}
+
+#[tokio::test]
+async fn a_reading_given_on_the_command_line_is_followed_and_said() {
+    let mut cmd = evalform();
+    cmd.args(["sandbox", "--port", "0", "--reading", "folders-top-level"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn evalform sandbox");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").expect("address line").to_string();
+    let http = reqwest::Client::new();
+    let post =
+        |path: &str, body: Value| http.post(format!("{base}{path}")).header("X-CEKURA-API-KEY", "x").json(&body).send();
+    for (name, parent) in [("Sales", Value::Null), ("Inbound", json!("Sales"))] {
+        let resp = post(
+            "/test_framework/v1/scenarios/create_folder",
+            json!({"name": name, "parent_path": parent, "project_id": 7}),
+        );
+        assert_eq!(resp.await.unwrap().status().as_u16(), 201);
+    }
+    let folders: Value = http
+        .get(format!("{base}/test_framework/v1/scenarios-external/folders?project_id=7"))
+        .header("X-CEKURA-API-KEY", "x")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(folders["count"], 1, "only the top level: {folders}");
+    let stderr = stderr.replace(&base, "http://127.0.0.1:[PORT]");
+    insta::assert_snapshot!(stderr, @r"
+    following the alternative reading `folders-top-level`
+    point evalform at it from another shell:
+      export CEKURA_BASE_URL=http://127.0.0.1:[PORT] TELA_BASE_URL=http://127.0.0.1:[PORT]
+      export CEKURA_API_KEY=sandbox TELA_API_KEY=sandbox
+    press Ctrl-C to stop
+    ");
+}

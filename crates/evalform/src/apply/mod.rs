@@ -391,6 +391,31 @@ struct Performed {
     created: Option<Created>,
 }
 
+/// Send a write as the server reads it: in the readings learnt so far, and once more in the other reading when
+/// the server refuses it on one of the points the vendor's sources disagree on (see [`crate::cekura::dialect`]).
+async fn send_in_dialect(
+    transport: &crate::http::Transport,
+    dialect: Option<&crate::cekura::Dialect>,
+    method: &Method,
+    path: &str,
+    body: &Value,
+) -> Result<crate::http::Reply, ApiError> {
+    let Some(dialect) = dialect.filter(|_| !body.is_null()) else {
+        let body = if body.is_null() { None } else { Some(body) };
+        return transport.send(method.clone(), path, &[], body).await;
+    };
+    let sent = dialect.adapt(path, body);
+    match transport.send(method.clone(), path, &[], Some(&sent)).await {
+        Err(ApiError::Rejected { status: 400, message, .. }) => match dialect.reconsider(path, body, &sent, &message) {
+            Some(again) => transport.send(method.clone(), path, &[], Some(&again)).await,
+            None => {
+                Err(ApiError::Rejected { method: method.to_string(), path: path.to_string(), status: 400, message })
+            }
+        },
+        other => other,
+    }
+}
+
 /// Send one operation.
 async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -> Performed {
     let agent = op_agent(op).unwrap_or_default();
@@ -421,8 +446,8 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
     let result: Result<Value, ApiError> = match &op.call {
         Call::SetLanguage { language, .. } => put_language(&transport, &path, language).await,
         _ => {
-            let body = if body.is_null() { None } else { Some(&body) };
-            match transport.send(method.clone(), &path, &[], body).await {
+            let dialect = remote.cekura.as_ref().filter(|_| !is_tela).map(|c| c.dialect());
+            match send_in_dialect(&transport, dialect, &method, &path, &body).await {
                 Ok(reply) if reply.body.is_empty() => Ok(Value::Null),
                 Ok(reply) => serde_json::from_slice(&reply.body).map_err(|e| ApiError::Decode {
                     method: method.to_string(),

@@ -9,6 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
+use std::sync::Arc;
+
+use super::dialect::Dialect;
 use super::wire;
 use crate::http::{ApiError, AuthScheme, HttpSettings, Transport};
 use crate::secret::ApiKey;
@@ -28,23 +31,29 @@ const SCENARIOS: &str = "/test_framework/v1/scenarios/";
 #[derive(Debug, Clone)]
 pub struct CekuraClient {
     http: Transport,
+    dialect: Arc<Dialect>,
 }
 
 impl CekuraClient {
     pub fn new(base_url: &str, key: Option<ApiKey>, settings: HttpSettings) -> Result<Self, ApiError> {
         let http = Transport::new("cekura", base_url, key, KEY_VAR, AuthScheme::Header(KEY_HEADER), settings)?;
-        Ok(CekuraClient { http })
+        Ok(CekuraClient { http, dialect: Arc::default() })
     }
 
     /// With a bearer token instead of the API key header: the vendor CLI's login stores one
     /// (`~/.cekura/config.toml`, `access_token`).
     pub fn with_bearer(base_url: &str, token: Option<ApiKey>, settings: HttpSettings) -> Result<Self, ApiError> {
         let http = Transport::new("cekura", base_url, token, KEY_VAR, AuthScheme::Bearer, settings)?;
-        Ok(CekuraClient { http })
+        Ok(CekuraClient { http, dialect: Arc::default() })
     }
 
     pub fn transport(&self) -> &Transport {
         &self.http
+    }
+
+    /// What this server was found to read where the vendor's sources disagree (kept for the run).
+    pub fn dialect(&self) -> &Dialect {
+        &self.dialect
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
@@ -185,8 +194,18 @@ impl CekuraClient {
 
     /// `POST /scenarios/delete_scenarios/` `{scenarios, agent_id}` (204). Irreversible.
     pub async fn delete_scenarios(&self, agent: u64, ids: &[u64]) -> Result<(), ApiError> {
+        let path = format!("{SCENARIOS}delete_scenarios/");
         let body = json!({ "scenarios": ids, "agent_id": agent });
-        self.http.empty(Method::POST, &format!("{SCENARIOS}delete_scenarios/"), &[], Some(&body)).await
+        let sent = self.dialect.adapt(&path, &body);
+        match self.http.empty(Method::POST, &path, &[], Some(&sent)).await {
+            Err(ApiError::Rejected { status: 400, message, method, path: p }) => {
+                match self.dialect.reconsider(&path, &body, &sent, &message) {
+                    Some(again) => self.http.empty(Method::POST, &path, &[], Some(&again)).await,
+                    None => Err(ApiError::Rejected { method, path: p, status: 400, message }),
+                }
+            }
+            other => other,
+        }
     }
 
     /// One folder level; its parent must exist (`parent_path` is the parent's dot path).
@@ -195,11 +214,27 @@ impl CekuraClient {
         self.http.empty(Method::POST, &format!("{SCENARIOS}create_folder/"), &[], Some(&body)).await
     }
 
-    /// Every folder of the project, at every depth.
+    /// Every folder of the project, at every depth. Without `parent_path` the list holds every depth on some
+    /// readings and only the top level on others (nothing says which): a list with no nested path is completed by
+    /// asking for the children of each folder, level by level.
     pub async fn list_folders(&self, project: u64) -> Result<Vec<wire::Folder>, ApiError> {
-        let items: Vec<wire::Folder> = self
-            .get_all_pages("/test_framework/v1/scenarios/folders/", vec![("project_id", project.to_string())])
-            .await?;
+        const FOLDERS: &str = "/test_framework/v1/scenarios/folders/";
+        let mut items: Vec<wire::Folder> =
+            self.get_all_pages(FOLDERS, vec![("project_id", project.to_string())]).await?;
+        if !items.iter().any(|f| f.path.contains('.')) {
+            let mut level: Vec<String> = items.iter().map(|f| f.path.clone()).collect();
+            while !level.is_empty() {
+                let mut next = Vec::new();
+                for parent in level {
+                    let query = vec![("project_id", project.to_string()), ("parent_path", parent.clone())];
+                    let children: Vec<wire::Folder> = self.get_all_pages(FOLDERS, query).await?;
+                    let prefix = format!("{parent}.");
+                    next.extend(children.iter().filter(|c| c.path.starts_with(&prefix)).map(|c| c.path.clone()));
+                    items.extend(children);
+                }
+                level = next;
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         Ok(items.into_iter().filter(|f| seen.insert(f.path.clone())).collect())
     }

@@ -230,7 +230,7 @@ pub fn normalize_scenario(
         personality: item.personality.map(NamedRef::Id),
         test_profile: item.test_profile.map(ProfileRef::Id),
         metrics: Some(item.metrics.iter().copied().map(MetricRef::Id).collect()),
-        tools: Some(item.tool_ids.iter().cloned().collect()),
+        tools: Some(item.tool_ids.iter().map(|t| super::dialect::canonical_tool(t)).collect()),
         tags: Some(item.tags.iter().cloned().collect()),
         language,
         max_duration: detail.and_then(|d| d.max_duration),

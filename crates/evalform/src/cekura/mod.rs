@@ -4,8 +4,10 @@
 //! Nothing here knows manifests or plans; the executor builds write bodies and calls the client.
 
 pub mod client;
+pub mod dialect;
 pub mod fetch;
 pub mod wire;
 
 pub use client::CekuraClient;
+pub use dialect::Dialect;
 pub use fetch::{fetch_agent, FetchError, FetchOptions, FetchedAgent};

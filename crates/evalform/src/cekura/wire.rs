@@ -153,6 +153,8 @@ pub struct RunStarted {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RunResult {
     pub id: u64,
+    /// Lower case: the OpenAPI writes `completed`, the vendor's SDK upper-cases (`COMPLETED`).
+    #[serde(deserialize_with = "lower_case")]
     pub status: String,
     #[serde(default)]
     pub success_rate: Option<f64>,
@@ -170,9 +172,14 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// Final statuses, per the API notes: completed, failed, timeout, cancelled.
+    /// Final statuses, per the API notes: completed, failed, timeout, cancelled. A status that is none of those
+    /// nor a known in-progress one is taken as final too (and not passed): the run is reported as ended with that
+    /// status instead of being polled until the timeout.
     pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "timeout" | "cancelled")
+        !matches!(
+            self.status.as_str(),
+            "pending" | "queued" | "scheduled" | "running" | "in_progress" | "started" | "processing" | "evaluating"
+        )
     }
 
     /// All runs passed: `completed` alone does not mean that.
@@ -242,6 +249,10 @@ fn loose_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
     })
 }
 
+fn lower_case<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    String::deserialize(d).map(|s| s.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +289,21 @@ mod tests {
         assert!(r.is_final());
         assert!(!r.all_passed());
         assert_eq!(r.total_runs_count, Some(3));
+    }
+
+    #[test]
+    fn statuses_are_read_in_any_case_and_unknown_ones_are_final() {
+        let read = |status: &str| -> RunResult {
+            serde_json::from_value(
+                serde_json::json!({"id": 9, "status": status, "total_runs_count": 2, "success_runs_count": 2}),
+            )
+            .unwrap()
+        };
+        assert_eq!(read("COMPLETED").status, "completed");
+        assert!(read("COMPLETED").all_passed(), "the vendor SDK's upper case");
+        assert!(!read("RUNNING").is_final());
+        assert!(!read("in_progress").is_final());
+        let odd = read("ABORTED");
+        assert!(odd.is_final() && !odd.all_passed(), "an unknown status ends the wait and does not pass");
     }
 }

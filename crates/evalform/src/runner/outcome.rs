@@ -209,7 +209,7 @@ impl Run {
             id: v.get("id").and_then(Value::as_u64).or(key),
             scenario: v.get("scenario").and_then(|s| s.as_u64().or_else(|| s.get("id").and_then(Value::as_u64))),
             name: v.get("scenario_name").and_then(Value::as_str).map(str::to_string),
-            status: v.get("status").and_then(Value::as_str).unwrap_or(result_status).to_string(),
+            status: v.get("status").and_then(Value::as_str).unwrap_or(result_status).to_ascii_lowercase(),
             success: v.get("success").and_then(Value::as_bool).unwrap_or(false),
             value: v.clone(),
         }
