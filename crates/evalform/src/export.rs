@@ -49,6 +49,9 @@ pub struct Note {
     /// What is left out and why: `its folder is not part of a spec (...)`.
     pub what: String,
     pub evaluator: String,
+    /// Whether a run of the spec differs from a run of the evaluator because of it (a folder only files the
+    /// evaluator; a personality that could not be sent changes the call).
+    pub affects_run: bool,
 }
 
 /// How to build specs.
@@ -143,7 +146,7 @@ fn text(t: &Text, secrets: Secrets) -> Value {
 /// One test case of the spec.
 fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>, notes: &mut Vec<Note>) -> Value {
     let s = &e.spec;
-    let mut note = |what: String| notes.push(Note { what, evaluator: e.name.clone() });
+    let mut note = |what: String, affects_run: bool| notes.push(Note { what, evaluator: e.name.clone(), affects_run });
     let mut out = Map::new();
     out.insert("key".into(), json!(key));
     out.insert("name".into(), json!(e.name));
@@ -160,6 +163,7 @@ fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>,
             // The spec requires instructions; an evaluator that does not manage its script has none to give.
             note(
                 "has no `instructions` in the manifests; the spec requires them, so it is sent with empty ones".into(),
+                true,
             );
             out.insert("type".into(), json!("instruction"));
             out.insert("instructions".into(), json!(""));
@@ -176,9 +180,10 @@ fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>,
             Some(id) => {
                 out.insert("personality".into(), json!(id));
             }
-            None => {
-                note(format!("personality {p:?} is known only by name here; the spec needs its id", p = name_of(p)))
-            }
+            None => note(
+                format!("personality {p:?} is known only by name here; the spec needs its id", p = name_of(p)),
+                true,
+            ),
         }
     }
     if let Some(p) = &s.test_profile {
@@ -186,7 +191,7 @@ fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>,
             Ok(v) => {
                 out.insert("test_profile".into(), v);
             }
-            Err(why) => note(why),
+            Err(why) => note(why, true),
         }
     }
     if let Some(metrics) = &s.metrics {
@@ -194,10 +199,10 @@ fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>,
         for m in metrics {
             match metric(m, opts.catalog) {
                 Some(v) => items.push(v),
-                None => note(format!(
-                    "metric `{}` is not a slug the spec accepts, and no catalog resolves it",
-                    show_metric(m)
-                )),
+                None => note(
+                    format!("metric `{}` is not a slug the spec accepts, and no catalog resolves it", show_metric(m)),
+                    true,
+                ),
             }
         }
         out.insert("metrics".into(), Value::Array(items));
@@ -209,7 +214,7 @@ fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>,
             if SPEC_TOOLS.contains(&spec_name.as_str()) {
                 items.push(json!(spec_name));
             } else {
-                note(format!("tool `{t}` has no spec equivalent"));
+                note(format!("tool `{t}` has no spec equivalent"), true);
             }
         }
         out.insert("tools".into(), Value::Array(items));
@@ -226,10 +231,13 @@ fn scenario(agent: &AgentState, e: &Evaluator, key: &str, opts: SpecOptions<'_>,
         out.insert("max_duration".into(), json!(seconds));
     }
     if s.folder.as_deref().is_some_and(|f| !f.is_empty()) {
-        note("its folder is not part of a spec (results are not filed in folders)".into());
+        note("its folder is not part of a spec (results are not filed in folders)".into(), false);
     }
     if s.phone_number.is_some() {
-        note("its phone number is not part of a spec (the request's agent decides how the call is reached)".into());
+        note(
+            "its phone number is not part of a spec (the request's agent decides how the call is reached)".into(),
+            true,
+        );
     }
     Value::Object(out)
 }

@@ -46,7 +46,7 @@ pub fn run(p: &Printer, args: ExportArgs) -> Result<Outcome, CliError> {
         return Err(CliError::new(format!("{} selects no evaluator in the manifests", selection.describe()))
             .hint("check the filters against the manifests' tags, folders and names"));
     }
-    for line in notes(&specs) {
+    for line in notes(&specs, false) {
         p.warn(&line);
     }
     match &args.out {
@@ -73,10 +73,10 @@ pub fn run(p: &Printer, args: ExportArgs) -> Result<Outcome, CliError> {
 }
 
 /// The notes of every spec, one line per agent and kind of note, naming the evaluators it is about.
-pub fn notes(specs: &[Spec]) -> Vec<String> {
+pub fn notes(specs: &[Spec], only_what_affects_runs: bool) -> Vec<String> {
     let mut grouped: BTreeMap<(u64, &str), Vec<&str>> = BTreeMap::new();
     for spec in specs {
-        for n in &spec.notes {
+        for n in spec.notes.iter().filter(|n| n.affects_run || !only_what_affects_runs) {
             grouped.entry((spec.agent, n.what.as_str())).or_default().push(n.evaluator.as_str());
         }
     }

@@ -65,7 +65,8 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Out
             .hint("check the filters against the manifests' tags, folders and names"));
     }
     let all: Vec<Spec> = specs.iter().map(|(s, _)| s.clone()).collect();
-    for line in super::export::notes(&all) {
+    // What only files an evaluator (its folder) does not change what runs, so it is not worth a note here.
+    for line in super::export::notes(&all, true) {
         p.warn(&line);
     }
     let channel = match args.channel {

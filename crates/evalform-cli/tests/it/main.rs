@@ -30,4 +30,5 @@ mod ship;
 mod suggest;
 mod tela;
 mod terminal;
+mod test_cmd;
 mod vendor;

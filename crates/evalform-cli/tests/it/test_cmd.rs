@@ -1,0 +1,89 @@
+//! `evalform test`: the manifests' own text runs (as a spec run), the platform's suite is not touched, the exit
+//! code follows the results, `--dry-run` prints the estimate, `--max-credits` refuses an expensive selection.
+
+use crate::apply::{apply_settings, World};
+
+/// The examples applied, then one evaluator edited locally and not applied: the branch's text.
+fn edited_world() -> World {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.edit(
+        "bright-smile/reception.yaml",
+        "You have had a severe toothache since last night and want to be seen today.",
+        "You have had a severe toothache since last night; the branch says you also have a fever.",
+    );
+    w.sb.clear_requests();
+    w
+}
+
+#[test]
+fn the_branch_text_runs_and_the_platform_suite_is_unchanged() {
+    let w = edited_world();
+    let before = w.state();
+    let out = w.run(&["test", "--agent", "202", "--name", "Toothache*"]);
+    apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 0
+        --- stdout
+        agent 202, result 1022: completed, 1 of 1 runs succeeded
+          passed  Toothache emergency (1/1 runs)
+        passed: 1 of 1 runs succeeded (100%); required 100%
+        --- stderr
+        started result 1022 for agent 202: 1 test case from the manifests
+        result 1022 (agent 202): running
+        result 1022 (agent 202): completed
+        ");
+    });
+    let sent: Vec<_> = w.log().into_iter().filter(|r| r.method != "GET").collect();
+    assert_eq!(sent.len(), 1, "one spec run and nothing else: {sent:?}");
+    assert!(sent[0].path.ends_with("/run_scenarios_json/"), "{}", sent[0].path);
+    let body = sent[0].body.as_ref().unwrap();
+    assert_eq!(
+        body["spec"]["scenarios"][0]["instructions"],
+        "You have had a severe toothache since last night; the branch says you also have a fever."
+    );
+    assert_eq!(body["agent_id"], 202);
+    assert_eq!(w.state().evaluators, before.evaluators, "the agent's suite is not touched");
+}
+
+#[test]
+fn a_failing_test_case_fails_the_command() {
+    let w = edited_world();
+    w.edit("bright-smile/reception.yaml", "name: Toothache emergency", "name: Toothache emergency fails");
+    let out = w.run(&["test", "--agent", "202", "--name", "Toothache*", "--format", "junit"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    let doc = roxmltree::Document::parse(&out.stdout).expect("JUnit is XML");
+    let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    assert_eq!(failures.len(), 1, "{}", out.stdout);
+}
+
+#[test]
+fn dry_run_prints_the_estimate_and_max_credits_refuses() {
+    let w = edited_world();
+    let out = w.run(&["test", "--agent", "202", "--dry-run"]);
+    apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 0
+        --- stdout
+        agent 202: 5 test cases, 50 credits estimated
+        The specs are valid. Estimated cost: 50 credits. Nothing was run.
+        --- stderr
+        ");
+    });
+    let out = w.run(&["test", "--agent", "202", "--max-credits", "5"]);
+    apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: the platform estimates 50 credits, more than --max-credits 5; nothing was run
+        hint: narrow the selection (--tags, --folder, --name), or raise --max-credits
+        ");
+    });
+    let started = w
+        .log()
+        .into_iter()
+        .filter(|r| r.method == "POST" && !r.query.as_deref().unwrap_or("").contains("dry_run"))
+        .count();
+    assert_eq!(started, 0, "nothing was run");
+}
