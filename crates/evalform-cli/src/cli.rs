@@ -121,6 +121,14 @@ instructions as the manifests say, test profiles inlined, metrics by slug. Sensi
 `${env:NAME}` template. What the spec cannot express (folders, phone numbers, names no catalog resolves offline) \
 is named in a note on stderr. Reads nothing remote.")]
     Export(ExportArgs),
+    /// Check the configured platform: key, reachability, permissions, and which reading it follows
+    #[command(long_about = "Read-only probes against the configured Cekura server: whether the key is accepted, \
+where the base URL and key came from, reachability and latency, access to every declared agent, the page size \
+granted, and which reading the server follows on each point where the vendor's sources disagree (folder list \
+depth, result status case; with --probe-writes, also how adv_update, delete_scenarios and tool ids are read, \
+through requests built to be refused). Printed as a checklist with a fix for each failure. Writes nothing. Exit 1 \
+when a check failed.")]
+    Doctor(DoctorArgs),
     /// Print the manifests' JSON Schema
     Schema,
     /// Serve a local stand-in of the Cekura and Tela APIs on loopback
@@ -301,6 +309,33 @@ pub struct RunArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = RunFormat::Text)]
     pub format: RunFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Manifest files or directories whose agents to check (none: only the key and the server)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Also check this agent (repeatable)
+    #[arg(long = "agent", value_name = "ID")]
+    pub agents: Vec<u64>,
+    /// An earlier run's result id, to see how the server writes statuses
+    #[arg(long, value_name = "ID")]
+    pub result: Option<u64>,
+    /// Also probe how writes are read, with requests built to be refused (nothing is changed)
+    #[arg(long)]
+    pub probe_writes: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
 }
 
 /// Which declared evaluators a command takes: all of them unless narrowed.

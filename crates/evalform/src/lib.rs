@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod cekura;
+pub mod doctor;
 pub mod export;
 pub mod fsutil;
 pub mod http;

@@ -13,6 +13,7 @@ use crate::printer::Printer;
 pub mod apply;
 pub mod completions;
 pub mod demo;
+pub mod doctor;
 pub mod export;
 pub mod import;
 pub mod init;
@@ -39,6 +40,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
         Command::Test(args) => test::run(&global, p, args).await,
         Command::Suggest(args) => suggest::run(&global, p, args).await,
         Command::Export(args) => export::run(p, args),
+        Command::Doctor(args) => doctor::run(&global, p, args).await,
         Command::Schema => schema::run(p).await,
         Command::Sandbox(args) => sandbox::run(&global, p, args).await,
         Command::Demo => demo::run(p).await,

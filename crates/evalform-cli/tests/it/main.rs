@@ -12,6 +12,7 @@ mod completions;
 mod credentials;
 mod demo;
 mod docs;
+mod doctor;
 mod export;
 mod hostile;
 mod import;
