@@ -68,7 +68,7 @@ fn parse_args() -> Result<Options, String> {
             "--keep" => o.keep = Some(value()?.into()),
             "-h" | "--help" => {
                 return Err("usage: bench [--evaluators N] [--latency-ms MS] [--parallelism P] [--seed S] \
-                            [--workloads fleet,tail,mixed,no-op] [--agents 1,4] [--keep DIR]"
+                            [--workloads fleet,tail,mixed,no-op,imported] [--agents 1,4] [--keep DIR]"
                     .into())
             }
             other => return Err(format!("unknown argument `{other}` (try --help)")),
@@ -117,6 +117,33 @@ fn tail(before: &[AgentSuite]) -> Workload {
 
 fn noop(before: &[AgentSuite]) -> Workload {
     Workload { after: before.to_vec(), lower_bound: 0, per_resource: 0 }
+}
+
+/// Seconds of CPU used by this process's waited-for children (`cutime` + `cstime` of `/proc/self/stat`, in clock
+/// ticks of 1/100 s, the Linux default), so a child's CPU is the difference around its run. `None` off Linux.
+fn children_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 16 and 17 of the whole line are the 14th and 15th after the name.
+    let ticks: u64 = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    Some(ticks as f64 * 10.0)
+}
+
+/// The typed-parse floor: parsing every manifest of `dir` into a YAML value, in process, as fast as a plain
+/// parser goes (no positions, no schema, no model). What loading could cost at the least.
+fn parse_floor_ms(dir: &Path) -> f64 {
+    let start = Instant::now();
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
+    files.sort();
+    for f in files {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            let _: Result<serde_yaml::Value, _> = serde_yaml::from_str(&text);
+        }
+    }
+    start.elapsed().as_secs_f64() * 1000.0
 }
 
 /// 2% new, 1% pruned, 10% rewritten instructions, 20% metric changes drawn from a few sets, 5% folder moves
@@ -208,6 +235,8 @@ fn bulk<K>(groups: &BTreeMap<K, usize>) -> usize {
 /// What one child run of evalform took.
 struct Run {
     wall: Duration,
+    /// evalform's own CPU time (user + system), apart from the in-process sandbox's.
+    cpu_ms: Option<f64>,
     peak_kib: u64,
     ok: bool,
 }
@@ -221,6 +250,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 /// Run evalform with `args` against `base_url`; sample its peak resident memory (`VmHWM`) while it runs.
 fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let cpu_before = children_cpu_ms();
     let start = Instant::now();
     let mut child = Command::new(exe)
         .args(args)
@@ -245,6 +275,7 @@ fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
         }
     };
     let wall = start.elapsed();
+    let cpu_ms = cpu_before.zip(children_cpu_ms()).map(|(a, b)| b - a);
     if !status.success() && status.code() != Some(2) {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
@@ -256,7 +287,7 @@ fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
             err.lines().take(20).collect::<Vec<_>>().join("\n")
         );
     }
-    Ok(Run { wall, peak_kib: peak, ok: status.success() || status.code() == Some(2) })
+    Ok(Run { wall, cpu_ms, peak_kib: peak, ok: status.success() || status.code() == Some(2) })
 }
 
 #[derive(Debug)]
@@ -268,7 +299,9 @@ struct Row {
     per_resource: usize,
     lower_bound: usize,
     plan_ms: f64,
+    plan_cpu_ms: Option<f64>,
     floor_ms: f64,
+    parse_floor_ms: f64,
     reads: usize,
     apply_ms: f64,
     peak_mib: f64,
@@ -281,10 +314,12 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         "fleet" => fleet(&before),
         "tail" => tail(&before),
         "mixed" => mixed(&before, o.seed),
-        "no-op" => noop(&before),
+        "no-op" | "imported" => noop(&before),
         other => return Err(format!("unknown workload `{other}`")),
     };
-    suite::write_manifests(dir, &w.after, true).map_err(|e| e.to_string())?;
+    // An imported suite manages every field, max_duration too, which only the single read returns.
+    suite::write_manifests_managing(dir, &w.after, true, name == "imported").map_err(|e| e.to_string())?;
+    let parse_floor_ms = parse_floor_ms(dir);
     let sandbox = Sandbox::start(0, SandboxConfig::default()).await.map_err(|e| e.to_string())?;
     sandbox.with_state(|s| suite::seed_sandbox(s, &before))?;
     sandbox.set_faults(FaultConfig { latency_ms: o.latency_ms, ..FaultConfig::default() });
@@ -319,7 +354,9 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         per_resource: w.per_resource,
         lower_bound: w.lower_bound,
         plan_ms: plan.wall.as_secs_f64() * 1000.0,
+        plan_cpu_ms: plan.cpu_ms,
         floor_ms,
+        parse_floor_ms,
         reads,
         apply_ms: apply.wall.as_secs_f64() * 1000.0,
         peak_mib: plan.peak_kib.max(apply.peak_kib) as f64 / 1024.0,
@@ -357,8 +394,8 @@ fn main() -> ExitCode {
         o.evaluators, o.latency_ms, o.parallelism, DEFAULT_BATCH_SIZE, o.seed
     );
     println!();
-    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | reads | floor | plan/floor | apply wall | peak RSS | verified |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | reads | floor | parse floor | plan/(floor+parse) | apply wall | peak RSS | verified |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut failed = false;
     for &agents in &o.agents {
         for name in &o.workloads {
@@ -375,7 +412,7 @@ fn main() -> ExitCode {
                         format!("{:+.1}%", (r.writes as f64 / r.lower_bound as f64 - 1.0) * 100.0)
                     };
                     println!(
-                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {:.0} ms | {:.2}× | {:.0} ms | {:.0} MiB | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.0} MiB | {} |",
                         r.workload,
                         r.agents,
                         r.evaluators,
@@ -384,14 +421,16 @@ fn main() -> ExitCode {
                         r.lower_bound,
                         vs,
                         r.plan_ms,
+                        r.plan_cpu_ms.map_or("n/a".to_string(), |c| format!("{c:.0} ms")),
                         r.reads,
                         r.floor_ms,
-                        r.plan_ms / r.floor_ms.max(1.0),
+                        r.parse_floor_ms,
+                        r.plan_ms / (r.floor_ms + r.parse_floor_ms).max(1.0),
                         r.apply_ms,
                         r.peak_mib,
                         if r.verified { "yes" } else { "NO" }
                     );
-                    failed |= !r.verified || (r.workload == "no-op" && r.writes > 0);
+                    failed |= !r.verified || (matches!(r.workload.as_str(), "no-op" | "imported") && r.writes > 0);
                 }
                 Err(e) => {
                     eprintln!("{name} ({agents} agents): {e}");

@@ -98,7 +98,22 @@ fn q(s: &str) -> String {
 }
 
 /// Write the suite as manifests under `dir` (replacing what is there).
+/// What every seeded evaluator's `max_duration` is (the list does not return it: managing it costs a single read
+/// per evaluator).
+pub const MAX_DURATION: u32 = 300;
+
 pub fn write_manifests(dir: &Path, suites: &[AgentSuite], prune: bool) -> std::io::Result<()> {
+    write_manifests_managing(dir, suites, prune, false)
+}
+
+/// [`write_manifests`], with `max_duration` managed in `defaults` when `max_duration` is true (as `import`
+/// writes suites: it manages every field).
+pub fn write_manifests_managing(
+    dir: &Path,
+    suites: &[AgentSuite],
+    prune: bool,
+    max_duration: bool,
+) -> std::io::Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
@@ -126,6 +141,9 @@ pub fn write_manifests(dir: &Path, suites: &[AgentSuite], prune: bool) -> std::i
                 "  defaults:\n    personality: 7\n    tools: [TOOL_END_CALL]\n    tags: [bench]\n    instructions_suffix: {}",
                 q(&s.suffix)
             );
+            if max_duration {
+                let _ = writeln!(y, "    max_duration: {MAX_DURATION}");
+            }
             let _ = writeln!(y, "  evaluators:");
             for e in chunk {
                 let metrics: Vec<String> = e.metrics.iter().map(u64::to_string).collect();
@@ -183,7 +201,10 @@ pub fn seed_sandbox(state: &mut SandboxState, suites: &[AgentSuite]) -> Result<B
                 "folder_path": folder_name(e.folder),
             });
             let id = state.insert_evaluator(next, body).map_err(|e| format!("{e:?}"))?;
-            state.edit_evaluator(id, json!({"first_message": e.first_message})).map_err(|e| format!("{e:?}"))?;
+            // Like the API, creation takes neither of these: they are set by an edit.
+            state
+                .edit_evaluator(id, json!({"first_message": e.first_message, "max_duration": MAX_DURATION}))
+                .map_err(|e| format!("{e:?}"))?;
             ids.insert(e.name.clone(), id);
         }
     }
