@@ -314,6 +314,9 @@ pub fn main() -> ExitCode {
             return if err.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
+    // The keys are secrets of the run from the start, whether or not this command uses them.
+    let _ = crate::env::api_key(evalform::cekura::client::KEY_VAR);
+    let _ = crate::env::api_key(evalform::tela::client::KEY_VAR);
     let printer = Printer::new(&cli.global);
     init_logging(&cli.global, printer.stderr_color());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -350,7 +353,7 @@ fn init_logging(global: &GlobalArgs, color: bool) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::LogWriter)
         .with_ansi(color)
         .without_time()
         .with_target(false)

@@ -26,11 +26,13 @@ pub fn remote(args: &RemoteArgs, parallelism: u16, cekura: bool, tela: bool) -> 
 }
 
 pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient, CliError> {
+    crate::redact::register_url_password(&args.cekura_base_url);
     let settings = crate::env::http_settings(parallelism);
     Ok(CekuraClient::new(&args.cekura_base_url, crate::env::api_key(CEKURA_KEY_VAR), settings)?)
 }
 
 pub fn tela_client(args: &RemoteArgs, parallelism: u16) -> Result<TelaClient, CliError> {
+    crate::redact::register_url_password(&args.tela_base_url);
     let settings = crate::env::http_settings(parallelism);
     Ok(TelaClient::new(&args.tela_base_url, crate::env::api_key(TELA_KEY_VAR), settings)?)
 }

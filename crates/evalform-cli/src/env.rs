@@ -19,9 +19,12 @@ pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// An API key from the variable `name`; `None` when it is unset or empty.
+/// An API key from the variable `name`; `None` when it is unset or empty. The key is registered with
+/// [`crate::redact`]: it never shows in any output, whatever message quotes it.
 pub fn api_key(name: &str) -> Option<ApiKey> {
-    var(name).and_then(ApiKey::new)
+    let key = var(name).and_then(ApiKey::new)?;
+    crate::redact::register(key.expose());
+    Some(key)
 }
 
 /// HTTP settings for `--parallelism`.

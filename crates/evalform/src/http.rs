@@ -149,7 +149,7 @@ impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
             .field("platform", &self.inner.platform)
-            .field("base", &self.inner.base.as_str())
+            .field("base", &without_password(self.inner.base.as_str()))
             .field("key", &"***")
             .finish()
     }
@@ -173,8 +173,9 @@ impl Transport {
         scheme: AuthScheme,
         settings: HttpSettings,
     ) -> Result<Self, ApiError> {
+        let shown = without_password(base_url);
         let base = Url::parse(base_url.trim())
-            .map_err(|e| ApiError::Config(format!("{platform} base URL {base_url:?} is not a URL: {e}")))?;
+            .map_err(|e| ApiError::Config(format!("{platform} base URL {shown:?} is not a URL: {e}")))?;
         match base.scheme() {
             "https" => {}
             "http" if is_loopback(&base) => {}
@@ -186,7 +187,7 @@ impl Transport {
                 )))
             }
             other => {
-                return Err(ApiError::Config(format!("{platform} base URL {base_url:?}: unsupported scheme {other:?}")))
+                return Err(ApiError::Config(format!("{platform} base URL {shown:?}: unsupported scheme {other:?}")))
             }
         }
         let key = key.ok_or_else(|| ApiError::MissingKey { platform, variable: key_var.to_string() })?;
@@ -213,8 +214,9 @@ impl Transport {
         Ok(Transport { inner: Arc::new(Inner { platform, client, base, auth: (name, value), permits, settings }) })
     }
 
-    pub fn base_url(&self) -> &str {
-        self.inner.base.as_str()
+    /// The base URL, with the password of its user information (if any) masked.
+    pub fn base_url(&self) -> String {
+        without_password(self.inner.base.as_str())
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -352,6 +354,19 @@ impl HeaderNameExt for HeaderName {
     /// Header names are case-insensitive; `HeaderName::from_static` insists on lower case.
     fn from_static_lower(name: &'static str) -> HeaderName {
         HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()).expect("a valid header name")
+    }
+}
+
+/// A URL as messages show it: the password of `scheme://user:password@host` replaced by `***`. Works on text that
+/// does not parse as a URL too, so that an invalid base URL is never echoed with its password.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_string(),
     }
 }
 
@@ -706,6 +721,24 @@ mod tests {
         assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn base_urls_are_never_shown_with_their_password() {
+        assert_eq!(without_password("https://u:pw@host/x?y"), "https://u:***@host/x?y");
+        assert_eq!(without_password("https://u@host"), "https://u@host");
+        assert_eq!(without_password("ht tp://u:pw@h st"), "ht tp://u:***@h st");
+        assert_eq!(without_password("no url"), "no url");
+        let make = |url: &str| {
+            Transport::new("cekura", url, ApiKey::new("k"), "K", AuthScheme::Bearer, HttpSettings::default())
+                .map(|t| format!("{t:?} {}", t.base_url()))
+                .unwrap_or_else(|e| e.to_string())
+        };
+        for url in ["https://user:hunter2pw@[::1", "ftp://user:hunter2pw@host", "https://user:hunter2pw@host/"] {
+            let shown = make(url);
+            assert!(!shown.contains("hunter2pw"), "{shown}");
+            assert!(shown.contains("user:***@"), "{shown}");
+        }
     }
 
     #[test]

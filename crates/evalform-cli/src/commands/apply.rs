@@ -182,7 +182,7 @@ impl Progress for StderrProgress<'_> {
         let line = format!("{} {} ({}): {mark}", op.method, op.path, op.description);
         match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             Some(bar) => {
-                bar.set_message(line);
+                bar.set_message(crate::redact::scrub(&line).into_owned());
                 bar.inc(1);
             }
             None => self.printer.status(&format!("  {line}")),

@@ -41,9 +41,14 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
     }
 }
 
-/// The process environment, for [`LoadOptions::env`].
+/// The process environment, for [`LoadOptions::env`]. Every value read here is a secret of the run: it is
+/// registered with [`crate::redact`] before the manifests ever see it.
 pub fn process_env(name: &str) -> Option<String> {
-    crate::env::var(name)
+    let value = crate::env::var(name);
+    if let Some(v) = &value {
+        crate::redact::register(v);
+    }
+    value
 }
 
 /// Load the manifests. On problems, print them (they are the command's output) and return `None`: the command

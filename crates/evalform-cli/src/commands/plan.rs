@@ -24,7 +24,10 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         PlanFormat::Markdown => p.data(&evalform::render::markdown(&plan)),
     }
     if let Some(out) = &args.out {
-        SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes).write(out)?;
+        // Scrubbed like every other output: a secret value quoted by the platform's side of a change stays out.
+        let text = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes).to_text()?;
+        evalform::fsutil::write_atomic(out, crate::redact::scrub(&text).as_bytes())
+            .map_err(|e| CliError::new(format!("cannot write the plan to {}: {}", out.display(), e.error)))?;
         p.status(&format!(
             "Saved the plan to {}. Apply it exactly with: evalform apply --plan {}",
             out.display(),

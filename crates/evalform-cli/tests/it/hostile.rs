@@ -278,3 +278,60 @@ async fn the_real_answer_plans_the_metric_change() {
 fn line_count(text: &str) -> usize {
     1 + text.replace("\r\n", "\n").chars().filter(|&c| c == '\n' || c == '\r').count()
 }
+
+/// One request as a [`Hook`] sees it.
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Answers a request instead of the sandbox (`Some`), or lets it through (`None`).
+pub type Hook = Arc<dyn Fn(&Seen) -> Option<Response> + Send + Sync>;
+
+struct HookProxy {
+    upstream: String,
+    client: reqwest::Client,
+    hook: Hook,
+}
+
+async fn forward_hooked(State(p): State<Arc<HookProxy>>, req: Request<Body>) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let pq = req.uri().path_and_query().map(|x| x.to_string()).unwrap_or_default();
+    let headers = req.headers().clone();
+    let body = to_bytes(req.into_body(), 1 << 24).await.unwrap_or_default().to_vec();
+    let seen = Seen { method: method.to_string(), path, query, headers: headers.clone(), body: body.clone() };
+    if let Some(answer) = (p.hook)(&seen) {
+        return answer;
+    }
+    let mut upstream = p.client.request(method, format!("{}{pq}", p.upstream)).body(body);
+    for (name, value) in &headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let Ok(upstream) = upstream.send().await else { return StatusCode::BAD_GATEWAY.into_response() };
+    let status = upstream.status();
+    let bytes = upstream.bytes().await.unwrap_or_default().to_vec();
+    (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// A loopback proxy in front of `upstream` (the sandbox) that lets `hook` answer any request itself. Returns its
+/// base URL; it stops with the test's runtime.
+pub async fn hooked_proxy(upstream: String, hook: Hook) -> String {
+    let proxy = Arc::new(HookProxy { upstream, client: reqwest::Client::new(), hook });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(forward_hooked).with_state(proxy);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A JSON answer from a hook.
+pub fn answer(status: StatusCode, body: Value) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
