@@ -41,6 +41,10 @@ pub struct GlobalArgs {
     /// How many API requests may be in flight at once.
     #[arg(long, global = true, help_heading = "Global options", default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// Give up talking to the platforms after this many seconds, for the whole command (every request, retry and
+    /// wait); a single request gives up after 30 seconds in any case.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    pub deadline: Option<u64>,
     /// Never colour the output (also: the NO_COLOR environment variable).
     #[arg(long, global = true, help_heading = "Global options")]
     pub no_color: bool,
@@ -317,6 +321,9 @@ pub fn main() -> ExitCode {
     // The keys are secrets of the run from the start, whether or not this command uses them.
     let _ = crate::env::api_key(evalform::cekura::client::KEY_VAR);
     let _ = crate::env::api_key(evalform::tela::client::KEY_VAR);
+    if let Some(secs) = cli.global.deadline {
+        crate::connect::set_deadline(std::time::Instant::now() + std::time::Duration::from_secs(secs));
+    }
     let printer = Printer::new(&cli.global);
     init_logging(&cli.global, printer.stderr_color());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -12,6 +12,17 @@ use evalform::tela::TelaClient;
 use crate::cli::RemoteArgs;
 use crate::error::CliError;
 
+static DEADLINE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// `--deadline`: no request of this command is sent, waited on or retried past `at`.
+pub fn set_deadline(at: std::time::Instant) {
+    let _ = DEADLINE.set(at);
+}
+
+fn http_settings(parallelism: u16) -> evalform::http::HttpSettings {
+    evalform::http::HttpSettings { deadline: DEADLINE.get().copied(), ..crate::env::http_settings(parallelism) }
+}
+
 /// Clients for the platforms `desired` names.
 pub fn remote_for(args: &RemoteArgs, parallelism: u16, desired: &State) -> Result<Remote, CliError> {
     remote(args, parallelism, !desired.agents.is_empty(), !desired.prompts.is_empty())
@@ -27,12 +38,12 @@ pub fn remote(args: &RemoteArgs, parallelism: u16, cekura: bool, tela: bool) -> 
 
 pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient, CliError> {
     crate::redact::register_url_password(&args.cekura_base_url);
-    let settings = crate::env::http_settings(parallelism);
+    let settings = http_settings(parallelism);
     Ok(CekuraClient::new(&args.cekura_base_url, crate::env::api_key(CEKURA_KEY_VAR), settings)?)
 }
 
 pub fn tela_client(args: &RemoteArgs, parallelism: u16) -> Result<TelaClient, CliError> {
     crate::redact::register_url_password(&args.tela_base_url);
-    let settings = crate::env::http_settings(parallelism);
+    let settings = http_settings(parallelism);
     Ok(TelaClient::new(&args.tela_base_url, crate::env::api_key(TELA_KEY_VAR), settings)?)
 }

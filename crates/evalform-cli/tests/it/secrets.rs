@@ -182,8 +182,8 @@ async fn secrets_are_masked_by_value_in_old_values_flow_diffs_error_bodies_and_l
     seed_by_value(&sandbox);
     // The proxy rejects every write with a 400 that quotes the request it got, and its key header: a platform
     // error message that repeats the submitted value.
-    let hook: crate::hostile::Hook = std::sync::Arc::new(|seen: &crate::hostile::Seen| {
-        if seen.method == "GET" {
+    let hook: crate::hostile::Hook = std::sync::Arc::new(|seen: &crate::hostile::Seen, after: Option<u16>| {
+        if seen.method == "GET" || after.is_some() {
             return None;
         }
         let key = seen.headers.get("x-cekura-api-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
