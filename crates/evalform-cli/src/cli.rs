@@ -16,6 +16,14 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes
 Environment: CEKURA_API_KEY, CEKURA_BASE_URL, TELA_API_KEY, TELA_BASE_URL, NO_COLOR.
 Docs: docs/getting-started.md, docs/manifest.md";
 
+/// The longest wait an option may ask for: a week.
+const MAX_SECONDS: u64 = 604_800;
+
+/// A platform id: a positive integer the platforms can store (a signed 64-bit column).
+fn id_parser() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=i64::MAX as u64)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "evalform",
@@ -43,7 +51,7 @@ pub struct GlobalArgs {
     pub parallelism: u16,
     /// Give up talking to the platforms after this many seconds, for the whole command (every request, retry and
     /// wait); a single request gives up after 30 seconds in any case.
-    #[arg(long, global = true, help_heading = "Global options", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    #[arg(long, global = true, help_heading = "Global options", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub deadline: Option<u64>,
     /// Never colour the output (also: the NO_COLOR environment variable).
     #[arg(long, global = true, help_heading = "Global options")]
@@ -185,7 +193,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// The Cekura agent to import
-    #[arg(long, value_name = "ID", required_unless_present = "prompt")]
+    #[arg(long, value_name = "ID", required_unless_present = "prompt", value_parser = id_parser())]
     pub agent: Option<u64>,
     /// A Tela prompt whose test cases to import
     #[arg(long, value_name = "UUID")]
@@ -240,20 +248,20 @@ pub struct RunArgs {
     /// Run only evaluators whose name matches this glob
     #[arg(long, value_name = "PATTERN")]
     pub name: Option<String>,
-    /// How many times to run each evaluator
-    #[arg(long, value_name = "N")]
+    /// How many times to run each evaluator (1 to 1000)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub frequency: Option<u32>,
     /// Use this test profile (id) for every run
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub test_profile: Option<u64>,
     /// Use this personality (id) for every run
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub personality: Option<u64>,
     /// Start the runs and print the result id without waiting
     #[arg(long)]
     pub no_wait: bool,
-    /// Give up waiting after this many seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    /// Give up waiting after this many seconds (at most a week)
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
     pub timeout: u64,
     /// The share of runs that must succeed, between 0 and 1
     #[arg(long, value_name = "RATE", default_value_t = 1.0)]

@@ -36,3 +36,154 @@ fn a_closed_stdout_ends_quietly_with_the_sigpipe_status() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+/// Values an attacker, a broken script or a careless colleague might give any option.
+const HOSTILE_VALUES: &[&str] = &[
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999999999",
+    "9223372036854775808",
+    "-1",
+    "-9223372036854775809",
+    "0",
+    "",
+    " ",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e999",
+    "0x10",
+    "1.5",
+    "%s%n%x",
+    "\u{1b}[31mred",
+    "../../../../nonexistent/x",
+    "*[",
+    "ä€𝄞",
+];
+
+/// Every command with every option that takes a value; the flags without one are added in the last column.
+const COMMANDS: &[(&str, &[&str], &[&str])] = &[
+    ("validate", &[], &[]),
+    (
+        "plan",
+        &["--target", "--exclude", "--batch-size", "--cekura-base-url", "--tela-base-url", "--format", "--out"],
+        &["--detailed-exitcode"],
+    ),
+    ("apply", &["--target", "--exclude", "--batch-size", "--cekura-base-url", "--plan"], &["--auto-approve"]),
+    ("import", &["--agent", "--prompt", "--out"], &["--force"]),
+    ("pull", &["--cekura-base-url"], &["--dry-run", "--override"]),
+    (
+        "run",
+        &[
+            "--tags",
+            "--folder",
+            "--name",
+            "--frequency",
+            "--test-profile",
+            "--personality",
+            "--timeout",
+            "--min-success-rate",
+            "--format",
+        ],
+        &["--no-wait"],
+    ),
+    ("suggest", &["--message", "--name"], &[]),
+    ("schema", &[], &[]),
+    ("completions", &[], &[]),
+    ("man", &["--out-dir"], &[]),
+];
+
+/// Arguments a command needs to get past clap with one hostile option.
+fn base_args(command: &str) -> Vec<&'static str> {
+    match command {
+        "import" => vec!["--agent", "12"],
+        "suggest" => vec!["--message", "better"],
+        "completions" => vec!["bash"],
+        "apply" => vec!["--auto-approve"],
+        _ => vec![],
+    }
+}
+
+/// No option value makes evalform panic (exit 101): every number is range-checked, every text handled.
+#[test]
+fn no_command_panics_on_hostile_options() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.yaml"),
+        "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: A\n      personality: 7\n      instructions: Hi.\n",
+    )
+    .unwrap();
+    // A closed port: every command that talks to a platform fails fast, and nothing reaches the network.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut runs = 0;
+    let check = |args: Vec<String>| {
+        let mut cmd = evalform();
+        cmd.args(&args)
+            .env("CEKURA_API_KEY", "k")
+            .env("TELA_API_KEY", "k")
+            .env("CEKURA_BASE_URL", &base)
+            .env("TELA_BASE_URL", &base)
+            .env("EVALFORM_FAST_RETRIES", "1")
+            .stdin(std::process::Stdio::null());
+        let out = run(cmd, Some(dir.path()));
+        assert_ne!(out.code, 101, "{args:?} panicked:\n{}", out.snapshot());
+        assert!(!out.stderr.contains("panicked"), "{args:?}:\n{}", out.snapshot());
+    };
+    for (command, options, flags) in COMMANDS {
+        for value in HOSTILE_VALUES {
+            for option in *options {
+                let mut args = vec![command.to_string()];
+                args.extend(base_args(command).iter().map(|s| s.to_string()));
+                args.push(format!("{option}={value}"));
+                args.extend(flags.iter().map(|s| s.to_string()));
+                check(args);
+                runs += 1;
+            }
+            // The value as a path, and as a global option.
+            if *command != "completions" && *command != "schema" {
+                check(vec![command.to_string(), value.to_string()]);
+                runs += 1;
+            }
+            for global in ["--parallelism", "--deadline"] {
+                check(vec![format!("{global}={value}"), command.to_string(), "m.yaml".to_string()]);
+                runs += 1;
+            }
+        }
+    }
+    for value in HOSTILE_VALUES {
+        for option in ["--port", "--state"] {
+            // Only values that cannot start a server that would run forever.
+            if option == "--port" && value.parse::<u16>().is_ok() {
+                continue;
+            }
+            if option == "--state" {
+                check(vec!["sandbox".into(), "--port=99999".into(), format!("--state={value}")]);
+            } else {
+                check(vec!["sandbox".into(), format!("{option}={value}")]);
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs > 500, "only {runs} runs");
+}
+
+/// Numbers that would overflow a clock or a counter are refused by name, before anything runs.
+#[test]
+fn numeric_options_are_range_checked() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--timeout", "18446744073709551615"], "is not in 1..=604800"),
+        (&["run", "--frequency", "0"], "is not in 1..=1000"),
+        (&["run", "--test-profile", "18446744073709551615"], "is not in 1..=9223372036854775807"),
+        (&["import", "--agent", "0"], "is not in 1..=9223372036854775807"),
+        (&["--deadline", "0", "plan"], "is not in 1..=604800"),
+    ];
+    for (args, expect) in cases {
+        let mut cmd = evalform();
+        cmd.args(*args);
+        let out = run(cmd, None);
+        assert_eq!(out.code, 1, "{args:?}:\n{}", out.snapshot());
+        assert!(out.stderr.contains(expect), "{args:?}:\n{}", out.snapshot());
+    }
+}
