@@ -261,7 +261,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// Give up waiting after this many seconds (at most a week)
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub timeout: u64,
     /// The share of runs that must succeed, between 0 and 1
     #[arg(long, value_name = "RATE", default_value_t = 1.0)]

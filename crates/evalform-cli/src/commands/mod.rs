@@ -56,7 +56,11 @@ pub fn process_env(name: &str) -> Option<String> {
 /// for those that only need names and selections (run, suggest).
 pub fn load_manifests(p: &Printer, paths: &[PathBuf], mode: EnvMode) -> Option<Manifests> {
     let opts = LoadOptions { env: &process_env, mode };
-    match manifest::load(paths, &opts) {
+    let (warnings, loaded) = manifest::load_reporting(paths, &opts);
+    for warning in &warnings {
+        p.warn(&format!("warning: {warning}"));
+    }
+    match loaded {
         Ok(loaded) => Some(loaded),
         Err(diagnostics) => {
             p.stderr(&diagnostics.render(p.stderr_color()));

@@ -10,6 +10,7 @@ mod completions;
 mod demo;
 mod docs;
 mod hostile;
+mod hostile_files;
 mod import;
 mod manifest;
 mod plan;
