@@ -201,3 +201,29 @@ fn a_symlinked_directory_of_manifests_is_followed() {
     assert_eq!(out.code, 0, "{}", out.snapshot());
     assert!(out.stdout.contains("1 evaluator"), "{}", out.snapshot());
 }
+
+#[test]
+fn an_empty_env_variable_is_an_error_unless_opted_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{HEAD}      instructions: \"Token ${{env:EVALFORM_T_EMPTY}}.\"\n");
+    std::fs::write(dir.path().join("m.yaml"), text).unwrap();
+    let mut cmd = evalform();
+    cmd.args(["plan", "m.yaml"])
+        .env("EVALFORM_T_EMPTY", "")
+        .env("CEKURA_API_KEY", "k")
+        .env("CEKURA_BASE_URL", "http://127.0.0.1:9");
+    let out = run(cmd, Some(dir.path()));
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: environment variable `EVALFORM_T_EMPTY` is empty
+         --> m.yaml:7:21
+          |
+        7 |       instructions: "Token ${env:EVALFORM_T_EMPTY}."
+          |                     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ this value needs it
+          = help: set `EVALFORM_T_EMPTY` to a value (an empty one would replace the platform's text with nothing), or write `${env:EVALFORM_T_EMPTY:-}` to allow empty
+
+        error: 1 problem in 1 file
+        "#);
+}

@@ -245,3 +245,26 @@ fn a_base_url_with_credentials_is_never_echoed_with_its_password() {
         assert!(out.stderr.contains("error:"), "{}", out.snapshot());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doubled_dollar_writes_a_literal_reference_and_an_opted_in_empty_variable_writes_nothing() {
+    let sandbox = Sandbox::start(0, SandboxConfig::default()).await.unwrap();
+    let base = sandbox.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: Literal\n      personality: 7\n      \
+                    instructions: \"Say $${env:HOME} and [${env:EVALFORM_T_EMPTY:-}] and ${env:EVALFORM_T_MISSING:-none}.\"\n";
+    std::fs::write(dir.path().join("m.yaml"), manifest).unwrap();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = cmd(&base, &["apply", "--auto-approve", "m.yaml"]);
+        c.env("EVALFORM_T_EMPTY", "").env("HOME", "/home/should-not-appear");
+        run_in(&d, c)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let state = sandbox.with_state(|s| serde_json::to_string(&*s).unwrap());
+    assert!(state.contains("Say ${env:HOME} and [] and none."), "{state}");
+    assert!(!state.contains("should-not-appear"), "{state}");
+    sandbox.shutdown().await;
+}

@@ -219,6 +219,10 @@ impl<'a, 'f> Converter<'a, 'f> {
                         EnvError::Unset { name } => d
                             .label("this value needs it")
                             .help(format!("set `{name}` in the environment of `plan` and `apply`")),
+                        EnvError::Empty { name } => d.label("this value needs it").help(format!(
+                            "set `{name}` to a value (an empty one would replace the platform's text with nothing), \
+                             or write `${{env:{name}:-}}` to allow empty"
+                        )),
                         _ => d.label("expected `${env:NAME}`, NAME made of letters, digits and `_`"),
                     };
                     self.push(d);
