@@ -168,7 +168,7 @@ mod tests {
 
     fn secrets(values: &[&str]) -> Vec<String> {
         let mut v: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-        v.sort_by(|a, b| b.len().cmp(&a.len()));
+        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
         v
     }
 
