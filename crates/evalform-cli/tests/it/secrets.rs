@@ -268,3 +268,22 @@ async fn a_doubled_dollar_writes_a_literal_reference_and_an_opted_in_empty_varia
     assert!(!state.contains("should-not-appear"), "{state}");
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_whose_calls_hold_a_secret_in_clear_is_not_saved() {
+    // The token is also written in clear in an instruction: masking it in the plan file would change what
+    // `apply --plan` sends, and keeping it would leak it. The plan is refused, and nothing shows the token.
+    let sandbox = Sandbox::start(0, SandboxConfig::default()).await.unwrap();
+    let base = sandbox.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = BY_VALUE.replace("Ask about opening hours.", &format!("Use {TOKEN} to log in."));
+    std::fs::write(dir.path().join("suite.yaml"), manifest).unwrap();
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || run_in(&d, cmd(&base, &["plan", "--out", "p.plan", "suite.yaml"])))
+        .await
+        .unwrap();
+    check("plan --out", &out, &[1]);
+    assert!(out.stderr.contains("the plan was not saved"), "{}", out.snapshot());
+    assert!(!dir.path().join("p.plan").exists());
+    sandbox.shutdown().await;
+}
