@@ -19,6 +19,14 @@ pub fn set_deadline(at: std::time::Instant) {
     let _ = DEADLINE.set(at);
 }
 
+/// `wait`, shortened to what is left of `--deadline`.
+pub fn within_deadline(wait: std::time::Duration) -> std::time::Duration {
+    match DEADLINE.get() {
+        Some(at) => wait.min(at.saturating_duration_since(std::time::Instant::now())),
+        None => wait,
+    }
+}
+
 fn http_settings(parallelism: u16) -> evalform::http::HttpSettings {
     evalform::http::HttpSettings { deadline: DEADLINE.get().copied(), ..crate::env::http_settings(parallelism) }
 }

@@ -37,8 +37,8 @@ pub fn http_settings(parallelism: u16) -> HttpSettings {
     HttpSettings { parallelism: usize::from(parallelism), ..base }
 }
 
-/// How to wait for a run or a suggestion session that may take up to `timeout`.
+/// How to wait for a run or a suggestion session that may take up to `timeout` (and no longer than `--deadline`).
 pub fn poll_settings(timeout: Duration) -> PollSettings {
     let ms = var(POLL_INTERVAL_VAR).and_then(|v| v.trim().parse().ok());
-    PollSettings::new(timeout, ms)
+    PollSettings::new(crate::connect::within_deadline(timeout), ms)
 }

@@ -33,7 +33,9 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
                  (the manifests or an API call), so a plan file would either hold the secret or change the call",
                 out.display()
             ))
-            .hint("write the value as `${env:NAME}` wherever it appears, or run `evalform apply` without a saved plan"));
+            .hint(
+                "write the value as `${env:NAME}` wherever it appears, or run `evalform apply` without a saved plan",
+            ));
         }
         evalform::fsutil::write_atomic(out, scrubbed.as_bytes())
             .map_err(|e| CliError::new(format!("cannot write the plan to {}: {}", out.display(), e.error)))?;
