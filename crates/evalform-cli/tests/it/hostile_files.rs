@@ -227,3 +227,26 @@ fn an_empty_env_variable_is_an_error_unless_opted_in() {
         error: 1 problem in 1 file
         "#);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_given_as_a_saved_plan_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("p.plan");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // If evalform opened the FIFO it would block forever: the test would hang, not fail.
+    let out = evalform_in(dir.path(), &["apply", "--plan", "p.plan"]);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: p.plan: not a regular file; a saved plan was not read
+        hint: pass the file `evalform plan --out FILE` wrote
+        "#);
+}
+
+fn evalform_in(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = evalform();
+    cmd.args(args);
+    run(cmd, Some(dir))
+}
