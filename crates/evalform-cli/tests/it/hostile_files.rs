@@ -175,6 +175,7 @@ fn fifos_devices_and_link_loops_are_skipped_with_a_warning_never_read() {
     assert!(made.success());
     std::os::unix::fs::symlink("/dev/zero", d.join("suite/zero.yaml")).unwrap();
     std::os::unix::fs::symlink("..", d.join("suite/sub/loop")).unwrap();
+    std::os::unix::fs::symlink("nowhere.yaml", d.join("suite/gone.yaml")).unwrap();
     // If evalform opened the FIFO it would block forever: the test would hang, not fail.
     let out = validate_in(d, &["suite", "suite/pipe.yaml"]);
     insta::assert_snapshot!(out.snapshot(), @r#"
@@ -182,6 +183,7 @@ fn fifos_devices_and_link_loops_are_skipped_with_a_warning_never_read() {
         --- stdout
         ok: 1 file, 1 agent, 1 evaluator, 0 test profiles, 0 prompts with 0 test cases
         --- stderr
+        warning: skipped suite/gone.yaml: a link that cannot be followed (No such file or directory (os error 2))
         warning: skipped suite/pipe.yaml: a FIFO (named pipe), not a regular file
         warning: skipped suite/sub/loop: a link back to a directory above it (a loop)
         warning: skipped suite/zero.yaml: a device, not a regular file

@@ -254,11 +254,14 @@ fn walk_dir(
         }
         let shown = display_path(&p);
         let linked = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
-        let Ok(meta) = std::fs::metadata(&p) else {
-            if linked && p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                found.warnings.push(format!("skipped {shown}: a link to nothing"));
+        let meta = match std::fs::metadata(&p) {
+            Ok(meta) => meta,
+            Err(err) => {
+                if linked {
+                    found.warnings.push(format!("skipped {shown}: a link that cannot be followed ({err})"));
+                }
+                continue;
             }
-            continue;
         };
         if meta.is_dir() {
             // A directory link is followed, unless it leads back into a directory being read.
