@@ -326,6 +326,7 @@ pub fn main() -> ExitCode {
             return if err.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
+    crate::redact::install_panic_hook();
     // The keys are secrets of the run from the start, whether or not this command uses them.
     let _ = crate::env::api_key(evalform::cekura::client::KEY_VAR);
     let _ = crate::env::api_key(evalform::tela::client::KEY_VAR);

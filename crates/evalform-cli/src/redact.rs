@@ -123,6 +123,15 @@ fn replace_words(text: &str, word: &str) -> String {
     out
 }
 
+/// A panic (a bug) prints its message through [`scrub`] too: a secret in a panic message stays out of stderr.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let text = format!("evalform {info}\nThis is a bug; please report it.\n");
+        let mut err = std::io::stderr().lock();
+        let _ = std::io::Write::write_all(&mut err, scrub(&text).as_bytes());
+    }));
+}
+
 /// The log writer (`-v`, `-vv`, `-vvv`): each event is gathered whole, scrubbed, then written to stderr, so a
 /// secret cannot slip through split across two writes.
 #[derive(Debug, Clone, Copy, Default)]

@@ -343,7 +343,7 @@ impl Transport {
         let outcome = match req.send().await {
             Err(e) => {
                 if e.is_connect() {
-                    Attempt::NotSent(describe(e))
+                    Attempt::NotSent(format!("{host}: {}", describe(e)))
                 } else {
                     Attempt::Lost(describe(e))
                 }
@@ -572,7 +572,7 @@ impl Failure {
 fn classify(repeat: Repeat, outcome: Attempt) -> Step {
     let read = repeat == Repeat::Safe;
     match outcome {
-        Attempt::NotSent(why) => Step::Retry { why: format!("could not connect: {why}"), retry_after: None },
+        Attempt::NotSent(why) => Step::Retry { why: format!("could not connect to {why}"), retry_after: None },
         Attempt::Lost(why) if read => Step::Retry { why, retry_after: None },
         Attempt::Lost(why) => Step::Fail(Failure::Unknown(why)),
         Attempt::Unreadable { status, why } => match status {
