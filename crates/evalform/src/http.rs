@@ -594,7 +594,8 @@ fn classify(repeat: Repeat, outcome: Attempt) -> Step {
             408 | 500..=599 if read => {
                 Step::Retry { why: format!("{}: {}", status_text(status), platform_message(&body)), retry_after }
             }
-            500..=599 => Step::Fail(Failure::Unknown(format!(
+            // A 408 on a write comes from whatever timed out waiting: a gateway may have passed the request on.
+            408 | 500..=599 => Step::Fail(Failure::Unknown(format!(
                 "the server answered {}: {}",
                 status_text(status),
                 platform_message(&body)
@@ -778,7 +779,8 @@ mod tests {
             kind(&classify(Repeat::Idempotent, answered(400, r#"{"name":["This field is required."]}"#))),
             "rejected"
         );
-        assert_eq!(kind(&classify(Repeat::Idempotent, answered(408, ""))), "rejected");
+        assert_eq!(kind(&classify(Repeat::Idempotent, answered(408, ""))), "unknown");
+        assert_eq!(kind(&classify(Repeat::Never, answered(408, ""))), "unknown");
     }
 
     #[test]
