@@ -748,6 +748,21 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn aliases_are_expanded_at_their_use_within_a_budget() {
+        let root = parse_tree("a: &x {k: 1}\nb: *x\n").unwrap().unwrap();
+        let b = root.get("b").unwrap();
+        assert_eq!(b.get("k").and_then(Node::as_str), Some("1"));
+        assert_eq!(b.get("k").unwrap().pos, Pos { line: 2, column: 4 });
+        // A "billion laughs" document: expansion stops at the budget, leaving aliases, and ends at once.
+        let mut text = "a0: &a0 lol\n".to_string();
+        for i in 1..10 {
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+        }
+        let root = parse_tree(&text).unwrap().unwrap();
+        assert!(count_nodes(&root) <= MAX_ALIAS_NODES + 1_000);
+    }
+
     const DOC: &str = "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: \"Order\"\n      tags: [a, b]\n";
 
     #[test]
