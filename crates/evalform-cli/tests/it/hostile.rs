@@ -397,6 +397,7 @@ async fn a_next_link_that_loops_is_a_clear_error_not_a_hang() {
     let out = plan_hooked(hook, &[]).await;
     assert_eq!(out.code, 1, "{}", out.snapshot());
     assert!(out.stderr.contains("`next` link loops"), "{}", out.snapshot());
+    crate::common::settings().bind(|| insta::assert_snapshot!("hostile_next_loops", out.snapshot()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,6 +412,7 @@ async fn a_next_link_that_never_ends_is_a_clear_error_not_a_hang() {
     let out = plan_hooked(hook, &[]).await;
     assert_eq!(out.code, 1, "{}", out.snapshot());
     assert!(out.stderr.contains("the list does not end"), "{}", out.snapshot());
+    crate::common::settings().bind(|| insta::assert_snapshot!("hostile_next_never_ends", out.snapshot()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,6 +426,7 @@ async fn an_answer_larger_than_the_limit_is_not_read() {
     let out = plan_hooked(hook, &[]).await;
     assert_eq!(out.code, 1, "{}", out.snapshot());
     assert!(out.stderr.contains("larger than 67108864 bytes; not read"), "{}", out.snapshot());
+    crate::common::settings().bind(|| insta::assert_snapshot!("hostile_body_too_large", out.snapshot()));
 }
 
 /// A server that accepts every connection, sends the head of a 200 answer, then one byte of its body every
@@ -461,6 +464,7 @@ async fn a_slow_loris_answer_is_cut_by_the_deadline_and_the_slow_host_is_named()
     assert_eq!(out.code, 1, "{}", out.snapshot());
     assert!(out.stderr.contains(&host), "the slow host is not named:\n{}", out.snapshot());
     assert!(out.stderr.contains("--deadline"), "{}", out.snapshot());
+    crate::common::settings().bind(|| insta::assert_snapshot!("hostile_slow_loris", out.snapshot()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

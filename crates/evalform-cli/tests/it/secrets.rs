@@ -243,6 +243,8 @@ fn a_base_url_with_credentials_is_never_echoed_with_its_password() {
         assert_eq!(out.code, 1, "{}", out.snapshot());
         assert!(!out.stderr.contains("url-password-77"), "{}", out.snapshot());
         assert!(out.stderr.contains("error:"), "{}", out.snapshot());
+        let name = format!("secrets_base_url_{}", url.split(':').next().unwrap_or("x"));
+        crate::common::settings().bind(|| insta::assert_snapshot!(name, out.snapshot()));
     }
 }
 
