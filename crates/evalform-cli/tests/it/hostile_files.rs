@@ -252,3 +252,12 @@ fn evalform_in(dir: &Path, args: &[&str]) -> Output {
     cmd.args(args);
     run(cmd, Some(dir))
 }
+
+#[test]
+fn an_escaped_reference_in_a_name_is_refused_not_taken_verbatim() {
+    let out = validate_bytes(
+        format!("{}      instructions: Hi\n", HEAD.replace("name: A", "name: \"A $${env:HOME}\"")).as_bytes(),
+    );
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(out.stderr.contains("is not allowed in"), "{}", out.snapshot());
+}

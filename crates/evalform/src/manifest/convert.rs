@@ -235,7 +235,8 @@ impl<'a, 'f> Converter<'a, 'f> {
     /// An identity field (name, title, folder, tag, tool, reference): `${env:...}` is refused. Returns whether it
     /// is acceptable.
     fn literal(&mut self, fi: usize, path: &str, s: &str, what: &str) -> bool {
-        if env::has_reference(s) {
+        // Escaped or not: an identity is taken as written, so `$${env:` would not mean `${env:` here.
+        if s.contains("${env:") {
             let d = self.srcs[fi]
                 .diag(path, On::Value, format!("`${{env:...}}` is not allowed in {what}"))
                 .label("expected literal text")
@@ -430,7 +431,7 @@ impl<'a, 'f> Converter<'a, 'f> {
         let mut out = BTreeMap::new();
         for (k, v) in vars {
             let at = format!("{path}.{k}");
-            if env::has_reference(k) {
+            if k.contains("${env:") {
                 // Reported at the name, where the reference is.
                 let d = self.srcs[fi]
                     .diag(&at, On::Key, "`${env:...}` is not allowed in a variable name")

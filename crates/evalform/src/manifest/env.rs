@@ -30,12 +30,6 @@ pub enum EnvError {
     BadName { name: String },
 }
 
-/// Does `s` contain a `${env:...}` reference, not escaped as `$${env:...}` (used to refuse them in identity
-/// fields)?
-pub fn has_reference(s: &str) -> bool {
-    s.match_indices(OPEN).any(|(at, _)| !s[..at].ends_with('$'))
-}
-
 /// Replace every `${env:NAME}` in `template`. In [`EnvMode::Deferred`] an unset variable is not an error: the whole
 /// value is left empty (and sensitive), since `validate` does not need it.
 pub fn interpolate(template: &str, env: &dyn Fn(&str) -> Option<String>, mode: EnvMode) -> Result<Text, Vec<EnvError>> {
@@ -162,8 +156,6 @@ mod tests {
         let t = interpolate("$${env:HOME} and ${env:TOKEN}", &env, EnvMode::Required).unwrap();
         assert!(t.is_sensitive());
         assert_eq!(t.expose(), "${env:HOME} and s3cr3t-value");
-        assert!(!has_reference("$${env:HOME}"));
-        assert!(has_reference("$${env:HOME} ${env:X}"));
     }
 
     #[test]
