@@ -17,6 +17,14 @@ Environment: CEKURA_API_KEY, CEKURA_BASE_URL or CEKURA_API_URL, TELA_API_KEY, TE
 GITHUB_ACTIONS.
 Docs: docs/getting-started.md, docs/manifest.md";
 
+/// The longest wait an option may ask for: a week.
+const MAX_SECONDS: u64 = 604_800;
+
+/// A platform id: a positive integer the platforms can store (a signed 64-bit column).
+fn id_parser() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..=i64::MAX as u64)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "evalform",
@@ -42,6 +50,10 @@ pub struct GlobalArgs {
     /// How many API requests may be in flight at once.
     #[arg(long, global = true, help_heading = "Global options", default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallelism: u16,
+    /// Give up talking to the platforms after this many seconds, for the whole command (every request, retry and
+    /// wait); a single request gives up after 30 seconds in any case.
+    #[arg(long, global = true, help_heading = "Global options", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=MAX_SECONDS))]
+    pub deadline: Option<u64>,
     /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always or never
     #[arg(long, global = true, help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto,
           value_name = "WHEN", hide_possible_values = true)]
@@ -220,7 +232,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct InitArgs {
     /// The Cekura agent the suite tests (the id in the agent's URL in the dashboard)
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub agent: u64,
     /// Directory to write the manifest into
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -233,7 +245,7 @@ pub struct InitArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// The Cekura agent to import
-    #[arg(long, value_name = "ID", required_unless_present = "prompt")]
+    #[arg(long, value_name = "ID", required_unless_present = "prompt", value_parser = id_parser())]
     pub agent: Option<u64>,
     /// A Tela prompt whose test cases to import
     #[arg(long, value_name = "UUID")]
@@ -288,20 +300,20 @@ pub struct RunArgs {
     /// Run only evaluators whose name matches this glob
     #[arg(long, value_name = "PATTERN")]
     pub name: Option<String>,
-    /// How many times to run each evaluator
-    #[arg(long, value_name = "N")]
+    /// How many times to run each evaluator (1 to 1000)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub frequency: Option<u32>,
     /// Use this test profile (id) for every run
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub test_profile: Option<u64>,
     /// Use this personality (id) for every run
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub personality: Option<u64>,
     /// Start the runs and print the result id without waiting
     #[arg(long)]
     pub no_wait: bool,
-    /// Give up waiting after this many seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    /// Give up waiting after this many seconds (at most a week)
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub timeout: u64,
     /// The share of runs that must succeed, between 0 and 1
     #[arg(long, value_name = "RATE", default_value_t = 1.0)]
@@ -317,10 +329,10 @@ pub struct DoctorArgs {
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Also check this agent (repeatable)
-    #[arg(long = "agent", value_name = "ID")]
+    #[arg(long = "agent", value_name = "ID", value_parser = id_parser())]
     pub agents: Vec<u64>,
     /// An earlier run's result id, to see how the server writes statuses
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub result: Option<u64>,
     /// Also probe how writes are read, with requests built to be refused (nothing is changed)
     #[arg(long)]
@@ -368,7 +380,7 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::CekuraSpec)]
     pub format: ExportFormat,
     /// The agent whose evaluators to export, when the manifests name several
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub agent: Option<u64>,
     /// Write one file per spec into DIR (agent-ID.json, or agent-ID-partN.json past 200 test cases)
     #[arg(long, value_name = "DIR")]
@@ -391,7 +403,7 @@ pub struct TestArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Only this agent's evaluators, when the manifests name several
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", value_parser = id_parser())]
     pub agent: Option<u64>,
     /// How the simulated caller reaches the agent
     #[arg(long, value_enum, default_value_t = Channel::Voice)]
@@ -403,7 +415,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "N")]
     pub max_credits: Option<u64>,
     /// Give up waiting after this many seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub timeout: u64,
     /// The share of runs that must succeed, between 0 and 1
     #[arg(long, value_name = "RATE", default_value_t = 1.0)]
@@ -475,6 +487,13 @@ pub fn main() -> ExitCode {
             return if err.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
         }
     };
+    crate::redact::install_panic_hook();
+    // The keys are secrets of the run from the start, whether or not this command uses them.
+    let _ = crate::env::api_key(evalform::cekura::client::KEY_VAR);
+    let _ = crate::env::api_key(evalform::tela::client::KEY_VAR);
+    if let Some(secs) = cli.global.deadline {
+        crate::connect::set_deadline(std::time::Instant::now() + std::time::Duration::from_secs(secs));
+    }
     let printer = Printer::new(&cli.global);
     init_logging(&cli.global, printer.stderr_color());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -511,7 +530,7 @@ fn init_logging(global: &GlobalArgs, color: bool) {
     };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::LogWriter)
         .with_ansi(color)
         .without_time()
         .with_target(false)

@@ -12,6 +12,25 @@ use crate::cli::RemoteArgs;
 use crate::env::{self, CekuraAuth};
 use crate::error::CliError;
 
+static DEADLINE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// `--deadline`: no request of this command is sent, waited on or retried past `at`.
+pub fn set_deadline(at: std::time::Instant) {
+    let _ = DEADLINE.set(at);
+}
+
+/// `wait`, shortened to what is left of `--deadline`.
+pub fn within_deadline(wait: std::time::Duration) -> std::time::Duration {
+    match DEADLINE.get() {
+        Some(at) => wait.min(at.saturating_duration_since(std::time::Instant::now())),
+        None => wait,
+    }
+}
+
+fn http_settings(parallelism: u16) -> evalform::http::HttpSettings {
+    evalform::http::HttpSettings { deadline: DEADLINE.get().copied(), ..crate::env::http_settings(parallelism) }
+}
+
 /// Clients for the platforms `desired` names.
 pub fn remote_for(args: &RemoteArgs, parallelism: u16, desired: &State) -> Result<Remote, CliError> {
     remote(args, parallelism, !desired.agents.is_empty(), !desired.prompts.is_empty())
@@ -28,9 +47,10 @@ pub fn remote(args: &RemoteArgs, parallelism: u16, cekura: bool, tela: bool) -> 
 /// The Cekura client, with the base URL and the credentials from wherever they are set (`-v` says where; the
 /// key itself is never shown).
 pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient, CliError> {
-    let settings = crate::env::http_settings(parallelism);
+    let settings = http_settings(parallelism);
     let (url, url_source) = env::cekura_base_url(args.cekura_base_url.as_deref())?;
-    tracing::info!("Cekura: base URL {} from {url_source}", shown_url(&url));
+    crate::redact::register_url_password(&url);
+    tracing::info!("Cekura: base URL {} from {url_source}", evalform::http::without_password(&url));
     let client = match env::cekura_auth() {
         CekuraAuth::Key(key, source) => {
             tracing::info!("Cekura: API key from {source}");
@@ -46,28 +66,9 @@ pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient
 }
 
 pub fn tela_client(args: &RemoteArgs, parallelism: u16) -> Result<TelaClient, CliError> {
-    let settings = crate::env::http_settings(parallelism);
+    let settings = http_settings(parallelism);
     let (url, source) = env::tela_base_url(args.tela_base_url.as_deref());
-    tracing::info!("Tela: base URL {} from {source}", shown_url(&url));
+    crate::redact::register_url_password(&url);
+    tracing::info!("Tela: base URL {} from {source}", evalform::http::without_password(&url));
     Ok(TelaClient::new(&url, crate::env::api_key(TELA_KEY_VAR), settings)?)
-}
-
-/// A URL as messages may show it: a user name or password in it is replaced by `***`.
-pub fn shown_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_in_a_url_are_never_shown() {
-        assert_eq!(super::shown_url("https://user:pw@api.example.com/x?a=b@c"), "https://***@api.example.com/x?a=b@c");
-        assert_eq!(super::shown_url("https://api.example.com/a@b"), "https://api.example.com/a@b");
-        assert_eq!(super::shown_url("not a url"), "not a url");
-    }
 }

@@ -29,9 +29,12 @@ pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// An API key from the variable `name`; `None` when it is unset or empty.
+/// An API key from the variable `name`; `None` when it is unset or empty. The key is registered with
+/// [`crate::redact`]: it never shows in any output, whatever message quotes it.
 pub fn api_key(name: &str) -> Option<ApiKey> {
-    var(name).and_then(ApiKey::new)
+    let key = var(name).and_then(ApiKey::new)?;
+    crate::redact::register(key.expose());
+    Some(key)
 }
 
 /// HTTP settings for `--parallelism`.
@@ -44,10 +47,10 @@ pub fn http_settings(parallelism: u16) -> HttpSettings {
     HttpSettings { parallelism: usize::from(parallelism), ..base }
 }
 
-/// How to wait for a run or a suggestion session that may take up to `timeout`.
+/// How to wait for a run or a suggestion session that may take up to `timeout` (and no longer than `--deadline`).
 pub fn poll_settings(timeout: Duration) -> PollSettings {
     let ms = var(POLL_INTERVAL_VAR).and_then(|v| v.trim().parse().ok());
-    PollSettings::new(timeout, ms)
+    PollSettings::new(crate::connect::within_deadline(timeout), ms)
 }
 
 /// Whether the process runs in a GitHub Actions job (`GITHUB_ACTIONS=true`): manifest problems are then also
@@ -112,8 +115,8 @@ pub fn cekura_base_url(flag: Option<&str>) -> Result<(String, Source), CliError>
         (Some(a), Some(b)) if a.trim_end_matches('/') != b.trim_end_matches('/') => Err(CliError::new(
             "CEKURA_BASE_URL and CEKURA_API_URL are both set, to different URLs",
         )
-        .cause(format!("CEKURA_BASE_URL={}", crate::connect::shown_url(&a)))
-        .cause(format!("CEKURA_API_URL={}", crate::connect::shown_url(&b)))
+        .cause(format!("CEKURA_BASE_URL={}", evalform::http::without_password(&a)))
+        .cause(format!("CEKURA_API_URL={}", evalform::http::without_password(&b)))
         .hint("unset one of them (CEKURA_API_URL is the name the vendor's own CLI reads), or pass --cekura-base-url")),
         (Some(a), _) => Ok((a, Source::Variable("CEKURA_BASE_URL"))),
         (None, Some(b)) => Ok((b, Source::Variable("CEKURA_API_URL"))),
@@ -134,9 +137,13 @@ pub fn cekura_auth() -> CekuraAuth {
     }
     let Some((path, cfg)) = vendor_config() else { return CekuraAuth::None };
     if let Some(key) = cfg.get("api_key").cloned().and_then(ApiKey::new) {
+        crate::redact::register(key.expose());
         return CekuraAuth::Key(key, Source::VendorConfig { path, key: "api_key" });
     }
     let token = cfg.get("access_token").cloned().and_then(ApiKey::new);
+    if let Some(t) = &token {
+        crate::redact::register(t.expose());
+    }
     let fresh = cfg.get("token_expires_at").is_some_and(|t| not_expired(t, std::time::SystemTime::now()));
     match token {
         Some(token) if fresh => CekuraAuth::Bearer(token, Source::VendorConfig { path, key: "access_token" }),

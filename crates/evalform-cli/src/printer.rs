@@ -5,6 +5,9 @@
 //! A closed stdout (`evalform plan | head -1`) is not an error: the first failed write is remembered, nothing more
 //! is written to stdout, and the command ends with the exit status a shell expects of a process whose reader went
 //! away (141, as after SIGPIPE), instead of a panic.
+//!
+//! Every string passes through [`crate::redact::scrub`] on its way out: a secret value of the run never shows,
+//! whichever field or message it hides in.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,11 +101,12 @@ impl Printer {
         self.stderr_tty
     }
 
-    /// Data for stdout, exactly as given.
+    /// Data for stdout, exactly as given but for the secrets of the run ([`crate::redact`]).
     pub fn data(&self, text: &str) {
         if self.stdout_closed.load(Ordering::Relaxed) {
             return;
         }
+        let text = crate::redact::scrub(text);
         let mut out = std::io::stdout().lock();
         if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
             self.stdout_closed.store(true, Ordering::Relaxed);
@@ -126,8 +130,9 @@ impl Printer {
         self.stderr(&format!("{line}\n"));
     }
 
-    /// Text for stderr as given (diagnostics, a prompt), shown even with `-q`.
+    /// Text for stderr as given but for the secrets of the run (diagnostics, a prompt), shown even with `-q`.
     pub fn stderr(&self, text: &str) {
+        let text = crate::redact::scrub(text);
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
     }

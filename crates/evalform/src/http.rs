@@ -6,12 +6,19 @@
 //! retried on 408, 429, 5xx, timeouts and dropped connections. Writes are retried only when the server certainly
 //! did not act on them:
 //! - the connection could not be opened (nothing was sent);
-//! - the server answered 429. A rate limiter answers before the request reaches the code that changes anything
-//!   (Django REST Framework checks throttles in `initial()`, before the view's handler runs), so a throttled write
-//!   was not applied, and sending it again is its first application, not a replay.
+//! - the server answered 429 to an idempotent write (`PUT`, `PATCH`, `DELETE`): sending it again sets the same
+//!   values, whoever applied the first one.
 //!
-//! Any other failure of a write after it was sent (timeout, connection dropped before the answer, 5xx) comes back
-//! as [`ApiError::OutcomeUnknown`]: the caller settles it by reading the remote state again, never by resending.
+//! A `POST` (a create, `adv_update` with `append_instruction`, starting runs) is never sent twice. A 429 does not
+//! prove that it was refused: the platform's own throttle answers before its handler runs, but a proxy or gateway
+//! in between may have passed the request on and answered 429 itself. So a 429 to a `POST` is an unknown outcome,
+//! like any other failure of a write after it was sent (timeout, connection dropped before the answer, 5xx): it
+//! comes back as [`ApiError::OutcomeUnknown`] and the caller settles it by reading the remote state again.
+//!
+//! Every read is bounded: an answer body larger than [`HttpSettings::max_body`] is not read (a clear error, not an
+//! out-of-memory abort); each request has an overall deadline ([`HttpSettings::timeout`], covering a server that
+//! trickles its answer byte by byte); and [`HttpSettings::deadline`] bounds every request of a whole command. A
+//! timeout names the host that was slow.
 //!
 //! This module knows HTTP and JSON, nothing of manifests, plans or the platforms' resources. It never logs a key
 //! or a body: one `info` line per attempt with method, path, status, duration and body size.
@@ -44,7 +51,14 @@ pub struct HttpSettings {
     /// The longest `Retry-After` honoured. A server asking for more is reported as unavailable rather than
     /// waited on, so a command never hangs for minutes on a rate limit.
     pub max_retry_after: Duration,
+    /// The largest answer body read, in bytes.
+    pub max_body: usize,
+    /// When set, no request is started, waited on or retried past this instant (`--deadline`).
+    pub deadline: Option<Instant>,
 }
+
+/// The default [`HttpSettings::max_body`]: 64 MiB, far above any answer the platforms give.
+pub const MAX_BODY: usize = 64 << 20;
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -57,6 +71,8 @@ impl Default for HttpSettings {
             backoff_base: Duration::from_millis(250),
             backoff_max: Duration::from_secs(8),
             max_retry_after: Duration::from_secs(60),
+            max_body: MAX_BODY,
+            deadline: None,
         }
     }
 }
@@ -149,7 +165,7 @@ impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
             .field("platform", &self.inner.platform)
-            .field("base", &self.inner.base.as_str())
+            .field("base", &without_password(self.inner.base.as_str()))
             .field("key", &"***")
             .finish()
     }
@@ -173,8 +189,9 @@ impl Transport {
         scheme: AuthScheme,
         settings: HttpSettings,
     ) -> Result<Self, ApiError> {
+        let shown = without_password(base_url);
         let base = Url::parse(base_url.trim())
-            .map_err(|e| ApiError::Config(format!("{platform} base URL {base_url:?} is not a URL: {e}")))?;
+            .map_err(|e| ApiError::Config(format!("{platform} base URL {shown:?} is not a URL: {e}")))?;
         match base.scheme() {
             "https" => {}
             "http" if is_loopback(&base) => {}
@@ -186,7 +203,7 @@ impl Transport {
                 )))
             }
             other => {
-                return Err(ApiError::Config(format!("{platform} base URL {base_url:?}: unsupported scheme {other:?}")))
+                return Err(ApiError::Config(format!("{platform} base URL {shown:?}: unsupported scheme {other:?}")))
             }
         }
         let key = key.ok_or_else(|| ApiError::MissingKey { platform, variable: key_var.to_string() })?;
@@ -213,8 +230,9 @@ impl Transport {
         Ok(Transport { inner: Arc::new(Inner { platform, client, base, auth: (name, value), permits, settings }) })
     }
 
-    pub fn base_url(&self) -> &str {
-        self.inner.base.as_str()
+    /// The base URL, with the password of its user information (if any) masked.
+    pub fn base_url(&self) -> String {
+        without_password(self.inner.base.as_str())
     }
 
     pub fn settings(&self) -> &HttpSettings {
@@ -244,13 +262,16 @@ impl Transport {
         let url = self.url(path, query)?;
         let shown = shown_path(&url);
         let payload = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
-        let read = method == Method::GET || method == Method::HEAD;
+        let repeat = Repeat::of(&method);
         let settings = &self.inner.settings;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            if settings.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(self.past_deadline(&method, &url, shown, attempt - 1, None));
+            }
             let outcome = self.attempt(&method, &url, &shown, payload.as_deref(), attempt).await;
-            let step = classify(read, outcome);
+            let step = classify(repeat, outcome);
             let (why, retry_after) = match step {
                 Step::Done(reply) => return Ok(reply),
                 Step::Fail(failure) => return Err(failure.into_error(method.as_str(), &shown)),
@@ -267,8 +288,32 @@ impl Transport {
                 Ok(d) => d,
                 Err(reason) => return Err(ApiError::Unavailable { method: method.to_string(), path: shown, reason }),
             };
+            if settings.deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                return Err(self.past_deadline(&method, &url, shown, attempt, Some(why)));
+            }
             tracing::debug!(platform = self.inner.platform, %method, path = %shown, "retrying in {delay:?}: {why}");
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The error when the command's deadline ran out before the request could be (re)sent.
+    fn past_deadline(
+        &self,
+        method: &Method,
+        url: &Url,
+        shown: String,
+        attempts: u32,
+        last: Option<String>,
+    ) -> ApiError {
+        ApiError::Unavailable {
+            method: method.to_string(),
+            path: shown,
+            reason: format!(
+                "the command's time limit (--deadline) ran out after {attempts} attempt{} waiting on {}{}",
+                if attempts == 1 { "" } else { "s" },
+                host_of(url),
+                last.map(|w| format!(" (last: {w})")).unwrap_or_default()
+            ),
         }
     }
 
@@ -285,11 +330,20 @@ impl Transport {
         if let Some(p) = payload {
             req = req.header(CONTENT_TYPE, "application/json").body(p.to_vec());
         }
+        // The whole exchange (connect, send, and the last byte of the answer) within one deadline: the
+        // request's own timeout, or what is left of the command's.
+        let mut limit = inner.settings.timeout;
+        if let Some(deadline) = inner.settings.deadline {
+            limit = limit.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        req = req.timeout(limit);
+        let host = host_of(url);
+        let describe = |e: reqwest::Error| describe(e, &host, limit);
         let sent = payload.map_or(0, <[u8]>::len);
         let outcome = match req.send().await {
             Err(e) => {
                 if e.is_connect() {
-                    Attempt::NotSent(describe(e))
+                    Attempt::NotSent(format!("{host}: {}", describe(e)))
                 } else {
                     Attempt::Lost(describe(e))
                 }
@@ -299,8 +353,15 @@ impl Transport {
                 let retry_after =
                     resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
                 let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-                match resp.bytes().await {
-                    Ok(body) => Attempt::Answered { status, body: body.to_vec(), retry_after, location },
+                match read_body(resp, inner.settings.max_body).await {
+                    Ok(Some(body)) => Attempt::Answered { status, body, retry_after, location },
+                    Ok(None) => Attempt::Unreadable {
+                        status,
+                        why: format!(
+                            "the answer ({status}) from {host} is larger than {} bytes; not read",
+                            inner.settings.max_body
+                        ),
+                    },
                     Err(e) => Attempt::Lost(format!("the answer ({status}) was cut off: {}", describe(e))),
                 }
             }
@@ -312,7 +373,7 @@ impl Transport {
                 "{platform} {method} {shown} -> {status} in {ms}ms (attempt {n}, sent {sent} B, received {} B)",
                 body.len()
             ),
-            Attempt::NotSent(why) | Attempt::Lost(why) => {
+            Attempt::NotSent(why) | Attempt::Lost(why) | Attempt::Unreadable { why, .. } => {
                 tracing::info!("{platform} {method} {shown} -> no answer in {ms}ms (attempt {n}, sent {sent} B): {why}")
             }
         }
@@ -355,6 +416,19 @@ impl HeaderNameExt for HeaderName {
     }
 }
 
+/// A URL as messages show it: the password of `scheme://user:password@host` replaced by `***`. Works on text that
+/// does not parse as a URL too, so that an invalid base URL is never echoed with its password.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_string(),
+    }
+}
+
 /// The path and query as errors and logs show them. No secret is ever in a URL: keys travel in headers.
 fn shown_path(url: &Url) -> String {
     match url.query() {
@@ -363,11 +437,36 @@ fn shown_path(url: &Url) -> String {
     }
 }
 
+/// The body of an answer, or `None` when it is larger than `max` bytes (then it is not read further).
+async fn read_body(mut resp: reqwest::Response, max: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// `host:port` of a URL, for messages that say who was slow.
+fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => "?".to_string(),
+    }
+}
+
 /// What went wrong, in the words of the innermost cause ("connection closed before message completed",
-/// "Connection refused (os error 111)"); the outer layers only say "error sending request".
-fn describe(e: reqwest::Error) -> String {
+/// "Connection refused (os error 111)"); the outer layers only say "error sending request". A timeout names the
+/// host and the limit.
+fn describe(e: reqwest::Error, host: &str, limit: Duration) -> String {
     if e.is_timeout() {
-        return "timed out".to_string();
+        return format!("timed out: no complete answer from {host} within {}", shown_duration(limit));
     }
     let e = e.without_url();
     let mut innermost = e.to_string();
@@ -377,6 +476,14 @@ fn describe(e: reqwest::Error) -> String {
         source = s.source();
     }
     innermost
+}
+
+fn shown_duration(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// True for `localhost`, 127.0.0.0/8 and `[::1]`: the only hosts a key may reach over plain http.
@@ -402,6 +509,34 @@ enum Attempt {
     NotSent(String),
     /// The request may have reached the server, but no complete answer came back.
     Lost(String),
+    /// The server answered `status`, but its body is too large to read.
+    Unreadable {
+        status: u16,
+        why: String,
+    },
+}
+
+/// How safe a request is to send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// A read: repeat on any transient failure.
+    Safe,
+    /// `PUT`, `PATCH`, `DELETE`: repeat when the server certainly did not act (no connection, 429).
+    Idempotent,
+    /// `POST`: repeat only when nothing was sent.
+    Never,
+}
+
+impl Repeat {
+    fn of(method: &Method) -> Repeat {
+        if method == Method::GET || method == Method::HEAD {
+            Repeat::Safe
+        } else if method == Method::PUT || method == Method::PATCH || method == Method::DELETE {
+            Repeat::Idempotent
+        } else {
+            Repeat::Never
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -413,8 +548,13 @@ enum Step {
 
 #[derive(Debug, PartialEq)]
 enum Failure {
-    Rejected { status: u16, message: String },
+    Rejected {
+        status: u16,
+        message: String,
+    },
     Unknown(String),
+    /// A 2xx answer (or a read's answer) that cannot be read.
+    Unreadable(String),
 }
 
 impl Failure {
@@ -423,24 +563,39 @@ impl Failure {
         match self {
             Failure::Rejected { status, message } => ApiError::Rejected { method, path, status, message },
             Failure::Unknown(reason) => ApiError::OutcomeUnknown { method, path, reason },
+            Failure::Unreadable(reason) => ApiError::Decode { method, path, reason },
         }
     }
 }
 
-/// Decide what to do with one attempt's outcome. `read`: the request is safe to repeat.
-fn classify(read: bool, outcome: Attempt) -> Step {
+/// Decide what to do with one attempt's outcome.
+fn classify(repeat: Repeat, outcome: Attempt) -> Step {
+    let read = repeat == Repeat::Safe;
     match outcome {
-        Attempt::NotSent(why) => Step::Retry { why: format!("could not connect: {why}"), retry_after: None },
+        Attempt::NotSent(why) => Step::Retry { why: format!("could not connect to {why}"), retry_after: None },
         Attempt::Lost(why) if read => Step::Retry { why, retry_after: None },
         Attempt::Lost(why) => Step::Fail(Failure::Unknown(why)),
+        Attempt::Unreadable { status, why } => match status {
+            _ if read => Step::Fail(Failure::Unreadable(why)),
+            200..=299 => Step::Fail(Failure::Unreadable(why)),
+            400..=428 | 430..=499 => Step::Fail(Failure::Rejected { status, message: why }),
+            _ => Step::Fail(Failure::Unknown(why)),
+        },
         Attempt::Answered { status, body, retry_after, location } => match status {
             200..=299 => Step::Done(Reply { status, body }),
-            // Throttled before the handler ran: nothing was applied, for reads and writes alike.
+            // A `POST` is never sent twice: a 429 from a proxy in between does not prove it was refused.
+            429 if repeat == Repeat::Never => Step::Fail(Failure::Unknown(format!(
+                "the answer was {}: {} (a create or an append is never sent twice; it is settled by reading)",
+                status_text(429),
+                platform_message(&body)
+            ))),
+            // Throttled before the handler ran: a read, or an idempotent write, is sent again.
             429 => Step::Retry { why: format!("{}: {}", status_text(429), platform_message(&body)), retry_after },
             408 | 500..=599 if read => {
                 Step::Retry { why: format!("{}: {}", status_text(status), platform_message(&body)), retry_after }
             }
-            500..=599 => Step::Fail(Failure::Unknown(format!(
+            // A 408 on a write comes from whatever timed out waiting: a gateway may have passed the request on.
+            408 | 500..=599 => Step::Fail(Failure::Unknown(format!(
                 "the server answered {}: {}",
                 status_text(status),
                 platform_message(&body)
@@ -593,40 +748,65 @@ mod tests {
             Step::Retry { .. } => "retry",
             Step::Fail(Failure::Rejected { .. }) => "rejected",
             Step::Fail(Failure::Unknown(_)) => "unknown",
+            Step::Fail(Failure::Unreadable(_)) => "unreadable",
         }
     }
 
     #[test]
     fn reads_retry_on_transient_failures() {
-        assert_eq!(kind(&classify(true, answered(200, "{}"))), "done");
-        assert_eq!(kind(&classify(true, answered(429, ""))), "retry");
-        assert_eq!(kind(&classify(true, answered(500, ""))), "retry");
-        assert_eq!(kind(&classify(true, answered(503, "<html></html>"))), "retry");
-        assert_eq!(kind(&classify(true, Attempt::Lost("connection closed".into()))), "retry");
-        assert_eq!(kind(&classify(true, Attempt::NotSent("refused".into()))), "retry");
-        assert_eq!(kind(&classify(true, answered(404, r#"{"detail":"Not found."}"#))), "rejected");
+        assert_eq!(kind(&classify(Repeat::Safe, answered(200, "{}"))), "done");
+        assert_eq!(kind(&classify(Repeat::Safe, answered(429, ""))), "retry");
+        assert_eq!(kind(&classify(Repeat::Safe, answered(500, ""))), "retry");
+        assert_eq!(kind(&classify(Repeat::Safe, answered(503, "<html></html>"))), "retry");
+        assert_eq!(kind(&classify(Repeat::Safe, Attempt::Lost("connection closed".into()))), "retry");
+        assert_eq!(kind(&classify(Repeat::Safe, Attempt::NotSent("refused".into()))), "retry");
+        assert_eq!(kind(&classify(Repeat::Safe, answered(404, r#"{"detail":"Not found."}"#))), "rejected");
     }
 
     #[test]
     fn writes_are_retried_only_when_certainly_not_applied() {
-        assert_eq!(kind(&classify(false, answered(201, "{}"))), "done");
-        assert_eq!(kind(&classify(false, answered(429, ""))), "retry");
-        assert_eq!(kind(&classify(false, Attempt::NotSent("connection refused".into()))), "retry");
-        assert_eq!(kind(&classify(false, answered(500, ""))), "unknown");
-        assert_eq!(kind(&classify(false, answered(502, ""))), "unknown");
+        assert_eq!(kind(&classify(Repeat::Idempotent, answered(201, "{}"))), "done");
+        assert_eq!(kind(&classify(Repeat::Idempotent, answered(429, ""))), "retry");
+        assert_eq!(kind(&classify(Repeat::Idempotent, Attempt::NotSent("connection refused".into()))), "retry");
+        assert_eq!(kind(&classify(Repeat::Idempotent, answered(500, ""))), "unknown");
+        assert_eq!(kind(&classify(Repeat::Idempotent, answered(502, ""))), "unknown");
         assert_eq!(
-            kind(&classify(false, Attempt::Lost("connection closed before message completed".into()))),
+            kind(&classify(Repeat::Idempotent, Attempt::Lost("connection closed before message completed".into()))),
             "unknown"
         );
-        assert_eq!(kind(&classify(false, Attempt::Lost("timed out".into()))), "unknown");
-        assert_eq!(kind(&classify(false, answered(400, r#"{"name":["This field is required."]}"#))), "rejected");
-        assert_eq!(kind(&classify(false, answered(408, ""))), "rejected");
+        assert_eq!(kind(&classify(Repeat::Idempotent, Attempt::Lost("timed out".into()))), "unknown");
+        assert_eq!(
+            kind(&classify(Repeat::Idempotent, answered(400, r#"{"name":["This field is required."]}"#))),
+            "rejected"
+        );
+        assert_eq!(kind(&classify(Repeat::Idempotent, answered(408, ""))), "unknown");
+        assert_eq!(kind(&classify(Repeat::Never, answered(408, ""))), "unknown");
+    }
+
+    #[test]
+    fn a_post_is_never_sent_twice() {
+        assert_eq!(kind(&classify(Repeat::Never, answered(429, ""))), "unknown");
+        assert_eq!(kind(&classify(Repeat::Never, answered(500, ""))), "unknown");
+        assert_eq!(kind(&classify(Repeat::Never, Attempt::NotSent("connection refused".into()))), "retry");
+        assert_eq!(kind(&classify(Repeat::Never, answered(400, "{}"))), "rejected");
+        assert_eq!(Repeat::of(&Method::POST), Repeat::Never);
+        assert_eq!(Repeat::of(&Method::PATCH), Repeat::Idempotent);
+        assert_eq!(Repeat::of(&Method::GET), Repeat::Safe);
+    }
+
+    #[test]
+    fn an_answer_too_large_to_read_is_never_retried() {
+        let big = |status| Attempt::Unreadable { status, why: "too large".into() };
+        assert_eq!(kind(&classify(Repeat::Safe, big(200))), "unreadable");
+        assert_eq!(kind(&classify(Repeat::Never, big(201))), "unreadable");
+        assert_eq!(kind(&classify(Repeat::Never, big(400))), "rejected");
+        assert_eq!(kind(&classify(Repeat::Never, big(502))), "unknown");
     }
 
     #[test]
     fn redirects_are_rejected_not_followed() {
         let step = classify(
-            true,
+            Repeat::Safe,
             Attempt::Answered {
                 status: 302,
                 body: vec![],
@@ -640,7 +820,9 @@ mod tests {
 
     #[test]
     fn error_messages_carry_method_path_status_and_platform_message() {
-        let Step::Fail(f) = classify(false, answered(400, r#"{"metric_ids_to_add": ["Invalid pk \"999\""]}"#)) else {
+        let Step::Fail(f) =
+            classify(Repeat::Idempotent, answered(400, r#"{"metric_ids_to_add": ["Invalid pk \"999\""]}"#))
+        else {
             panic!()
         };
         let err = f.into_error("POST", "/test_framework/v1/scenarios/adv_update/");
@@ -648,7 +830,9 @@ mod tests {
             err.to_string(),
             r#"POST /test_framework/v1/scenarios/adv_update/: 400 Bad Request: metric_ids_to_add: Invalid pk "999""#
         );
-        let Step::Fail(f) = classify(false, answered(503, r#"{"detail": "Try later."}"#)) else { panic!() };
+        let Step::Fail(f) = classify(Repeat::Idempotent, answered(503, r#"{"detail": "Try later."}"#)) else {
+            panic!()
+        };
         insta::assert_snapshot!(
             f.into_error("PATCH", "/test_framework/v1/scenarios/7/").to_string(),
             @"PATCH /test_framework/v1/scenarios/7/: outcome unknown: the server answered 503 Service Unavailable: Try later.; the request was sent and may or may not have been applied"
@@ -706,6 +890,24 @@ mod tests {
         assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn base_urls_are_never_shown_with_their_password() {
+        assert_eq!(without_password("https://u:pw@host/x?y"), "https://u:***@host/x?y");
+        assert_eq!(without_password("https://u@host"), "https://u@host");
+        assert_eq!(without_password("ht tp://u:pw@h st"), "ht tp://u:***@h st");
+        assert_eq!(without_password("no url"), "no url");
+        let make = |url: &str| {
+            Transport::new("cekura", url, ApiKey::new("k"), "K", AuthScheme::Bearer, HttpSettings::default())
+                .map(|t| format!("{t:?} {}", t.base_url()))
+                .unwrap_or_else(|e| e.to_string())
+        };
+        for url in ["https://user:hunter2pw@[::1", "ftp://user:hunter2pw@host", "https://user:hunter2pw@host/"] {
+            let shown = make(url);
+            assert!(!shown.contains("hunter2pw"), "{shown}");
+            assert!(shown.contains("user:***@"), "{shown}");
+        }
     }
 
     #[test]

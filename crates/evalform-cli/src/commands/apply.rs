@@ -32,6 +32,14 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
     }
     let (desired, settings, plan, remote) = match &args.plan {
         Some(path) => {
+            // A FIFO or a device would block or never end: only a regular file is read.
+            if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                return Err(CliError::new(format!(
+                    "{}: not a regular file; a saved plan was not read",
+                    path.display()
+                ))
+                .hint("pass the file `evalform plan --out FILE` wrote"));
+            }
             let saved = SavedPlan::read(path, &process_env)?;
             let opts = LoadOptions { env: &process_env, mode: EnvMode::Required };
             let loaded = manifest::load_texts(saved.manifest_files(), &opts).map_err(|d| {
@@ -209,7 +217,7 @@ impl Progress for StderrProgress<'_> {
         let line = format!("{} {} ({}): {mark}", op.method, op.path, op.description);
         match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             Some(bar) => {
-                bar.set_message(line);
+                bar.set_message(crate::redact::scrub(&line).into_owned());
                 bar.inc(1);
             }
             None => self.printer.status(&format!("  {line}")),

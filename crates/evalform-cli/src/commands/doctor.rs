@@ -30,7 +30,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: DoctorArgs) -> Result<O
         probe(&client, &opts).await
     };
     let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
-    let shown_url = crate::connect::shown_url(&url);
+    let shown_url = evalform::http::without_password(&url);
     match args.format {
         DoctorFormat::Json => {
             let doc = serde_json::json!({

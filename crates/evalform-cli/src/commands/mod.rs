@@ -49,9 +49,14 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
     }
 }
 
-/// The process environment, for [`LoadOptions::env`].
+/// The process environment, for [`LoadOptions::env`]. Every value read here is a secret of the run: it is
+/// registered with [`crate::redact`] before the manifests ever see it.
 pub fn process_env(name: &str) -> Option<String> {
-    crate::env::var(name)
+    let value = crate::env::var(name);
+    if let Some(v) = &value {
+        crate::redact::register(v);
+    }
+    value
 }
 
 /// Load the manifests. On problems, print them (they are the command's output) and return `None`: the command
@@ -59,7 +64,10 @@ pub fn process_env(name: &str) -> Option<String> {
 /// for those that only need names and selections (run, suggest).
 pub fn load_manifests(p: &Printer, paths: &[PathBuf], mode: EnvMode) -> Option<Manifests> {
     let opts = LoadOptions { env: &process_env, mode };
-    let result = manifest::load(paths, &opts);
+    let (warnings, result) = manifest::load_reporting(paths, &opts);
+    for warning in &warnings {
+        p.warn(&format!("warning: {warning}"));
+    }
     if let Some(path) = p.code_quality_report() {
         write_code_quality_report(p, path, result.as_ref().err());
     }

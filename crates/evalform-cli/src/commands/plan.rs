@@ -24,7 +24,21 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         PlanFormat::Markdown => p.data(&evalform::render::markdown(&plan)),
     }
     if let Some(out) = &args.out {
-        SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes).write(out)?;
+        // Scrubbed like every other output: a secret value quoted by the platform's side of a change stays out.
+        let text = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes).to_text()?;
+        let scrubbed = crate::redact::scrub(&text);
+        if changes_what_apply_sends(&text, &scrubbed) {
+            return Err(CliError::new(format!(
+                "the plan was not saved to {}: a secret value of this run appears in clear in what apply would send \
+                 (the manifests or an API call), so a plan file would either hold the secret or change the call",
+                out.display()
+            ))
+            .hint(
+                "write the value as `${env:NAME}` wherever it appears, or run `evalform apply` without a saved plan",
+            ));
+        }
+        evalform::fsutil::write_atomic(out, scrubbed.as_bytes())
+            .map_err(|e| CliError::new(format!("cannot write the plan to {}: {}", out.display(), e.error)))?;
         p.status(&format!(
             "Saved the plan to {}. Apply it exactly with: evalform apply --plan {}",
             out.display(),
@@ -32,4 +46,20 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         ));
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() { Outcome::Changes } else { Outcome::Success })
+}
+
+/// Whether masking secrets changed the part of a saved plan that `apply --plan` executes (the manifests and the
+/// API calls), rather than only what is shown (the changes' old values).
+fn changes_what_apply_sends(original: &str, scrubbed: &str) -> bool {
+    if original == scrubbed {
+        return false;
+    }
+    let (Ok(a), Ok(b)) =
+        (serde_json::from_str::<serde_json::Value>(original), serde_json::from_str::<serde_json::Value>(scrubbed))
+    else {
+        return true;
+    };
+    a.get("manifests") != b.get("manifests")
+        || a.pointer("/plan/operations") != b.pointer("/plan/operations")
+        || a.pointer("/plan/fingerprints") != b.pointer("/plan/fingerprints")
 }

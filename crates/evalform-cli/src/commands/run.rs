@@ -19,9 +19,6 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
         return Err(CliError::new(format!("--min-success-rate {} is not between 0 and 1", args.min_success_rate))
             .hint("write a share: 0.9 means 90% of the runs must succeed"));
     }
-    if args.frequency == Some(0) {
-        return Err(CliError::new("--frequency 0 would run nothing").hint("use 1 or more"));
-    }
     let selection = Selection::new(args.tags.clone(), args.folder.clone(), args.name.as_deref())
         .map_err(|e| CliError::from_error(&e))?;
     let Some(manifests) = super::load_manifests(p, &args.paths.paths, EnvMode::Deferred) else {

@@ -82,7 +82,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Out
         for (spec, _) in &specs {
             let answer = client.run_spec_dry(&body(spec)).await?;
             let credits = estimate(&answer);
-            total = total.zip(credits).map(|(a, b)| a + b);
+            total = total.zip(credits).map(|(a, b): (u64, u64)| a.saturating_add(b));
             let part = if spec.parts > 1 { format!(" (part {} of {})", spec.part, spec.parts) } else { String::new() };
             let cost = credits.map_or("no estimate given".to_string(), |c| format!("{c} credits estimated"));
             lines.push(format!(

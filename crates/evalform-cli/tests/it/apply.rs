@@ -482,10 +482,11 @@ fn apply_converges_through_429_and_5xx_storms() {
         server_error_status: 503,
         ..FaultConfig::default()
     });
-    // A storm may leave some writes with unknown outcomes for more rounds than one apply runs: apply again, as
-    // the report says, until it verifies.
+    // A storm may leave some writes with unknown outcomes for more rounds than one apply runs (a create answered
+    // 429 is settled by reading, never resent): apply again, as the report says, until it verifies. How many
+    // applies that takes depends on the order concurrent requests meet the seeded faults.
     let mut attempts = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..8 {
         let out = w.run(&["apply", "--auto-approve"]);
         let code = out.code;
         attempts.push(out);

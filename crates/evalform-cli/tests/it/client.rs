@@ -239,15 +239,29 @@ async fn stub_a_write_that_times_out_is_outcome_unknown() {
 }
 
 #[tokio::test]
-async fn stub_a_throttled_write_is_retried_because_it_was_not_applied() {
+async fn stub_a_throttled_create_is_never_sent_twice() {
+    // A 429 does not prove the create was refused (a gateway may have passed it on): an unknown outcome, sent once.
     let stub = Stub::start(|_, n| match n {
         0 => Act::Reply { status: 429, headers: vec![("Retry-After", "0".into())], body: "{}".into() },
         _ => Act::Reply { status: 201, headers: vec![], body: json!({"id": 5, "name": "A"}).to_string() },
     })
     .await;
     let created = cekura(&stub.base_url).create_scenario(&json!({"name": "A", "personality": 7, "agent": 1})).await;
-    assert_eq!(created.unwrap().item.id, 5);
-    assert_eq!(stub.count("POST", "/test_framework/v1/scenarios/"), 2);
+    let err = created.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert_eq!(stub.count("POST", "/test_framework/v1/scenarios/"), 1);
+}
+
+#[tokio::test]
+async fn stub_a_throttled_idempotent_write_is_retried() {
+    let stub = Stub::start(|_, n| match n {
+        0 => Act::Reply { status: 429, headers: vec![("Retry-After", "0".into())], body: "{}".into() },
+        _ => Act::Reply { status: 200, headers: vec![], body: json!({"id": 5, "name": "A"}).to_string() },
+    })
+    .await;
+    let patched = cekura(&stub.base_url).patch_scenario(5, &json!({"name": "A"})).await;
+    assert_eq!(patched.unwrap().item.id, 5);
+    assert_eq!(stub.count("PATCH", "/test_framework/v1/scenarios/5/"), 2);
 }
 
 #[tokio::test]

@@ -111,16 +111,28 @@ async fn sandbox_a_write_answered_5xx_is_outcome_unknown_and_sent_once() {
 }
 
 #[tokio::test]
-async fn sandbox_a_throttled_write_is_retried_and_applied_once() {
+async fn sandbox_a_throttled_post_is_outcome_unknown_and_sent_once() {
     let sb = sandbox().await;
     let client = cekura(&sb);
     let mut faults = FaultConfig::fail_next(FaultKind::TooManyRequests, 2, Some("POST"), Some("create_folder"));
     faults.retry_after_secs = 0;
     sb.set_faults(faults);
-    client.create_folder(1, "Sales", None).await.expect("created after two 429s");
-    assert_eq!(count(&sb, "POST", "/test_framework/v1/scenarios/create_folder/"), 3);
-    let folders = client.list_folders(1).await.unwrap();
-    assert_eq!(folders.iter().filter(|f| f.path == "Sales").count(), 1);
+    let err = client.create_folder(1, "Sales", None).await.unwrap_err();
+    assert!(err.is_outcome_unknown(), "{err}");
+    assert_eq!(count(&sb, "POST", "/test_framework/v1/scenarios/create_folder/"), 1);
+}
+
+#[tokio::test]
+async fn sandbox_a_throttled_patch_is_retried_and_applied_once() {
+    let sb = sandbox().await;
+    let client = cekura(&sb);
+    let ids = create_evaluators(&client, 1).await;
+    let mut faults = FaultConfig::fail_next(FaultKind::TooManyRequests, 2, Some("PATCH"), None);
+    faults.retry_after_secs = 0;
+    sb.set_faults(faults);
+    sb.clear_requests();
+    client.patch_scenario(ids[0], &json!({"tags": ["a"]})).await.expect("patched after two 429s");
+    assert_eq!(sb.requests().len(), 3);
 }
 
 #[tokio::test]

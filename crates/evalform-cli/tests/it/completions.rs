@@ -99,6 +99,7 @@ fn man_out_dir_writes_one_page_per_command() {
     evalform-apply.1
     evalform-completions.1
     evalform-demo.1
+    evalform-doctor.1
     evalform-export.1
     evalform-import.1
     evalform-init.1

@@ -15,6 +15,7 @@ mod docs;
 mod doctor;
 mod export;
 mod hostile;
+mod hostile_files;
 mod import;
 mod init;
 mod manifest;

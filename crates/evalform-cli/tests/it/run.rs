@@ -367,3 +367,15 @@ async fn a_local_edit_not_applied_is_named_before_running() {
     assert!(!out.stderr.contains("differ"), "{}", out.stderr);
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_deadline_also_bounds_the_wait() {
+    let sb = sandbox(&[(5, "Stuck caller", &[])]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), "version: 1\ncekura:\n  agent: 101\n  evaluators:\n    - name: Stuck caller\n");
+    // `--timeout` is the default half hour; `--deadline 2` ends the whole command first.
+    let out = run_cmd(&sb, dir.path(), &["--deadline", "2"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(out.stderr.contains("did not end within"), "{}", out.snapshot());
+    sb.shutdown().await;
+}

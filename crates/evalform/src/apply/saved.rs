@@ -80,10 +80,15 @@ impl SavedPlan {
         self.manifests.iter().map(|m| ManifestFile { path: m.path.clone(), text: m.text.clone() }).collect()
     }
 
+    /// The file's text, as [`SavedPlan::write`] writes it (for a caller that scrubs it before writing).
+    pub fn to_text(&self) -> Result<String, SavedPlanError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| SavedPlanError::Serialise(e.to_string()))?;
+        Ok(text + "\n")
+    }
+
     /// Write atomically ([`crate::fsutil::write_atomic`]), so a reader never sees half a plan.
     pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| SavedPlanError::Serialise(e.to_string()))?;
-        crate::fsutil::write_atomic(path, (text + "\n").as_bytes())
+        crate::fsutil::write_atomic(path, self.to_text()?.as_bytes())
             .map_err(|e| SavedPlanError::Write { path: path.to_path_buf(), error: e.error })
     }
 

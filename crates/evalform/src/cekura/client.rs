@@ -24,6 +24,9 @@ pub const KEY_HEADER: &str = "X-CEKURA-API-KEY";
 pub const PAGE_SIZE: u64 = 100;
 /// Readings of a list that changes while it is read, before the last one is used as it is.
 pub const LIST_ATTEMPTS: u32 = 3;
+/// The most pages of one list read: a `count` that needs more, or a `next` link that goes on past it, is an
+/// error (a broken or hostile server), never a hang or an out-of-memory abort.
+pub const MAX_PAGES: u64 = 5_000;
 
 const SCENARIOS: &str = "/test_framework/v1/scenarios/";
 
@@ -112,7 +115,14 @@ impl CekuraClient {
                 reason: format!("page 1 is empty but announces a next page (count {count})"),
             });
         }
+        let bad = |reason: String| ApiError::Decode { method: "GET".into(), path: path.into(), reason };
         let pages = count.div_ceil(per_page).max(1);
+        if pages > MAX_PAGES {
+            return Err(bad(format!(
+                "the list announces {count} items ({pages} pages of {per_page}), more than the {MAX_PAGES} pages \
+                 evalform reads of one list"
+            )));
+        }
         let mut tasks = JoinSet::new();
         for n in 2..=pages {
             let client = self.clone();
@@ -142,11 +152,20 @@ impl CekuraClient {
             items.extend(p.results);
         }
         let mut n = pages;
+        let mut links = std::collections::BTreeSet::new();
         while more {
-            // The list grew while it was read: follow it to the end.
+            // The list grew while it was read: follow it to the end, but not forever.
             consistent = false;
             n += 1;
+            if n > MAX_PAGES {
+                return Err(bad(format!("the list does not end: its `next` link goes on past {MAX_PAGES} pages")));
+            }
             let p: wire::Page<T> = self.get(path, &page(n)).await?;
+            if let Some(next) = &p.next {
+                if !links.insert(next.clone()) {
+                    return Err(bad(format!("the list's `next` link loops: page {n} links again to {next}")));
+                }
+            }
             more = p.next.is_some() && !p.results.is_empty();
             items.extend(p.results);
         }

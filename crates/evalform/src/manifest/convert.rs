@@ -124,8 +124,10 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec
     };
     for file in files {
         let name = file.path.to_string_lossy().replace('\\', "/");
-        if let Some((index, manifest)) = c.parse(&name, &file.text, &schema) {
-            c.srcs.push(Src { name, text: &file.text, index });
+        // A UTF-8 byte order mark (some Windows editors write one) is not part of the document.
+        let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
+        if let Some((index, manifest)) = c.parse(&name, text, &schema) {
+            c.srcs.push(Src { name, text, index });
             let fi = c.srcs.len() - 1;
             if let Some(cekura) = &manifest.cekura {
                 c.cekura(fi, cekura);
@@ -158,6 +160,8 @@ impl<'a, 'f> Converter<'a, 'f> {
                 let d = Diagnostic::at(name, text, e.pos, 1, format!("not valid YAML: {}", e.message));
                 let d = if e.message.starts_with("a second document") {
                     d.help("put each document in a file of its own; several files may describe one agent")
+                } else if e.message.contains("is not allowed in YAML") {
+                    d.help("remove it, or write the escape in its place (the line above shows it as a symbol)")
                 } else {
                     d.help("check the indentation and quoting around this place")
                 };
@@ -215,6 +219,10 @@ impl<'a, 'f> Converter<'a, 'f> {
                         EnvError::Unset { name } => d
                             .label("this value needs it")
                             .help(format!("set `{name}` in the environment of `plan` and `apply`")),
+                        EnvError::Empty { name } => d.label("this value needs it").help(format!(
+                            "set `{name}` to a value (an empty one would replace the platform's text with nothing), \
+                             or write `${{env:{name}:-}}` to allow empty"
+                        )),
                         _ => d.label("expected `${env:NAME}`, NAME made of letters, digits and `_`"),
                     };
                     self.push(d);
@@ -227,7 +235,8 @@ impl<'a, 'f> Converter<'a, 'f> {
     /// An identity field (name, title, folder, tag, tool, reference): `${env:...}` is refused. Returns whether it
     /// is acceptable.
     fn literal(&mut self, fi: usize, path: &str, s: &str, what: &str) -> bool {
-        if env::has_reference(s) {
+        // Escaped or not: an identity is taken as written, so `$${env:` would not mean `${env:` here.
+        if s.contains("${env:") {
             let d = self.srcs[fi]
                 .diag(path, On::Value, format!("`${{env:...}}` is not allowed in {what}"))
                 .label("expected literal text")
@@ -422,8 +431,13 @@ impl<'a, 'f> Converter<'a, 'f> {
         let mut out = BTreeMap::new();
         for (k, v) in vars {
             let at = format!("{path}.{k}");
-            if env::has_reference(k) {
-                self.literal(fi, &format!("{path}.{k}"), k, "a variable name");
+            if k.contains("${env:") {
+                // Reported at the name, where the reference is.
+                let d = self.srcs[fi]
+                    .diag(&at, On::Key, "`${env:...}` is not allowed in a variable name")
+                    .label("expected literal text")
+                    .help("a variable name identifies something from run to run, so it must be written out");
+                self.push(d);
                 continue;
             }
             let value = self.text(fi, &at, v);

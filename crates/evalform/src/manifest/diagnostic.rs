@@ -35,7 +35,7 @@ impl Diagnostic {
             pos: Some(pos),
             width: width.max(1),
             message: message.into(),
-            source_line: text.lines().nth(pos.line.saturating_sub(1)).map(|l| l.trim_end().to_string()),
+            source_line: text.lines().nth(pos.line.saturating_sub(1)).map(|l| shown_line(l.trim_end())),
             label: None,
             notes: Vec::new(),
             help: None,
@@ -167,6 +167,21 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// A source line as a terminal may show it: each control character (an ESC could start a terminal escape
+/// sequence) becomes its visible symbol from the Control Pictures block, one character for one, so that columns
+/// still line up.
+fn shown_line(line: &str) -> String {
+    line.chars()
+        .map(|c| match c {
+            '\t' => c,
+            '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('?'),
+            '\u{7f}' => '\u{2421}',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {

@@ -53,6 +53,9 @@ pub struct ManifestFile {
 pub struct Manifests {
     pub state: State,
     pub files: Vec<ManifestFile>,
+    /// What discovery skipped and why (a FIFO, a device, a directory link that loops), one line each, for the
+    /// caller to show as warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Manifests {
@@ -77,21 +80,76 @@ impl Manifests {
 
 /// Load every manifest below `paths` (files, or directories searched for `*.yaml` / `*.yml`).
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Manifests, Diagnostics> {
-    let (found, mut problems) = discover(paths);
+    load_reporting(paths, opts).1
+}
+
+/// [`load`], and what discovery skipped (one line each), whether or not the manifests load.
+pub fn load_reporting(paths: &[PathBuf], opts: &LoadOptions) -> (Vec<String>, Result<Manifests, Diagnostics>) {
+    let found = discover(paths);
+    let warnings = found.warnings.clone();
+    (warnings, load_found(found, opts))
+}
+
+fn load_found(found: Discovered, opts: &LoadOptions) -> Result<Manifests, Diagnostics> {
+    let mut problems = found.problems;
     let mut files = Vec::new();
-    for path in found {
+    for path in found.files {
         let shown = display_path(&path);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => files.push(ManifestFile { path: PathBuf::from(shown), text }),
+        match std::fs::read(&path) {
+            Ok(bytes) => match decode_text(bytes) {
+                Ok(text) => files.push(ManifestFile { path: PathBuf::from(shown), text }),
+                Err((pos, text, message)) => problems.push(match pos {
+                    Some(pos) => Diagnostic::at(&shown, &text, pos, 1, message),
+                    None => Diagnostic::file(&shown, message),
+                }),
+            },
             Err(err) => problems.push(Diagnostic::file(&shown, format!("cannot read the file: {err}"))),
         }
     }
     let (state, more) = convert::convert(&files, opts);
     problems.extend(more);
     if problems.is_empty() {
-        Ok(Manifests { state, files })
+        Ok(Manifests { state, files, warnings: found.warnings })
     } else {
         Err(Diagnostics::new(problems))
+    }
+}
+
+/// A file's bytes as text: UTF-8, a leading byte order mark dropped. UTF-16 and other encodings (Latin-1,
+/// Windows-1252) are named, at the line of the first byte that is not UTF-8.
+fn decode_text(bytes: Vec<u8>) -> Result<String, (Option<crate::yaml::Pos>, String, String)> {
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || (bytes.len() >= 4 && bytes.iter().take(64).filter(|b| **b == 0).count() * 4 >= bytes.len().min(64));
+    if utf16 {
+        return Err((
+            None,
+            String::new(),
+            "the file is UTF-16 encoded; manifests are UTF-8 (save it as UTF-8 in your editor)".to_string(),
+        ));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(match text.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_string(),
+            None => text,
+        }),
+        Err(err) => {
+            let at = err.utf8_error().valid_up_to();
+            let bytes = err.into_bytes();
+            let byte = bytes[at];
+            let before = String::from_utf8_lossy(&bytes[..at]);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            Err((
+                Some(crate::yaml::Pos { line, column }),
+                text,
+                format!(
+                    "the file is not UTF-8: byte 0x{byte:02X} at line {line} column {column} (Latin-1 or \
+                     Windows-1252?); manifests are UTF-8 (save it as UTF-8 in your editor)"
+                ),
+            ))
+        }
     }
 }
 
@@ -99,44 +157,94 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Manifests, Diagnost
 pub fn load_texts(files: Vec<ManifestFile>, opts: &LoadOptions) -> Result<Manifests, Diagnostics> {
     let (state, problems) = convert::convert(&files, opts);
     if problems.is_empty() {
-        Ok(Manifests { state, files })
+        Ok(Manifests { state, files, warnings: Vec::new() })
     } else {
         Err(Diagnostics::new(problems))
     }
 }
 
-/// The manifest files below `paths`, sorted within each directory so that runs are reproducible.
-pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let before = out.len();
-            walk_dir(path, &mut out, &mut problems);
-            if out.len() == before {
-                problems.push(
-                    Diagnostic::file(&display_path(path), "no manifest files (*.yaml, *.yml) in this directory")
-                        .help("pass the directory that holds your manifests, or the files themselves"),
-                );
-            }
-        } else if path.is_file() {
-            out.push(path.clone());
-        } else {
-            problems.push(Diagnostic::file(&display_path(path), "no such file or directory"));
-        }
-    }
-    out.dedup();
-    (out, problems)
+/// What [`discover`] found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// The manifest files, each once, sorted within each directory so that runs are reproducible.
+    pub files: Vec<PathBuf>,
+    pub problems: Vec<Diagnostic>,
+    /// What was skipped and why, one line each.
+    pub warnings: Vec<String>,
 }
 
-fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
+/// The manifest files below `paths`. A file named twice (or reached twice, through a link) is read once.
+/// Symlinked directories are followed, except one that leads back to a directory being read (a loop), which is
+/// skipped with a warning. Only regular files are read: a FIFO, a socket or a device (or a link to one) is skipped
+/// with a warning, never opened, so discovery never blocks.
+pub fn discover(paths: &[PathBuf]) -> Discovered {
+    let mut found = Discovered::default();
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        let shown = display_path(path);
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => {
+                let mut ancestors = Vec::new();
+                if walk_dir(path, &mut found, &mut seen, &mut ancestors) == 0 {
+                    found.problems.push(
+                        Diagnostic::file(&shown, "no manifest files (*.yaml, *.yml) in this directory")
+                            .help("pass the directory that holds your manifests, or the files themselves"),
+                    );
+                }
+            }
+            Ok(m) if m.is_file() => {
+                if seen.insert(identity(path)) {
+                    found.files.push(path.clone());
+                }
+            }
+            Ok(m) => found.warnings.push(format!("skipped {shown}: {}, not a regular file", kind_of(&m.file_type()))),
+            Err(_) => found.problems.push(Diagnostic::file(&shown, "no such file or directory")),
+        }
+    }
+    let mut said = std::collections::HashSet::new();
+    found.warnings.retain(|w| said.insert(w.clone()));
+    found
+}
+
+/// What identifies a file or directory however it is reached: its canonical path.
+fn identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "a device";
+        }
+    }
+    let _ = t;
+    "not a regular file"
+}
+
+/// Walk `dir`; returns how many manifest files it holds (read now, or already named before).
+fn walk_dir(
+    dir: &Path,
+    found: &mut Discovered,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    ancestors: &mut Vec<PathBuf>,
+) -> usize {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(err) => {
-            problems.push(Diagnostic::file(&display_path(dir), format!("cannot read the directory: {err}")));
-            return;
+            found.problems.push(Diagnostic::file(&display_path(dir), format!("cannot read the directory: {err}")));
+            return 0;
         }
     };
+    let mut manifests = 0;
+    ancestors.push(identity(dir));
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
@@ -144,17 +252,37 @@ fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) 
         if hidden {
             continue;
         }
-        // Symlinked directories are not followed, so a link loop cannot make discovery run forever.
-        let linked_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) && p.is_dir();
-        if linked_dir {
-            continue;
-        }
-        if p.is_dir() {
-            walk_dir(&p, out, problems);
+        let shown = display_path(&p);
+        let linked = std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink());
+        let meta = match std::fs::metadata(&p) {
+            Ok(meta) => meta,
+            Err(err) => {
+                if linked {
+                    found.warnings.push(format!("skipped {shown}: a link that cannot be followed ({err})"));
+                }
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            // A directory link is followed, unless it leads back into a directory being read.
+            if linked && ancestors.contains(&identity(&p)) {
+                found.warnings.push(format!("skipped {shown}: a link back to a directory above it (a loop)"));
+                continue;
+            }
+            manifests += walk_dir(&p, found, seen, ancestors);
         } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(p);
+            if !meta.is_file() {
+                found.warnings.push(format!("skipped {shown}: {}, not a regular file", kind_of(&meta.file_type())));
+                continue;
+            }
+            manifests += 1;
+            if seen.insert(identity(&p)) {
+                found.files.push(p);
+            }
         }
     }
+    ancestors.pop();
+    manifests
 }
 
 /// A path as messages show it: as given, `/`-separated, without a leading `./`.

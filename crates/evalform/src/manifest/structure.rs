@@ -134,6 +134,20 @@ impl<'a> Structure<'a> {
         if let NodeKind::Alias = node.kind {
             return;
         }
+        // A number no field can hold, wherever it is (a field that takes a name or an id included).
+        if let (Some(ScalarKind::Integer), Some(v)) = (node.scalar_kind(), node.as_str()) {
+            let decimal = !v.trim_start_matches(['-', '+']).starts_with("0x")
+                && !v.trim_start_matches(['-', '+']).starts_with("0o");
+            if decimal && v.parse::<i64>().is_err() && v.parse::<u64>().is_err() {
+                let field = key.unwrap_or("value");
+                let d = self
+                    .diag(node, node.width, format!("`{v}` is too large for `{field}`"))
+                    .label(format!("expected at most {}", u64::MAX));
+                self.out.push(d);
+                self.bad_values.insert(node.pos);
+                return;
+            }
+        }
         if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
             let fitting: Vec<&Value> = alts.iter().filter(|a| self.admits(node, a)).collect();
             let non_null: Vec<&Value> =
@@ -167,13 +181,34 @@ impl<'a> Structure<'a> {
             return;
         }
         if let (Some(ScalarKind::Integer), Some(v)) = (node.scalar_kind(), node.as_str()) {
+            let field = key.unwrap_or("value");
+            let digits = v.trim_start_matches(['-', '+']);
             let n: Option<i128> = v.parse().ok();
-            let below = s.get("minimum").and_then(Value::as_f64).zip(n).is_some_and(|(m, n)| (n as f64) < m);
-            let above = s.get("maximum").and_then(Value::as_f64).zip(n).is_some_and(|(m, n)| (n as f64) > m);
-            if below || above || n.is_none() {
-                let d = self
-                    .diag(node, node.width, format!("`{v}` is out of range for `{}`", key.unwrap_or("value")))
-                    .label("expected a non-negative integer that fits");
+            let min = s.get("minimum").and_then(Value::as_f64);
+            let max = s.get("maximum").and_then(Value::as_f64);
+            let below = min.zip(n).is_some_and(|(m, n)| (n as f64) < m);
+            let above = max.zip(n).is_some_and(|(m, n)| (n as f64) > m);
+            let problem = if digits.starts_with("0x") || digits.starts_with("0o") {
+                let decimal = i128::from_str_radix(&digits[2..], if digits.starts_with("0x") { 16 } else { 8 })
+                    .map(|d| format!(": write `{field}: {d}`"))
+                    .unwrap_or_default();
+                Some((
+                    format!("`{v}` is not a decimal number"),
+                    format!("`{field}` is written in decimal digits{decimal}"),
+                ))
+            } else if below {
+                Some((
+                    format!("`{v}` is too small for `{field}`"),
+                    format!("expected at least {}", min.unwrap_or(0.0) as i128),
+                ))
+            } else if above || n.is_none() {
+                let most = max.map(|m| format!("at most {}", m as u128)).unwrap_or_else(|| "a smaller number".into());
+                Some((format!("`{v}` is too large for `{field}`"), format!("expected {most}")))
+            } else {
+                None
+            };
+            if let Some((message, label)) = problem {
+                let d = self.diag(node, node.width, message).label(label);
                 self.out.push(d);
                 self.bad_values.insert(node.pos);
             }

@@ -29,8 +29,9 @@ pub struct PollSettings {
 impl PollSettings {
     /// 1 s doubling to 10 s, or `interval_ms` doubling to ten times it.
     pub fn new(timeout: Duration, interval_ms: Option<u64>) -> Self {
-        let first = Duration::from_millis(interval_ms.unwrap_or(1000).max(1));
-        PollSettings { first_interval: first, max_interval: first * 10, timeout, max_failed_polls: 5 }
+        // At most an hour between polls, whatever the setting says.
+        let first = Duration::from_millis(interval_ms.unwrap_or(1000).clamp(1, 3_600_000));
+        PollSettings { first_interval: first, max_interval: first.saturating_mul(10), timeout, max_failed_polls: 5 }
     }
 }
 
@@ -48,7 +49,7 @@ impl Backoff {
 
     pub fn next_delay(&mut self) -> Duration {
         let d = self.next.min(self.max);
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
         d
     }
 }

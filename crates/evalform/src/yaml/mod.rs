@@ -90,7 +90,8 @@ pub enum NodeKind {
     },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
-    /// `*anchor`: positions inside the anchored node are reported where it was defined.
+    /// `*anchor` that was not expanded: its anchor is unknown, or the document expands aliases beyond
+    /// [`MAX_ALIAS_NODES`]. Every other alias is replaced by a copy of its anchored node, placed at the alias.
     Alias,
 }
 
@@ -182,6 +183,9 @@ fn is_integer(v: &str) -> bool {
 /// Parse `text` into a positioned tree. `Ok(None)` is an empty document (nothing but comments or whitespace).
 /// A stream of several documents (`---` between them) is an error: a manifest is one document.
 pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
+    if let Some(err) = control_character(text) {
+        return Err(err);
+    }
     let mut char_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
     char_bytes.push(text.len());
     let mut builder = TreeBuilder {
@@ -193,6 +197,9 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
         done: false,
         documents: 0,
         second_document: None,
+        anchor_stack: Vec::new(),
+        anchors: HashMap::new(),
+        expanded: 0,
     };
     let mut parser = Parser::new_from_str(text);
     parser
@@ -202,6 +209,54 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
         return Err(YamlError { pos, message: "a second document begins here; a manifest is one document".into() });
     }
     Ok(builder.root)
+}
+
+/// serde's messages in the manifest's words: no Rust type names (`as u128`, `expected u32`).
+fn plain_words(message: &str) -> String {
+    let mut out = message.to_string();
+    for ty in ["u8", "u16", "u32", "u64", "u128", "i8", "i16", "i32", "i64", "i128", "usize", "isize", "f32", "f64"] {
+        out = out.replace(&format!(" as {ty}"), "");
+        out = out.replace(&format!("expected {ty}"), "expected a number that fits");
+    }
+    if out.contains("expected any value") && out.starts_with("invalid type: integer") {
+        let number = out.split('`').nth(1).unwrap_or("");
+        return format!("`{number}` is too large a number (at most {})", u64::MAX);
+    }
+    out
+}
+
+/// The first character YAML does not allow anywhere in a document (C0 and C1 control characters but tab, line
+/// feed, carriage return and NEL), located, and named the way a person would look for it.
+fn control_character(text: &str) -> Option<YamlError> {
+    let mut line = 1;
+    let mut column = 1;
+    for c in text.chars() {
+        let allowed = matches!(c, '\t' | '\n' | '\r' | '\u{85}') || !c.is_control();
+        if !allowed {
+            let name = match c {
+                '\0' => "NUL".to_string(),
+                '\u{7}' => "BEL".to_string(),
+                '\u{8}' => "BS".to_string(),
+                '\u{1b}' => "ESC".to_string(),
+                '\u{7f}' => "DEL".to_string(),
+                _ => "a control character".to_string(),
+            };
+            return Some(YamlError {
+                pos: Pos { line, column },
+                message: format!(
+                    "{name} (U+{:04X}) is not allowed in YAML; write it as an escape (`\\u{:04X}`) inside double quotes",
+                    c as u32, c as u32
+                ),
+            });
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    None
 }
 
 enum Frame {
@@ -219,11 +274,52 @@ struct TreeBuilder<'t> {
     done: bool,
     documents: usize,
     second_document: Option<Pos>,
+    /// The anchor id of each open collection (0: none).
+    anchor_stack: Vec<usize>,
+    /// Anchored nodes by anchor id, for the aliases that follow.
+    anchors: HashMap<usize, Node>,
+    /// Nodes created by expanding aliases so far.
+    expanded: usize,
+}
+
+/// The most nodes alias expansion creates in one document; past it, aliases stay unexpanded (a "billion laughs"
+/// document is then refused by the typed reading, which has its own limit).
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+fn count_nodes(node: &Node) -> usize {
+    1 + match &node.kind {
+        NodeKind::Seq(items) => items.iter().map(count_nodes).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// Place a copy of an anchored node at the alias that uses it: errors inside it are reported at the alias.
+fn relocate(node: &mut Node, pos: Pos, width: usize, span: Span) {
+    node.pos = pos;
+    node.width = width;
+    node.span = span;
+    match &mut node.kind {
+        NodeKind::Seq(items) => items.iter_mut().for_each(|n| relocate(n, pos, width, span)),
+        NodeKind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            relocate(k, pos, width, span);
+            relocate(v, pos, width, span);
+        }),
+        _ => {}
+    }
 }
 
 impl TreeBuilder<'_> {
     fn byte(&self, m: &Marker) -> usize {
         self.char_bytes.get(m.index()).copied().unwrap_or(self.text.len())
+    }
+
+    /// Remember a node under its anchor (if any), then add it to the tree.
+    fn push_anchored(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        self.push_node(node);
     }
 
     fn push_node(&mut self, node: Node) {
@@ -292,7 +388,7 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
             return;
         }
         match ev {
-            Event::Scalar(value, style, _, _) => {
+            Event::Scalar(value, style, anchor, _) => {
                 let width = self.scalar_width(pos, &value, style);
                 let at = self.byte(&mark);
                 let span = spans::scalar(self.text, at, &value, style);
@@ -308,20 +404,31 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                     TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => ScalarStyle::Quoted,
                     _ => ScalarStyle::Block,
                 };
-                self.push_node(Node {
-                    pos,
-                    width,
-                    kind: NodeKind::Scalar { value, style, written },
-                    span,
-                    flow: false,
-                });
+                self.push_anchored(
+                    Node { pos, width, kind: NodeKind::Scalar { value, style, written }, span, flow: false },
+                    anchor,
+                );
             }
-            Event::Alias(_) => {
+            Event::Alias(id) => {
                 let at = self.byte(&mark);
                 let span = Span { start: at, end: spans::token_end(self.text, at) };
-                self.push_node(Node { pos, width: 1, kind: NodeKind::Alias, span, flow: false })
+                let width = self.text[span.start..span.end].chars().count().max(1);
+                match self.anchors.get(&id) {
+                    Some(anchored) if self.expanded + count_nodes(anchored) <= MAX_ALIAS_NODES => {
+                        let mut copy = anchored.clone();
+                        self.expanded += count_nodes(&copy);
+                        relocate(&mut copy, pos, width, span);
+                        self.push_node(copy);
+                    }
+                    _ => self.push_node(Node { pos, width, kind: NodeKind::Alias, span, flow: false }),
+                }
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
+                let anchor = match &ev {
+                    Event::SequenceStart(a, _) | Event::MappingStart(a, _) => *a,
+                    _ => 0,
+                };
+                self.anchor_stack.push(anchor);
                 let at = self.byte(&mark);
                 let flow = matches!(self.text.as_bytes().get(at), Some(b'[' | b'{'));
                 let span = Span { start: at, end: at };
@@ -358,7 +465,8 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                         }
                         Span { start, end: last.map_or(start, |l| l.end.max(start)) }
                     };
-                    self.push_node(node);
+                    let anchor = self.anchor_stack.pop().unwrap_or(0);
+                    self.push_anchored(node, anchor);
                 }
             }
             _ => {}
@@ -632,13 +740,28 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
                 message = rest.to_string();
             }
         }
-        YamlError { pos, message }
+        YamlError { pos, message: plain_words(&message) }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_are_expanded_at_their_use_within_a_budget() {
+        let root = parse_tree("a: &x {k: 1}\nb: *x\n").unwrap().unwrap();
+        let b = root.get("b").unwrap();
+        assert_eq!(b.get("k").and_then(Node::as_str), Some("1"));
+        assert_eq!(b.get("k").unwrap().pos, Pos { line: 2, column: 4 });
+        // A "billion laughs" document: expansion stops at the budget, leaving aliases, and ends at once.
+        let mut text = "a0: &a0 lol\n".to_string();
+        for i in 1..10 {
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(", ")));
+        }
+        let root = parse_tree(&text).unwrap().unwrap();
+        assert!(count_nodes(&root) <= MAX_ALIAS_NODES + 1_000);
+    }
 
     const DOC: &str = "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: \"Order\"\n      tags: [a, b]\n";
 
