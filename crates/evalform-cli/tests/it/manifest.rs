@@ -210,3 +210,22 @@ fn flows_get_every_default() {
     assert_eq!(flow.conditions[1].condition, ConditionTrigger::Followup(0));
     assert!(!flow.conditions[0].fixed_message);
 }
+
+/// A directory without manifests is one problem about a directory, not "in 1 file".
+#[test]
+fn an_empty_directory_is_not_counted_as_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = evalform();
+    cmd.arg("validate").arg(".");
+    let out = run(cmd, Some(dir.path()));
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 1
+    --- stdout
+    --- stderr
+    error: no manifest files (*.yaml, *.yml) in this directory
+     --> .
+      = help: pass the directory that holds your manifests, or the files themselves
+
+    error: 1 problem
+    ");
+}

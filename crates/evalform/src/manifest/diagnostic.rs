@@ -25,6 +25,8 @@ pub struct Diagnostic {
     pub label: Option<String>,
     pub notes: Vec<String>,
     pub help: Option<String>,
+    /// The problem is about a directory the user named, not a file: it is not counted as a file with problems.
+    pub directory: bool,
 }
 
 impl Diagnostic {
@@ -39,6 +41,7 @@ impl Diagnostic {
             label: None,
             notes: Vec::new(),
             help: None,
+            directory: false,
         }
     }
 
@@ -53,7 +56,13 @@ impl Diagnostic {
             label: None,
             notes: Vec::new(),
             help: None,
+            directory: false,
         }
+    }
+
+    /// A problem with a directory the user named (no manifests in it).
+    pub fn directory(path: &str, message: impl Into<String>) -> Self {
+        Diagnostic { directory: true, ..Diagnostic::file(path, message) }
     }
 
     pub fn label(mut self, label: impl Into<String>) -> Self {
@@ -130,9 +139,9 @@ impl Diagnostics {
         self.0.iter()
     }
 
-    /// How many distinct files have problems.
+    /// How many distinct files have problems (a directory without manifests is not a file).
     pub fn file_count(&self) -> usize {
-        let mut files: Vec<&str> = self.0.iter().map(|d| d.file.as_str()).collect();
+        let mut files: Vec<&str> = self.0.iter().filter(|d| !d.directory).map(|d| d.file.as_str()).collect();
         files.dedup();
         files.len()
     }
@@ -146,11 +155,12 @@ impl Diagnostics {
         }
         let n = self.len();
         let files = self.file_count();
-        let summary = format!(
-            ": {n} {} in {files} {}",
-            if n == 1 { "problem" } else { "problems" },
-            if files == 1 { "file" } else { "files" }
-        );
+        let problems = if n == 1 { "problem" } else { "problems" };
+        let summary = match files {
+            0 => format!(": {n} {problems}"),
+            1 => format!(": {n} {problems} in 1 file"),
+            _ => format!(": {n} {problems} in {files} files"),
+        };
         if color {
             out.push_str(&format!("\x1b[1;31merror\x1b[0m\x1b[1m{summary}\x1b[0m\n"));
         } else {

@@ -187,7 +187,7 @@ pub fn discover(paths: &[PathBuf]) -> Discovered {
                 let mut ancestors = Vec::new();
                 if walk_dir(path, &mut found, &mut seen, &mut ancestors) == 0 {
                     found.problems.push(
-                        Diagnostic::file(&shown, "no manifest files (*.yaml, *.yml) in this directory")
+                        Diagnostic::directory(&shown, "no manifest files (*.yaml, *.yml) in this directory")
                             .help("pass the directory that holds your manifests, or the files themselves"),
                     );
                 }
