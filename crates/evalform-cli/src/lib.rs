@@ -11,3 +11,4 @@ pub mod demo;
 pub mod env;
 pub mod error;
 pub mod printer;
+pub mod project;

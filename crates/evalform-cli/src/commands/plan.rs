@@ -24,7 +24,9 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         PlanFormat::Markdown => p.data(&evalform::render::markdown(&plan)),
     }
     if let Some(out) = &args.out {
-        SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes).write(out)?;
+        let mut saved = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes);
+        saved.environment = crate::project::env_name().map(str::to_string);
+        saved.write(out)?;
         p.status(&format!(
             "Saved the plan to {}. Apply it exactly with: evalform apply --plan {}",
             out.display(),

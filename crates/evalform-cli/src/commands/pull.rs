@@ -33,7 +33,8 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PullArgs) -> Result<Out
 
     // Every file's edits are applied in memory first, and the result must still load, before any is written.
     let edits: BTreeMap<_, _> = pulled.files.iter().map(|f| (f.path.clone(), f.edits.clone())).collect();
-    let opts = LoadOptions { env: &super::process_env, mode: EnvMode::Required };
+    let opts =
+        LoadOptions { env: &super::process_env, mode: EnvMode::Required, environment: crate::project::environment() };
     let edited = writeback::edit_manifests(&loaded.files, &edits, &opts).map_err(|e| match e {
         WritebackError::Edit { path, source } => CliError::new(format!("cannot edit {}", path.display()))
             .cause(source.to_string())

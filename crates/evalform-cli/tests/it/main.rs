@@ -12,6 +12,7 @@ mod completions;
 mod credentials;
 mod demo;
 mod docs;
+mod environments;
 mod export;
 mod hostile;
 mod import;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::diagnostic::Diagnostic;
 use super::env::{self, EnvError};
+use super::environment::{self, VarError};
 use super::raw::{self, IdOrName, ScenarioType};
 use super::structure::{nearest, Structure};
 use super::{LoadOptions, ManifestFile};
@@ -206,6 +207,8 @@ impl<'a, 'f> Converter<'a, 'f> {
 
     /// A string that may hold `${env:NAME}`.
     fn text(&mut self, fi: usize, path: &str, s: &str) -> Text {
+        let with_vars = self.vars(fi, path, s);
+        let s = with_vars.as_str();
         match env::interpolate(s, self.opts.env, self.opts.mode) {
             Ok(t) => t,
             Err(errors) => {
@@ -224,6 +227,59 @@ impl<'a, 'f> Converter<'a, 'f> {
         }
     }
 
+    /// `${var:NAME}` from the chosen environment of the project file; a problem is reported at `path`.
+    fn vars(&mut self, fi: usize, path: &str, s: &str) -> String {
+        match environment::interpolate_vars(s, self.opts.environment) {
+            Ok(v) => v,
+            Err(errors) => {
+                for e in errors {
+                    let mut d = self.srcs[fi].diag(path, On::Value, e.to_string());
+                    d = match &e {
+                        VarError::Unknown { known, .. } => d
+                            .label("expected a name from the environment's `vars`")
+                            .help(format!("the environment's vars are {}", environment::list(known))),
+                        VarError::NoEnvironment { .. } => d
+                            .label("this value needs an environment")
+                            .help("declare `vars` in an `[environments.NAME]` table of evalform.toml"),
+                        VarError::Unclosed { .. } => d.label("expected `${var:NAME}`"),
+                    };
+                    self.push(d);
+                }
+                s.to_string()
+            }
+        }
+    }
+
+    /// `agent:` as written: an id, or a name from the chosen environment's `agents`.
+    fn agent_id(&mut self, fi: usize, agent: &raw::IdOrName) -> Option<u64> {
+        let name = match agent {
+            raw::IdOrName::Id(id) => return Some(*id),
+            raw::IdOrName::Name(name) => name,
+        };
+        let d = match self.opts.environment {
+            Some(env) => match env.agents.get(name) {
+                Some(id) => return Some(*id),
+                None => {
+                    let known: Vec<String> = env.agents.keys().cloned().collect();
+                    self.srcs[fi]
+                        .diag(
+                            "cekura.agent",
+                            On::Value,
+                            format!("agent `{name}` is not named in environment `{}`", env.name),
+                        )
+                        .label("expected an agent id, or a name from the environment's `agents`")
+                        .help(format!("the agents of `{}` are {}", env.name, environment::list(&known)))
+                }
+            },
+            None => self.srcs[fi]
+                .diag("cekura.agent", On::Value, format!("agent `{name}` is a name, and no environment is in use"))
+                .label("expected an agent id")
+                .help("name agents in an `[environments.NAME]` table of evalform.toml (`agents = { support = 12 }`)"),
+        };
+        self.push(d);
+        None
+    }
+
     /// An identity field (name, title, folder, tag, tool, reference): `${env:...}` is refused. Returns whether it
     /// is acceptable.
     fn literal(&mut self, fi: usize, path: &str, s: &str, what: &str) -> bool {
@@ -239,14 +295,15 @@ impl<'a, 'f> Converter<'a, 'f> {
     }
 
     fn cekura(&mut self, fi: usize, c: &raw::Cekura) {
-        let mut acc = self.agents.remove(&c.agent).unwrap_or_default();
-        acc.state.agent = c.agent;
+        let Some(agent) = self.agent_id(fi, &c.agent) else { return };
+        let mut acc = self.agents.remove(&agent).unwrap_or_default();
+        acc.state.agent = agent;
         if let Some(project) = c.project {
-            let what = format!("files of agent {} disagree on `project`", c.agent);
+            let what = format!("files of agent {agent} disagree on `project`");
             acc.state.project = Some(self.agree(fi, "cekura.project", project, &mut acc.project_decl, what));
         }
         if let Some(prune) = c.prune {
-            let what = format!("files of agent {} disagree on `prune`", c.agent);
+            let what = format!("files of agent {agent} disagree on `prune`");
             acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
         }
         for (j, folder) in c.folders.iter().flatten().enumerate() {
@@ -273,7 +330,7 @@ impl<'a, 'f> Converter<'a, 'f> {
             let evaluator = self.evaluator(fi, &mut acc, &path, e, &defaults);
             acc.state.evaluators.push(evaluator);
         }
-        self.agents.insert(c.agent, acc);
+        self.agents.insert(agent, acc);
     }
 
     /// A setting that several files may repeat: the first declaration holds, and a different value later is an
@@ -739,14 +796,20 @@ impl<'a, 'f> Converter<'a, 'f> {
         if !self.literal(fi, "tela.prompt", &t.prompt, "a prompt id") {
             return;
         }
-        if !is_uuid(&t.prompt) {
-            let d = self.srcs[fi]
+        let named = self.opts.environment.and_then(|e| e.tela_prompts.get(&t.prompt));
+        let written = named.unwrap_or(&t.prompt).clone();
+        if !is_uuid(&written) {
+            let mut d = self.srcs[fi]
                 .diag("tela.prompt", On::Value, format!("`{}` is not a prompt id", t.prompt))
                 .label("expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001");
+            if let Some(env) = self.opts.environment {
+                let known: Vec<String> = env.tela_prompts.keys().cloned().collect();
+                d = d.help(format!("the prompt names of environment `{}` are {}", env.name, environment::list(&known)));
+            }
             self.push(d);
             return;
         }
-        let prompt = t.prompt.to_lowercase();
+        let prompt = written.to_lowercase();
         let mut acc = self.prompts.remove(&prompt).unwrap_or_default();
         acc.state.prompt = prompt.clone();
         if let Some(prune) = t.prune {
@@ -874,7 +937,7 @@ mod tests {
 
     fn load(texts: &[&str]) -> Result<State, String> {
         let env = |name: &str| (name == "TOKEN").then(|| "s3cr3t".to_string());
-        let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+        let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
         let files = texts
             .iter()
             .enumerate()
@@ -993,5 +1056,84 @@ cekura:
         assert!(is_uuid("5f0c2a4e-0000-4000-8000-000000000001"));
         assert!(!is_uuid("5f0c2a4e-0000-4000-8000-00000000001"));
         assert!(!is_uuid("order-support"));
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::super::{load_texts, EnvMode, Environment, LoadOptions, ManifestFile};
+    use std::collections::BTreeMap;
+
+    const SUITE: &str = "version: 1\ncekura:\n  agent: support\n  evaluators:\n    - name: Greets\n      \
+                         first_message: \"${var:greeting}, I am calling about my order\"\n\
+                         tela:\n  prompt: orders\n";
+
+    fn staging() -> Environment {
+        Environment {
+            name: "staging".into(),
+            agents: BTreeMap::from([("support".into(), 12)]),
+            tela_prompts: BTreeMap::from([("orders".into(), "5F0C2A4E-0000-4000-8000-000000000001".into())]),
+            vars: BTreeMap::from([("greeting".into(), "Hi there".into())]),
+        }
+    }
+
+    fn load(text: &str, environment: Option<&Environment>) -> Result<super::State, String> {
+        let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required, environment };
+        let files = vec![ManifestFile { path: "suite.yaml".into(), text: text.to_string() }];
+        load_texts(files, &opts).map(|m| m.state).map_err(|d| d.render(false))
+    }
+
+    #[test]
+    fn names_and_vars_resolve_in_the_environment() {
+        let state = load(SUITE, Some(&staging())).unwrap();
+        let agent = &state.agents[&12];
+        let first = agent.evaluators[0].spec.first_message.as_ref().unwrap();
+        assert_eq!(first.expose(), "Hi there, I am calling about my order");
+        assert!(!first.is_sensitive(), "vars are shown in plans");
+        assert!(state.prompts.contains_key("5f0c2a4e-0000-4000-8000-000000000001"));
+    }
+
+    #[test]
+    fn unknown_names_are_located_and_list_the_known_ones() {
+        let mut env = staging();
+        env.vars.clear();
+        env.tela_prompts.clear();
+        insta::assert_snapshot!(load(SUITE, Some(&env)).unwrap_err(), @r#"
+        error: `${var:greeting}` is not defined in environment `staging`
+         --> suite.yaml:6:22
+          |
+        6 |       first_message: "${var:greeting}, I am calling about my order"
+          |                      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ expected a name from the environment's `vars`
+          = help: the environment's vars are none
+
+        error: `orders` is not a prompt id
+         --> suite.yaml:8:11
+          |
+        8 |   prompt: orders
+          |           ^^^^^^ expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001
+          = help: the prompt names of environment `staging` are none
+
+        error: 2 problems in 1 file
+        "#);
+        env.agents = BTreeMap::from([("sales".into(), 14)]);
+        let err = load(SUITE, Some(&env)).unwrap_err();
+        assert!(err.contains("agent `support` is not named in environment `staging`"), "{err}");
+        assert!(err.contains("the agents of `staging` are `sales`"), "{err}");
+        insta::assert_snapshot!(load(SUITE, None).unwrap_err(), @r"
+        error: agent `support` is a name, and no environment is in use
+         --> suite.yaml:3:10
+          |
+        3 |   agent: support
+          |          ^^^^^^^ expected an agent id
+          = help: name agents in an `[environments.NAME]` table of evalform.toml (`agents = { support = 12 }`)
+
+        error: `orders` is not a prompt id
+         --> suite.yaml:8:11
+          |
+        8 |   prompt: orders
+          |           ^^^^^^ expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001
+
+        error: 2 problems in 1 file
+        ");
     }
 }

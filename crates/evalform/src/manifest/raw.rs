@@ -33,8 +33,9 @@ pub struct Manifest {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cekura {
-    /// The id of the agent under test.
-    pub agent: u64,
+    /// The agent under test: its id, or (with a project file, evalform.toml) a name from the chosen environment's
+    /// `agents`.
+    pub agent: IdOrName,
     /// The agent's project id; looked up from the agent when absent.
     #[serde(default)]
     pub project: Option<u64>,
@@ -268,7 +269,8 @@ pub enum ConditionType {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tela {
-    /// The prompt's uuid.
+    /// The prompt's uuid, or (with a project file, evalform.toml) a name from the chosen environment's
+    /// `tela_prompts`.
     pub prompt: String,
     /// `true`: test cases of this prompt that no manifest declares are reported as "would delete" (Tela has no
     /// delete call, so they stay).
