@@ -277,3 +277,23 @@ fn project_schema_command_matches_the_checked_in_copy() {
         assert!(generated.contains(&format!("\"{key}\"")), "{key} is missing from the schema");
     }
 }
+
+#[test]
+fn validate_warns_of_a_default_every_evaluator_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "version: 1\ncekura:\n  agent: 12\n  defaults:\n    metrics: [501]\n    extra_tags: [nightly]\n  \
+                evaluators:\n    - name: A\n      metrics: [502]\n    - name: B\n      metrics: [503]\n";
+    std::fs::write(dir.path().join("suite.yaml"), text).unwrap();
+    let mut cmd = evalform();
+    cmd.arg("validate").current_dir(dir.path()).env_remove("EVALFORM_ENV");
+    let out = run(cmd, None);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 0
+        --- stdout
+        ok: 1 file, 1 agent, 2 evaluators, 0 test profiles, 0 prompts with 0 test cases
+        --- stderr
+        warning: suite.yaml:5:5: `defaults.metrics` is never used: every evaluator of this file sets `metrics` itself (help: to add to every evaluator's own `metrics`, use `defaults.extra_metrics`)
+        ");
+    });
+}

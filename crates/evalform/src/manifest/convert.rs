@@ -111,6 +111,16 @@ struct Converter<'a, 'f> {
     prompts: BTreeMap<String, PromptAcc>,
     /// A file could not be read into types: cross-file reference checks would report noise, so they are skipped.
     incomplete: bool,
+    /// `defaults.extra_*` of the file being converted: added to every evaluator's sets.
+    extras: Extras,
+}
+
+/// `defaults.extra_metrics`, `extra_tools`, `extra_tags` of one file.
+#[derive(Default)]
+struct Extras {
+    metrics: Vec<IdOrName>,
+    tools: Vec<String>,
+    tags: Vec<String>,
 }
 
 pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec<Diagnostic>) {
@@ -122,6 +132,7 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec
         agents: BTreeMap::new(),
         prompts: BTreeMap::new(),
         incomplete: false,
+        extras: Extras::default(),
     };
     for file in files {
         let name = file.path.to_string_lossy().replace('\\', "/");
@@ -283,9 +294,10 @@ impl<'a, 'f> Converter<'a, 'f> {
     /// An identity field (name, title, folder, tag, tool, reference): `${env:...}` is refused. Returns whether it
     /// is acceptable.
     fn literal(&mut self, fi: usize, path: &str, s: &str, what: &str) -> bool {
-        if env::has_reference(s) {
+        if env::has_reference(s) || environment::has_var_reference(s) {
+            let kind = if env::has_reference(s) { "env" } else { "var" };
             let d = self.srcs[fi]
-                .diag(path, On::Value, format!("`${{env:...}}` is not allowed in {what}"))
+                .diag(path, On::Value, format!("`${{{kind}:...}}` is not allowed in {what}"))
                 .label("expected literal text")
                 .help(format!("{what} identifies something from run to run, so it must be written out"));
             self.push(d);
@@ -325,6 +337,11 @@ impl<'a, 'f> Converter<'a, 'f> {
             acc.state.test_profiles.push(profile);
         }
         let defaults = c.defaults.as_ref().map(|d| d.fields()).unwrap_or_default();
+        self.extras = c.defaults.as_ref().map_or_else(Extras::default, |d| Extras {
+            metrics: d.extra_metrics.clone().unwrap_or_default(),
+            tools: d.extra_tools.clone().unwrap_or_default(),
+            tags: d.extra_tags.clone().unwrap_or_default(),
+        });
         for (j, e) in c.evaluators.iter().flatten().enumerate() {
             let path = format!("cekura.evaluators[{j}]");
             let evaluator = self.evaluator(fi, &mut acc, &path, e, &defaults);
@@ -681,6 +698,33 @@ impl<'a, 'f> Converter<'a, 'f> {
         if let Some(tags) = own.tags.as_ref().or(defaults.tags.as_ref()) {
             spec.tags = Some(self.literal_set(fi, &layers.at(own.tags.is_some(), "tags"), tags, "a tag"));
         }
+        self.add_extras(fi, spec);
+    }
+
+    /// `defaults.extra_*`: added to the evaluator's sets, whether they come from the evaluator or from `defaults`.
+    fn add_extras(&mut self, fi: usize, spec: &mut EvaluatorSpec) {
+        let extras = std::mem::take(&mut self.extras);
+        if !extras.metrics.is_empty() {
+            let set = spec.metrics.get_or_insert_with(BTreeSet::new);
+            for (k, m) in extras.metrics.iter().enumerate() {
+                set.insert(match m {
+                    IdOrName::Id(id) => MetricRef::Id(*id),
+                    IdOrName::Name(slug) => {
+                        self.literal(fi, &format!("cekura.defaults.extra_metrics[{k}]"), slug, "a metric slug");
+                        MetricRef::Slug(slug.clone())
+                    }
+                });
+            }
+        }
+        if !extras.tools.is_empty() {
+            let more = self.literal_set(fi, "cekura.defaults.extra_tools", &extras.tools, "a tool id");
+            spec.tools.get_or_insert_with(BTreeSet::new).extend(more);
+        }
+        if !extras.tags.is_empty() {
+            let more = self.literal_set(fi, "cekura.defaults.extra_tags", &extras.tags, "a tag");
+            spec.tags.get_or_insert_with(BTreeSet::new).extend(more);
+        }
+        self.extras = extras;
     }
 
     /// `language`, `max_duration` and `phone_number`, each checked against what the platform accepts.
@@ -1056,6 +1100,33 @@ cekura:
         assert!(is_uuid("5f0c2a4e-0000-4000-8000-000000000001"));
         assert!(!is_uuid("5f0c2a4e-0000-4000-8000-00000000001"));
         assert!(!is_uuid("order-support"));
+    }
+}
+
+#[cfg(test)]
+mod extras_tests {
+    use super::super::{load_texts, EnvMode, LoadOptions, ManifestFile};
+    use super::{BTreeSet, MetricRef};
+
+    #[test]
+    fn extra_sets_add_to_every_evaluator_even_those_with_their_own() {
+        let text = "version: 1\ncekura:\n  agent: 5\n  defaults:\n    metrics: [1]\n    extra_metrics: [9, tone]\n    \
+                    extra_tags: [nightly]\n    extra_tools: [TOOL_END_CALL]\n  evaluators:\n    - name: A\n    \
+                    - name: B\n      metrics: [2]\n      tags: [smoke]\n";
+        let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required, environment: None };
+        let files = vec![ManifestFile { path: "f.yaml".into(), text: text.into() }];
+        let state = load_texts(files, &opts).map_err(|d| d.render(false)).unwrap().state;
+        let [a, b] = &state.agents[&5].evaluators[..] else { panic!() };
+        let metrics = |ids: &[u64]| {
+            let mut set: BTreeSet<MetricRef> = ids.iter().map(|i| MetricRef::Id(*i)).collect();
+            set.insert(MetricRef::Slug("tone".into()));
+            Some(set)
+        };
+        assert_eq!(a.spec.metrics, metrics(&[1, 9]));
+        assert_eq!(b.spec.metrics, metrics(&[2, 9]));
+        assert_eq!(a.spec.tags, Some(BTreeSet::from(["nightly".to_string()])));
+        assert_eq!(b.spec.tags, Some(BTreeSet::from(["nightly".to_string(), "smoke".to_string()])));
+        assert_eq!(b.spec.tools, Some(BTreeSet::from(["TOOL_END_CALL".to_string()])));
     }
 }
 

@@ -15,11 +15,13 @@ pub mod diagnostic;
 mod env;
 pub mod environment;
 pub mod raw;
+mod shadow;
 mod structure;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use env::interpolate;
 pub use environment::Environment;
+pub use shadow::shadowed_defaults;
 
 /// What to do with `${env:NAME}` whose variable is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

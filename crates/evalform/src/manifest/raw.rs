@@ -204,8 +204,20 @@ with_evaluator_fields! {
 }
 
 with_evaluator_fields! {
-    /// Evaluator fields that every evaluator of the file gets unless it sets them: all fields but `name` and `id`.
-    pub struct Defaults {}
+    /// Evaluator fields that every evaluator of the file gets unless it sets them: all fields but `name` and `id`;
+    /// and `extra_metrics`, `extra_tools`, `extra_tags`, added to every evaluator's set even when it lists its own.
+    pub struct Defaults {
+        /// Metric ids or slugs added to the `metrics` of every evaluator of this file, also of those that list
+        /// their own.
+        #[serde(default)]
+        pub extra_metrics: Option<Vec<IdOrName>>,
+        /// Tool ids added to the `tools` of every evaluator of this file, also of those that list their own.
+        #[serde(default)]
+        pub extra_tools: Option<Vec<String>>,
+        /// Tags added to the `tags` of every evaluator of this file, also of those that list their own.
+        #[serde(default)]
+        pub extra_tags: Option<Vec<String>>,
+    }
 }
 
 /// The managed fields of an evaluator, as written (see the evaluator keys for their meaning).
