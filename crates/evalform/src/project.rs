@@ -197,6 +197,48 @@ impl Project {
     }
 }
 
+/// The name environment `env` gives agent `id` (the first, by name, when several map to it).
+pub fn agent_name(env: &Environment, id: u64) -> Option<&str> {
+    env.agents.iter().find(|(_, v)| **v == id).map(|(k, _)| k.as_str())
+}
+
+/// The name environment `env` gives Tela prompt `uuid`.
+pub fn prompt_name<'e>(env: &'e Environment, uuid: &str) -> Option<&'e str> {
+    env.tela_prompts.iter().find(|(_, v)| v.eq_ignore_ascii_case(uuid)).map(|(k, _)| k.as_str())
+}
+
+/// Imported manifests made portable: `agent:` and `tela.prompt:` written as the environment's names for them, so the
+/// same files load in every environment. Files whose id the environment does not name are left as they are; the
+/// ids left are returned (as text) for a note.
+pub fn name_imported(files: &mut [crate::import::ImportedFile], env: &Environment) -> Vec<String> {
+    use crate::yaml::edit::{apply, Edit, Value};
+    let mut unnamed = Vec::new();
+    for file in files.iter_mut() {
+        let Ok(Some(root)) = crate::yaml::parse_tree(&file.contents) else { continue };
+        let agent = root.get("cekura").and_then(|c| c.get("agent")).and_then(|a| a.as_str()).map(str::to_string);
+        let prompt = root.get("tela").and_then(|t| t.get("prompt")).and_then(|p| p.as_str()).map(str::to_string);
+        let mut edits = Vec::new();
+        if let Some(id) = agent.and_then(|a| a.parse::<u64>().ok()) {
+            match agent_name(env, id) {
+                Some(name) => edits.push(Edit::set("cekura.agent", Value::Str(name.to_string()))),
+                None => unnamed.push(id.to_string()),
+            }
+        }
+        if let Some(uuid) = prompt {
+            match prompt_name(env, &uuid) {
+                Some(name) => edits.push(Edit::set("tela.prompt", Value::Str(name.to_string()))),
+                None => unnamed.push(uuid),
+            }
+        }
+        if let Ok(text) = apply(&file.contents, &edits) {
+            file.contents = text;
+        }
+    }
+    unnamed.sort();
+    unnamed.dedup();
+    unnamed
+}
+
 /// `path` relative to `base`, both absolute or both relative to the same directory.
 fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
     let clean =

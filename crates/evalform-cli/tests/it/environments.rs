@@ -297,3 +297,18 @@ fn validate_warns_of_a_default_every_evaluator_overrides() {
         ");
     });
 }
+
+#[test]
+fn import_with_an_environment_writes_the_agent_name() {
+    let repo = Repo::new();
+    let applied = repo.run(&["--env", "production", "apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.snapshot());
+    let out = repo.run(&["--env", "production", "import", "--agent", "12", "--out", "imported"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stderr.contains("Environment production: agent 12\n"), "{}", out.snapshot());
+    let agent_file = std::fs::read_to_string(repo.dir.path().join("imported/agent-12/_agent.yaml")).unwrap();
+    assert!(agent_file.contains("\n  agent: support\n"), "{agent_file}");
+    // The imported files are portable: they plan clean in the environment they came from.
+    let plan = repo.run(&["--env", "production", "plan", "imported", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+}
