@@ -125,6 +125,13 @@ fn one_suite_is_applied_to_two_environments() {
         assert_eq!(out.code, 0, "{env}: {}", out.snapshot());
         assert!(out.stderr.contains(&format!("Environment {env}: agent ")), "{}", out.snapshot());
     }
+    // Each environment's key comes from its own variable (-v names the source, never the key).
+    for (env, var) in [("staging", "CEKURA_STAGING_KEY"), ("production", "CEKURA_PROD_KEY")] {
+        let out = repo.run(&["-v", "--env", env, "plan"]);
+        assert_eq!(out.code, 0, "{}", out.snapshot());
+        assert!(out.stderr.contains(&format!("Cekura: API key from the environment variable {var}")), "{}", out.stderr);
+        assert!(!out.stderr.contains("staging-key") && !out.stderr.contains("prod-key"), "{}", out.stderr);
+    }
     // -q leaves the status line out.
     let quiet = repo.run(&["-q", "plan"]);
     assert!(!quiet.stderr.contains("Environment"), "{}", quiet.snapshot());
@@ -311,4 +318,57 @@ fn import_with_an_environment_writes_the_agent_name() {
     // The imported files are portable: they plan clean in the environment they came from.
     let plan = repo.run(&["--env", "production", "plan", "imported", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
+}
+
+#[test]
+fn tela_prompts_and_keys_resolve_per_environment() {
+    let repo = Repo::new();
+    let project = PROJECT
+        .replace(
+            "vars = { greeting = \"Hi there\" }",
+            "vars = { greeting = \"Hi there\" }\ntela_api_key_env = \"TELA_STAGING_KEY\"\n\
+             tela_prompts = { orders = \"5f0c2a4e-0000-4000-8000-000000000001\" }",
+        )
+        .replace(
+            "vars = { greeting = \"Hello\" }",
+            "vars = { greeting = \"Hello\" }\ntela_api_key_env = \"TELA_PROD_KEY\"\n\
+             tela_prompts = { orders = \"5f0c2a4e-0000-4000-8000-000000000002\" }",
+        );
+    repo.write("evalform.toml", &project);
+    repo.write(
+        "suites/orders.yaml",
+        "version: 1\ntela:\n  prompt: orders\n  test_cases:\n    - title: Where is my order\n      messages:\n        \
+         - {role: user, content: \"${var:greeting}, where is my order?\"}\n",
+    );
+    for env in ["staging", "production"] {
+        let mut cmd = repo.cmd(&["--env", env, "apply", "--auto-approve"]);
+        cmd.env("TELA_BASE_URL", repo.sb.base_url()).env("TELA_STAGING_KEY", "t-s").env("TELA_PROD_KEY", "t-p");
+        let out = run(cmd, None);
+        assert_eq!(out.code, 0, "{env}: {}", out.snapshot());
+    }
+    let state = repo.sb.with_state(|s| s.clone());
+    let mut cases: Vec<(String, String)> = state
+        .test_cases
+        .values()
+        .filter(|c| c.title == "Where is my order")
+        .map(|c| (c.prompt_id.clone(), c.messages[0]["content"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    cases.sort();
+    assert_eq!(
+        cases,
+        [
+            ("5f0c2a4e-0000-4000-8000-000000000001".to_string(), "Hi there, where is my order?".to_string()),
+            ("5f0c2a4e-0000-4000-8000-000000000002".to_string(), "Hello, where is my order?".to_string()),
+        ]
+    );
+    // Without the production Tela key, production stops and names the variable.
+    let mut cmd = repo.cmd(&["--env", "production", "plan"]);
+    cmd.env("TELA_BASE_URL", repo.sb.base_url()).env("TELA_API_KEY", "not-this-one");
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(
+        out.stderr.contains("environment `production` takes its Tela key from `TELA_PROD_KEY`, which is not set"),
+        "{}",
+        out.snapshot()
+    );
 }
