@@ -326,6 +326,27 @@ pub fn parse(text: &str, shown: &str) -> Result<ProjectFile, Diagnostics> {
             );
         }
     }
+    for (env_name, spec) in &file.environments {
+        for (name, uuid) in &spec.tela_prompts {
+            if is_uuid(uuid) {
+                continue;
+            }
+            let span = table
+                .get_ref()
+                .get("environments")
+                .and_then(|e| e.get_ref().as_table())
+                .and_then(|e| e.get(env_name.as_str()))
+                .and_then(|e| e.get_ref().as_table())
+                .and_then(|e| e.get("tela_prompts"))
+                .and_then(|p| p.get_ref().as_table())
+                .and_then(|p| p.get(name.as_str()))
+                .map(|v| v.span());
+            problems.push(
+                at(span, format!("`{uuid}` is not a Tela prompt id"))
+                    .label("expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001"),
+            );
+        }
+    }
     for pattern in file.exclude.iter().chain(file.paths.iter().flatten()) {
         if let Err(err) = glob::Pattern::new(pattern) {
             problems.push(Diagnostic::file(shown, format!("`{pattern}` is not a valid glob: {err}")));
@@ -336,6 +357,12 @@ pub fn parse(text: &str, shown: &str) -> Result<ProjectFile, Diagnostics> {
     } else {
         Err(Diagnostics::new(problems))
     }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn unknown(d: Diagnostic, key: &str, valid: &[&str], place: &str) -> Diagnostic {
@@ -436,6 +463,9 @@ vars = { outbound_phone = "45", greeting = "Hello" }
     fn wrong_types_syntax_and_a_bad_default_are_located() {
         let err = parse("[environments.staging]\nagents = { support = \"twelve\" }\n", "evalform.toml").unwrap_err();
         assert_eq!(err.0[0].location(), "evalform.toml:2:22", "{}", rendered(&err));
+        let err = parse("[environments.staging]\ntela_prompts = { orders = \"not-a-uuid\" }\n", "x.toml").unwrap_err();
+        assert_eq!(err.0[0].location(), "x.toml:2:27", "{}", rendered(&err));
+        assert!(err.0[0].message.contains("`not-a-uuid` is not a Tela prompt id"), "{}", rendered(&err));
         let err = parse("paths = [\n", "evalform.toml").unwrap_err();
         assert!(err.0[0].pos.is_some(), "{}", rendered(&err));
         let err = parse("default_env = \"prod\"\n[environments.staging]\n", "evalform.toml").unwrap_err();
