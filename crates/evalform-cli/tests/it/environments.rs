@@ -372,3 +372,25 @@ fn tela_prompts_and_keys_resolve_per_environment() {
         out.snapshot()
     );
 }
+
+#[test]
+fn names_need_a_chosen_environment() {
+    let repo = Repo::new();
+    repo.write("evalform.toml", &PROJECT.replace("default_env = \"staging\"\n", ""));
+    let out = repo.run(&["validate"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: agent `support` is a name, and no environment is in use
+         --> suites/support.yaml:3:10
+          |
+        3 |   agent: support
+          |          ^^^^^^^ expected an agent id
+          = help: choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) whose `agents` name it, or write the agent's id
+
+        error: 1 problem in 1 file
+        ");
+    });
+}

@@ -249,9 +249,10 @@ impl<'a, 'f> Converter<'a, 'f> {
                         VarError::Unknown { known, .. } => d
                             .label("expected a name from the environment's `vars`")
                             .help(format!("the environment's vars are {}", environment::list(known))),
-                        VarError::NoEnvironment { .. } => d
-                            .label("this value needs an environment")
-                            .help("declare `vars` in an `[environments.NAME]` table of evalform.toml"),
+                        VarError::NoEnvironment { .. } => d.label("this value needs an environment").help(
+                            "choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) \
+                                 whose `vars` define it",
+                        ),
                         VarError::Unclosed { .. } => d.label("expected `${var:NAME}`"),
                     };
                     self.push(d);
@@ -285,7 +286,10 @@ impl<'a, 'f> Converter<'a, 'f> {
             None => self.srcs[fi]
                 .diag("cekura.agent", On::Value, format!("agent `{name}` is a name, and no environment is in use"))
                 .label("expected an agent id")
-                .help("name agents in an `[environments.NAME]` table of evalform.toml (`agents = { support = 12 }`)"),
+                .help(
+                    "choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) whose `agents` \
+                     name it, or write the agent's id",
+                ),
         };
         self.push(d);
         None
@@ -1196,7 +1200,7 @@ mod environment_tests {
           |
         3 |   agent: support
           |          ^^^^^^^ expected an agent id
-          = help: name agents in an `[environments.NAME]` table of evalform.toml (`agents = { support = 12 }`)
+          = help: choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) whose `agents` name it, or write the agent's id
 
         error: `orders` is not a prompt id
          --> suite.yaml:8:11
