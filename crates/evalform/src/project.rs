@@ -239,6 +239,30 @@ pub fn name_imported(files: &mut [crate::import::ImportedFile], env: &Environmen
     unnamed
 }
 
+/// Manifest texts with `agent:` and `tela.prompt:` names replaced by the environment's ids, for code that reads
+/// the files themselves rather than the loaded state (`pull` finds each agent's files by their `agent:` id). Edits
+/// are addressed by path, so edits computed on these texts apply to the originals.
+pub fn with_ids(files: &[crate::manifest::ManifestFile], env: &Environment) -> Vec<crate::manifest::ManifestFile> {
+    use crate::yaml::edit::{apply, Edit, Value};
+    let mut out = files.to_vec();
+    for file in &mut out {
+        let Ok(Some(root)) = crate::yaml::parse_tree(&file.text) else { continue };
+        let mut edits = Vec::new();
+        let agent = root.get("cekura").and_then(|c| c.get("agent")).and_then(|a| a.as_str());
+        if let Some(id) = agent.and_then(|a| env.agents.get(a)) {
+            edits.push(Edit::set("cekura.agent", Value::Int(*id)));
+        }
+        let prompt = root.get("tela").and_then(|t| t.get("prompt")).and_then(|p| p.as_str());
+        if let Some(uuid) = prompt.and_then(|p| env.tela_prompts.get(p)) {
+            edits.push(Edit::set("tela.prompt", Value::Str(uuid.to_lowercase())));
+        }
+        if let Ok(text) = apply(&file.text, &edits) {
+            file.text = text;
+        }
+    }
+    out
+}
+
 /// `path` relative to `base`, both absolute or both relative to the same directory.
 fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
     let clean =

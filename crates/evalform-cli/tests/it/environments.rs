@@ -394,3 +394,66 @@ fn names_need_a_chosen_environment() {
         ");
     });
 }
+
+#[test]
+fn pull_never_replaces_a_var_reference_with_one_environments_value() {
+    let repo = Repo::new();
+    let applied = repo.run(&["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.snapshot());
+    // A dashboard edit of the text that comes from `${var:greeting}`.
+    repo.sb.with_state(|s| {
+        let ids: Vec<u64> = s
+            .evaluators
+            .values()
+            .filter(|e| e.agent == Some(1) && e.name == "Greets the caller")
+            .map(|e| e.id)
+            .collect();
+        for id in ids {
+            let body = serde_json::json!({"first_message": "Good morning, I am calling about my order"});
+            s.edit_evaluator(id, body).unwrap();
+        }
+    });
+    let before = std::fs::read_to_string(repo.dir.path().join("suites/support.yaml")).unwrap();
+    let out = repo.run(&["pull"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        Environment staging: agent 1
+        error: pull would replace `${var:...}` references with the values of environment `staging`; nothing was written
+        caused by: in suites/support.yaml
+        hint: see the edit with `evalform pull --dry-run` and make it by hand, keeping the references
+        ");
+    });
+    assert_eq!(std::fs::read_to_string(repo.dir.path().join("suites/support.yaml")).unwrap(), before);
+    let dry = repo.run(&["pull", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.snapshot());
+    assert!(dry.stdout.contains("+      first_message: \"Good morning"), "{}", dry.snapshot());
+}
+
+#[test]
+fn pull_finds_the_files_of_a_named_agent() {
+    let repo = Repo::new();
+    let applied = repo.run(&["--env", "production", "apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{}", applied.snapshot());
+    repo.sb.with_state(|s| {
+        let ids: Vec<u64> = s
+            .evaluators
+            .values()
+            .filter(|e| e.agent == Some(12) && e.name == "Greets the caller")
+            .map(|e| e.id)
+            .collect();
+        for id in ids {
+            let body = serde_json::json!({"expected_outcome_prompt": "The agent finds the order and gives a date."});
+            s.edit_evaluator(id, body).unwrap();
+        }
+    });
+    let out = repo.run(&["--env", "production", "pull"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let text = std::fs::read_to_string(repo.dir.path().join("suites/support.yaml")).unwrap();
+    assert!(text.contains("expected_outcome: The agent finds the order and gives a date."), "{text}");
+    assert!(text.contains("  agent: support\n") && text.contains("${var:greeting}"), "{text}");
+    let plan = repo.run(&["--env", "production", "plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+}
