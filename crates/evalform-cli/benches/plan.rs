@@ -32,7 +32,7 @@ fn load(dir: &std::path::Path) -> evalform::model::State {
         let text = std::fs::read_to_string(&path).unwrap();
         files.push(ManifestFile { path, text });
     }
-    let loaded = manifest::load_texts(files, &LoadOptions { env: &no_env, mode: EnvMode::Required })
+    let loaded = manifest::load_texts(files, &LoadOptions { env: &no_env, mode: EnvMode::Required, environment: None })
         .unwrap_or_else(|d| panic!("the generated manifests do not load:\n{d}"));
     loaded.state
 }

@@ -14,7 +14,7 @@ use crate::printer::Printer;
 const AFTER_HELP: &str = "\
 Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error, 2 changes (with --detailed-exitcode).
 Environment: CEKURA_API_KEY, CEKURA_BASE_URL or CEKURA_API_URL, TELA_API_KEY, TELA_BASE_URL, NO_COLOR,
-GITHUB_ACTIONS.
+GITHUB_ACTIONS, EVALFORM_ENV.
 Docs: docs/getting-started.md, docs/manifest.md";
 
 /// The longest wait an option may ask for: a week.
@@ -73,6 +73,9 @@ pub struct GlobalArgs {
     /// Where `--message-format gitlab` writes its Code Quality report [default: gl-code-quality-report.json]
     #[arg(long, global = true, help_heading = "Global options", value_name = "FILE")]
     pub code_quality_report: Option<PathBuf>,
+    /// The environment of the project file (evalform.toml) to use [default: EVALFORM_ENV, else default_env]
+    #[arg(long = "env", global = true, help_heading = "Global options", value_name = "NAME")]
+    pub env: Option<String>,
 }
 
 /// `--color`.
@@ -141,8 +144,8 @@ depth, result status case; with --probe-writes, also how adv_update, delete_scen
 through requests built to be refused). Printed as a checklist with a fix for each failure. Writes nothing. Exit 1 \
 when a check failed.")]
     Doctor(DoctorArgs),
-    /// Print the manifests' JSON Schema
-    Schema,
+    /// Print the manifests' JSON Schema (or, with --project-file, the project file's)
+    Schema(SchemaArgs),
     /// Serve a local stand-in of the Cekura and Tela APIs on loopback
     Sandbox(SandboxArgs),
     /// A self-contained walkthrough on an in-process sandbox: no key, no network
@@ -440,6 +443,13 @@ pub struct SuggestArgs {
     /// Write the edit into the manifest files instead of printing it
     #[arg(long)]
     pub write: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// Print the JSON Schema of the project file (evalform.toml) instead of the manifests'
+    #[arg(long)]
+    pub project_file: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -48,9 +48,18 @@ pub fn remote(args: &RemoteArgs, parallelism: u16, cekura: bool, tela: bool) -> 
 /// key itself is never shown).
 pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient, CliError> {
     let settings = http_settings(parallelism);
-    let (url, url_source) = env::cekura_base_url(args.cekura_base_url.as_deref())?;
+    let spec = crate::project::env_spec();
+    let (url, url_source) = match (args.cekura_base_url.as_deref(), spec.and_then(|e| e.cekura_base_url.as_deref())) {
+        (None, Some(url)) => (url.to_string(), ENV_SOURCE.to_string()),
+        (flag, _) => env::cekura_base_url(flag).map(|(u, s)| (u, s.to_string()))?,
+    };
     crate::redact::register_url_password(&url);
     tracing::info!("Cekura: base URL {} from {url_source}", evalform::http::without_password(&url));
+    if let Some(var) = spec.and_then(|e| e.cekura_api_key_env.as_deref()) {
+        let key = environment_key(var, "Cekura")?;
+        tracing::info!("Cekura: API key from the environment variable {var} ({ENV_SOURCE})");
+        return Ok(CekuraClient::new(&url, Some(key), settings)?);
+    }
     let client = match env::cekura_auth() {
         CekuraAuth::Key(key, source) => {
             tracing::info!("Cekura: API key from {source}");
@@ -67,8 +76,33 @@ pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient
 
 pub fn tela_client(args: &RemoteArgs, parallelism: u16) -> Result<TelaClient, CliError> {
     let settings = http_settings(parallelism);
-    let (url, source) = env::tela_base_url(args.tela_base_url.as_deref());
+    let spec = crate::project::env_spec();
+    let (url, source) = match (args.tela_base_url.as_deref(), spec.and_then(|e| e.tela_base_url.as_deref())) {
+        (None, Some(url)) => (url.to_string(), ENV_SOURCE.to_string()),
+        (flag, _) => {
+            let (u, s) = env::tela_base_url(flag);
+            (u, s.to_string())
+        }
+    };
     crate::redact::register_url_password(&url);
     tracing::info!("Tela: base URL {} from {source}", evalform::http::without_password(&url));
-    Ok(TelaClient::new(&url, crate::env::api_key(TELA_KEY_VAR), settings)?)
+    let key = match spec.and_then(|e| e.tela_api_key_env.as_deref()) {
+        Some(var) => Some(environment_key(var, "Tela")?),
+        None => crate::env::api_key(TELA_KEY_VAR),
+    };
+    Ok(TelaClient::new(&url, key, settings)?)
+}
+
+/// Where a setting of the chosen environment comes from, for `-v`.
+const ENV_SOURCE: &str = "the environment's table in the project file";
+
+/// The key of the chosen environment, from the variable its table names: unset is an error naming the
+/// environment and the variable (never a fallback to another environment's key).
+fn environment_key(var: &str, platform: &str) -> Result<evalform::secret::ApiKey, CliError> {
+    let env = crate::project::env_name().unwrap_or("?");
+    env::api_key(var).ok_or_else(|| {
+        CliError::new(format!("environment `{env}` takes its {platform} key from `{var}`, which is not set")).hint(
+            format!("set `{var}` (a secret of the `{env}` environment in CI), or change the variable its table names"),
+        )
+    })
 }

@@ -41,7 +41,7 @@ fn demo_env(name: &str) -> Option<String> {
 /// The example manifests, loaded as `plan` would load them.
 pub fn load_examples() -> Result<Manifests, CliError> {
     let files = EXAMPLES.iter().map(|(p, t)| ManifestFile { path: PathBuf::from(p), text: t.to_string() }).collect();
-    manifest::load_texts(files, &LoadOptions { env: &demo_env, mode: EnvMode::Required })
+    manifest::load_texts(files, &LoadOptions { env: &demo_env, mode: EnvMode::Required, environment: None })
         .map_err(|d| CliError::new("the embedded example manifests do not load").cause(d.to_string()))
 }
 

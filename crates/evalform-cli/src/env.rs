@@ -37,6 +37,11 @@ pub fn api_key(name: &str) -> Option<ApiKey> {
     Some(key)
 }
 
+/// The environment of the project file to use: `--env`, else `EVALFORM_ENV` (empty counts as unset).
+pub fn environment_name(flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string).or_else(|| var("EVALFORM_ENV").filter(|v| !v.trim().is_empty()))
+}
+
 /// HTTP settings for `--parallelism`.
 pub fn http_settings(parallelism: u16) -> HttpSettings {
     let base = if var(FAST_RETRIES_VAR).is_some_and(|v| v == "1") {

@@ -11,4 +11,5 @@ pub mod demo;
 pub mod env;
 pub mod error;
 pub mod printer;
+pub mod project;
 pub mod redact;

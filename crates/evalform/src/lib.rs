@@ -21,6 +21,7 @@ pub mod import;
 pub mod manifest;
 pub mod model;
 pub mod plan;
+pub mod project;
 pub mod pull;
 pub mod remote;
 pub mod render;

@@ -41,7 +41,22 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
                 .hint("pass the file `evalform plan --out FILE` wrote"));
             }
             let saved = SavedPlan::read(path, &process_env)?;
-            let opts = LoadOptions { env: &process_env, mode: EnvMode::Required };
+            let now = crate::project::env_name();
+            if saved.environment.as_deref() != now {
+                let made =
+                    saved.environment.as_deref().map_or("no environment".to_string(), |e| format!("environment `{e}`"));
+                let used = now.map_or("no environment".to_string(), |e| format!("environment `{e}`"));
+                return Err(CliError::new(format!(
+                    "the saved plan {} was made for {made}, and this run uses {used}; nothing was written",
+                    path.display()
+                ))
+                .hint(format!(
+                    "apply it with the environment it was made for{}, or make a new plan with `evalform plan --out FILE`",
+                    saved.environment.as_deref().map(|e| format!(" (--env {e})")).unwrap_or_default()
+                )));
+            }
+            let opts =
+                LoadOptions { env: &process_env, mode: EnvMode::Required, environment: crate::project::environment() };
             let loaded = manifest::load_texts(saved.manifest_files(), &opts).map_err(|d| {
                 CliError::new(format!("{}: the manifests saved in the plan no longer load", path.display()))
                     .cause(d.to_string())
@@ -51,6 +66,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
                 excludes: saved.excludes.clone(),
                 ..PlanSettings::default()
             };
+            crate::project::announce(p, &loaded.state);
             let remote = crate::connect::remote_for(&args.remote, global.parallelism, &loaded.state)?;
             let snapshot = {
                 let _spinner = p.spinner("Reading the platform");

@@ -19,6 +19,10 @@ use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<Outcome, CliError> {
     let prompt = args.prompt.as_deref().map(prompt_id).transpose()?;
+    if let Some(name) = crate::project::env_name() {
+        let agent = args.agent.map(|a| format!(": agent {a}")).unwrap_or_default();
+        p.status(&format!("Environment {name}{agent}"));
+    }
     let remote = crate::connect::remote(&args.remote, global.parallelism, args.agent.is_some(), prompt.is_some())?;
 
     let mut files = Vec::new();
@@ -41,6 +45,17 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<O
         files.push(render_prompt(&state));
     }
 
+    if let Some(env) = crate::project::environment() {
+        let unnamed = evalform::project::name_imported(&mut files, env);
+        if !unnamed.is_empty() {
+            p.warn(&format!(
+                "note: environment `{}` has no name for {}; written as {}",
+                env.name,
+                unnamed.join(", "),
+                if unnamed.len() == 1 { "it is" } else { "they are" }
+            ));
+        }
+    }
     let written = write_files(&args.out, &files, args.force)?;
     for path in &written {
         p.data_line(&path.display().to_string());

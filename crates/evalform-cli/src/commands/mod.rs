@@ -29,6 +29,13 @@ pub mod validate;
 
 pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
     let global = cli.global;
+    let offline = matches!(
+        cli.command,
+        Command::Schema(_) | Command::Sandbox(_) | Command::Demo | Command::Completions(_) | Command::Man(_)
+    );
+    if !offline {
+        crate::project::init(p, global.env.as_deref())?;
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&global, p, args).await,
         Command::Plan(args) => plan::run(&global, p, args).await,
@@ -41,7 +48,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
         Command::Suggest(args) => suggest::run(&global, p, args).await,
         Command::Export(args) => export::run(p, args),
         Command::Doctor(args) => doctor::run(&global, p, args).await,
-        Command::Schema => schema::run(p).await,
+        Command::Schema(args) => schema::run(p, args).await,
         Command::Sandbox(args) => sandbox::run(&global, p, args).await,
         Command::Demo => demo::run(p).await,
         Command::Completions(args) => completions::run(p, args),
@@ -63,8 +70,8 @@ pub fn process_env(name: &str) -> Option<String> {
 /// exits 1. `EnvMode::Required` for commands that write what the manifests say (plan, apply, pull); `Deferred`
 /// for those that only need names and selections (run, suggest).
 pub fn load_manifests(p: &Printer, paths: &[PathBuf], mode: EnvMode) -> Option<Manifests> {
-    let opts = LoadOptions { env: &process_env, mode };
-    let (warnings, result) = manifest::load_reporting(paths, &opts);
+    let opts = LoadOptions { env: &process_env, mode, environment: crate::project::environment() };
+    let (warnings, result) = manifest::load_reporting(&crate::project::manifest_paths(paths), &opts);
     for warning in &warnings {
         p.warn(&format!("warning: {warning}"));
     }
@@ -102,6 +109,7 @@ pub fn load_desired(p: &Printer, paths: &[PathBuf]) -> Result<Option<Manifests>,
         ))
         .hint("point evalform at a directory of *.yaml manifests, or create one with `evalform import`"));
     }
+    crate::project::announce(p, &loaded.state);
     Ok(Some(loaded))
 }
 

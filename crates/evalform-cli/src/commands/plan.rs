@@ -25,7 +25,9 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
     }
     if let Some(out) = &args.out {
         // Scrubbed like every other output: a secret value quoted by the platform's side of a change stays out.
-        let text = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes).to_text()?;
+        let mut saved = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes);
+        saved.environment = crate::project::env_name().map(str::to_string);
+        let text = saved.to_text()?;
         let scrubbed = crate::redact::scrub(&text);
         if changes_what_apply_sends(&text, &scrubbed) {
             return Err(CliError::new(format!(

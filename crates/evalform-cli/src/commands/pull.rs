@@ -29,11 +29,21 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PullArgs) -> Result<Out
         (_, true) => DefaultsChoice::Default,
         _ => DefaultsChoice::Report,
     };
-    let pulled = evalform::pull::pull(&loaded, &snapshot.observed, &PullOptions { defaults });
+    // Pull finds each agent's files by their `agent:` id: names of the environment are shown to it as ids.
+    let for_pull = match crate::project::environment() {
+        Some(env) => evalform::manifest::Manifests {
+            state: loaded.state.clone(),
+            files: evalform::project::with_ids(&loaded.files, env),
+            warnings: Vec::new(),
+        },
+        None => loaded.clone(),
+    };
+    let pulled = evalform::pull::pull(&for_pull, &snapshot.observed, &PullOptions { defaults });
 
     // Every file's edits are applied in memory first, and the result must still load, before any is written.
     let edits: BTreeMap<_, _> = pulled.files.iter().map(|f| (f.path.clone(), f.edits.clone())).collect();
-    let opts = LoadOptions { env: &super::process_env, mode: EnvMode::Required };
+    let opts =
+        LoadOptions { env: &super::process_env, mode: EnvMode::Required, environment: crate::project::environment() };
     let edited = writeback::edit_manifests(&loaded.files, &edits, &opts).map_err(|e| match e {
         WritebackError::Edit { path, source } => CliError::new(format!("cannot edit {}", path.display()))
             .cause(source.to_string())
@@ -48,6 +58,23 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PullArgs) -> Result<Out
         }
     })?;
 
+    // A text written with `${var:NAME}` holds the environment's value on the platform: pulling it would replace the
+    // reference with one environment's value and break the others. Refused before anything is written.
+    if !args.dry_run {
+        let lost: Vec<String> = edited
+            .iter()
+            .filter(|f| f.after.matches("${var:").count() < f.before.matches("${var:").count())
+            .map(|f| f.path.display().to_string())
+            .collect();
+        if !lost.is_empty() {
+            return Err(CliError::new(format!(
+                "pull would replace `${{var:...}}` references with the values of environment `{}`; nothing was written",
+                crate::project::env_name().unwrap_or("?")
+            ))
+            .cause(format!("in {}", lost.join(", ")))
+            .hint("see the edit with `evalform pull --dry-run` and make it by hand, keeping the references"));
+        }
+    }
     for file in &edited {
         if args.dry_run {
             p.data(&file.diff());

@@ -24,6 +24,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     let Some(manifests) = super::load_manifests(p, &args.paths.paths, EnvMode::Deferred) else {
         return Ok(Outcome::Failure);
     };
+    crate::project::announce(p, &manifests.state);
     let client = crate::connect::cekura_client(&args.remote, global.parallelism)?;
     let progress = |line: String| p.status(&line);
 

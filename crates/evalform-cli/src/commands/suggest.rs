@@ -34,6 +34,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: SuggestArgs) -> Result<
     let Some(manifests) = super::load_manifests(p, &args.paths.paths, EnvMode::Deferred) else {
         return Ok(Outcome::Failure);
     };
+    crate::project::announce(p, &manifests.state);
     let client = crate::connect::cekura_client(&args.remote, global.parallelism)?;
     let progress = |line: String| p.status(&line);
 
@@ -151,7 +152,8 @@ fn edit_files(files: &[ManifestFile], edits: &[FieldEdit]) -> Result<Vec<EditedF
     for e in edits {
         by_file.entry(PathBuf::from(&e.file)).or_default().push(Edit::set(e.path.clone(), value(&e.value)));
     }
-    let opts = LoadOptions { env: &super::process_env, mode: EnvMode::Deferred };
+    let opts =
+        LoadOptions { env: &super::process_env, mode: EnvMode::Deferred, environment: crate::project::environment() };
     writeback::edit_manifests(files, &by_file, &opts).map_err(|e| match e {
         WritebackError::Edit { path, source } => {
             CliError::new(format!("cannot edit {}", path.display())).cause(source.to_string())

@@ -136,7 +136,7 @@ impl World {
     /// exactly once; with `prune`, nothing else exists in the agent.
     pub fn assert_exact(&self) {
         let env = |name: &str| (name == "ACME_SUPPORT_TOKEN").then(|| TOKEN.to_string());
-        let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+        let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
         let desired = manifest::load(&[self.dir.path().to_path_buf()], &opts).expect("manifests load").state;
         let s = self.state();
         let mut problems = Vec::new();

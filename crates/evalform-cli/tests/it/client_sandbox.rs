@@ -295,7 +295,7 @@ cekura:
 async fn sandbox_a_platform_matching_the_manifest_reads_back_equal() {
     use evalform::manifest::{self, EnvMode, LoadOptions, ManifestFile};
     let env = |_: &str| None;
-    let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+    let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
     let files = vec![ManifestFile { path: "specs/a.yaml".into(), text: MANIFEST.to_string() }];
     let desired = manifest::load_texts(files, &opts).expect("the manifest loads").state.agents[&1].clone();
 

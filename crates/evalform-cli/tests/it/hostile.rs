@@ -69,7 +69,7 @@ const FRAGMENTS: &[&str] = &[
 fn load(text: &str) -> Result<(), manifest::Diagnostics> {
     let no_env = |_: &str| None;
     let files = vec![ManifestFile { path: "m.yaml".into(), text: text.to_string() }];
-    manifest::load_texts(files, &LoadOptions { env: &no_env, mode: EnvMode::Required }).map(|_| ())
+    manifest::load_texts(files, &LoadOptions { env: &no_env, mode: EnvMode::Required, environment: None }).map(|_| ())
 }
 
 /// Every problem names the file, and a position inside it when it has one.

@@ -490,7 +490,7 @@ fn the_loader_accepts_what_import_writes() {
         .collect();
     rules.sort();
     assert_eq!(rules.len(), 8);
-    let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required };
+    let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required, environment: None };
     for path in rules {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let loaded =

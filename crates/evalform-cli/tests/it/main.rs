@@ -13,6 +13,7 @@ mod credentials;
 mod demo;
 mod docs;
 mod doctor;
+mod environments;
 mod export;
 mod hostile;
 mod hostile_files;

@@ -151,7 +151,7 @@ fn collect_properties(v: &serde_json::Value, out: &mut Vec<String>) {
 
 fn load(text: &str, env: &BTreeMap<&str, &str>, mode: EnvMode) -> Result<manifest::Manifests, manifest::Diagnostics> {
     let lookup = |name: &str| env.get(name).map(|v| v.to_string());
-    let opts = LoadOptions { env: &lookup, mode };
+    let opts = LoadOptions { env: &lookup, mode, environment: None };
     manifest::load_texts(vec![ManifestFile { path: "specs/a.yaml".into(), text: text.to_string() }], &opts)
 }
 

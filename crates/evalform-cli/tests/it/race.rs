@@ -42,7 +42,10 @@ async fn two_applies_racing_end_in_exactly_the_desired_state() {
     });
     let no_env = |_: &str| None;
     let files = vec![ManifestFile { path: "race.yaml".into(), text: manifest() }];
-    let desired = manifest::load_texts(files, &LoadOptions { env: &no_env, mode: EnvMode::Required }).unwrap().state;
+    let desired =
+        manifest::load_texts(files, &LoadOptions { env: &no_env, mode: EnvMode::Required, environment: None })
+            .unwrap()
+            .state;
     let remote = evalform_cli::demo::remote_for(&sandbox, 4).unwrap();
     let settings = PlanSettings::default();
     let observed = remote.observe(&desired).await.unwrap().observed;

@@ -31,6 +31,9 @@ pub struct SavedPlan {
     pub targets: Vec<String>,
     #[serde(default)]
     pub excludes: Vec<String>,
+    /// The environment of the project file the plan was made for; `apply --plan` refuses another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +75,7 @@ impl SavedPlan {
             manifests: files.iter().map(|f| SavedManifest { path: f.path.clone(), text: f.text.clone() }).collect(),
             targets: targets.to_vec(),
             excludes: excludes.to_vec(),
+            environment: None,
         }
     }
 

@@ -658,7 +658,11 @@ mod random_agents {
             .iter()
             .map(|f| crate::manifest::ManifestFile { path: f.path.clone(), text: f.contents.clone() })
             .collect();
-        let opts = crate::manifest::LoadOptions { env: &|_| None, mode: crate::manifest::EnvMode::Required };
+        let opts = crate::manifest::LoadOptions {
+            env: &|_| None,
+            mode: crate::manifest::EnvMode::Required,
+            environment: None,
+        };
         let files_text = || files.iter().map(|f| format!("# {}\n{}", f.path.display(), f.contents)).collect::<String>();
         let desired = crate::manifest::load_texts(texts, &opts).map_err(|d| format!("{d}\n{}", files_text()))?.state;
         let mut have = crate::plan::Observed::default();

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::diagnostic::Diagnostic;
 use super::env::{self, EnvError};
+use super::environment::{self, VarError};
 use super::raw::{self, IdOrName, ScenarioType};
 use super::structure::{nearest, Structure};
 use super::{LoadOptions, ManifestFile};
@@ -110,6 +111,16 @@ struct Converter<'a, 'f> {
     prompts: BTreeMap<String, PromptAcc>,
     /// A file could not be read into types: cross-file reference checks would report noise, so they are skipped.
     incomplete: bool,
+    /// `defaults.extra_*` of the file being converted: added to every evaluator's sets.
+    extras: Extras,
+}
+
+/// `defaults.extra_metrics`, `extra_tools`, `extra_tags` of one file.
+#[derive(Default)]
+struct Extras {
+    metrics: Vec<IdOrName>,
+    tools: Vec<String>,
+    tags: Vec<String>,
 }
 
 pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec<Diagnostic>) {
@@ -121,6 +132,7 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec
         agents: BTreeMap::new(),
         prompts: BTreeMap::new(),
         incomplete: false,
+        extras: Extras::default(),
     };
     for file in files {
         let name = file.path.to_string_lossy().replace('\\', "/");
@@ -210,6 +222,8 @@ impl<'a, 'f> Converter<'a, 'f> {
 
     /// A string that may hold `${env:NAME}`.
     fn text(&mut self, fi: usize, path: &str, s: &str) -> Text {
+        let with_vars = self.vars(fi, path, s);
+        let s = with_vars.as_str();
         match env::interpolate(s, self.opts.env, self.opts.mode) {
             Ok(t) => t,
             Err(errors) => {
@@ -232,13 +246,72 @@ impl<'a, 'f> Converter<'a, 'f> {
         }
     }
 
+    /// `${var:NAME}` from the chosen environment of the project file; a problem is reported at `path`.
+    fn vars(&mut self, fi: usize, path: &str, s: &str) -> String {
+        match environment::interpolate_vars(s, self.opts.environment) {
+            Ok(v) => v,
+            Err(errors) => {
+                for e in errors {
+                    let mut d = self.srcs[fi].diag(path, On::Value, e.to_string());
+                    d = match &e {
+                        VarError::Unknown { known, .. } => d
+                            .label("expected a name from the environment's `vars`")
+                            .help(format!("the environment's vars are {}", environment::list(known))),
+                        VarError::NoEnvironment { .. } => d.label("this value needs an environment").help(
+                            "choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) \
+                                 whose `vars` define it",
+                        ),
+                        VarError::Unclosed { .. } => d.label("expected `${var:NAME}`"),
+                    };
+                    self.push(d);
+                }
+                s.to_string()
+            }
+        }
+    }
+
+    /// `agent:` as written: an id, or a name from the chosen environment's `agents`.
+    fn agent_id(&mut self, fi: usize, agent: &raw::IdOrName) -> Option<u64> {
+        let name = match agent {
+            raw::IdOrName::Id(id) => return Some(*id),
+            raw::IdOrName::Name(name) => name,
+        };
+        let d = match self.opts.environment {
+            Some(env) => match env.agents.get(name) {
+                Some(id) => return Some(*id),
+                None => {
+                    let known: Vec<String> = env.agents.keys().cloned().collect();
+                    self.srcs[fi]
+                        .diag(
+                            "cekura.agent",
+                            On::Value,
+                            format!("agent `{name}` is not named in environment `{}`", env.name),
+                        )
+                        .label("expected an agent id, or a name from the environment's `agents`")
+                        .help(format!("the agents of `{}` are {}", env.name, environment::list(&known)))
+                }
+            },
+            None => self.srcs[fi]
+                .diag("cekura.agent", On::Value, format!("agent `{name}` is a name, and no environment is in use"))
+                .label("expected an agent id")
+                .help(
+                    "choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) whose `agents` \
+                     name it, or write the agent's id",
+                ),
+        };
+        self.push(d);
+        None
+    }
+
     /// An identity field (name, title, folder, tag, tool, reference): `${env:...}` is refused. Returns whether it
     /// is acceptable.
     fn literal(&mut self, fi: usize, path: &str, s: &str, what: &str) -> bool {
         // Escaped or not: an identity is taken as written, so `$${env:` would not mean `${env:` here.
-        if s.contains("${env:") {
+        let env_ref = s.contains("${env:");
+        if env_ref || environment::has_var_reference(s) {
+            let kind = if env_ref { "env" } else { "var" };
             let d = self.srcs[fi]
-                .diag(path, On::Value, format!("`${{env:...}}` is not allowed in {what}"))
+                .diag(path, On::Value, format!("`${{{kind}:...}}` is not allowed in {what}"))
                 .label("expected literal text")
                 .help(format!("{what} identifies something from run to run, so it must be written out"));
             self.push(d);
@@ -248,14 +321,15 @@ impl<'a, 'f> Converter<'a, 'f> {
     }
 
     fn cekura(&mut self, fi: usize, c: &raw::Cekura) {
-        let mut acc = self.agents.remove(&c.agent).unwrap_or_default();
-        acc.state.agent = c.agent;
+        let Some(agent) = self.agent_id(fi, &c.agent) else { return };
+        let mut acc = self.agents.remove(&agent).unwrap_or_default();
+        acc.state.agent = agent;
         if let Some(project) = c.project {
-            let what = format!("files of agent {} disagree on `project`", c.agent);
+            let what = format!("files of agent {agent} disagree on `project`");
             acc.state.project = Some(self.agree(fi, "cekura.project", project, &mut acc.project_decl, what));
         }
         if let Some(prune) = c.prune {
-            let what = format!("files of agent {} disagree on `prune`", c.agent);
+            let what = format!("files of agent {agent} disagree on `prune`");
             acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
         }
         for (j, folder) in c.folders.iter().flatten().enumerate() {
@@ -277,12 +351,17 @@ impl<'a, 'f> Converter<'a, 'f> {
             acc.state.test_profiles.push(profile);
         }
         let defaults = c.defaults.as_ref().map(|d| d.fields()).unwrap_or_default();
+        self.extras = c.defaults.as_ref().map_or_else(Extras::default, |d| Extras {
+            metrics: d.extra_metrics.clone().unwrap_or_default(),
+            tools: d.extra_tools.clone().unwrap_or_default(),
+            tags: d.extra_tags.clone().unwrap_or_default(),
+        });
         for (j, e) in c.evaluators.iter().flatten().enumerate() {
             let path = format!("cekura.evaluators[{j}]");
             let evaluator = self.evaluator(fi, &mut acc, &path, e, &defaults);
             acc.state.evaluators.push(evaluator);
         }
-        self.agents.insert(c.agent, acc);
+        self.agents.insert(agent, acc);
     }
 
     /// A setting that several files may repeat: the first declaration holds, and a different value later is an
@@ -638,6 +717,33 @@ impl<'a, 'f> Converter<'a, 'f> {
         if let Some(tags) = own.tags.as_ref().or(defaults.tags.as_ref()) {
             spec.tags = Some(self.literal_set(fi, &layers.at(own.tags.is_some(), "tags"), tags, "a tag"));
         }
+        self.add_extras(fi, spec);
+    }
+
+    /// `defaults.extra_*`: added to the evaluator's sets, whether they come from the evaluator or from `defaults`.
+    fn add_extras(&mut self, fi: usize, spec: &mut EvaluatorSpec) {
+        let extras = std::mem::take(&mut self.extras);
+        if !extras.metrics.is_empty() {
+            let set = spec.metrics.get_or_insert_with(BTreeSet::new);
+            for (k, m) in extras.metrics.iter().enumerate() {
+                set.insert(match m {
+                    IdOrName::Id(id) => MetricRef::Id(*id),
+                    IdOrName::Name(slug) => {
+                        self.literal(fi, &format!("cekura.defaults.extra_metrics[{k}]"), slug, "a metric slug");
+                        MetricRef::Slug(slug.clone())
+                    }
+                });
+            }
+        }
+        if !extras.tools.is_empty() {
+            let more = self.literal_set(fi, "cekura.defaults.extra_tools", &extras.tools, "a tool id");
+            spec.tools.get_or_insert_with(BTreeSet::new).extend(more);
+        }
+        if !extras.tags.is_empty() {
+            let more = self.literal_set(fi, "cekura.defaults.extra_tags", &extras.tags, "a tag");
+            spec.tags.get_or_insert_with(BTreeSet::new).extend(more);
+        }
+        self.extras = extras;
     }
 
     /// `language`, `max_duration` and `phone_number`, each checked against what the platform accepts.
@@ -753,14 +859,20 @@ impl<'a, 'f> Converter<'a, 'f> {
         if !self.literal(fi, "tela.prompt", &t.prompt, "a prompt id") {
             return;
         }
-        if !is_uuid(&t.prompt) {
-            let d = self.srcs[fi]
+        let named = self.opts.environment.and_then(|e| e.tela_prompts.get(&t.prompt));
+        let written = named.unwrap_or(&t.prompt).clone();
+        if !is_uuid(&written) {
+            let mut d = self.srcs[fi]
                 .diag("tela.prompt", On::Value, format!("`{}` is not a prompt id", t.prompt))
                 .label("expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001");
+            if let Some(env) = self.opts.environment {
+                let known: Vec<String> = env.tela_prompts.keys().cloned().collect();
+                d = d.help(format!("the prompt names of environment `{}` are {}", env.name, environment::list(&known)));
+            }
             self.push(d);
             return;
         }
-        let prompt = t.prompt.to_lowercase();
+        let prompt = written.to_lowercase();
         let mut acc = self.prompts.remove(&prompt).unwrap_or_default();
         acc.state.prompt = prompt.clone();
         if let Some(prune) = t.prune {
@@ -888,7 +1000,7 @@ mod tests {
 
     fn load(texts: &[&str]) -> Result<State, String> {
         let env = |name: &str| (name == "TOKEN").then(|| "s3cr3t".to_string());
-        let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+        let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
         let files = texts
             .iter()
             .enumerate()
@@ -1007,5 +1119,111 @@ cekura:
         assert!(is_uuid("5f0c2a4e-0000-4000-8000-000000000001"));
         assert!(!is_uuid("5f0c2a4e-0000-4000-8000-00000000001"));
         assert!(!is_uuid("order-support"));
+    }
+}
+
+#[cfg(test)]
+mod extras_tests {
+    use super::super::{load_texts, EnvMode, LoadOptions, ManifestFile};
+    use super::{BTreeSet, MetricRef};
+
+    #[test]
+    fn extra_sets_add_to_every_evaluator_even_those_with_their_own() {
+        let text = "version: 1\ncekura:\n  agent: 5\n  defaults:\n    metrics: [1]\n    extra_metrics: [9, tone]\n    \
+                    extra_tags: [nightly]\n    extra_tools: [TOOL_END_CALL]\n  evaluators:\n    - name: A\n    \
+                    - name: B\n      metrics: [2]\n      tags: [smoke]\n";
+        let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required, environment: None };
+        let files = vec![ManifestFile { path: "f.yaml".into(), text: text.into() }];
+        let state = load_texts(files, &opts).map_err(|d| d.render(false)).unwrap().state;
+        let [a, b] = &state.agents[&5].evaluators[..] else { panic!() };
+        let metrics = |ids: &[u64]| {
+            let mut set: BTreeSet<MetricRef> = ids.iter().map(|i| MetricRef::Id(*i)).collect();
+            set.insert(MetricRef::Slug("tone".into()));
+            Some(set)
+        };
+        assert_eq!(a.spec.metrics, metrics(&[1, 9]));
+        assert_eq!(b.spec.metrics, metrics(&[2, 9]));
+        assert_eq!(a.spec.tags, Some(BTreeSet::from(["nightly".to_string()])));
+        assert_eq!(b.spec.tags, Some(BTreeSet::from(["nightly".to_string(), "smoke".to_string()])));
+        assert_eq!(b.spec.tools, Some(BTreeSet::from(["TOOL_END_CALL".to_string()])));
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::super::{load_texts, EnvMode, Environment, LoadOptions, ManifestFile};
+    use std::collections::BTreeMap;
+
+    const SUITE: &str = "version: 1\ncekura:\n  agent: support\n  evaluators:\n    - name: Greets\n      \
+                         first_message: \"${var:greeting}, I am calling about my order\"\n\
+                         tela:\n  prompt: orders\n";
+
+    fn staging() -> Environment {
+        Environment {
+            name: "staging".into(),
+            agents: BTreeMap::from([("support".into(), 12)]),
+            tela_prompts: BTreeMap::from([("orders".into(), "5F0C2A4E-0000-4000-8000-000000000001".into())]),
+            vars: BTreeMap::from([("greeting".into(), "Hi there".into())]),
+        }
+    }
+
+    fn load(text: &str, environment: Option<&Environment>) -> Result<super::State, String> {
+        let opts = LoadOptions { env: &|_| None, mode: EnvMode::Required, environment };
+        let files = vec![ManifestFile { path: "suite.yaml".into(), text: text.to_string() }];
+        load_texts(files, &opts).map(|m| m.state).map_err(|d| d.render(false))
+    }
+
+    #[test]
+    fn names_and_vars_resolve_in_the_environment() {
+        let state = load(SUITE, Some(&staging())).unwrap();
+        let agent = &state.agents[&12];
+        let first = agent.evaluators[0].spec.first_message.as_ref().unwrap();
+        assert_eq!(first.expose(), "Hi there, I am calling about my order");
+        assert!(!first.is_sensitive(), "vars are shown in plans");
+        assert!(state.prompts.contains_key("5f0c2a4e-0000-4000-8000-000000000001"));
+    }
+
+    #[test]
+    fn unknown_names_are_located_and_list_the_known_ones() {
+        let mut env = staging();
+        env.vars.clear();
+        env.tela_prompts.clear();
+        insta::assert_snapshot!(load(SUITE, Some(&env)).unwrap_err(), @r#"
+        error: `${var:greeting}` is not defined in environment `staging`
+         --> suite.yaml:6:22
+          |
+        6 |       first_message: "${var:greeting}, I am calling about my order"
+          |                      ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ expected a name from the environment's `vars`
+          = help: the environment's vars are none
+
+        error: `orders` is not a prompt id
+         --> suite.yaml:8:11
+          |
+        8 |   prompt: orders
+          |           ^^^^^^ expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001
+          = help: the prompt names of environment `staging` are none
+
+        error: 2 problems in 1 file
+        "#);
+        env.agents = BTreeMap::from([("sales".into(), 14)]);
+        let err = load(SUITE, Some(&env)).unwrap_err();
+        assert!(err.contains("agent `support` is not named in environment `staging`"), "{err}");
+        assert!(err.contains("the agents of `staging` are `sales`"), "{err}");
+        insta::assert_snapshot!(load(SUITE, None).unwrap_err(), @r"
+        error: agent `support` is a name, and no environment is in use
+         --> suite.yaml:3:10
+          |
+        3 |   agent: support
+          |          ^^^^^^^ expected an agent id
+          = help: choose an environment of evalform.toml (--env NAME, EVALFORM_ENV or default_env) whose `agents` name it, or write the agent's id
+
+        error: `orders` is not a prompt id
+         --> suite.yaml:8:11
+          |
+        8 |   prompt: orders
+          |           ^^^^^^ expected a uuid such as 5f0c2a4e-0000-4000-8000-000000000001
+
+        error: 2 problems in 1 file
+        ");
     }
 }

@@ -13,11 +13,15 @@ use crate::model::State;
 mod convert;
 pub mod diagnostic;
 mod env;
+pub mod environment;
 pub mod raw;
+mod shadow;
 mod structure;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use env::interpolate;
+pub use environment::Environment;
+pub use shadow::shadowed_defaults;
 
 /// What to do with `${env:NAME}` whose variable is unset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +36,9 @@ pub enum EnvMode {
 pub struct LoadOptions<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub mode: EnvMode,
+    /// The chosen environment of the project file (`evalform.toml`): agent and prompt names, `${var:NAME}`.
+    /// `None` without a project file: names and `${var:...}` are then errors.
+    pub environment: Option<&'a Environment>,
 }
 
 impl std::fmt::Debug for LoadOptions<'_> {

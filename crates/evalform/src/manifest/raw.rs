@@ -33,8 +33,9 @@ pub struct Manifest {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cekura {
-    /// The id of the agent under test.
-    pub agent: u64,
+    /// The agent under test: its id, or (with a project file, evalform.toml) a name from the chosen environment's
+    /// `agents`.
+    pub agent: IdOrName,
     /// The agent's project id; looked up from the agent when absent.
     #[serde(default)]
     pub project: Option<u64>,
@@ -203,8 +204,20 @@ with_evaluator_fields! {
 }
 
 with_evaluator_fields! {
-    /// Evaluator fields that every evaluator of the file gets unless it sets them: all fields but `name` and `id`.
-    pub struct Defaults {}
+    /// Evaluator fields that every evaluator of the file gets unless it sets them: all fields but `name` and `id`;
+    /// and `extra_metrics`, `extra_tools`, `extra_tags`, added to every evaluator's set even when it lists its own.
+    pub struct Defaults {
+        /// Metric ids or slugs added to the `metrics` of every evaluator of this file, also of those that list
+        /// their own.
+        #[serde(default)]
+        pub extra_metrics: Option<Vec<IdOrName>>,
+        /// Tool ids added to the `tools` of every evaluator of this file, also of those that list their own.
+        #[serde(default)]
+        pub extra_tools: Option<Vec<String>>,
+        /// Tags added to the `tags` of every evaluator of this file, also of those that list their own.
+        #[serde(default)]
+        pub extra_tags: Option<Vec<String>>,
+    }
 }
 
 /// The managed fields of an evaluator, as written (see the evaluator keys for their meaning).
@@ -268,7 +281,8 @@ pub enum ConditionType {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tela {
-    /// The prompt's uuid.
+    /// The prompt's uuid, or (with a project file, evalform.toml) a name from the chosen environment's
+    /// `tela_prompts`.
     pub prompt: String,
     /// `true`: test cases of this prompt that no manifest declares are reported as "would delete" (Tela has no
     /// delete call, so they stay).

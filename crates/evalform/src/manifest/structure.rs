@@ -160,7 +160,14 @@ impl<'a> Structure<'a> {
                     let what = def_title(one).unwrap_or(what);
                     self.check(node, one, what, key)
                 }
-                _ => {}
+                // An id or a name (`agent: 0x65`): a number is checked as a number, whatever else would admit it.
+                many => {
+                    let integer =
+                        many.iter().find(|a| self.resolve(a).get("type").and_then(Value::as_str) == Some("integer"));
+                    if let (Some(ScalarKind::Integer), Some(one)) = (node.scalar_kind(), integer) {
+                        self.check(node, one, what, key)
+                    }
+                }
             }
             return;
         }

@@ -87,7 +87,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn load(text: &str) -> Manifests {
-    let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+    let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
     let file = ManifestFile { path: PathBuf::from("support.yaml"), text: text.to_string() };
     load_texts(vec![file], &opts).unwrap_or_else(|d| panic!("{}", d.render(false)))
 }

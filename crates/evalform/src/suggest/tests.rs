@@ -21,7 +21,7 @@ cekura:
 
 fn manifests() -> Manifests {
     let env = |name: &str| (name == "SECRET_OUTCOME").then(|| "hidden".to_string());
-    let opts = LoadOptions { env: &env, mode: EnvMode::Required };
+    let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
     load_texts(vec![ManifestFile { path: "suite.yaml".into(), text: FILE.into() }], &opts).expect("valid")
 }
 
