@@ -96,3 +96,49 @@ fn a_thousand_evaluators_needing_a_metric_and_a_tail_take_two_write_calls() {
     w.assert_no_append_twice();
     w.assert_exact();
 }
+
+#[test]
+fn resources_no_manifest_declares_are_listed_never_changed_and_do_not_count_as_changes() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.sb.with_state(|s| {
+        let body = json!({"name": "Made in the dashboard", "agent": 101, "personality": 7, "instructions": "Hi."});
+        s.insert_evaluator(9001, body).unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert!(w.writes().is_empty());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 0
+        --- stdout
+        No changes to the managed resources. 1 evaluator on the platform is not managed (listed below).
+
+        Not managed (on the platform, declared by no manifest; never changed):
+          ? cekura.agent[101].evaluator["Made in the dashboard"] (id 9001)
+        --- stderr
+        "#);
+    let json = w.run(&["plan", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    insta::assert_snapshot!(serde_json::to_string_pretty(&doc["unmanaged"]).unwrap(), @r#"
+        [
+          {
+            "address": "cekura.agent[101].evaluator[\"Made in the dashboard\"]",
+            "remote_id": "9001",
+            "note": null
+          }
+        ]
+        "#);
+    let md = w.run(&["plan", "--format", "markdown"]);
+    insta::assert_snapshot!(md.stdout, @r#"
+        ### evalform plan
+
+        No changes to the managed resources. 1 evaluator on the platform is not managed (listed below).
+
+        **Not managed (on the platform, declared by no manifest; never changed)**
+
+        - `cekura.agent[101].evaluator["Made in the dashboard"] (id 9001)`
+        "#);
+    // Apply leaves it alone.
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    assert!(w.state().evaluators.contains_key(&9001));
+}

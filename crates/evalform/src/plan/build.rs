@@ -14,7 +14,7 @@ use super::target::Selection;
 use super::{
     fingerprint, tela, Action, BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, FieldChange, FieldValue,
     Observed, Operation, Plan, PlanError, PlanErrors, PlanNote, PlanSettings, ResourceChange, TestProfileRef,
-    PLAN_FORMAT_VERSION,
+    Unmanaged, PLAN_FORMAT_VERSION,
 };
 use crate::model::{
     Address, AgentId, AgentState, Catalog, Evaluator, Field, Information, ProfileRef, Script, State, TestProfile, Text,
@@ -27,6 +27,7 @@ pub struct Builder {
     pub changes: Vec<ResourceChange>,
     pub operations: Vec<Operation>,
     pub notes: Vec<PlanNote>,
+    pub unmanaged: Vec<Unmanaged>,
 }
 
 impl Builder {
@@ -101,6 +102,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         operations: b.operations,
         fingerprints: fingerprint::fingerprints(&observed.state),
         notes: b.notes,
+        unmanaged: b.unmanaged,
     })
 }
 
@@ -291,6 +293,26 @@ impl<'a> AgentPlanner<'a> {
 
         if self.want.prune {
             self.plan_deletes(&orphans, &profiles, &update_op_ids, &profiles_in_use);
+        } else {
+            self.list_unmanaged(&orphans, &profiles);
+        }
+    }
+
+    /// Every evaluator and test profile of this agent that no manifest declares and that this plan leaves alone,
+    /// so a plan never hides them.
+    fn list_unmanaged(&mut self, orphans: &[&Evaluator], profiles: &[(&TestProfile, Option<&TestProfile>)]) {
+        for r in orphans {
+            let address = self.evaluator_address(&r.name);
+            if self.selection.selects(&address) {
+                self.b.unmanaged.push(Unmanaged { address, remote_id: r.id.map(|id| id.to_string()), note: None });
+            }
+        }
+        let kept: BTreeSet<u64> = profiles.iter().filter_map(|(_, r)| r.and_then(|r| r.id)).collect();
+        for r in self.have.test_profiles.iter().filter(|r| !r.id.is_some_and(|id| kept.contains(&id))) {
+            let address = Address::TestProfile { agent: self.agent, name: r.name.clone() };
+            if self.selection.selects(&address) {
+                self.b.unmanaged.push(Unmanaged { address, remote_id: r.id.map(|id| id.to_string()), note: None });
+            }
         }
     }
 

@@ -26,6 +26,21 @@ pub struct Plan {
     pub fingerprints: BTreeMap<String, String>,
     /// Things the reviewer must know that are not changes: a delete the platform cannot do, a skipped resource.
     pub notes: Vec<PlanNote>,
+    /// Resources on the platform, of the agents the manifests name, that no manifest declares: never changed,
+    /// listed so that nothing is hidden. They are not changes (`--detailed-exitcode` ignores them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+/// A platform resource no manifest declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub address: Address,
+    pub remote_id: Option<String>,
+    /// Why it matters, when it does (`prune` leaves it because evalform did not create or adopt it; it looks like
+    /// the old name of a resource the plan creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Plan {

@@ -39,6 +39,46 @@ pub fn summary(plan: &Plan) -> Summary {
 
 pub(crate) const NO_CHANGES: &str = "No changes. The platform matches the manifests.";
 
+/// The first line of a plan with no changes: "No changes" is said of the managed resources only, and the
+/// unmanaged ones are counted right there, so nobody reads it as "the platform holds nothing else".
+pub(crate) fn no_changes_line(plan: &Plan) -> String {
+    if plan.unmanaged.is_empty() {
+        return NO_CHANGES.to_string();
+    }
+    let n = plan.unmanaged.len();
+    format!(
+        "No changes to the managed resources. {} on the platform {} not managed (listed below).",
+        unmanaged_counts(plan),
+        if n == 1 { "is" } else { "are" }
+    )
+}
+
+/// "2 evaluators and 1 test profile": the unmanaged resources by kind.
+pub(crate) fn unmanaged_counts(plan: &Plan) -> String {
+    let evaluators = plan.unmanaged.iter().filter(|u| matches!(u.address, Address::Evaluator { .. })).count();
+    let profiles = plan.unmanaged.len() - evaluators;
+    match (evaluators, profiles) {
+        (e, 0) => plural(e, "evaluator"),
+        (0, p) => plural(p, "test profile"),
+        (e, p) => format!("{} and {}", plural(e, "evaluator"), plural(p, "test profile")),
+    }
+}
+
+/// The heading of the unmanaged section, in every format.
+pub(crate) const UNMANAGED_HEADING: &str = "Not managed (on the platform, declared by no manifest; never changed)";
+
+/// One unmanaged resource as a line: its address, its id, and its note.
+pub(crate) fn unmanaged_line(u: &crate::plan::Unmanaged) -> String {
+    let mut line = u.address.to_string();
+    if let Some(id) = &u.remote_id {
+        line.push_str(&format!(" (id {id})"));
+    }
+    if let Some(note) = &u.note {
+        line.push_str(&format!(": {note}"));
+    }
+    line
+}
+
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = summary(plan);
     let calls = if s.api_calls == 1 { "call" } else { "calls" };
