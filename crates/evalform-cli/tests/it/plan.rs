@@ -5,6 +5,13 @@ use serde_json::json;
 
 use crate::apply::World;
 
+/// Snapshot settings that hide the sandbox's ids, which depend on the order concurrent creates finished.
+fn id_free() -> insta::Settings {
+    let mut s = crate::apply::apply_settings();
+    s.add_filter(r"\(id \d{4,}\)", "(id [ID])");
+    s
+}
+
 /// The evaluator of `agent` named `name`, by its sandbox id.
 fn id_of(w: &World, agent: u64, name: &str) -> u64 {
     w.state().evaluators.values().find(|e| e.agent == Some(agent) && e.name == name).expect(name).id
@@ -141,4 +148,85 @@ fn resources_no_manifest_declares_are_listed_never_changed_and_do_not_count_as_c
     // Apply leaves it alone.
     assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
     assert!(w.state().evaluators.contains_key(&9001));
+}
+
+#[test]
+fn renamed_from_renames_the_same_evaluator_and_test_profile_never_creates_a_second() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let before = id_of(&w, 202, "Toothache emergency");
+    let profile = |w: &World, name: &str| {
+        w.state().test_profiles.values().find(|p| p.agent == Some(202) && p.name == name).map(|p| p.id)
+    };
+    let profile_before = profile(&w, "New patient").unwrap();
+    let file = "bright-smile/reception.yaml";
+    w.edit(
+        file,
+        "    - name: Toothache emergency\n",
+        "    - name: Dental emergency\n      renamed_from: [Toothache emergency]\n",
+    );
+    w.edit(file, "    - name: New patient\n", "    - name: First-time patient\n      renamed_from: [New patient]\n");
+    w.edit(file, "test_profile: New patient", "test_profile: First-time patient");
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    let _ids = id_free().bind_to_scope();
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 2
+        --- stdout
+        Plan: 0 to create, 2 to update, 0 to delete, in 2 API calls.
+
+          ~ cekura.agent[202].test_profile["First-time patient"] (renamed from "New patient")
+              name:          "New patient" -> "First-time patient"
+          ~ cekura.agent[202].evaluator["Dental emergency"] (renamed from "Toothache emergency")
+              name:          "Toothache emergency" -> "Dental emergency"
+
+        API calls:
+          1. PATCH /test_framework/v1/test-profiles/[ID]/            update test profile "First-time patient"
+          2. PATCH /test_framework/v1/scenarios/[ID]/                update "Dental emergency": name
+        --- stderr
+        "#);
+    let json = w.run(&["plan", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let renamed: Vec<String> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| Some(format!("{} <- {}", c["address"].as_str()?, c["renamed_from"].as_str()?)))
+        .collect();
+    insta::assert_debug_snapshot!(renamed, @r#"
+        [
+            "cekura.agent[202].test_profile[\"First-time patient\"] <- New patient",
+            "cekura.agent[202].evaluator[\"Dental emergency\"] <- Toothache emergency",
+        ]
+        "#);
+    let md = w.run(&["plan", "--format", "markdown"]);
+    assert!(
+        md.stdout.contains(r#"evaluator["Dental emergency"] (renamed from "Toothache emergency")"#),
+        "{}",
+        md.stdout
+    );
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    assert_eq!(id_of(&w, 202, "Dental emergency"), before, "the same evaluator, renamed");
+    assert_eq!(profile(&w, "First-time patient"), Some(profile_before), "the same test profile, renamed");
+    assert_eq!(profile(&w, "New patient"), None);
+    assert!(!w.state().evaluators.values().any(|e| e.name == "Toothache emergency"));
+    w.assert_exact();
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_create_next_to_an_undeclared_evaluator_with_the_same_script_hints_at_renamed_from() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.edit("bright-smile/reception.yaml", "    - name: Toothache emergency\n", "    - name: Dental emergency\n");
+    let out = w.run(&["plan"]);
+    let tail: String = out.stdout.lines().skip_while(|l| !l.starts_with("Not managed")).collect::<Vec<_>>().join("\n");
+    let _ids = id_free().bind_to_scope();
+    insta::assert_snapshot!(tail, @r#"
+        Not managed (on the platform, declared by no manifest; never changed):
+          ? cekura.agent[202].evaluator["Toothache emergency"] (id [ID]): same script as "Dental emergency", which this plan creates
+
+        Notes:
+          - cekura.agent[202].evaluator["Dental emergency"]: looks like a rename of "Toothache emergency" (id [ID]), which has the same script and no manifest declares: to keep that evaluator and its history, add `renamed_from: ["Toothache emergency"]` to this evaluator
+        "#);
 }

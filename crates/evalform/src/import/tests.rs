@@ -182,6 +182,7 @@ fn agent() -> AgentState {
             },
         ],
         evaluators,
+        ..AgentState::default()
     }
 }
 
@@ -350,6 +351,7 @@ fn read_back(files: &[ImportedFile], catalog: &Catalog, observed: &AgentState) -
         folders: seq(agent_doc.get("folders")).iter().map(str_of).collect(),
         test_profiles,
         evaluators,
+        ..AgentState::default()
     }
 }
 
@@ -611,6 +613,7 @@ mod random_agents {
                     source: None,
                 })
                 .collect(),
+            ..AgentState::default()
         })
     }
 

@@ -265,12 +265,20 @@ impl<'a, 'f> Converter<'a, 'f> {
         for (j, p) in c.test_profiles.iter().flatten().enumerate() {
             let path = format!("cekura.test_profiles[{j}]");
             let profile = self.test_profile(fi, &mut acc, &path, p);
+            if let Some(earlier) = p.renamed_from.as_ref().filter(|e| !e.is_empty()) {
+                let address = model::Address::TestProfile { agent: c.agent, name: profile.name.clone() };
+                acc.state.renamed_from.insert(address, earlier.clone());
+            }
             acc.state.test_profiles.push(profile);
         }
         let defaults = c.defaults.as_ref().map(|d| d.fields()).unwrap_or_default();
         for (j, e) in c.evaluators.iter().flatten().enumerate() {
             let path = format!("cekura.evaluators[{j}]");
             let evaluator = self.evaluator(fi, &mut acc, &path, e, &defaults);
+            if let Some(earlier) = e.renamed_from.as_ref().filter(|e| !e.is_empty()) {
+                let address = model::Address::Evaluator { agent: c.agent, name: evaluator.name.clone() };
+                acc.state.renamed_from.insert(address, earlier.clone());
+            }
             acc.state.evaluators.push(evaluator);
         }
         self.agents.insert(c.agent, acc);

@@ -291,20 +291,64 @@ impl<'a> AgentPlanner<'a> {
             update_op_ids.push(op);
         }
 
+        let looks_renamed = self.rename_hints(&diffs, &orphans);
         if self.want.prune {
             self.plan_deletes(&orphans, &profiles, &update_op_ids, &profiles_in_use);
         } else {
-            self.list_unmanaged(&orphans, &profiles);
+            self.list_unmanaged(&orphans, &profiles, &looks_renamed);
         }
+    }
+
+    /// A created evaluator whose script equals that of an undeclared one is most likely that one, renamed in the
+    /// manifest: say so, and how to keep the platform's evaluator. Returns remote id -> the new name.
+    fn rename_hints(
+        &mut self,
+        diffs: &[(&Evaluator, Option<&Evaluator>, EvaluatorDiff)],
+        orphans: &[&Evaluator],
+    ) -> BTreeMap<u64, String> {
+        let mut out = BTreeMap::new();
+        for (want, _, _) in diffs.iter().filter(|(_, have, _)| have.is_none()) {
+            let Some(script) = want.spec.script.as_ref() else { continue };
+            let Some(old) = orphans
+                .iter()
+                .find(|r| r.spec.script.as_ref() == Some(script) && !r.id.is_some_and(|id| out.contains_key(&id)))
+            else {
+                continue;
+            };
+            let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+            self.b.note(
+                Some(self.evaluator_address(&want.name)),
+                format!(
+                    "looks like a rename of {} (id {}), which has the same script and no manifest declares: to keep \
+                     that evaluator and its history, add `renamed_from: [{}]` to this evaluator",
+                    quoted(&old.name),
+                    old.id.unwrap_or_default(),
+                    quoted(&old.name)
+                ),
+            );
+            out.extend(old.id.map(|id| (id, want.name.clone())));
+        }
+        out
     }
 
     /// Every evaluator and test profile of this agent that no manifest declares and that this plan leaves alone,
     /// so a plan never hides them.
-    fn list_unmanaged(&mut self, orphans: &[&Evaluator], profiles: &[(&TestProfile, Option<&TestProfile>)]) {
+    fn list_unmanaged(
+        &mut self,
+        orphans: &[&Evaluator],
+        profiles: &[(&TestProfile, Option<&TestProfile>)],
+        looks_renamed: &BTreeMap<u64, String>,
+    ) {
         for r in orphans {
             let address = self.evaluator_address(&r.name);
             if self.selection.selects(&address) {
-                self.b.unmanaged.push(Unmanaged { address, remote_id: r.id.map(|id| id.to_string()), note: None });
+                let note = r.id.and_then(|id| looks_renamed.get(&id)).map(|new| {
+                    format!(
+                        "same script as {}, which this plan creates",
+                        serde_json::to_string(new).unwrap_or_default()
+                    )
+                });
+                self.b.unmanaged.push(Unmanaged { address, remote_id: r.id.map(|id| id.to_string()), note });
             }
         }
         let kept: BTreeSet<u64> = profiles.iter().filter_map(|(_, r)| r.and_then(|r| r.id)).collect();
@@ -341,10 +385,13 @@ impl<'a> AgentPlanner<'a> {
         }
         for (p, remote) in &mut out {
             if remote.is_none() {
-                *remote = have
-                    .test_profiles
-                    .iter()
-                    .find(|r| r.name == p.name && !r.id.is_some_and(|id| claimed.contains(&id)));
+                let unclaimed = |r: &&TestProfile| !r.id.is_some_and(|id| claimed.contains(&id));
+                let address = Address::TestProfile { agent: self.agent, name: p.name.clone() };
+                let earlier = want.renamed_from.get(&address).map(Vec::as_slice).unwrap_or_default();
+                // Its name first; then, in order, its earlier names: a rename, not a second profile.
+                *remote = have.test_profiles.iter().filter(unclaimed).find(|r| r.name == p.name).or_else(|| {
+                    earlier.iter().find_map(|old| have.test_profiles.iter().filter(unclaimed).find(|r| r.name == *old))
+                });
                 if let Some(id) = remote.and_then(|r| r.id) {
                     claimed.insert(id);
                 }
@@ -386,6 +433,19 @@ impl<'a> AgentPlanner<'a> {
                 .copied()
                 .filter(|r| !r.id.is_some_and(|id| claimed.contains(&id)))
                 .collect();
+            // Not on the platform under its name: under one of its earlier names, it is the same evaluator.
+            let candidates = if candidates.is_empty() {
+                let address = self.evaluator_address(&want.name);
+                let earlier = want_agent.renamed_from.get(&address).map(Vec::as_slice).unwrap_or_default();
+                let unclaimed = |r: &&&Evaluator| !r.id.is_some_and(|id| claimed.contains(&id));
+                earlier
+                    .iter()
+                    .map(|old| by_name.get(old.as_str()).into_iter().flatten().filter(unclaimed).copied().collect())
+                    .find(|found: &Vec<&Evaluator>| !found.is_empty())
+                    .unwrap_or_default()
+            } else {
+                candidates
+            };
             match candidates.as_slice() {
                 [] => pairs.push((want, None)),
                 [one] => {

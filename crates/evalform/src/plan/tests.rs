@@ -550,6 +550,7 @@ fn arb_agent(agent_id: u64, desired: bool) -> impl Strategy<Value = AgentState> 
                 folders: if desired { BTreeSet::new() } else { ["Sales".to_string()].into() },
                 test_profiles,
                 evaluators,
+                ..AgentState::default()
             }
         },
     )

@@ -25,7 +25,12 @@ pub fn json(plan: &Plan) -> Value {
                     })
                 })
                 .collect();
-            json!({"address": c.address.to_string(), "action": c.action, "remote_id": c.remote_id, "fields": fields})
+            let mut doc =
+                json!({"address": c.address.to_string(), "action": c.action, "remote_id": c.remote_id, "fields": fields});
+            if let Some(old) = super::renamed_from(c) {
+                doc["renamed_from"] = Value::String(old);
+            }
+            doc
         })
         .collect();
     let operations: Vec<Value> = plan

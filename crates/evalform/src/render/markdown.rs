@@ -4,7 +4,7 @@
 //! `evalform plan` locally.
 
 use super::text::resource_block;
-use super::{describe, marker, no_changes_line, request, summary, unmanaged_line, UNMANAGED_HEADING};
+use super::{change_head, describe, no_changes_line, request, summary, unmanaged_line, UNMANAGED_HEADING};
 use crate::plan::Plan;
 
 /// The most characters a rendered comment has.
@@ -80,7 +80,7 @@ pub fn markdown(plan: &Plan) -> String {
     const CUT_NOTE_ROOM: usize = 200;
     let mut shown = 0;
     for change in &plan.changes {
-        let summary_text = format!("{} {}", marker(change.action), change.address).replace('`', "'");
+        let summary_text = change_head(change).replace('`', "'");
         let block = if change.fields.is_empty() {
             format!("- <code>{}</code>\n\n", html_escape(&summary_text))
         } else {

@@ -88,6 +88,28 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
     )
 }
 
+/// The earlier name of a resource this change renames (an update of its `name`): shown beside its address, so
+/// a rename reads as one resource keeping its identity, not as a new one.
+pub(crate) fn renamed_from(change: &crate::plan::ResourceChange) -> Option<String> {
+    if change.action != Action::Update {
+        return None;
+    }
+    let f = change.fields.iter().find(|f| f.field == "name")?;
+    match (&f.before, &f.after) {
+        (Some(FieldValue::Text(before)), Some(_)) => Some(before.shown().to_string()),
+        _ => None,
+    }
+}
+
+/// The head of a resource's block: marker, address, and the earlier name of a rename.
+pub(crate) fn change_head(change: &crate::plan::ResourceChange) -> String {
+    let mut head = format!("{} {}", marker(change.action), change.address);
+    if let Some(old) = renamed_from(change) {
+        head.push_str(&format!(" (renamed from {})", quoted(&old)));
+    }
+    head
+}
+
 pub(crate) fn marker(a: Action) -> char {
     match a {
         Action::Create => '+',

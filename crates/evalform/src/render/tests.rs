@@ -88,6 +88,7 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
             ev(Some(204), "Long script", base(&long_script("Step 7: ask for the manager."))),
             ev(Some(205), "Old test", base("Obsolete.")),
         ],
+        ..AgentState::default()
     };
     let want = |name: &str, f: &dyn Fn(&mut EvaluatorSpec)| {
         let mut spec = EvaluatorSpec::default();
@@ -134,6 +135,7 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
                 s.tags = Some(["smoke".to_string()].into());
             }),
         ],
+        ..AgentState::default()
     };
     let case = |id: Option<&str>, title: &str| TestCase {
         id: id.map(str::to_string),

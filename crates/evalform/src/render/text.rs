@@ -4,7 +4,9 @@
 
 use similar::TextDiff;
 
-use super::{describe, marker, no_changes_line, request, sorted_set, summary_line, unmanaged_line, UNMANAGED_HEADING};
+use super::{
+    change_head, describe, no_changes_line, request, sorted_set, summary_line, unmanaged_line, UNMANAGED_HEADING,
+};
 use crate::model::SENSITIVE_MARK;
 use crate::plan::{Action, FieldChange, FieldValue, Plan, ResourceChange};
 
@@ -89,7 +91,7 @@ pub(crate) fn resource_block(change: &ResourceChange) -> String {
 }
 
 fn resource_lines(change: &ResourceChange, paint: &Paint) -> Vec<String> {
-    let mut lines = vec![paint.action(change.action, &format!("  {} {}", marker(change.action), change.address))];
+    let mut lines = vec![paint.action(change.action, &format!("  {}", change_head(change)))];
     for f in &change.fields {
         field_lines(f, change.action, paint, &mut lines);
     }
