@@ -240,6 +240,10 @@ pub struct AgentState {
     /// (`renamed_from`). A remote resource of an earlier name is the same resource: it is renamed, never
     /// re-created.
     pub renamed_from: BTreeMap<Address, Vec<String>>,
+    /// Desired only: (test profile name, section) of every section of sectioned variables that the manifest does
+    /// not mention (it sets `main_agent_variables` alone, or `testing_agent_variables` alone). Such a section is not
+    /// managed: the plan keeps what the platform has in it.
+    pub unmanaged_sections: BTreeSet<(String, String)>,
 }
 
 /// Where a desired resource was declared, for messages (`FILE:LINE:COLUMN`).

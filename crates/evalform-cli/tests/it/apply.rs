@@ -774,3 +774,55 @@ fn a_saved_plan_of_the_examples_keeps_no_secret_and_applies_exactly() {
     assert!(!out.stderr.contains("another-value") && !out.stderr.contains(TOKEN), "{}", out.stderr);
     apply_settings().bind(|| insta::assert_snapshot!("apply-saved-plan-secret-changed", out.snapshot()));
 }
+
+// ---- concurrent human edits ----
+
+#[test]
+fn a_person_s_edit_between_the_language_read_and_its_write_survives() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let id = w.state().evaluators.values().find(|e| e.name == "Toothache emergency").unwrap().id;
+    w.edit("bright-smile/reception.yaml", "      max_duration: 180\n", "      max_duration: 180\n      language: de\n");
+    // A field the manifest does not manage, changed in the dashboard after evalform read the evaluator and before
+    // its PUT reached the platform.
+    w.sb.before_next("PUT", &format!("/test_framework/v1/scenarios/{id}/"), move |s| {
+        s.edit_evaluator(id, json!({"first_message": "Hello?"})).unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let put: Vec<Value> = w.writes().into_iter().filter(|r| r.method == "PUT").filter_map(|r| r.body).collect();
+    assert_eq!(put.len(), 1, "{put:?}");
+    let mut keys: Vec<&String> = put[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["name", "personality", "scenario_language"], "the PUT carries no field read earlier but these");
+    let e = w.state().evaluators[&id].clone();
+    assert_eq!(e.scenario_language, "de");
+    assert_eq!(e.first_message, "Hello?", "the person's edit of a field no manifest manages survives");
+    w.assert_exact();
+}
+
+#[test]
+fn a_variables_section_the_manifest_does_not_mention_is_not_managed() {
+    let w = World::examples();
+    w.edit("bright-smile/reception.yaml", "      testing_agent_variables:\n        patient_name: Tom Becker\n", "");
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let profile = |w: &World| w.state().test_profiles.values().find(|p| p.name == "New patient").unwrap().clone();
+    let id = profile(&w).id;
+    // The manifest declares only `main_agent_variables` of "New patient"; a person fills in the caller's side.
+    w.sb.with_state(|s| {
+        let info = json!({"main_agent_variables": {"clinic_location": "Downtown"},
+                          "testing_agent_variables": {"caller_name": "Ana"}});
+        s.edit_test_profile(id, json!({"information": info})).unwrap();
+    });
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.code, 0, "not a change: {}", out.snapshot());
+    w.edit("bright-smile/reception.yaml", "clinic_location: Downtown", "clinic_location: Uptown");
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("testing_agent_variables"), "{}", out.stdout);
+    assert_eq!(
+        profile(&w).information,
+        json!({"main_agent_variables": {"clinic_location": "Uptown"}, "testing_agent_variables": {"caller_name": "Ana"}})
+    );
+}

@@ -491,38 +491,20 @@ fn http_method(verb: Verb) -> Method {
     }
 }
 
-/// `PUT` is the only single-evaluator route that takes `scenario_language`, and it replaces the whole object:
-/// read the evaluator now, and send it back whole with only the language changed.
+/// `PUT` is the only single-evaluator route that takes `scenario_language`. The platform requires `name` and
+/// `personality` on a PUT and keeps every field a PUT does not carry as it was (DRF's full update sets only the
+/// fields it was given), so only those two go with the language, read immediately before. No other field is sent:
+/// a person's edit of any of them, made at any time, survives. What is left is a window of one round trip in
+/// which a person's change of `name` or `personality` could be written back; `name` is managed (identity), and the
+/// verification read after the apply reports a managed `personality` that differs.
 async fn put_language(transport: &crate::http::Transport, path: &str, language: &str) -> Result<Value, ApiError> {
     let current: Value = transport.json(Method::GET, path, &[], None).await?;
     let mut body = serde_json::Map::new();
-    for key in [
-        "name",
-        "personality",
-        "scenario_type",
-        "expected_outcome_prompt",
-        "metrics",
-        "tags",
-        "tool_ids",
-        "first_message",
-        "max_duration",
-    ] {
+    for key in ["name", "personality"] {
         if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
             body.insert(key.into(), v.clone());
         }
     }
-    if let Some(v) = current.get("instructions").filter(|v| !v.is_null()) {
-        body.insert("instructions".into(), v.clone());
-    }
-    if let Some(v) = current.get("test_profile").filter(|v| !v.is_null()) {
-        body.insert("test_profile".into(), v.clone());
-    }
-    // Read back as a number string; written as the row id.
-    if let Some(row) = current.pointer("/outbound_phone_number_data/id").filter(|v| !v.is_null()) {
-        body.insert("phone_number".into(), row.clone());
-    }
-    let folder = current.get("folder_path").cloned().unwrap_or(Value::Null);
-    body.insert("folder_path".into(), folder);
     body.insert("scenario_language".into(), Value::String(language.to_string()));
     transport.json(Method::PUT, path, &[], Some(&Value::Object(body))).await
 }

@@ -131,7 +131,7 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         folders: normalize_folders(&folders),
         test_profiles,
         evaluators,
-        renamed_from: Default::default(),
+        ..AgentState::default()
     };
     let catalog = Catalog {
         metrics: metrics.into_iter().map(|m| MetricInfo { id: m.id, slug: m.slug, name: m.name }).collect(),

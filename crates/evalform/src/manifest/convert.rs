@@ -265,6 +265,17 @@ impl<'a, 'f> Converter<'a, 'f> {
         for (j, p) in c.test_profiles.iter().flatten().enumerate() {
             let path = format!("cekura.test_profiles[{j}]");
             let profile = self.test_profile(fi, &mut acc, &path, p);
+            if p.information.is_none() {
+                for (section, given) in [
+                    ("main_agent_variables", &p.main_agent_variables),
+                    ("testing_agent_variables", &p.testing_agent_variables),
+                ] {
+                    let other_given = p.main_agent_variables.is_some() || p.testing_agent_variables.is_some();
+                    if given.is_none() && other_given {
+                        acc.state.unmanaged_sections.insert((profile.name.clone(), section.to_string()));
+                    }
+                }
+            }
             if let Some(earlier) = p.renamed_from.as_ref().filter(|e| !e.is_empty()) {
                 let address = model::Address::TestProfile { agent: c.agent, name: profile.name.clone() };
                 acc.state.renamed_from.insert(address, earlier.clone());

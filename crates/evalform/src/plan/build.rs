@@ -543,7 +543,8 @@ impl<'a> AgentPlanner<'a> {
                 }
                 Some(remote) if selected => {
                     let rename = (remote.name != want.name).then(|| want.name.clone());
-                    let info = want.information.clone().filter(|w| Some(w) != remote.information.as_ref());
+                    let wanted = keep_unmanaged_sections(want, remote, &self.want.unmanaged_sections);
+                    let info = wanted.filter(|w| Some(w) != remote.information.as_ref());
                     if rename.is_none() && info.is_none() {
                         continue;
                     }
@@ -626,6 +627,30 @@ fn add_with_parents(wanted: &mut BTreeMap<String, Option<String>>, path: &str, n
             *entry = needed_by.map(str::to_string);
         }
     }
+}
+
+/// The desired variables of a profile, with each section the manifest does not mention taken from the platform:
+/// the platform replaces `information` whole, so an unmentioned section must be sent as it is to stay as it is.
+fn keep_unmanaged_sections(
+    want: &TestProfile,
+    remote: &TestProfile,
+    unmanaged: &BTreeSet<(String, String)>,
+) -> Option<Information> {
+    let mut info = want.information.clone()?;
+    if let (
+        Information::Sectioned { main_agent_variables, testing_agent_variables },
+        Some(Information::Sectioned { main_agent_variables: have_main, testing_agent_variables: have_testing }),
+    ) = (&mut info, &remote.information)
+    {
+        let kept = |section: &str| unmanaged.contains(&(want.name.clone(), section.to_string()));
+        if kept("main_agent_variables") {
+            main_agent_variables.clone_from(have_main);
+        }
+        if kept("testing_agent_variables") {
+            testing_agent_variables.clone_from(have_testing);
+        }
+    }
+    Some(info)
 }
 
 fn empty_information() -> Information {
