@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use evalform::manifest::{self, EnvMode, LoadOptions};
-use evalform::model::{Information, MetricRef, NamedRef, ProfileRef, Script, Text};
+use evalform::model::{Information, MetricRef, NamedRef, ProfileRef, Script, Text, OWNERSHIP_TAG};
 use evalform_sandbox::{
     FaultConfig, FaultKind, LoggedRequest, RequestOutcome, RunningSandbox, Sandbox, SandboxConfig, SandboxState,
 };
@@ -122,8 +122,9 @@ impl World {
         assert!(twice.is_empty(), "appended more than once (evaluator id, count): {twice:?}");
     }
 
-    /// The sandbox's stored objects equal the manifests in every managed field; each declared resource exists
-    /// exactly once; with `prune`, nothing else exists in the agent.
+    /// The sandbox's stored objects equal the manifests in every managed field (`tags` beside evalform's ownership
+    /// tag); each declared resource exists exactly once; with `prune`, no other evaluator evalform made or adopted
+    /// exists in the agent, and every declared one carries the ownership tag.
     pub fn assert_exact(&self) {
         let env = |name: &str| (name == "ACME_SUPPORT_TOKEN").then(|| TOKEN.to_string());
         let opts = LoadOptions { env: &env, mode: EnvMode::Required };
@@ -153,12 +154,15 @@ impl World {
             let evaluators: Vec<_> = s.evaluators.values().filter(|e| e.agent == Some(*agent_id)).collect();
             if agent.prune {
                 let names: BTreeSet<_> = agent.evaluators.iter().map(|e| e.name.as_str()).collect();
-                for e in evaluators.iter().filter(|e| !names.contains(e.name.as_str())) {
-                    problems.push(format!("agent {agent_id}: evaluator {:?} should have been pruned", e.name));
+                for e in evaluators.iter().filter(|e| e.tags.iter().any(|t| t == OWNERSHIP_TAG)) {
+                    if !names.contains(e.name.as_str()) {
+                        problems.push(format!("agent {agent_id}: evaluator {:?} should have been pruned", e.name));
+                    }
                 }
-                let names: BTreeSet<_> = agent.test_profiles.iter().map(|p| p.name.as_str()).collect();
-                for p in profiles.iter().filter(|p| !names.contains(p.name.as_str())) {
-                    problems.push(format!("agent {agent_id}: test profile {:?} should have been pruned", p.name));
+                for e in evaluators.iter().filter(|e| names.contains(e.name.as_str())) {
+                    if !e.tags.iter().any(|t| t == OWNERSHIP_TAG) {
+                        problems.push(format!("agent {agent_id}: evaluator {:?} was not adopted", e.name));
+                    }
                 }
             }
             for want in &agent.evaluators {
@@ -240,7 +244,8 @@ impl World {
                     );
                 }
                 if let Some(t) = &w.tags {
-                    check("tags", &g.tags.iter().cloned().collect::<BTreeSet<_>>() == t, format!("{:?}", g.tags));
+                    let theirs: BTreeSet<String> = g.tags.iter().filter(|t| *t != OWNERSHIP_TAG).cloned().collect();
+                    check("tags", &theirs == t, format!("{:?}", g.tags));
                 }
                 if let Some(l) = &w.language {
                     check("language", &g.scenario_language == l, g.scenario_language.clone());
@@ -351,7 +356,8 @@ fn sorted_progress(out: &Output) -> Output {
 #[test]
 fn apply_creates_updates_and_deletes_every_resource_kind() {
     let w = World::examples();
-    // A test profile nobody uses, to be pruned later.
+    // A test profile nobody uses, left out of the manifests later: prune leaves it (a test profile cannot carry
+    // evalform's ownership mark).
     w.edit(
         "bright-smile/reception.yaml",
         "  test_profiles:\n",
@@ -370,7 +376,7 @@ fn apply_creates_updates_and_deletes_every_resource_kind() {
     w.edit("bright-smile/reception.yaml", "insurance: Delta Dental", "insurance: Cigna");
     w.edit("bright-smile/reception.yaml", "Next Tuesday morning if possible.", "Next Wednesday morning.");
     w.edit("tela/order-support.yaml", "offers a free return label", "offers a prepaid return label");
-    // Delete: prune an evaluator and the unused test profile.
+    // Delete: prune an evaluator; the unused test profile is listed, not deleted.
     w.edit("bright-smile/reception.yaml", "  agent: 202\n", "  agent: 202\n  prune: true\n");
     w.edit("bright-smile/reception.yaml", "    - name: Walk-in\n      information: {note: no appointment}\n", "");
     let text = std::fs::read_to_string(w.path("bright-smile/reception.yaml")).unwrap();
@@ -380,7 +386,13 @@ fn apply_creates_updates_and_deletes_every_resource_kind() {
     w.sb.clear_requests();
     let out = w.run(&["apply", "--auto-approve"]);
     assert_eq!(out.code, 0, "{}", out.snapshot());
-    assert!(out.stdout.contains("0 to create, 6 to update, 2 to delete"), "{}", out.stdout);
+    assert!(out.stdout.contains("0 to create, 6 to update, 1 to delete"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(r#"? cekura.agent[202].test_profile["Walk-in"] (id "#)
+            && out.stdout.contains("prune leaves test profiles"),
+        "{}",
+        out.stdout
+    );
     w.assert_exact();
     let deleted: Vec<_> = w
         .writes()
@@ -388,7 +400,7 @@ fn apply_creates_updates_and_deletes_every_resource_kind() {
         .filter(|r| r.method == "DELETE" || r.path.ends_with("/delete_scenarios/"))
         .map(|r| r.route)
         .collect();
-    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
 }
@@ -825,4 +837,80 @@ fn a_variables_section_the_manifest_does_not_mention_is_not_managed() {
         profile(&w).information,
         json!({"main_agent_variables": {"clinic_location": "Uptown"}, "testing_agent_variables": {"caller_name": "Ana"}})
     );
+}
+
+// ---- ownership: prune and twins delete only what evalform made or adopted ----
+
+#[test]
+fn prune_deletes_what_evalform_made_or_adopted_never_what_a_person_made() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let tags_of = |w: &World, id: u64| w.state().evaluators[&id].tags.clone();
+    // Made in the dashboard: one nobody declares, one that a manifest will declare (and so adopt).
+    w.sb.with_state(|s| {
+        for (id, name) in [(9001, "Made by a teammate"), (9002, "Adopted later")] {
+            let body = json!({"name": name, "agent": 202, "personality": 8, "instructions": "Hi.", "tags": ["mine"]});
+            s.insert_evaluator(id, body).unwrap();
+        }
+    });
+    w.edit("bright-smile/reception.yaml", "  agent: 202\n", "  agent: 202\n  prune: true\n");
+    w.edit("bright-smile/reception.yaml", "  evaluators:\n", "  evaluators:\n    - name: Adopted later\n");
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 2
+        --- stdout
+        Plan: 0 to create, 1 to update, 0 to delete, in 3 API calls.
+
+          ~ cekura.agent[202].evaluator["Adopted later"]
+              metrics:       + 501, + 502
+              tools:         + TOOL_END_CALL
+              max_duration:  240
+              ownership:     "adopted by evalform (tag managed-by:evalform)"
+
+        API calls:
+          1. PATCH /test_framework/v1/scenarios/9002/                update "Adopted later": metrics, tool_ids
+          2. PATCH /test_framework/v1/scenarios/9002/                adopt "Adopted later": add tag "managed-by:evalform"
+          3. POST /test_framework/v1/scenarios/adv_update/           1 evaluator: max duration 240s
+
+        Not managed (on the platform, declared by no manifest; never changed):
+          ? cekura.agent[202].evaluator["Made by a teammate"] (id 9001): prune leaves it: evalform did not create or adopt it (no tag "managed-by:evalform")
+        --- stderr
+        "#);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    assert!(tags_of(&w, 9002).contains(&OWNERSHIP_TAG.to_string()), "adopted: {:?}", tags_of(&w, 9002));
+    assert!(tags_of(&w, 9002).contains(&"mine".to_string()), "the person's tags stay");
+    assert_eq!(tags_of(&w, 9001), ["mine"], "never marked, never deleted");
+    w.assert_exact();
+
+    // Dropped from the manifests: the adopted one and one evalform created go; the teammate's stays.
+    w.edit("bright-smile/reception.yaml", "    - name: Adopted later\n", "");
+    let text = std::fs::read_to_string(w.path("bright-smile/reception.yaml")).unwrap();
+    let cut = text.find("    - name: Elderly caller asks about parking").unwrap();
+    w.write("bright-smile/reception.yaml", &text[..cut]);
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stdout.contains("0 to create, 0 to update, 2 to delete"), "{}", out.stdout);
+    let s = w.state();
+    assert!(s.evaluators.contains_key(&9001) && !s.evaluators.contains_key(&9002));
+    assert!(!s.evaluators.values().any(|e| e.name == "Elderly caller asks about parking"));
+    w.assert_exact();
+}
+
+#[test]
+fn a_namesake_a_person_creates_while_apply_creates_is_not_deleted_as_a_twin() {
+    let w = World::examples();
+    // While apply runs (after it created its evaluators, before its bulk updates), a person creates an evaluator
+    // of a name apply has just created.
+    w.sb.before_next("POST", "/test_framework/v1/scenarios/adv_update/", |s| {
+        let body = json!({"name": "Legal threat", "agent": 101, "personality": 7, "instructions": "Mine."});
+        s.insert_evaluator(99_999, body).unwrap();
+    });
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert!(w.state().evaluators.contains_key(&99_999), "the person's evaluator survives:\n{}", out.snapshot());
+    assert!(!out.stderr.contains("created more than once"), "{}", out.snapshot());
+    assert_eq!(w.state().evaluators.values().filter(|e| e.name == "Legal threat").count(), 2);
+    // The next plan says which two there are, by id.
+    let plan = w.run(&["plan"]);
+    assert!(plan.stderr.contains("2 evaluators with this name exist on the platform"), "{}", plan.snapshot());
 }

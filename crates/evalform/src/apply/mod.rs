@@ -255,6 +255,10 @@ async fn remove_twins(
 
 /// The twin rule, pure: for each claimed name standing more than once in its agent, keep the lowest id and delete
 /// every other that was not on the platform when the plan was made. Returns (claim, kept id, id to delete).
+///
+/// Evaluators: only those that carry evalform's ownership tag count (every evalform create sends it), so an
+/// evaluator a person made by hand under the same name while the applies ran is never deleted: it stays, and the
+/// next plan names both ids.
 fn twins_to_delete<'a>(
     snapshot: &crate::remote::Snapshot,
     claims: &'a BTreeSet<Claim>,
@@ -266,7 +270,8 @@ fn twins_to_delete<'a>(
         let mut ids: Vec<u64> = if claim.test_profile {
             have.test_profiles.iter().filter(|p| p.name == claim.name).filter_map(|p| p.id).collect()
         } else {
-            have.evaluators.iter().filter(|e| e.name == claim.name).filter_map(|e| e.id).collect()
+            let evalform_made = |id: &u64| have.owned.contains(id);
+            have.evaluators.iter().filter(|e| e.name == claim.name).filter_map(|e| e.id).filter(evalform_made).collect()
         };
         ids.sort_unstable();
         let Some((&keep, others)) = ids.split_first() else { continue };
@@ -413,6 +418,7 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
     };
     let result: Result<Value, ApiError> = match &op.call {
         Call::SetLanguage { language, .. } => put_language(&transport, &path, language).await,
+        Call::AdoptEvaluator { .. } => add_ownership_tag(&transport, &path).await,
         _ => {
             let body = if body.is_null() { None } else { Some(&body) };
             match transport.send(method.clone(), &path, &[], body).await {
@@ -509,6 +515,18 @@ async fn put_language(transport: &crate::http::Transport, path: &str, language: 
     transport.json(Method::PUT, path, &[], Some(&Value::Object(body))).await
 }
 
+/// Adoption: the evaluator's tags as they are now, read immediately before, with evalform's ownership tag added.
+/// Only `tags` is sent; the window in which a person's tag edit could be written back is one round trip.
+async fn add_ownership_tag(transport: &crate::http::Transport, path: &str) -> Result<Value, ApiError> {
+    let current: Value = transport.json(Method::GET, path, &[], None).await?;
+    let mut tags: Vec<Value> = current.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+    if tags.iter().any(|t| t.as_str() == Some(crate::model::OWNERSHIP_TAG)) {
+        return Ok(current);
+    }
+    tags.push(Value::String(crate::model::OWNERSHIP_TAG.into()));
+    transport.json(Method::PATCH, path, &[], Some(&serde_json::json!({ "tags": tags }))).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,10 +547,24 @@ mod tests {
                     source: None,
                 })
                 .collect(),
+            // All made by evalform, unless a test takes the mark away.
+            owned: evaluators.iter().map(|(id, _)| *id).collect(),
             ..AgentState::default()
         };
         s.observed.state.agents.insert(12, agent);
         s
+    }
+
+    #[test]
+    fn a_twin_made_by_hand_during_the_apply_is_never_deleted() {
+        let mut s = snapshot(&[(4, "A"), (5, "A"), (9, "A")]);
+        // 4: a person created "A" in the dashboard while two applies created 5 and 9; it has no ownership tag.
+        s.observed.state.agents.get_mut(&12).unwrap().owned.remove(&4);
+        let doomed: Vec<(u64, u64)> = twins_to_delete(&s, &BTreeSet::from([claim("A")]), &BTreeSet::new())
+            .into_iter()
+            .map(|(_, keep, id)| (keep, id))
+            .collect();
+        assert_eq!(doomed, [(5, 9)], "the hand-made 4 is neither kept in evalform's place nor deleted");
     }
 
     fn claim(name: &str) -> Claim {

@@ -17,7 +17,7 @@ use super::{
     Unmanaged, PLAN_FORMAT_VERSION,
 };
 use crate::model::{
-    Address, AgentId, AgentState, Catalog, Evaluator, Field, Information, ProfileRef, Script, State, TestProfile, Text,
+    Address, AgentId, AgentState, Catalog, Evaluator, Information, Script, State, TestProfile, Text, OWNERSHIP_TAG,
     SENSITIVE_MARK,
 };
 
@@ -149,18 +149,18 @@ impl<'a> AgentPlanner<'a> {
     fn run(mut self) {
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
-        // The test profile each kept evaluator will use once the plan ran, to warn before deleting one in use.
-        let profiles_in_use: BTreeMap<u64, &str> = evaluators
-            .iter()
-            .filter_map(|(want, have)| {
-                let wanted =
-                    want.spec.test_profile.as_ref().filter(|_| !want.ignore_changes.contains(&Field::TestProfile));
-                match wanted.or(have.and_then(|h| h.spec.test_profile.as_ref())) {
-                    Some(ProfileRef::Id(id)) => Some((*id, want.name.as_str())),
-                    _ => None,
-                }
-            })
-            .collect();
+        // Under `prune`, ownership decides what may be deleted: every declared evaluator without evalform's tag is
+        // adopted (the tag is added), so that removing it from the manifests later deletes it.
+        let to_adopt: Vec<(&Evaluator, u64)> = if self.want.prune {
+            evaluators
+                .iter()
+                .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
+                .filter_map(|(want, have)| have.and_then(|h| h.id).map(|id| (*want, id)))
+                .filter(|(_, id)| !self.have.owned.contains(id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
             .into_iter()
             .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
@@ -198,6 +198,8 @@ impl<'a> AgentPlanner<'a> {
             let body = EvaluatorBody {
                 name: Some(want.name.clone()),
                 folder_path: d.folder.clone().filter(|f| !f.is_empty()),
+                // Always sent, so that the ownership tag goes with it (see `plan::wire`).
+                tags: Some(d.tags.iter().flatten().cloned().collect()),
                 ..patch_body(d, true)
             };
             let op = self.b.op(Call::CreateEvaluator { agent: self.agent, body }, dep_of(d), vec![address.clone()]);
@@ -232,7 +234,6 @@ impl<'a> AgentPlanner<'a> {
                 }
             }
         }
-        let mut update_op_ids = Vec::new();
         for (want, have, d) in &updates {
             let address = self.evaluator_address(&want.name);
             let id = have.id.unwrap_or_default();
@@ -256,7 +257,6 @@ impl<'a> AgentPlanner<'a> {
                     vec![address.clone()],
                 );
                 touched.entry(target.clone()).or_default().push(op);
-                update_op_ids.push(op);
             } else {
                 if let Some(m) = &d.metrics {
                     atoms.extend(m.add.iter().copied().map(Atom::MetricAdd));
@@ -276,24 +276,41 @@ impl<'a> AgentPlanner<'a> {
             }
         }
 
+        for (want, id) in to_adopt {
+            let address = self.evaluator_address(&want.name);
+            let field = FieldChange {
+                field: "ownership".into(),
+                before: None,
+                after: Some(FieldValue::Text(Text::new(format!("adopted by evalform (tag {OWNERSHIP_TAG})")))),
+            };
+            // A PATCH of `tags` carries the tag already; otherwise one call adds it.
+            let tags_sent = updates.iter().any(|(w, _, d)| std::ptr::eq(*w, want) && d.tags.is_some());
+            if !tags_sent {
+                let op = self.b.op(Call::AdoptEvaluator { id }, [], vec![address.clone()]);
+                touched.entry(EvaluatorRef::Id(id)).or_default().push(op);
+            }
+            match self.b.changes.iter_mut().find(|c| c.address == address) {
+                Some(change) => change.fields.push(field),
+                None => self.b.change(address, Action::Update, Some(id.to_string()), vec![field]),
+            }
+        }
+
         for (target, scenarios, touches, deps, atoms) in group_bulk(&bulk, self.batch_size) {
             let call = bulk_call(self.agent, scenarios, &atoms);
             let op = self.b.op(Call::BulkUpdate(call), deps, touches);
-            update_op_ids.push(op);
             for t in target {
                 touched.entry(t).or_default().push(op);
             }
         }
-        // The executor sends the language with a full PUT of the freshly read evaluator: after everything else.
+        // The executor sends the language with a PUT built from a fresh read: after everything else.
         for (target, address, language) in languages {
             let deps = touched.get(&target).cloned().unwrap_or_default();
-            let op = self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
-            update_op_ids.push(op);
+            self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
         }
 
         let looks_renamed = self.rename_hints(&diffs, &orphans);
         if self.want.prune {
-            self.plan_deletes(&orphans, &profiles, &update_op_ids, &profiles_in_use);
+            self.plan_deletes(&orphans, &profiles);
         } else {
             self.list_unmanaged(&orphans, &profiles, &looks_renamed);
         }
@@ -573,44 +590,44 @@ impl<'a> AgentPlanner<'a> {
         ops
     }
 
-    fn plan_deletes(
-        &mut self,
-        orphans: &[&Evaluator],
-        profiles: &[(&TestProfile, Option<&TestProfile>)],
-        update_ops: &[usize],
-        in_use: &BTreeMap<u64, &str>,
-    ) {
-        let doomed: Vec<(u64, Address)> = orphans
+    fn plan_deletes(&mut self, orphans: &[&Evaluator], profiles: &[(&TestProfile, Option<&TestProfile>)]) {
+        // Only what evalform created or adopted (it carries the ownership tag); anything made by hand stays, listed.
+        let (owned, by_hand): (Vec<&Evaluator>, Vec<&Evaluator>) =
+            orphans.iter().partition(|r| r.id.is_some_and(|id| self.have.owned.contains(&id)));
+        for r in by_hand {
+            let address = self.evaluator_address(&r.name);
+            if self.selection.selects(&address) {
+                let note = format!("prune leaves it: evalform did not create or adopt it (no tag {OWNERSHIP_TAG:?})");
+                self.b.unmanaged.push(Unmanaged {
+                    address,
+                    remote_id: r.id.map(|id| id.to_string()),
+                    note: Some(note),
+                });
+            }
+        }
+        let doomed: Vec<(u64, Address)> = owned
             .iter()
             .filter_map(|r| r.id.map(|id| (id, self.evaluator_address(&r.name))))
             .filter(|(_, a)| self.selection.selects(a))
             .collect();
-        let mut delete_ops = Vec::new();
         for chunk in doomed.chunks(self.batch_size) {
             let ids = chunk.iter().map(|(id, _)| *id).collect();
             let touches = chunk.iter().map(|(_, a)| a.clone()).collect();
-            delete_ops.push(self.b.op(Call::DeleteEvaluators { agent: self.agent, ids }, [], touches));
+            self.b.op(Call::DeleteEvaluators { agent: self.agent, ids }, [], touches);
             for (id, address) in chunk {
                 self.b.change(address.clone(), Action::Delete, Some(id.to_string()), Vec::new());
             }
         }
+        // A test profile has no field evalform could mark it with (only a name and the variables its agents see),
+        // so evalform cannot tell the profiles it made from a person's: prune leaves every one of them.
         let kept: BTreeSet<u64> = profiles.iter().filter_map(|(_, r)| r.and_then(|r| r.id)).collect();
         for remote in &self.have.test_profiles {
             let Some(id) = remote.id.filter(|id| !kept.contains(id)) else { continue };
             let address = Address::TestProfile { agent: self.agent, name: remote.name.clone() };
-            if !self.selection.selects(&address) {
-                continue;
+            if self.selection.selects(&address) {
+                let note = "prune leaves test profiles: the platform has no field to mark one as evalform's";
+                self.b.unmanaged.push(Unmanaged { address, remote_id: Some(id.to_string()), note: Some(note.into()) });
             }
-            if let Some(user) = in_use.get(&id) {
-                self.b.note(
-                    Some(address.clone()),
-                    format!("deleted although evaluator \"{user}\" keeps using it (its test_profile is not managed)"),
-                );
-            }
-            // After the evaluators that used it are deleted or moved to another profile.
-            let deps = delete_ops.iter().chain(update_ops).copied();
-            self.b.op(Call::DeleteTestProfile { id }, deps, vec![address.clone()]);
-            self.b.change(address, Action::Delete, Some(id.to_string()), Vec::new());
         }
     }
 }

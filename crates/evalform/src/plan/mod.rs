@@ -138,6 +138,10 @@ pub enum Call {
     /// `PUT /test_framework/v1/scenarios/{id}/`: the only single route for `scenario_language`. The executor
     /// reads the evaluator fresh and sends it whole with the language changed.
     SetLanguage { evaluator: EvaluatorRef, language: String },
+    /// `PATCH /test_framework/v1/scenarios/{id}/` with `tags`: adds evalform's ownership tag to an evaluator the
+    /// manifests declare (adoption). The executor reads the evaluator's tags immediately before and sends them back
+    /// with the tag added.
+    AdoptEvaluator { id: u64 },
     /// `POST /test_framework/v1/scenarios/adv_update/`
     BulkUpdate(BulkUpdate),
     /// `POST /test_framework/v1/scenarios/delete_scenarios/`

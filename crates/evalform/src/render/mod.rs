@@ -229,6 +229,9 @@ pub fn describe(op: &Operation) -> String {
             format!("update {}: {}", touched_name(op), fields.join(", "))
         }
         Call::SetLanguage { language, .. } => format!("set language of {} to {language}", touched_name(op)),
+        Call::AdoptEvaluator { .. } => {
+            format!("adopt {}: add tag {}", touched_name(op), quoted(crate::model::OWNERSHIP_TAG))
+        }
         Call::BulkUpdate(b) => bulk_description(b),
         Call::DeleteEvaluators { ids, .. } => format!("delete {}", plural(ids.len(), "evaluator")),
         Call::CreateTestCases { cases, .. } => format!("create {}", plural(cases.len(), "test case")),

@@ -63,7 +63,7 @@ fn long_script(changed: &str) -> String {
 
 pub(crate) fn sample_plan() -> crate::plan::Plan {
     let token = |v: &str| Text::sensitive(v, "${env:SUPPORT_TOKEN}");
-    let have_agent = AgentState {
+    let mut have_agent = AgentState {
         agent: 101,
         project: Some(1376),
         prune: false,
@@ -147,6 +147,8 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
     };
     let prompt = "5f0c2a4e-0000-4000-8000-000000000001".to_string();
     let mut have = State::default();
+    // All made by evalform: prune may delete them.
+    have_agent.owned = have_agent.evaluators.iter().filter_map(|e| e.id).collect();
     have.agents.insert(101, have_agent);
     have.prompts.insert(
         prompt.clone(),
