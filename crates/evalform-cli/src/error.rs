@@ -151,6 +151,12 @@ impl From<PlanErrors> for CliError {
         for e in &errors.0 {
             out = out.cause(e.to_string());
         }
+        if errors.0.iter().any(|e| matches!(e, evalform::plan::PlanError::PatternMatchesNothing { .. })) {
+            out = out.hint(
+                "patterns are globs on a resource's name or address (`Order*`, `cekura.agent[12].*`); \
+                 see docs/planning.md",
+            );
+        }
         out
     }
 }

@@ -230,3 +230,24 @@ fn a_create_next_to_an_undeclared_evaluator_with_the_same_script_hints_at_rename
           - cekura.agent[202].evaluator["Dental emergency"]: looks like a rename of "Toothache emergency" (id [ID]), which has the same script and no manifest declares: to keep that evaluator and its history, add `renamed_from: ["Toothache emergency"]` to this evaluator
         "#);
 }
+
+#[test]
+fn a_target_that_matches_nothing_is_an_error_naming_it_and_brackets_work_literally() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let out = w.run(&["plan", "--detailed-exitcode", "--target", "Tootache*", "--exclude", "Nothing like this"]);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: cannot plan: 2 problems
+        caused by: --target `Tootache*` matches no resource of the manifests' agents and prompts
+        caused by: --exclude `Nothing like this` matches no resource of the manifests' agents and prompts
+        hint: patterns are globs on a resource's name or address (`Order*`, `cekura.agent[12].*`); see docs/planning.md
+        "#);
+    let id = id_of(&w, 202, "Toothache emergency");
+    w.sb.with_state(|s| s.edit_evaluator(id, json!({"max_duration": 600}))).unwrap();
+    let out = w.run(&["plan", "--detailed-exitcode", "--target", "cekura.agent[202].*"]);
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    assert!(out.stdout.contains(r#"~ cekura.agent[202].evaluator["Toothache emergency"]"#), "{}", out.stdout);
+}

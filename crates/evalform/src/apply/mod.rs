@@ -147,7 +147,8 @@ pub async fn converge(
             report.repairs.extend(removed);
             snapshot = remote.observe(desired).await?;
         }
-        let repair_settings = PlanSettings { allow_append: false, ..settings.clone() };
+        // A pattern may match nothing any more once its resource was deleted: not an error after the first plan.
+        let repair_settings = PlanSettings { allow_append: false, patterns_must_match: false, ..settings.clone() };
         let next = plan::plan(desired, &snapshot.observed, &repair_settings).map_err(ApplyError::Replan)?;
         if next.is_empty() {
             report.remaining = Some(next);

@@ -90,6 +90,9 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         .run();
     }
     tela::plan_prompts(desired, &observed.state, &selection, &mut b);
+    if settings.patterns_must_match {
+        errors.extend(selection.unused());
+    }
     if selection.is_partial() {
         b.note(None, "This plan covers only the resources selected by --target/--exclude; others were not compared.");
     }

@@ -271,11 +271,20 @@ pub struct PlanSettings {
     /// what verification found (a tail appended twice by a racing apply is mended by full replacement, which is
     /// idempotent, never by another append).
     pub allow_append: bool,
+    /// Whether a `--target`/`--exclude` pattern that matches no resource is an error (it is, for the plan a person
+    /// reviews; apply's repair rounds re-plan after deletes and turn it off).
+    pub patterns_must_match: bool,
 }
 
 impl Default for PlanSettings {
     fn default() -> Self {
-        PlanSettings { batch_size: DEFAULT_BATCH_SIZE, targets: Vec::new(), excludes: Vec::new(), allow_append: true }
+        PlanSettings {
+            batch_size: DEFAULT_BATCH_SIZE,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            allow_append: true,
+            patterns_must_match: true,
+        }
     }
 }
 
@@ -338,6 +347,8 @@ pub enum PlanError {
     MissingProject { address: Address },
     #[error("bad pattern `{pattern}`: {message}")]
     BadPattern { pattern: String, message: String },
+    #[error("{flag} `{pattern}` matches no resource of the manifests' agents and prompts")]
+    PatternMatchesNothing { flag: String, pattern: String },
 }
 
 fn join_ids(ids: &[u64]) -> String {
