@@ -23,9 +23,9 @@ struct Glob {
 }
 
 impl Glob {
-    fn new(text: &str) -> Result<Glob, PlanError> {
-        let glob = Pattern::new(text)
-            .map_err(|e| PlanError::BadPattern { pattern: text.to_string(), message: e.msg.to_string() })?;
+    /// A malformed glob gives the parser's message.
+    fn new(text: &str) -> Result<Glob, &'static str> {
+        let glob = Pattern::new(text).map_err(|e| e.msg)?;
         let escaped: String = text
             .chars()
             .map(|c| match c {
@@ -61,8 +61,8 @@ impl Selection {
             list.iter()
                 .filter_map(|p| match Glob::new(p) {
                     Ok(g) => Some(g),
-                    Err(e) => {
-                        errors.push(e);
+                    Err(message) => {
+                        errors.push(PlanError::BadPattern { pattern: p.clone(), message: message.to_string() });
                         None
                     }
                 })
