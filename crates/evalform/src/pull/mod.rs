@@ -108,7 +108,15 @@ pub fn pull(manifests: &Manifests, observed: &Observed, opts: &PullOptions) -> P
         .iter()
         .zip(run.edits)
         .filter(|(_, e)| !e.is_empty())
-        .map(|(d, edits)| FileEdits { path: d.path.clone(), edits })
+        .map(|(d, mut edits)| {
+            // A literal `${env:` of the platform is written escaped, as import writes it.
+            for e in &mut edits {
+                if let crate::yaml::edit::Change::Set(v) | crate::yaml::edit::Change::Push(v) = &mut e.change {
+                    crate::import::escape_env_node(v);
+                }
+            }
+            FileEdits { path: d.path.clone(), edits }
+        })
         .collect();
     Pulled { files, not_placed: run.not_placed }
 }
