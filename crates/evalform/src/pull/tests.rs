@@ -535,3 +535,31 @@ mod sets {
         }
     }
 }
+
+#[test]
+fn a_literal_env_reference_on_the_platform_is_pulled_escaped() {
+    // The round trip through the loader needs the loader's `$${env:` escape; this checks the written value.
+    let manifests = load(LOCAL);
+    let mut observed = observed(REMOTE);
+    let agent = observed.state.agents.get_mut(&12).unwrap();
+    let refund = agent
+        .evaluators
+        .iter_mut()
+        .find(
+            |e| matches!(&e.spec.script, Some(Script::Text(t)) if t.expose().starts_with("Ask for a refund politely")),
+        )
+        .unwrap();
+    refund.spec.script = Some(Script::Text(Text::new("Read ${env:HOME} aloud.")));
+    let result = pull(&manifests, &observed, &PullOptions { defaults: DefaultsChoice::Override });
+    let values: Vec<String> = result
+        .files
+        .iter()
+        .flat_map(|f| f.edits.iter())
+        .filter_map(|e| match &e.change {
+            crate::yaml::edit::Change::Set(Value::Text(s) | Value::Str(s) | Value::Block(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(values.iter().any(|v| v.contains("Read $${env:HOME} aloud.")), "{values:?}");
+    assert!(!values.iter().any(|v| v.contains("Read ${env:HOME}")), "{values:?}");
+}
