@@ -914,3 +914,57 @@ fn a_namesake_a_person_creates_while_apply_creates_is_not_deleted_as_a_twin() {
     let plan = w.run(&["plan"]);
     assert!(plan.stderr.contains("2 evaluators with this name exist on the platform"), "{}", plan.snapshot());
 }
+
+#[test]
+fn a_saved_plan_is_stale_per_object_names_fields_and_refuses_an_edited_file() {
+    let w = tails_world(2);
+    w.sb.with_state(|s| {
+        let body = json!({"name": "Someone's own", "agent": 12, "personality": 7, "instructions": "Mine."});
+        s.insert_evaluator(2100, body).unwrap();
+    });
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    let saved = std::fs::read_to_string(w.path("plan.json")).unwrap();
+
+    // An object the plan neither writes nor reads to decide a write changes: not stale.
+    w.sb.with_state(|s| s.edit_evaluator(2100, json!({"expected_outcome_prompt": "Changed."}))).unwrap();
+    // The file, edited by hand: the append goes to another evaluator too, one of another agent.
+    let other_agent = w.sb.with_state(|s| {
+        let body = json!({"name": "Elsewhere", "agent": 101, "personality": 7, "instructions": "x"});
+        s.insert_evaluator(2200, body).unwrap()
+    });
+    let edited = saved.replacen("\"scenarios\": [", &format!("\"scenarios\": [{{\"id\": {other_agent}}}, "), 1);
+    assert_ne!(edited, saved, "the edit applies");
+    w.write("edited.json", &edited);
+    let out = w.run(&["apply", "--plan", "edited.json"]);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: the saved plan edited.json does not follow from the manifests it records (an edited or corrupted file); nothing was written
+        caused by: the file's API calls differ from those its recorded manifests give
+        caused by: API call 1 names evaluator 2200, which is not one of agent 12's
+        hint: make the plan again with `evalform plan --out FILE`; never edit a saved plan by hand
+        "#);
+
+    // A field the plan writes changes: stale, named by evaluator and field.
+    w.sb.with_state(|s| s.edit_evaluator(2001, json!({"instructions": "Caller 1 asks about a refund."}))).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: the saved plan plan.json is stale: 1 object it writes changed on the platform since it was made; nothing was written
+        caused by: cekura.agent[12].evaluator["Case 1"]: instructions changed on the platform
+        hint: run `evalform plan --out FILE` again and review the new plan
+        "#);
+
+    // Made again; only the unmanaged evaluator changes since: the plan applies.
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    w.sb.with_state(|s| s.edit_evaluator(2100, json!({"expected_outcome_prompt": "Changed again."}))).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
