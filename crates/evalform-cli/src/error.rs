@@ -185,6 +185,10 @@ impl From<SavedPlanError> for CliError {
                 }
                 out.hint("set the same variables as when the plan was made, or plan again")
             }
+            SavedPlanError::Locked { lock, .. } => out.hint(format!(
+                "wait for it to end; if no apply of this plan is running (it was killed), remove {}",
+                lock.display()
+            )),
             _ => out,
         }
     }

@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use evalform::apply::saved::{check_saved, SavedPlan};
+use evalform::apply::saved::{check_saved, PlanLock, SavedPlan};
 use evalform::apply::{converge, ApplyReport, OpReport, OpStatus, Progress};
 use evalform::manifest::{self, EnvMode, LoadOptions};
 use evalform::plan::{Plan, PlanSettings};
@@ -18,6 +18,8 @@ use crate::error::{CliError, Outcome};
 use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Outcome, CliError> {
+    // Held until this command ends: one `apply --plan` of a file at a time.
+    let _lock = args.plan.as_deref().map(PlanLock::acquire).transpose()?;
     let (desired, settings, plan, remote) = match &args.plan {
         Some(path) => {
             let saved = SavedPlan::read(path, &process_env)?;

@@ -968,3 +968,49 @@ fn a_saved_plan_is_stale_per_object_names_fields_and_refuses_an_edited_file() {
     w.assert_exact();
     w.assert_no_append_twice();
 }
+
+#[test]
+fn a_saved_plan_being_applied_is_locked_against_a_second_apply_of_it() {
+    let w = tails_world(2);
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    // What a first `apply --plan plan.json` holds while it runs.
+    w.write("plan.json.lock", "pid 1\n");
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert!(w.log().is_empty(), "the platform was not even read: {:?}", w.log());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: plan.json: another `apply --plan` of this file is running (its lock plan.json.lock exists); nothing was written
+        hint: wait for it to end; if no apply of this plan is running (it was killed), remove plan.json.lock
+        "#);
+    std::fs::remove_file(w.path("plan.json.lock")).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!w.path("plan.json.lock").exists(), "released at the end");
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+#[test]
+fn three_applies_of_one_saved_plan_started_at_once_append_once() {
+    let w = tails_world(3);
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            w.cmd(&["apply", "-q", "--plan", "plan.json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> =
+        children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1)).collect();
+    // One applies; the others find the lock, or (started after it ended) a stale plan.
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 1), "{codes:?}");
+    assert_eq!(w.appends().values().copied().collect::<Vec<_>>(), [1, 1, 1], "{:?}", w.appends());
+    w.assert_exact();
+}

@@ -60,6 +60,47 @@ pub enum SavedPlanError {
     Unseal { path: PathBuf, problems: Vec<String> },
     #[error("{}: the saved plan is damaged: {reason}", path.display())]
     Damaged { path: PathBuf, reason: String },
+    /// Another `apply --plan` of the same file holds its lock (or one ended without removing it).
+    #[error("{}: another `apply --plan` of this file is running (its lock {} exists); nothing was written", path.display(), lock.display())]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("cannot take the lock {} of the saved plan: {error}", lock.display())]
+    Lock { lock: PathBuf, error: std::io::Error },
+}
+
+/// An exclusive lock beside a saved plan (`FILE.lock`, created with `O_EXCL`), held while `apply --plan FILE`
+/// runs and removed when it ends: two or three applies of one file started at once cannot each send its
+/// operations (an `append_instruction` among them). The one that takes the lock applies; the others stop before
+/// reading the platform. Once it is done, the plan is stale (the objects it writes changed), so starting it again
+/// is refused as well.
+#[derive(Debug)]
+pub struct PlanLock {
+    path: PathBuf,
+}
+
+impl PlanLock {
+    pub fn acquire(plan: &Path) -> Result<PlanLock, SavedPlanError> {
+        let mut name = plan.as_os_str().to_os_string();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(mut f) => {
+                use std::io::Write;
+                // Who holds it, for a person who finds a lock left behind by a killed apply.
+                let _ = writeln!(f, "pid {}", std::process::id());
+                Ok(PlanLock { path: lock })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(SavedPlanError::Locked { path: plan.to_path_buf(), lock })
+            }
+            Err(error) => Err(SavedPlanError::Lock { lock, error }),
+        }
+    }
+}
+
+impl Drop for PlanLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl SavedPlan {
@@ -326,6 +367,17 @@ mod tests {
             }],
             ..Plan::default()
         }
+    }
+
+    #[test]
+    fn a_saved_plan_can_be_locked_once_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.json");
+        let first = PlanLock::acquire(&plan).unwrap();
+        let second = PlanLock::acquire(&plan).unwrap_err();
+        assert!(matches!(&second, SavedPlanError::Locked { lock, .. } if lock.ends_with("plan.json.lock")), "{second}");
+        drop(first);
+        assert!(PlanLock::acquire(&plan).is_ok(), "released when the apply ends");
     }
 
     #[test]
