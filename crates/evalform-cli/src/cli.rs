@@ -181,8 +181,14 @@ pub struct ApplyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// The Cekura agent to import
-    #[arg(long, value_name = "ID", required_unless_present = "prompt")]
+    #[arg(long, value_name = "ID", required_unless_present_any = ["prompt", "evaluators", "test_profiles"])]
     pub agent: Option<u64>,
+    /// Adopt these evaluators into the existing manifests under --out (in the file of their agent)
+    #[arg(long = "evaluator", value_name = "ID", num_args = 1.., conflicts_with_all = ["agent", "prompt", "force"])]
+    pub evaluators: Vec<u64>,
+    /// Adopt these test profiles into the existing manifests under --out (in the file of their agent)
+    #[arg(long = "test-profile", value_name = "ID", num_args = 1.., conflicts_with_all = ["agent", "prompt", "force"])]
+    pub test_profiles: Vec<u64>,
     /// A Tela prompt whose test cases to import
     #[arg(long, value_name = "UUID")]
     pub prompt: Option<String>,

@@ -8,6 +8,8 @@
 
 mod layout;
 
+pub mod adopt;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -259,7 +259,12 @@ impl<'d> Run<'d> {
                     None,
                     None,
                     format!("exists only on the platform{id}; pull does not add evaluators"),
-                    Some(format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")),
+                    Some(match r.id {
+                        Some(id) => format!("adopt it into these manifests with `evalform import --evaluator {id}`"),
+                        None => {
+                            format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")
+                        }
+                    }),
                 );
             }
         }
@@ -688,8 +693,16 @@ impl<'d> Run<'d> {
                     &Address::TestProfile { agent, name: r.name.clone() },
                     None,
                     None,
-                    "exists only on the platform; pull does not add test profiles".into(),
-                    Some(format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")),
+                    match r.id {
+                        Some(id) => format!("exists only on the platform (id {id}); pull does not add test profiles"),
+                        None => "exists only on the platform; pull does not add test profiles".into(),
+                    },
+                    Some(match r.id {
+                        Some(id) => format!("adopt it into these manifests with `evalform import --test-profile {id}`"),
+                        None => {
+                            format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")
+                        }
+                    }),
                 );
             }
         }
