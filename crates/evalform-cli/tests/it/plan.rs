@@ -251,3 +251,19 @@ fn a_target_that_matches_nothing_is_an_error_naming_it_and_brackets_work_literal
     assert_eq!(out.code, 2, "{}", out.snapshot());
     assert!(out.stdout.contains(r#"~ cekura.agent[202].evaluator["Toothache emergency"]"#), "{}", out.stdout);
 }
+
+#[test]
+fn an_earlier_name_still_declared_by_another_evaluator_is_an_error() {
+    let w = World::examples();
+    w.edit(
+        "bright-smile/reception.yaml",
+        "    - name: Toothache emergency\n",
+        "    - name: Toothache emergency\n      renamed_from: [Book a cleaning]\n",
+    );
+    let out = w.run(&["plan"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    insta::assert_snapshot!(out.stderr, @r#"
+        error: cannot plan: 1 problem
+        caused by: bright-smile/reception.yaml:58:7: cekura.agent[202].evaluator["Toothache emergency"]: `renamed_from` names "Book a cleaning", which another evaluator of this agent is declared as (hint: an old name must not be in use; remove it from `renamed_from`, or rename the other)
+        "#);
+}

@@ -150,6 +150,7 @@ impl<'a> AgentPlanner<'a> {
     }
 
     fn run(mut self) {
+        self.check_renames();
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
         // Under `prune`, ownership decides what may be deleted: every declared evaluator without evalform's tag is
@@ -349,6 +350,38 @@ impl<'a> AgentPlanner<'a> {
             out.extend(old.id.map(|id| (id, want.name.clone())));
         }
         out
+    }
+
+    /// An earlier name must not be the name of another declared resource: the same platform object would be both.
+    fn check_renames(&mut self) {
+        let evaluators: BTreeSet<&str> = self.want.evaluators.iter().map(|e| e.name.as_str()).collect();
+        let profiles: BTreeSet<&str> = self.want.test_profiles.iter().map(|p| p.name.as_str()).collect();
+        let sources: BTreeMap<Address, Option<crate::model::SourceSpan>> = self
+            .want
+            .evaluators
+            .iter()
+            .map(|e| (self.evaluator_address(&e.name), e.source.clone()))
+            .chain(
+                self.want
+                    .test_profiles
+                    .iter()
+                    .map(|p| (Address::TestProfile { agent: self.agent, name: p.name.clone() }, p.source.clone())),
+            )
+            .collect();
+        for (address, earlier) in &self.want.renamed_from {
+            let (names, kind) = match address {
+                Address::TestProfile { .. } => (&profiles, "test profile"),
+                _ => (&evaluators, "evaluator"),
+            };
+            for old in earlier.iter().filter(|o| names.contains(o.as_str()) && *o != address.name()) {
+                self.errors.push(PlanError::RenameClash {
+                    address: address.clone(),
+                    location: sources.get(address).cloned().flatten(),
+                    kind: kind.into(),
+                    old: old.clone(),
+                });
+            }
+        }
     }
 
     /// Every evaluator and test profile of this agent that no manifest declares and that this plan leaves alone,

@@ -347,6 +347,11 @@ pub enum PlanError {
     MissingProject { address: Address },
     #[error("bad pattern `{pattern}`: {message}")]
     BadPattern { pattern: String, message: String },
+    #[error(
+        "{}{address}: `renamed_from` names \"{old}\", which another {kind} of this agent is declared as (hint: an old name must not be in use; remove it from `renamed_from`, or rename the other)",
+        at(.location)
+    )]
+    RenameClash { address: Address, location: Option<SourceSpan>, kind: String, old: String },
     #[error("{flag} `{pattern}` matches no resource of the manifests' agents and prompts")]
     PatternMatchesNothing { flag: String, pattern: String },
 }
