@@ -248,8 +248,14 @@ pub struct InitArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     /// The Cekura agent to import
-    #[arg(long, value_name = "ID", required_unless_present = "prompt", value_parser = id_parser())]
+    #[arg(long, value_name = "ID", required_unless_present_any = ["prompt", "evaluators", "test_profiles"], value_parser = id_parser())]
     pub agent: Option<u64>,
+    /// Adopt these evaluators into the existing manifests under --out (in the file of their agent)
+    #[arg(long = "evaluator", value_name = "ID", num_args = 1.., conflicts_with_all = ["agent", "prompt", "force"], value_parser = id_parser())]
+    pub evaluators: Vec<u64>,
+    /// Adopt these test profiles into the existing manifests under --out (in the file of their agent)
+    #[arg(long = "test-profile", value_name = "ID", num_args = 1.., conflicts_with_all = ["agent", "prompt", "force"], value_parser = id_parser())]
+    pub test_profiles: Vec<u64>,
     /// A Tela prompt whose test cases to import
     #[arg(long, value_name = "UUID")]
     pub prompt: Option<String>,

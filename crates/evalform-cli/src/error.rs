@@ -154,6 +154,12 @@ impl From<PlanErrors> for CliError {
         for e in &errors.0 {
             out = out.cause(e.to_string());
         }
+        if errors.0.iter().any(|e| matches!(e, evalform::plan::PlanError::PatternMatchesNothing { .. })) {
+            out = out.hint(
+                "patterns are globs on a resource's name or address (`Order*`, `cekura.agent[12].*`); \
+                 see docs/planning.md",
+            );
+        }
         out
     }
 }
@@ -182,6 +188,10 @@ impl From<SavedPlanError> for CliError {
                 }
                 out.hint("set the same variables as when the plan was made, or plan again")
             }
+            SavedPlanError::Locked { lock, .. } => out.hint(format!(
+                "wait for it to end; if no apply of this plan is running (it was killed), remove {}",
+                lock.display()
+            )),
             _ => out,
         }
     }

@@ -67,6 +67,21 @@ struct Shared {
     faults: Mutex<faults::Faults>,
     log: Mutex<log::RequestLog>,
     file: Option<StateFile>,
+    before_next: Mutex<Option<BeforeNext>>,
+}
+
+/// A change of the state to make just before the next request of one method and path is handled: a person's
+/// edit landing between a client's read and its write, without timing.
+struct BeforeNext {
+    method: String,
+    path: String,
+    edit: Box<dyn FnOnce(&mut SandboxState) + Send>,
+}
+
+impl std::fmt::Debug for BeforeNext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BeforeNext({} {})", self.method, self.path)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,6 +124,7 @@ impl Sandbox {
             faults: Mutex::new(faults::Faults::new(config.faults)),
             log: Mutex::new(log::RequestLog::default()),
             file,
+            before_next: Mutex::new(None),
         });
         if let Some(file) = &shared.file {
             file.save(&lock(&shared.state)).map_err(std::io::Error::other)?;
@@ -159,6 +175,12 @@ impl RunningSandbox {
 
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
+    }
+
+    /// Run `edit` on the state just before the next `method` request to exactly `path` is handled (once).
+    pub fn before_next(&self, method: &str, path: &str, edit: impl FnOnce(&mut SandboxState) + Send + 'static) {
+        *lock(&self.shared.before_next) =
+            Some(BeforeNext { method: method.to_string(), path: path.to_string(), edit: Box::new(edit) });
     }
 
     /// Replace the fault config (and restart its generator from its seed).
@@ -226,6 +248,20 @@ async fn handle(
         return resp;
     }
 
+    // A test's edit set to land just before this request (a person editing between evalform's read and write).
+    let hook = {
+        let mut slot = lock(&shared.before_next);
+        match slot.take() {
+            Some(h) if h.method == method.as_str() && h.path == path => Some(h),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    };
+    if let Some(h) = hook {
+        (h.edit)(&mut lock(&shared.state));
+    }
     let result = route.and_then(|route| {
         authenticate(route.api(), &headers)?;
         if body.is_none() && !bytes.is_empty() {

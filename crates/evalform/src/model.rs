@@ -236,7 +236,23 @@ pub struct AgentState {
     pub folders: BTreeSet<String>,
     pub test_profiles: Vec<TestProfile>,
     pub evaluators: Vec<Evaluator>,
+    /// Desired only: per declared evaluator or test profile (by its address), the earlier names it was known by
+    /// (`renamed_from`). A remote resource of an earlier name is the same resource: it is renamed, never
+    /// re-created.
+    pub renamed_from: BTreeMap<Address, Vec<String>>,
+    /// Desired only: (test profile name, section) of every section of sectioned variables that the manifest does
+    /// not mention (it sets `main_agent_variables` alone, or `testing_agent_variables` alone). Such a section is not
+    /// managed: the plan keeps what the platform has in it.
+    pub unmanaged_sections: BTreeSet<(String, String)>,
+    /// Observed only: ids of the evaluators that carry evalform's ownership tag ([`OWNERSHIP_TAG`]): created or
+    /// adopted by evalform, so `prune` may delete them. The tag itself is kept out of `tags` on both sides.
+    pub owned: BTreeSet<u64>,
 }
+
+/// The tag evalform puts on every evaluator it creates or adopts: a person sees it in the dashboard (and can
+/// filter by it), and `prune` deletes only evaluators that carry it. It is never part of the manifests' `tags`:
+/// the reader removes it, and every write of `tags` adds it back.
+pub const OWNERSHIP_TAG: &str = "managed-by:evalform";
 
 /// Where a desired resource was declared, for messages (`FILE:LINE:COLUMN`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use evalform::apply::saved::{stale_objects, SavedPlan};
+use evalform::apply::saved::{check_saved, PlanLock, SavedPlan};
 use evalform::apply::{converge, ApplyReport, OpReport, OpStatus, Progress};
 use evalform::manifest::{self, EnvMode, LoadOptions};
 use evalform::plan::{Plan, PlanSettings};
@@ -30,6 +30,8 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
             .hint("a saved plan holds the manifests it was made from; to apply the files as they are now, run `evalform apply PATH` without --plan"));
         }
     }
+    // Held until this command ends: one `apply --plan` of a file at a time.
+    let _lock = args.plan.as_deref().map(PlanLock::acquire).transpose()?;
     let (desired, settings, plan, remote) = match &args.plan {
         Some(path) => {
             // A FIFO or a device would block or never end: only a regular file is read.
@@ -73,21 +75,39 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
                 remote.observe(&loaded.state).await?
             };
             let now = evalform::plan::fingerprints(&snapshot.observed.state);
-            let stale = stale_objects(&saved.plan.fingerprints, &now);
-            if !stale.is_empty() {
-                let mut err = CliError::new(format!(
-                    "the saved plan {} is stale: {} object{} on the platform changed since it was made; nothing was written",
-                    path.display(),
-                    stale.len(),
-                    if stale.len() == 1 { "" } else { "s" }
-                ));
-                for s in stale.iter().take(20) {
+            // What the file's own manifests give now: a saved plan runs only when its changes still come out so.
+            let fresh = evalform::plan::plan(&loaded.state, &snapshot.observed, &settings)?;
+            let refusal = check_saved(&saved.plan, &fresh, &now, &snapshot.observed.state);
+            let (problems, message, hint) = if !refusal.stale.is_empty() {
+                (
+                    &refusal.stale,
+                    format!(
+                        "the saved plan {} is stale: {} object{} it writes changed on the platform since it was made; nothing was written",
+                        path.display(),
+                        refusal.stale.len(),
+                        if refusal.stale.len() == 1 { "" } else { "s" }
+                    ),
+                    "run `evalform plan --out FILE` again and review the new plan",
+                )
+            } else {
+                (
+                    &refusal.edited,
+                    format!(
+                        "the saved plan {} does not follow from the manifests it records (an edited or corrupted file); nothing was written",
+                        path.display()
+                    ),
+                    "make the plan again with `evalform plan --out FILE`; never edit a saved plan by hand",
+                )
+            };
+            if !problems.is_empty() {
+                let mut err = CliError::new(message);
+                for s in problems.iter().take(20) {
                     err = err.cause(s.clone());
                 }
-                if stale.len() > 20 {
-                    err = err.cause(format!("... and {} more", stale.len() - 20));
+                if problems.len() > 20 {
+                    err = err.cause(format!("... and {} more", problems.len() - 20));
                 }
-                return Err(err.hint("run `evalform plan --out FILE` again and review the new plan"));
+                return Err(err.hint(hint));
             }
             (loaded.state, settings, saved.plan, remote)
         }

@@ -18,6 +18,9 @@ use crate::error::{CliError, Outcome};
 use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<Outcome, CliError> {
+    if !args.evaluators.is_empty() || !args.test_profiles.is_empty() {
+        return adopt(global, p, &args).await;
+    }
     let prompt = args.prompt.as_deref().map(prompt_id).transpose()?;
     if let Some(name) = crate::project::env_name() {
         let agent = args.agent.map(|a| format!(": agent {a}")).unwrap_or_default();
@@ -68,6 +71,73 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<O
                 stale.display()
             ));
         }
+    }
+    p.status(&format!("next: evalform plan {}", args.out.display()));
+    Ok(Outcome::Success)
+}
+
+/// `--evaluator ID...` / `--test-profile ID...`: add single resources to the manifests under `--out`, in the file
+/// of their agent, keeping comments; the edited set must load again before anything is written.
+async fn adopt(global: &GlobalArgs, p: &Printer, args: &ImportArgs) -> Result<Outcome, CliError> {
+    use evalform::import::adopt::{adopt_edits, Adopt};
+    use evalform::manifest::{EnvMode, LoadOptions};
+    use evalform::writeback;
+
+    let Some(loaded) = super::load_desired(p, std::slice::from_ref(&args.out))? else {
+        return Ok(Outcome::Failure);
+    };
+    let remote = crate::connect::remote(&args.remote, global.parallelism, true, false)?;
+    let client = remote.cekura()?;
+    let mut by_agent: std::collections::BTreeMap<u64, Adopt> = std::collections::BTreeMap::new();
+    for id in &args.evaluators {
+        let e = client
+            .get_scenario(*id)
+            .await
+            .map_err(|e| CliError::new(format!("cannot read evaluator {id}")).cause(e.to_string()))?;
+        let agent = e.item.agent.ok_or_else(|| CliError::new(format!("evaluator {id} belongs to no agent")))?;
+        by_agent.entry(agent).or_default().evaluators.push(*id);
+    }
+    for id in &args.test_profiles {
+        let t = client
+            .get_test_profile(*id)
+            .await
+            .map_err(|e| CliError::new(format!("cannot read test profile {id}")).cause(e.to_string()))?;
+        let agent = t.agent.ok_or_else(|| CliError::new(format!("test profile {id} belongs to no agent")))?;
+        by_agent.entry(agent).or_default().test_profiles.push(*id);
+    }
+    let mut edits: std::collections::BTreeMap<PathBuf, Vec<evalform::yaml::edit::Edit>> = Default::default();
+    for (agent, adopt) in &by_agent {
+        let opts = FetchOptions { need_max_duration: true, need_language: true, project: None };
+        let fetched = fetch_agent(client, *agent, &opts).await.map_err(|e| fetch_error(e, "check the id"))?;
+        let input =
+            ImportInput { agent: &fetched.state, catalog: &fetched.catalog, phone_numbers: &fetched.phone_numbers };
+        let found = adopt_edits(&loaded, &input, adopt).map_err(|e| {
+            CliError::from_error(&e)
+                .hint("`evalform import --agent ID --out DIR` writes a fresh set of manifests for an agent")
+        })?;
+        for (path, list) in found {
+            edits.entry(path).or_default().extend(list);
+        }
+    }
+    let opts =
+        LoadOptions { env: &super::process_env, mode: EnvMode::Required, environment: crate::project::environment() };
+    let edited = writeback::edit_manifests(&loaded.files, &edits, &opts).map_err(|e| {
+        let mut err =
+            CliError::new("the adopted resources would leave manifests that do not load; nothing was written")
+                .hint("this is a bug in evalform; please report it");
+        match e {
+            writeback::WritebackError::WouldNotLoad(problems) => {
+                for line in problems.render(false).lines().filter(|l| !l.trim().is_empty()).take(10) {
+                    err = err.cause(line.to_string());
+                }
+            }
+            other => err = err.cause(other.to_string()),
+        }
+        err
+    })?;
+    for file in &edited {
+        writeback::write(file)?;
+        p.data_line(&file.path.display().to_string());
     }
     p.status(&format!("next: evalform plan {}", args.out.display()));
     Ok(Outcome::Success)

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use evalform::manifest::{self, EnvMode, LoadOptions};
-use evalform::model::{Information, MetricRef, NamedRef, ProfileRef, Script, Text};
+use evalform::model::{Information, MetricRef, NamedRef, ProfileRef, Script, Text, OWNERSHIP_TAG};
 use evalform_sandbox::{
     FaultConfig, FaultKind, LoggedRequest, RequestOutcome, RunningSandbox, Sandbox, SandboxConfig, SandboxState,
 };
@@ -132,8 +132,9 @@ impl World {
         assert!(twice.is_empty(), "appended more than once (evaluator id, count): {twice:?}");
     }
 
-    /// The sandbox's stored objects equal the manifests in every managed field; each declared resource exists
-    /// exactly once; with `prune`, nothing else exists in the agent.
+    /// The sandbox's stored objects equal the manifests in every managed field (`tags` beside evalform's ownership
+    /// tag); each declared resource exists exactly once; with `prune`, no other evaluator evalform made or adopted
+    /// exists in the agent, and every declared one carries the ownership tag.
     pub fn assert_exact(&self) {
         let env = |name: &str| (name == "ACME_SUPPORT_TOKEN").then(|| TOKEN.to_string());
         let opts = LoadOptions { env: &env, mode: EnvMode::Required, environment: None };
@@ -163,12 +164,15 @@ impl World {
             let evaluators: Vec<_> = s.evaluators.values().filter(|e| e.agent == Some(*agent_id)).collect();
             if agent.prune {
                 let names: BTreeSet<_> = agent.evaluators.iter().map(|e| e.name.as_str()).collect();
-                for e in evaluators.iter().filter(|e| !names.contains(e.name.as_str())) {
-                    problems.push(format!("agent {agent_id}: evaluator {:?} should have been pruned", e.name));
+                for e in evaluators.iter().filter(|e| e.tags.iter().any(|t| t == OWNERSHIP_TAG)) {
+                    if !names.contains(e.name.as_str()) {
+                        problems.push(format!("agent {agent_id}: evaluator {:?} should have been pruned", e.name));
+                    }
                 }
-                let names: BTreeSet<_> = agent.test_profiles.iter().map(|p| p.name.as_str()).collect();
-                for p in profiles.iter().filter(|p| !names.contains(p.name.as_str())) {
-                    problems.push(format!("agent {agent_id}: test profile {:?} should have been pruned", p.name));
+                for e in evaluators.iter().filter(|e| names.contains(e.name.as_str())) {
+                    if !e.tags.iter().any(|t| t == OWNERSHIP_TAG) {
+                        problems.push(format!("agent {agent_id}: evaluator {:?} was not adopted", e.name));
+                    }
                 }
             }
             for want in &agent.evaluators {
@@ -250,7 +254,8 @@ impl World {
                     );
                 }
                 if let Some(t) = &w.tags {
-                    check("tags", &g.tags.iter().cloned().collect::<BTreeSet<_>>() == t, format!("{:?}", g.tags));
+                    let theirs: BTreeSet<String> = g.tags.iter().filter(|t| *t != OWNERSHIP_TAG).cloned().collect();
+                    check("tags", &theirs == t, format!("{:?}", g.tags));
                 }
                 if let Some(l) = &w.language {
                     check("language", &g.scenario_language == l, g.scenario_language.clone());
@@ -361,7 +366,8 @@ fn sorted_progress(out: &Output) -> Output {
 #[test]
 fn apply_creates_updates_and_deletes_every_resource_kind() {
     let w = World::examples();
-    // A test profile nobody uses, to be pruned later.
+    // A test profile nobody uses, left out of the manifests later: prune leaves it (a test profile cannot carry
+    // evalform's ownership mark).
     w.edit(
         "bright-smile/reception.yaml",
         "  test_profiles:\n",
@@ -380,7 +386,7 @@ fn apply_creates_updates_and_deletes_every_resource_kind() {
     w.edit("bright-smile/reception.yaml", "insurance: Delta Dental", "insurance: Cigna");
     w.edit("bright-smile/reception.yaml", "Next Tuesday morning if possible.", "Next Wednesday morning.");
     w.edit("tela/order-support.yaml", "offers a free return label", "offers a prepaid return label");
-    // Delete: prune an evaluator and the unused test profile.
+    // Delete: prune an evaluator; the unused test profile is listed, not deleted.
     w.edit("bright-smile/reception.yaml", "  agent: 202\n", "  agent: 202\n  prune: true\n");
     w.edit("bright-smile/reception.yaml", "    - name: Walk-in\n      information: {note: no appointment}\n", "");
     let text = std::fs::read_to_string(w.path("bright-smile/reception.yaml")).unwrap();
@@ -390,7 +396,13 @@ fn apply_creates_updates_and_deletes_every_resource_kind() {
     w.sb.clear_requests();
     let out = w.run(&["apply", "--auto-approve"]);
     assert_eq!(out.code, 0, "{}", out.snapshot());
-    assert!(out.stdout.contains("0 to create, 6 to update, 2 to delete"), "{}", out.stdout);
+    assert!(out.stdout.contains("0 to create, 6 to update, 1 to delete"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(r#"? cekura.agent[202].test_profile["Walk-in"] (id "#)
+            && out.stdout.contains("prune leaves test profiles"),
+        "{}",
+        out.stdout
+    );
     w.assert_exact();
     let deleted: Vec<_> = w
         .writes()
@@ -398,7 +410,7 @@ fn apply_creates_updates_and_deletes_every_resource_kind() {
         .filter(|r| r.method == "DELETE" || r.path.ends_with("/delete_scenarios/"))
         .map(|r| r.route)
         .collect();
-    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
 }
@@ -784,4 +796,232 @@ fn a_saved_plan_of_the_examples_keeps_no_secret_and_applies_exactly() {
     assert!(w.log().is_empty());
     assert!(!out.stderr.contains("another-value") && !out.stderr.contains(TOKEN), "{}", out.stderr);
     apply_settings().bind(|| insta::assert_snapshot!("apply-saved-plan-secret-changed", out.snapshot()));
+}
+
+// ---- concurrent human edits ----
+
+#[test]
+fn a_person_s_edit_between_the_language_read_and_its_write_survives() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let id = w.state().evaluators.values().find(|e| e.name == "Toothache emergency").unwrap().id;
+    w.edit("bright-smile/reception.yaml", "      max_duration: 180\n", "      max_duration: 180\n      language: de\n");
+    // A field the manifest does not manage, changed in the dashboard after evalform read the evaluator and before
+    // its PUT reached the platform.
+    w.sb.before_next("PUT", &format!("/test_framework/v1/scenarios/{id}/"), move |s| {
+        s.edit_evaluator(id, json!({"first_message": "Hello?"})).unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let put: Vec<Value> = w.writes().into_iter().filter(|r| r.method == "PUT").filter_map(|r| r.body).collect();
+    assert_eq!(put.len(), 1, "{put:?}");
+    let mut keys: Vec<&String> = put[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["name", "personality", "scenario_language"], "the PUT carries no field read earlier but these");
+    let e = w.state().evaluators[&id].clone();
+    assert_eq!(e.scenario_language, "de");
+    assert_eq!(e.first_message, "Hello?", "the person's edit of a field no manifest manages survives");
+    w.assert_exact();
+}
+
+#[test]
+fn a_variables_section_the_manifest_does_not_mention_is_not_managed() {
+    let w = World::examples();
+    w.edit("bright-smile/reception.yaml", "      testing_agent_variables:\n        patient_name: Tom Becker\n", "");
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let profile = |w: &World| w.state().test_profiles.values().find(|p| p.name == "New patient").unwrap().clone();
+    let id = profile(&w).id;
+    // The manifest declares only `main_agent_variables` of "New patient"; a person fills in the caller's side.
+    w.sb.with_state(|s| {
+        let info = json!({"main_agent_variables": {"clinic_location": "Downtown"},
+                          "testing_agent_variables": {"caller_name": "Ana"}});
+        s.edit_test_profile(id, json!({"information": info})).unwrap();
+    });
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.code, 0, "not a change: {}", out.snapshot());
+    w.edit("bright-smile/reception.yaml", "clinic_location: Downtown", "clinic_location: Uptown");
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("testing_agent_variables"), "{}", out.stdout);
+    assert_eq!(
+        profile(&w).information,
+        json!({"main_agent_variables": {"clinic_location": "Uptown"}, "testing_agent_variables": {"caller_name": "Ana"}})
+    );
+}
+
+// ---- ownership: prune and twins delete only what evalform made or adopted ----
+
+#[test]
+fn prune_deletes_what_evalform_made_or_adopted_never_what_a_person_made() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let tags_of = |w: &World, id: u64| w.state().evaluators[&id].tags.clone();
+    // Made in the dashboard: one nobody declares, one that a manifest will declare (and so adopt).
+    w.sb.with_state(|s| {
+        for (id, name) in [(9001, "Made by a teammate"), (9002, "Adopted later")] {
+            let body = json!({"name": name, "agent": 202, "personality": 8, "instructions": "Hi.", "tags": ["mine"]});
+            s.insert_evaluator(id, body).unwrap();
+        }
+    });
+    w.edit("bright-smile/reception.yaml", "  agent: 202\n", "  agent: 202\n  prune: true\n");
+    w.edit("bright-smile/reception.yaml", "  evaluators:\n", "  evaluators:\n    - name: Adopted later\n");
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 2
+        --- stdout
+        Plan: 0 to create, 1 to update, 0 to delete, in 3 API calls.
+
+          ~ cekura.agent[202].evaluator["Adopted later"]
+              metrics:       + 501, + 502
+              tools:         + TOOL_END_CALL
+              max_duration:  240
+              ownership:     "adopted by evalform (tag managed-by:evalform)"
+
+        API calls:
+          1. PATCH /test_framework/v1/scenarios/9002/                update "Adopted later": metrics, tool_ids
+          2. PATCH /test_framework/v1/scenarios/9002/                adopt "Adopted later": add tag "managed-by:evalform"
+          3. POST /test_framework/v1/scenarios/adv_update/           1 evaluator: max duration 240s
+
+        Not managed (on the platform, declared by no manifest; never changed):
+          ? cekura.agent[202].evaluator["Made by a teammate"] (id 9001): prune leaves it: evalform did not create or adopt it (no tag "managed-by:evalform")
+        --- stderr
+        "#);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    assert!(tags_of(&w, 9002).contains(&OWNERSHIP_TAG.to_string()), "adopted: {:?}", tags_of(&w, 9002));
+    assert!(tags_of(&w, 9002).contains(&"mine".to_string()), "the person's tags stay");
+    assert_eq!(tags_of(&w, 9001), ["mine"], "never marked, never deleted");
+    w.assert_exact();
+
+    // Dropped from the manifests: the adopted one and one evalform created go; the teammate's stays.
+    w.edit("bright-smile/reception.yaml", "    - name: Adopted later\n", "");
+    let text = std::fs::read_to_string(w.path("bright-smile/reception.yaml")).unwrap();
+    let cut = text.find("    - name: Elderly caller asks about parking").unwrap();
+    w.write("bright-smile/reception.yaml", &text[..cut]);
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stdout.contains("0 to create, 0 to update, 2 to delete"), "{}", out.stdout);
+    let s = w.state();
+    assert!(s.evaluators.contains_key(&9001) && !s.evaluators.contains_key(&9002));
+    assert!(!s.evaluators.values().any(|e| e.name == "Elderly caller asks about parking"));
+    w.assert_exact();
+}
+
+#[test]
+fn a_namesake_a_person_creates_while_apply_creates_is_not_deleted_as_a_twin() {
+    let w = World::examples();
+    // While apply runs (after it created its evaluators, before its bulk updates), a person creates an evaluator
+    // of a name apply has just created.
+    w.sb.before_next("POST", "/test_framework/v1/scenarios/adv_update/", |s| {
+        let body = json!({"name": "Legal threat", "agent": 101, "personality": 7, "instructions": "Mine."});
+        s.insert_evaluator(99_999, body).unwrap();
+    });
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert!(w.state().evaluators.contains_key(&99_999), "the person's evaluator survives:\n{}", out.snapshot());
+    assert!(!out.stderr.contains("created more than once"), "{}", out.snapshot());
+    assert_eq!(w.state().evaluators.values().filter(|e| e.name == "Legal threat").count(), 2);
+    // The next plan says which two there are, by id.
+    let plan = w.run(&["plan"]);
+    assert!(plan.stderr.contains("2 evaluators with this name exist on the platform"), "{}", plan.snapshot());
+}
+
+#[test]
+fn a_saved_plan_is_stale_per_object_names_fields_and_refuses_an_edited_file() {
+    let w = tails_world(2);
+    w.sb.with_state(|s| {
+        let body = json!({"name": "Someone's own", "agent": 12, "personality": 7, "instructions": "Mine."});
+        s.insert_evaluator(2100, body).unwrap();
+    });
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    let saved = std::fs::read_to_string(w.path("plan.json")).unwrap();
+
+    // An object the plan neither writes nor reads to decide a write changes: not stale.
+    w.sb.with_state(|s| s.edit_evaluator(2100, json!({"expected_outcome_prompt": "Changed."}))).unwrap();
+    // The file, edited by hand: the append goes to another evaluator too, one of another agent.
+    let other_agent = w.sb.with_state(|s| {
+        let body = json!({"name": "Elsewhere", "agent": 101, "personality": 7, "instructions": "x"});
+        s.insert_evaluator(2200, body).unwrap()
+    });
+    let edited = saved.replacen("\"scenarios\": [", &format!("\"scenarios\": [{{\"id\": {other_agent}}}, "), 1);
+    assert_ne!(edited, saved, "the edit applies");
+    w.write("edited.json", &edited);
+    let out = w.run(&["apply", "--plan", "edited.json"]);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: the saved plan edited.json does not follow from the manifests it records (an edited or corrupted file); nothing was written
+        caused by: the file's API calls differ from those its recorded manifests give
+        caused by: API call 1 names evaluator 2200, which is not one of agent 12's
+        hint: make the plan again with `evalform plan --out FILE`; never edit a saved plan by hand
+        "#);
+
+    // A field the plan writes changes: stale, named by evaluator and field.
+    w.sb.with_state(|s| s.edit_evaluator(2001, json!({"instructions": "Caller 1 asks about a refund."}))).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: the saved plan plan.json is stale: 1 object it writes changed on the platform since it was made; nothing was written
+        caused by: cekura.agent[12].evaluator["Case 1"]: instructions changed on the platform
+        hint: run `evalform plan --out FILE` again and review the new plan
+        "#);
+
+    // Made again; only the unmanaged evaluator changes since: the plan applies.
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    w.sb.with_state(|s| s.edit_evaluator(2100, json!({"expected_outcome_prompt": "Changed again."}))).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+#[test]
+fn a_saved_plan_being_applied_is_locked_against_a_second_apply_of_it() {
+    let w = tails_world(2);
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    // What a first `apply --plan plan.json` holds while it runs.
+    w.write("plan.json.lock", "pid 1\n");
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert!(w.log().is_empty(), "the platform was not even read: {:?}", w.log());
+    insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: plan.json: another `apply --plan` of this file is running (its lock plan.json.lock exists); nothing was written
+        hint: wait for it to end; if no apply of this plan is running (it was killed), remove plan.json.lock
+        "#);
+    std::fs::remove_file(w.path("plan.json.lock")).unwrap();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!w.path("plan.json.lock").exists(), "released at the end");
+    w.assert_exact();
+    w.assert_no_append_twice();
+}
+
+#[test]
+fn three_applies_of_one_saved_plan_started_at_once_append_once() {
+    let w = tails_world(3);
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            w.cmd(&["apply", "-q", "--plan", "plan.json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> =
+        children.into_iter().map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1)).collect();
+    // One applies; the others find the lock, or (started after it ended) a stale plan.
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 1), "{codes:?}");
+    assert_eq!(w.appends().values().copied().collect::<Vec<_>>(), [1, 1, 1], "{:?}", w.appends());
+    w.assert_exact();
 }

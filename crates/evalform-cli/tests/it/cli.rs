@@ -118,7 +118,7 @@ const COMMANDS: &[(&str, &[&str], &[&str])] = &[
         &["--detailed-exitcode"],
     ),
     ("apply", &["--target", "--exclude", "--batch-size", "--cekura-base-url", "--plan"], &["--auto-approve"]),
-    ("import", &["--agent", "--prompt", "--out"], &["--force"]),
+    ("import", &["--agent", "--prompt", "--out", "--evaluator", "--test-profile"], &["--force"]),
     ("pull", &["--cekura-base-url"], &["--dry-run", "--override"]),
     (
         "run",

@@ -498,3 +498,50 @@ fn the_loader_accepts_what_import_writes() {
         settings().bind(|| insta::assert_snapshot!(name, describe(&loaded.state)));
     }
 }
+
+#[test]
+fn import_evaluator_adopts_one_resource_into_the_existing_manifests_keeping_comments() {
+    use serde_json::json;
+    let w = crate::apply::World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.sb.with_state(|s| {
+        let body = json!({"name": "Made in the dashboard", "agent": 101, "personality": 7,
+            "instructions": "Ask where the parcel is.", "tags": ["mine"]});
+        s.insert_evaluator(9001, body).unwrap();
+    });
+    let before: std::collections::BTreeMap<String, String> = ["acme-shop/orders.yaml", "acme-shop/escalation.yaml"]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read_to_string(w.path(f)).unwrap()))
+        .collect();
+    let out = w.run(&["import", "--evaluator", "9001"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let (file, old) =
+        before.iter().find(|(f, old)| std::fs::read_to_string(w.path(f)).unwrap() != **old).expect("a file changed");
+    let new = std::fs::read_to_string(w.path(file)).unwrap();
+    assert!(new.starts_with(old.trim_end()), "everything before, comments included, stays:\n{new}");
+    insta::assert_snapshot!(new[old.trim_end().len()..].to_string(), @r#"
+
+        - name: Made in the dashboard
+          id: 9001
+          folder: ""
+          instructions: |-
+            Ask where the parcel is.
+          instructions_suffix: ""  # does not end with the shared suffix
+          expected_outcome: ""
+          first_message: ""
+          personality: 7  # Normal Male
+          metrics: []
+          tools: []
+          tags: [mine]
+          language: en
+          # not set on the platform; listed so that this file's `defaults` do not set them
+          ignore_changes: [max_duration]
+        "#);
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "adopted as it is: {}", plan.snapshot());
+    assert!(!plan.stdout.contains("Made in the dashboard"), "{}", plan.stdout);
+    // Declared already: refused, nothing written.
+    let again = w.run(&["import", "--evaluator", "9001"]);
+    assert_eq!(again.code, 1, "{}", again.snapshot());
+    assert!(again.stderr.contains("already declared"), "{}", again.snapshot());
+}

@@ -248,3 +248,31 @@ async fn pull_default_changes_a_shared_default_and_flows_keep_their_form() {
 fn crate_diff(after: &str) -> String {
     evalform::yaml::edit::unified_diff("dental.yaml", FLOWS, after)
 }
+
+#[test]
+fn pull_names_every_resource_no_manifest_declares_with_the_command_that_adopts_it() {
+    use serde_json::json;
+    let w = crate::apply::World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.sb.with_state(|s| {
+        let body = json!({"name": "Made in the dashboard", "agent": 101, "personality": 7, "instructions": "Hi."});
+        s.insert_evaluator(9001, body).unwrap();
+        let profile = json!({"name": "Someone's profile", "agent": 101, "information": {}});
+        s.insert_test_profile(9101, profile).unwrap();
+    });
+    let out = w.run(&["pull"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    insta::assert_snapshot!(out.stderr, @r#"
+        warning: 2 platform changes were not placed in the manifests:
+          cekura.agent[101].evaluator["Made in the dashboard"]: exists only on the platform (id 9001); pull does not add evaluators
+            hint: adopt it into these manifests with `evalform import --evaluator 9001`
+          cekura.agent[101].test_profile["Someone's profile"]: exists only on the platform (id 9101); pull does not add test profiles
+            hint: adopt it into these manifests with `evalform import --test-profile 9101`
+        "#);
+    // The command it names adopts it.
+    let adopt = w.run(&["import", "--evaluator", "9001", "--test-profile", "9101"]);
+    assert_eq!(adopt.code, 0, "{}", adopt.snapshot());
+    let plan = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+    assert!(!plan.stdout.contains("Not managed"), "{}", plan.stdout);
+}

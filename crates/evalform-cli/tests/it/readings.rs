@@ -12,8 +12,12 @@ fn core_flows_work_under(reading: Reading) {
     let w = World::examples_with(SandboxConfig { readings: [reading].into(), ..SandboxConfig::default() });
     // Prune: the agent's evaluators not in the manifests are deleted (`delete_scenarios`).
     w.edit("acme-shop/orders.yaml", "  project: 7\n", "  project: 7\n  prune: true\n");
-    w.sb.with_state(|s| s.insert_evaluator(900, json!({"name": "Stray", "agent": 101, "personality": 7})))
-        .expect("seed a stray evaluator");
+    // Made by evalform (it carries the ownership tag): prune may delete it. (A hand-made one it never would.)
+    let tags = [evalform::model::OWNERSHIP_TAG];
+    w.sb.with_state(|s| {
+        s.insert_evaluator(900, json!({"name": "Stray", "agent": 101, "personality": 7, "tags": tags}))
+    })
+    .expect("seed a stray evaluator");
 
     let applied = w.run(&["apply", "--auto-approve"]);
     assert_eq!(applied.code, 0, "{reading}: apply\n{}", applied.snapshot());

@@ -154,7 +154,8 @@ pub async fn converge(
             report.repairs.extend(removed);
             snapshot = remote.observe(desired).await?;
         }
-        let repair_settings = PlanSettings { allow_append: false, ..settings.clone() };
+        // A pattern may match nothing any more once its resource was deleted: not an error after the first plan.
+        let repair_settings = PlanSettings { allow_append: false, patterns_must_match: false, ..settings.clone() };
         let next = plan::plan(desired, &snapshot.observed, &repair_settings).map_err(ApplyError::Replan)?;
         if next.is_empty() {
             report.remaining = Some(next);
@@ -262,6 +263,10 @@ async fn remove_twins(
 
 /// The twin rule, pure: for each claimed name standing more than once in its agent, keep the lowest id and delete
 /// every other that was not on the platform when the plan was made. Returns (claim, kept id, id to delete).
+///
+/// Evaluators: only those that carry evalform's ownership tag count (every evalform create sends it), so an
+/// evaluator a person made by hand under the same name while the applies ran is never deleted: it stays, and the
+/// next plan names both ids.
 fn twins_to_delete<'a>(
     snapshot: &crate::remote::Snapshot,
     claims: &'a BTreeSet<Claim>,
@@ -273,7 +278,8 @@ fn twins_to_delete<'a>(
         let mut ids: Vec<u64> = if claim.test_profile {
             have.test_profiles.iter().filter(|p| p.name == claim.name).filter_map(|p| p.id).collect()
         } else {
-            have.evaluators.iter().filter(|e| e.name == claim.name).filter_map(|e| e.id).collect()
+            let evalform_made = |id: &u64| have.owned.contains(id);
+            have.evaluators.iter().filter(|e| e.name == claim.name).filter_map(|e| e.id).filter(evalform_made).collect()
         };
         ids.sort_unstable();
         let Some((&keep, others)) = ids.split_first() else { continue };
@@ -445,6 +451,7 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
     };
     let result: Result<Value, ApiError> = match &op.call {
         Call::SetLanguage { language, .. } => put_language(&transport, &path, language).await,
+        Call::AdoptEvaluator { .. } => add_ownership_tag(&transport, &path).await,
         _ => {
             let dialect = remote.cekura.as_ref().filter(|_| !is_tela).map(|c| c.dialect());
             match send_in_dialect(&transport, dialect, &method, &path, &body).await {
@@ -523,40 +530,34 @@ fn http_method(verb: Verb) -> Method {
     }
 }
 
-/// `PUT` is the only single-evaluator route that takes `scenario_language`, and it replaces the whole object:
-/// read the evaluator now, and send it back whole with only the language changed.
+/// `PUT` is the only single-evaluator route that takes `scenario_language`. The platform requires `name` and
+/// `personality` on a PUT and keeps every field a PUT does not carry as it was (DRF's full update sets only the
+/// fields it was given), so only those two go with the language, read immediately before. No other field is sent:
+/// a person's edit of any of them, made at any time, survives. What is left is a window of one round trip in
+/// which a person's change of `name` or `personality` could be written back; `name` is managed (identity), and the
+/// verification read after the apply reports a managed `personality` that differs.
 async fn put_language(transport: &crate::http::Transport, path: &str, language: &str) -> Result<Value, ApiError> {
     let current: Value = transport.json(Method::GET, path, &[], None).await?;
     let mut body = serde_json::Map::new();
-    for key in [
-        "name",
-        "personality",
-        "scenario_type",
-        "expected_outcome_prompt",
-        "metrics",
-        "tags",
-        "tool_ids",
-        "first_message",
-        "max_duration",
-    ] {
+    for key in ["name", "personality"] {
         if let Some(v) = current.get(key).filter(|v| !v.is_null()) {
             body.insert(key.into(), v.clone());
         }
     }
-    if let Some(v) = current.get("instructions").filter(|v| !v.is_null()) {
-        body.insert("instructions".into(), v.clone());
-    }
-    if let Some(v) = current.get("test_profile").filter(|v| !v.is_null()) {
-        body.insert("test_profile".into(), v.clone());
-    }
-    // Read back as a number string; written as the row id.
-    if let Some(row) = current.pointer("/outbound_phone_number_data/id").filter(|v| !v.is_null()) {
-        body.insert("phone_number".into(), row.clone());
-    }
-    let folder = current.get("folder_path").cloned().unwrap_or(Value::Null);
-    body.insert("folder_path".into(), folder);
     body.insert("scenario_language".into(), Value::String(language.to_string()));
     transport.json(Method::PUT, path, &[], Some(&Value::Object(body))).await
+}
+
+/// Adoption: the evaluator's tags as they are now, read immediately before, with evalform's ownership tag added.
+/// Only `tags` is sent; the window in which a person's tag edit could be written back is one round trip.
+async fn add_ownership_tag(transport: &crate::http::Transport, path: &str) -> Result<Value, ApiError> {
+    let current: Value = transport.json(Method::GET, path, &[], None).await?;
+    let mut tags: Vec<Value> = current.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+    if tags.iter().any(|t| t.as_str() == Some(crate::model::OWNERSHIP_TAG)) {
+        return Ok(current);
+    }
+    tags.push(Value::String(crate::model::OWNERSHIP_TAG.into()));
+    transport.json(Method::PATCH, path, &[], Some(&serde_json::json!({ "tags": tags }))).await
 }
 
 #[cfg(test)]
@@ -579,10 +580,24 @@ mod tests {
                     source: None,
                 })
                 .collect(),
+            // All made by evalform, unless a test takes the mark away.
+            owned: evaluators.iter().map(|(id, _)| *id).collect(),
             ..AgentState::default()
         };
         s.observed.state.agents.insert(12, agent);
         s
+    }
+
+    #[test]
+    fn a_twin_made_by_hand_during_the_apply_is_never_deleted() {
+        let mut s = snapshot(&[(4, "A"), (5, "A"), (9, "A")]);
+        // 4: a person created "A" in the dashboard while two applies created 5 and 9; it has no ownership tag.
+        s.observed.state.agents.get_mut(&12).unwrap().owned.remove(&4);
+        let doomed: Vec<(u64, u64)> = twins_to_delete(&s, &BTreeSet::from([claim("A")]), &BTreeSet::new())
+            .into_iter()
+            .map(|(_, keep, id)| (keep, id))
+            .collect();
+        assert_eq!(doomed, [(5, 9)], "the hand-made 4 is neither kept in evalform's place nor deleted");
     }
 
     fn claim(name: &str) -> Claim {

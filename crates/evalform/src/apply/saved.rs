@@ -63,6 +63,47 @@ pub enum SavedPlanError {
     Unseal { path: PathBuf, problems: Vec<String> },
     #[error("{}: the saved plan is damaged: {reason}", path.display())]
     Damaged { path: PathBuf, reason: String },
+    /// Another `apply --plan` of the same file holds its lock (or one ended without removing it).
+    #[error("{}: another `apply --plan` of this file is running (its lock {} exists); nothing was written", path.display(), lock.display())]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("cannot take the lock {} of the saved plan: {error}", lock.display())]
+    Lock { lock: PathBuf, error: std::io::Error },
+}
+
+/// An exclusive lock beside a saved plan (`FILE.lock`, created with `O_EXCL`), held while `apply --plan FILE`
+/// runs and removed when it ends: two or three applies of one file started at once cannot each send its
+/// operations (an `append_instruction` among them). The one that takes the lock applies; the others stop before
+/// reading the platform. Once it is done, the plan is stale (the objects it writes changed), so starting it again
+/// is refused as well.
+#[derive(Debug)]
+pub struct PlanLock {
+    path: PathBuf,
+}
+
+impl PlanLock {
+    pub fn acquire(plan: &Path) -> Result<PlanLock, SavedPlanError> {
+        let mut name = plan.as_os_str().to_os_string();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(mut f) => {
+                use std::io::Write;
+                // Who holds it, for a person who finds a lock left behind by a killed apply.
+                let _ = writeln!(f, "pid {}", std::process::id());
+                Ok(PlanLock { path: lock })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(SavedPlanError::Locked { path: plan.to_path_buf(), lock })
+            }
+            Err(error) => Err(SavedPlanError::Lock { lock, error }),
+        }
+    }
+}
+
+impl Drop for PlanLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl SavedPlan {
@@ -178,6 +219,141 @@ pub fn stale_objects(planned: &BTreeMap<String, String>, now: &BTreeMap<String, 
     out
 }
 
+/// Why a saved plan may not be applied as it is, found by [`check_saved`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Refusal {
+    /// Objects the plan writes, or read to decide a write, that changed on the platform: by address and field.
+    pub stale: Vec<String>,
+    /// Changes or operations of the file that do not follow from the manifests it records (an edited or corrupted
+    /// file), or that would send `agent` for an evaluator of another agent.
+    pub edited: Vec<String>,
+}
+
+impl Refusal {
+    pub fn is_empty(&self) -> bool {
+        self.stale.is_empty() && self.edited.is_empty()
+    }
+}
+
+/// The fingerprint key of the remote object a change is about, when it has one.
+fn object_key(c: &crate::plan::ResourceChange) -> Option<String> {
+    use crate::model::Address;
+    let id = c.remote_id.as_ref()?;
+    match &c.address {
+        Address::Evaluator { .. } => Some(format!("cekura.scenario/{id}")),
+        Address::TestProfile { .. } => Some(format!("cekura.test_profile/{id}")),
+        Address::TestCase { .. } => Some(format!("tela.test_case/{id}")),
+        Address::Folder { .. } => None,
+    }
+}
+
+/// Decide whether a saved plan may run now. `fresh` is the plan of the file's own recorded manifests (and
+/// selection) against the platform as it is now; `now` the fingerprints of what was just read; `observed` that
+/// state.
+///
+/// - Staleness is per object: the plan is stale only when an object it writes (and so read to decide that write)
+///   changed since, or one it creates now exists. Objects it does not write may change freely. Each stale object
+///   is named by its address, with the fields of the plan's change whose value moved.
+/// - A change that differs while its object did not change, a change the recorded manifests call for that the file
+///   lacks, or (when every change agrees) operations that differ from the re-plan's, mean the file was edited: it
+///   is refused. Whatever the rest, a bulk call that would send `agent` for an evaluator of another agent is
+///   refused.
+pub fn check_saved(
+    saved: &Plan,
+    fresh: &Plan,
+    now: &BTreeMap<String, String>,
+    observed: &crate::model::State,
+) -> Refusal {
+    use crate::plan::{BulkScope, Call, EvaluatorRef};
+    let mut r = Refusal::default();
+    let changed = |key: &Option<String>| key.as_ref().is_some_and(|k| saved.fingerprints.get(k) != now.get(k));
+    let fresh_by: BTreeMap<String, &crate::plan::ResourceChange> =
+        fresh.changes.iter().map(|c| (c.address.to_string(), c)).collect();
+    let saved_by: BTreeMap<String, &crate::plan::ResourceChange> =
+        saved.changes.iter().map(|c| (c.address.to_string(), c)).collect();
+    for c in &saved.changes {
+        let address = c.address.to_string();
+        let f = fresh_by.get(&address).copied();
+        let key = object_key(c);
+        if f == Some(c) && !changed(&key) {
+            continue;
+        }
+        if changed(&key) {
+            let fields: Vec<&str> = match f {
+                Some(f) => {
+                    let mut names: Vec<&str> = c
+                        .fields
+                        .iter()
+                        .filter(|sf| {
+                            f.fields.iter().find(|ff| ff.field == sf.field).map(|ff| &ff.before) != Some(&sf.before)
+                        })
+                        .map(|sf| sf.field.as_str())
+                        .collect();
+                    names.extend(
+                        f.fields
+                            .iter()
+                            .filter(|ff| !c.fields.iter().any(|sf| sf.field == ff.field))
+                            .map(|ff| ff.field.as_str()),
+                    );
+                    names
+                }
+                None => Vec::new(),
+            };
+            r.stale.push(match (f, now.contains_key(key.as_deref().unwrap_or_default())) {
+                (_, false) => format!("{address}: deleted on the platform since the plan was made"),
+                (None, true) => format!("{address}: changed on the platform; it now needs no change"),
+                (Some(_), true) if fields.is_empty() => {
+                    format!("{address}: changed on the platform (in fields the plan does not write)")
+                }
+                (Some(_), true) => format!("{address}: {} changed on the platform", fields.join(", ")),
+            });
+        } else if c.remote_id.is_none() && f.is_some_and(|f| f.remote_id.is_some()) {
+            r.stale.push(format!("{address}: now exists on the platform (it was to be created)"));
+        } else {
+            r.edited.push(format!("{address}: the file's change does not follow from its recorded manifests"));
+        }
+    }
+    for f in &fresh.changes {
+        let address = f.address.to_string();
+        let key = object_key(f);
+        let existed = key.as_ref().is_none_or(|k| saved.fingerprints.contains_key(k));
+        if !saved_by.contains_key(&address) && existed && !changed(&key) {
+            r.edited.push(format!("{address}: its recorded manifests call for a change the file does not hold"));
+        }
+    }
+    if r.is_empty() && saved.changes == fresh.changes && saved.operations != fresh.operations {
+        r.edited.push("the file's API calls differ from those its recorded manifests give".into());
+    }
+    // Whatever else holds: a call scoped to an agent only lists that agent's evaluators (`adv_update` moves every
+    // listed evaluator to the agent it is given; `delete_scenarios` deletes them).
+    let of_agent = |agent: u64, id: u64| {
+        observed.agents.get(&agent).is_some_and(|a| a.evaluators.iter().any(|x| x.id == Some(id)))
+    };
+    for op in &saved.operations {
+        let (agent, ids): (u64, Vec<u64>) = match &op.call {
+            Call::BulkUpdate(b) => match b.scope {
+                BulkScope::Agent(agent) => (
+                    agent,
+                    b.scenarios
+                        .iter()
+                        .filter_map(|e| match e {
+                            EvaluatorRef::Id(id) => Some(*id),
+                            EvaluatorRef::Created(_) => None,
+                        })
+                        .collect(),
+                ),
+                BulkScope::Project(_) => continue,
+            },
+            Call::DeleteEvaluators { agent, ids } => (*agent, ids.clone()),
+            _ => continue,
+        };
+        for id in ids.into_iter().filter(|id| !of_agent(agent, *id)) {
+            r.edited.push(format!("API call {} names evaluator {id}, which is not one of agent {agent}'s", op.id + 1));
+        }
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +376,17 @@ mod tests {
             }],
             ..Plan::default()
         }
+    }
+
+    #[test]
+    fn a_saved_plan_can_be_locked_once_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan.json");
+        let first = PlanLock::acquire(&plan).unwrap();
+        let second = PlanLock::acquire(&plan).unwrap_err();
+        assert!(matches!(&second, SavedPlanError::Locked { lock, .. } if lock.ends_with("plan.json.lock")), "{second}");
+        drop(first);
+        assert!(PlanLock::acquire(&plan).is_ok(), "released when the apply ends");
     }
 
     #[test]

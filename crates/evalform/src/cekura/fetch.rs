@@ -140,6 +140,8 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         remote.test_profiles.insert(p.id, p.updated_at.clone());
         test_profiles.push(normalize_test_profile(p));
     }
+    let owned =
+        scenarios.iter().filter(|s| s.tags.iter().any(|t| t == crate::model::OWNERSHIP_TAG)).map(|s| s.id).collect();
     let state = AgentState {
         agent,
         project: Some(project),
@@ -147,6 +149,8 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         folders: normalize_folders(&folders),
         test_profiles,
         evaluators,
+        owned,
+        ..AgentState::default()
     };
     let catalog = Catalog {
         metrics: metrics.into_iter().map(|m| MetricInfo { id: m.id, slug: m.slug, name: m.name }).collect(),
@@ -231,7 +235,7 @@ pub fn normalize_scenario(
         test_profile: item.test_profile.map(ProfileRef::Id),
         metrics: Some(item.metrics.iter().copied().map(MetricRef::Id).collect()),
         tools: Some(item.tool_ids.iter().map(|t| super::dialect::canonical_tool(t)).collect()),
-        tags: Some(item.tags.iter().cloned().collect()),
+        tags: Some(item.tags.iter().filter(|t| *t != crate::model::OWNERSHIP_TAG).cloned().collect()),
         language,
         max_duration: detail.and_then(|d| d.max_duration),
         phone_number,

@@ -8,6 +8,8 @@
 
 mod layout;
 
+pub mod adopt;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -155,7 +157,8 @@ pub fn render_prompt(prompt: &PromptState) -> ImportedFile {
         })
         .collect();
     let tela = vec![Entry::new("prompt", Node::Str(prompt.prompt.clone())), Entry::new("test_cases", Node::Seq(items))];
-    let root = vec![Entry::new("version", Node::Int(1)), Entry::new("tela", Node::Map(tela))];
+    let mut root = vec![Entry::new("version", Node::Int(1)), Entry::new("tela", Node::Map(tela))];
+    escape_env_references(&mut root);
     ImportedFile {
         path: Path::new("tela").join(format!("{}.yaml", prompt.prompt)),
         contents: emit::document(&header, &root),
@@ -163,8 +166,35 @@ pub fn render_prompt(prompt: &PromptState) -> ImportedFile {
 }
 
 fn file(path: PathBuf, header: &[String], cekura: Vec<Entry>) -> ImportedFile {
-    let root = vec![Entry::new("version", Node::Int(1)), Entry::new("cekura", Node::Map(cekura))];
+    let mut root = vec![Entry::new("version", Node::Int(1)), Entry::new("cekura", Node::Map(cekura))];
+    escape_env_references(&mut root);
     ImportedFile { path, contents: emit::document(header, &root) }
+}
+
+/// A platform text that literally holds `${env:NAME}` must stay that text: written as is, the next apply would
+/// put this machine's `$NAME` in its place. The manifests' escape for a literal `${env:` is `$${env:`. Replacing
+/// every `${env:` (also one already preceded by `$`) round-trips when the loader reads `$${env:` as a literal
+/// `${env:` scanning left to right: `$${env:X}` on the platform is written `$$${env:X}` and read back as `$` +
+/// `${env:X}`.
+pub(crate) fn escape_env_text(s: &str) -> String {
+    s.replace("${env:", "$${env:")
+}
+
+fn escape_env_references(entries: &mut [Entry]) {
+    for e in entries {
+        escape_env_node(&mut e.value);
+    }
+}
+
+/// [`escape_env_text`] on every string of a value about to be written (import and pull).
+pub(crate) fn escape_env_node(n: &mut Node) {
+    match n {
+        Node::Str(s) | Node::Text(s) | Node::Block(s) => *s = escape_env_text(s),
+        Node::Flow(items) => items.iter_mut().for_each(escape_env_node),
+        Node::Map(entries) => escape_env_references(entries),
+        Node::Seq(items) => items.iter_mut().for_each(|i| escape_env_node(&mut i.node)),
+        Node::Int(_) | Node::Bool(_) => {}
+    }
 }
 
 fn counts<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {

@@ -182,6 +182,7 @@ fn agent() -> AgentState {
             },
         ],
         evaluators,
+        ..AgentState::default()
     }
 }
 
@@ -350,6 +351,7 @@ fn read_back(files: &[ImportedFile], catalog: &Catalog, observed: &AgentState) -
         folders: seq(agent_doc.get("folders")).iter().map(str_of).collect(),
         test_profiles,
         evaluators,
+        ..AgentState::default()
     }
 }
 
@@ -611,6 +613,7 @@ mod random_agents {
                     source: None,
                 })
                 .collect(),
+            ..AgentState::default()
         })
     }
 
@@ -729,4 +732,17 @@ fn duplicate_test_case_titles_are_kept_and_flagged() {
         - title: Late
           expected_output: b
     "#);
+}
+
+#[test]
+fn a_literal_env_reference_on_the_platform_is_written_escaped() {
+    assert_eq!(super::escape_env_text("Say ${env:HOME} and $${env:X}."), "Say $${env:HOME} and $$${env:X}.");
+    assert_eq!(super::escape_env_text("no reference, $HOME, ${var:x}"), "no reference, $HOME, ${var:x}");
+    let mut a = agent();
+    let e = a.evaluators.iter_mut().find(|e| matches!(e.spec.script, Some(Script::Text(_)))).unwrap();
+    e.spec.script = Some(Script::Text(text("Read ${env:HOME} aloud.")));
+    let files = render_agent(&ImportInput { agent: &a, catalog: &catalog(), phone_numbers: &phones() });
+    let all: String = files.iter().map(|f| f.contents.as_str()).collect();
+    assert!(all.contains("Read $${env:HOME} aloud."), "{all}");
+    assert!(!all.contains(" ${env:HOME}"), "{all}");
 }

@@ -348,6 +348,21 @@ impl<'a, 'f> Converter<'a, 'f> {
         for (j, p) in c.test_profiles.iter().flatten().enumerate() {
             let path = format!("cekura.test_profiles[{j}]");
             let profile = self.test_profile(fi, &mut acc, &path, p);
+            if p.information.is_none() {
+                for (section, given) in [
+                    ("main_agent_variables", &p.main_agent_variables),
+                    ("testing_agent_variables", &p.testing_agent_variables),
+                ] {
+                    let other_given = p.main_agent_variables.is_some() || p.testing_agent_variables.is_some();
+                    if given.is_none() && other_given {
+                        acc.state.unmanaged_sections.insert((profile.name.clone(), section.to_string()));
+                    }
+                }
+            }
+            if let Some(earlier) = p.renamed_from.as_ref().filter(|e| !e.is_empty()) {
+                let address = model::Address::TestProfile { agent, name: profile.name.clone() };
+                acc.state.renamed_from.insert(address, earlier.clone());
+            }
             acc.state.test_profiles.push(profile);
         }
         let defaults = c.defaults.as_ref().map(|d| d.fields()).unwrap_or_default();
@@ -359,6 +374,10 @@ impl<'a, 'f> Converter<'a, 'f> {
         for (j, e) in c.evaluators.iter().flatten().enumerate() {
             let path = format!("cekura.evaluators[{j}]");
             let evaluator = self.evaluator(fi, &mut acc, &path, e, &defaults);
+            if let Some(earlier) = e.renamed_from.as_ref().filter(|e| !e.is_empty()) {
+                let address = model::Address::Evaluator { agent, name: evaluator.name.clone() };
+                acc.state.renamed_from.insert(address, earlier.clone());
+            }
             acc.state.evaluators.push(evaluator);
         }
         self.agents.insert(agent, acc);

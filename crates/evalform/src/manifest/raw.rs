@@ -65,6 +65,10 @@ pub struct TestProfile {
     /// Pins identity to an existing test profile.
     #[serde(default)]
     pub id: Option<u64>,
+    /// Earlier names of this test profile: a test profile of one of these names on the platform is this one, and
+    /// is renamed, never created a second time.
+    #[serde(default)]
+    pub renamed_from: Option<Vec<String>>,
     /// Variables given to the agent under test.
     #[serde(default)]
     #[schemars(with = "Option<BTreeMap<String, Scalar>>")]
@@ -200,6 +204,10 @@ with_evaluator_fields! {
         /// Pins identity to an existing evaluator (rename by changing `name`).
         #[serde(default)]
         pub id: Option<u64>,
+        /// Earlier names of this evaluator: an evaluator of one of these names on the platform is this one, and
+        /// is renamed (keeping its id and history), never created a second time.
+        #[serde(default)]
+        pub renamed_from: Option<Vec<String>>,
     }
 }
 

@@ -14,10 +14,10 @@ use super::target::Selection;
 use super::{
     fingerprint, tela, Action, BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, FieldChange, FieldValue,
     Observed, Operation, Plan, PlanError, PlanErrors, PlanNote, PlanSettings, ResourceChange, TestProfileRef,
-    PLAN_FORMAT_VERSION,
+    Unmanaged, PLAN_FORMAT_VERSION,
 };
 use crate::model::{
-    Address, AgentId, AgentState, Catalog, Evaluator, Field, Information, ProfileRef, Script, State, TestProfile, Text,
+    Address, AgentId, AgentState, Catalog, Evaluator, Information, Script, State, TestProfile, Text, OWNERSHIP_TAG,
     SENSITIVE_MARK,
 };
 
@@ -27,6 +27,7 @@ pub struct Builder {
     pub changes: Vec<ResourceChange>,
     pub operations: Vec<Operation>,
     pub notes: Vec<PlanNote>,
+    pub unmanaged: Vec<Unmanaged>,
 }
 
 impl Builder {
@@ -89,6 +90,9 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         .run();
     }
     tela::plan_prompts(desired, &observed.state, &selection, &mut b);
+    if settings.patterns_must_match {
+        errors.extend(selection.unused());
+    }
     if selection.is_partial() {
         b.note(None, "This plan covers only the resources selected by --target/--exclude; others were not compared.");
     }
@@ -101,6 +105,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         operations: b.operations,
         fingerprints: fingerprint::fingerprints(&observed.state),
         notes: b.notes,
+        unmanaged: b.unmanaged,
     })
 }
 
@@ -145,20 +150,21 @@ impl<'a> AgentPlanner<'a> {
     }
 
     fn run(mut self) {
+        self.check_renames();
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
-        // The test profile each kept evaluator will use once the plan ran, to warn before deleting one in use.
-        let profiles_in_use: BTreeMap<u64, &str> = evaluators
-            .iter()
-            .filter_map(|(want, have)| {
-                let wanted =
-                    want.spec.test_profile.as_ref().filter(|_| !want.ignore_changes.contains(&Field::TestProfile));
-                match wanted.or(have.and_then(|h| h.spec.test_profile.as_ref())) {
-                    Some(ProfileRef::Id(id)) => Some((*id, want.name.as_str())),
-                    _ => None,
-                }
-            })
-            .collect();
+        // Under `prune`, ownership decides what may be deleted: every declared evaluator without evalform's tag is
+        // adopted (the tag is added), so that removing it from the manifests later deletes it.
+        let to_adopt: Vec<(&Evaluator, u64)> = if self.want.prune {
+            evaluators
+                .iter()
+                .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
+                .filter_map(|(want, have)| have.and_then(|h| h.id).map(|id| (*want, id)))
+                .filter(|(_, id)| !self.have.owned.contains(id))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
             .into_iter()
             .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
@@ -196,6 +202,8 @@ impl<'a> AgentPlanner<'a> {
             let body = EvaluatorBody {
                 name: Some(want.name.clone()),
                 folder_path: d.folder.clone().filter(|f| !f.is_empty()),
+                // Always sent, so that the ownership tag goes with it (see `plan::wire`).
+                tags: Some(d.tags.iter().flatten().cloned().collect()),
                 ..patch_body(d, true)
             };
             let op = self.b.op(Call::CreateEvaluator { agent: self.agent, body }, dep_of(d), vec![address.clone()]);
@@ -230,7 +238,6 @@ impl<'a> AgentPlanner<'a> {
                 }
             }
         }
-        let mut update_op_ids = Vec::new();
         for (want, have, d) in &updates {
             let address = self.evaluator_address(&want.name);
             let id = have.id.unwrap_or_default();
@@ -254,7 +261,6 @@ impl<'a> AgentPlanner<'a> {
                     vec![address.clone()],
                 );
                 touched.entry(target.clone()).or_default().push(op);
-                update_op_ids.push(op);
             } else {
                 if let Some(m) = &d.metrics {
                     atoms.extend(m.add.iter().copied().map(Atom::MetricAdd));
@@ -274,23 +280,136 @@ impl<'a> AgentPlanner<'a> {
             }
         }
 
+        for (want, id) in to_adopt {
+            let address = self.evaluator_address(&want.name);
+            let field = FieldChange {
+                field: "ownership".into(),
+                before: None,
+                after: Some(FieldValue::Text(Text::new(format!("adopted by evalform (tag {OWNERSHIP_TAG})")))),
+            };
+            // A PATCH of `tags` carries the tag already; otherwise one call adds it.
+            let tags_sent = updates.iter().any(|(w, _, d)| std::ptr::eq(*w, want) && d.tags.is_some());
+            if !tags_sent {
+                let op = self.b.op(Call::AdoptEvaluator { id }, [], vec![address.clone()]);
+                touched.entry(EvaluatorRef::Id(id)).or_default().push(op);
+            }
+            match self.b.changes.iter_mut().find(|c| c.address == address) {
+                Some(change) => change.fields.push(field),
+                None => self.b.change(address, Action::Update, Some(id.to_string()), vec![field]),
+            }
+        }
+
         for (target, scenarios, touches, deps, atoms) in group_bulk(&bulk, self.batch_size) {
             let call = bulk_call(self.agent, scenarios, &atoms);
             let op = self.b.op(Call::BulkUpdate(call), deps, touches);
-            update_op_ids.push(op);
             for t in target {
                 touched.entry(t).or_default().push(op);
             }
         }
-        // The executor sends the language with a full PUT of the freshly read evaluator: after everything else.
+        // The executor sends the language with a PUT built from a fresh read: after everything else.
         for (target, address, language) in languages {
             let deps = touched.get(&target).cloned().unwrap_or_default();
-            let op = self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
-            update_op_ids.push(op);
+            self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
         }
 
+        let looks_renamed = self.rename_hints(&diffs, &orphans);
         if self.want.prune {
-            self.plan_deletes(&orphans, &profiles, &update_op_ids, &profiles_in_use);
+            self.plan_deletes(&orphans, &profiles);
+        } else {
+            self.list_unmanaged(&orphans, &profiles, &looks_renamed);
+        }
+    }
+
+    /// A created evaluator whose script equals that of an undeclared one is most likely that one, renamed in the
+    /// manifest: say so, and how to keep the platform's evaluator. Returns remote id -> the new name.
+    fn rename_hints(
+        &mut self,
+        diffs: &[(&Evaluator, Option<&Evaluator>, EvaluatorDiff)],
+        orphans: &[&Evaluator],
+    ) -> BTreeMap<u64, String> {
+        let mut out = BTreeMap::new();
+        for (want, _, _) in diffs.iter().filter(|(_, have, _)| have.is_none()) {
+            let Some(script) = want.spec.script.as_ref() else { continue };
+            let Some(old) = orphans
+                .iter()
+                .find(|r| r.spec.script.as_ref() == Some(script) && !r.id.is_some_and(|id| out.contains_key(&id)))
+            else {
+                continue;
+            };
+            let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+            self.b.note(
+                Some(self.evaluator_address(&want.name)),
+                format!(
+                    "looks like a rename of {} (id {}), which has the same script and no manifest declares: to keep \
+                     that evaluator and its history, add `renamed_from: [{}]` to this evaluator",
+                    quoted(&old.name),
+                    old.id.unwrap_or_default(),
+                    quoted(&old.name)
+                ),
+            );
+            out.extend(old.id.map(|id| (id, want.name.clone())));
+        }
+        out
+    }
+
+    /// An earlier name must not be the name of another declared resource: the same platform object would be both.
+    fn check_renames(&mut self) {
+        let evaluators: BTreeSet<&str> = self.want.evaluators.iter().map(|e| e.name.as_str()).collect();
+        let profiles: BTreeSet<&str> = self.want.test_profiles.iter().map(|p| p.name.as_str()).collect();
+        let sources: BTreeMap<Address, Option<crate::model::SourceSpan>> = self
+            .want
+            .evaluators
+            .iter()
+            .map(|e| (self.evaluator_address(&e.name), e.source.clone()))
+            .chain(
+                self.want
+                    .test_profiles
+                    .iter()
+                    .map(|p| (Address::TestProfile { agent: self.agent, name: p.name.clone() }, p.source.clone())),
+            )
+            .collect();
+        for (address, earlier) in &self.want.renamed_from {
+            let (names, kind) = match address {
+                Address::TestProfile { .. } => (&profiles, "test profile"),
+                _ => (&evaluators, "evaluator"),
+            };
+            for old in earlier.iter().filter(|o| names.contains(o.as_str()) && *o != address.name()) {
+                self.errors.push(PlanError::RenameClash {
+                    address: address.clone(),
+                    location: sources.get(address).cloned().flatten(),
+                    kind: kind.into(),
+                    old: old.clone(),
+                });
+            }
+        }
+    }
+
+    /// Every evaluator and test profile of this agent that no manifest declares and that this plan leaves alone,
+    /// so a plan never hides them.
+    fn list_unmanaged(
+        &mut self,
+        orphans: &[&Evaluator],
+        profiles: &[(&TestProfile, Option<&TestProfile>)],
+        looks_renamed: &BTreeMap<u64, String>,
+    ) {
+        for r in orphans {
+            let address = self.evaluator_address(&r.name);
+            if self.selection.selects(&address) {
+                let note = r.id.and_then(|id| looks_renamed.get(&id)).map(|new| {
+                    format!(
+                        "same script as {}, which this plan creates",
+                        serde_json::to_string(new).unwrap_or_default()
+                    )
+                });
+                self.b.unmanaged.push(Unmanaged { address, remote_id: r.id.map(|id| id.to_string()), note });
+            }
+        }
+        let kept: BTreeSet<u64> = profiles.iter().filter_map(|(_, r)| r.and_then(|r| r.id)).collect();
+        for r in self.have.test_profiles.iter().filter(|r| !r.id.is_some_and(|id| kept.contains(&id))) {
+            let address = Address::TestProfile { agent: self.agent, name: r.name.clone() };
+            if self.selection.selects(&address) {
+                self.b.unmanaged.push(Unmanaged { address, remote_id: r.id.map(|id| id.to_string()), note: None });
+            }
         }
     }
 
@@ -319,10 +438,13 @@ impl<'a> AgentPlanner<'a> {
         }
         for (p, remote) in &mut out {
             if remote.is_none() {
-                *remote = have
-                    .test_profiles
-                    .iter()
-                    .find(|r| r.name == p.name && !r.id.is_some_and(|id| claimed.contains(&id)));
+                let unclaimed = |r: &&TestProfile| !r.id.is_some_and(|id| claimed.contains(&id));
+                let address = Address::TestProfile { agent: self.agent, name: p.name.clone() };
+                let earlier = want.renamed_from.get(&address).map(Vec::as_slice).unwrap_or_default();
+                // Its name first; then, in order, its earlier names: a rename, not a second profile.
+                *remote = have.test_profiles.iter().filter(unclaimed).find(|r| r.name == p.name).or_else(|| {
+                    earlier.iter().find_map(|old| have.test_profiles.iter().filter(unclaimed).find(|r| r.name == *old))
+                });
                 if let Some(id) = remote.and_then(|r| r.id) {
                     claimed.insert(id);
                 }
@@ -364,6 +486,19 @@ impl<'a> AgentPlanner<'a> {
                 .copied()
                 .filter(|r| !r.id.is_some_and(|id| claimed.contains(&id)))
                 .collect();
+            // Not on the platform under its name: under one of its earlier names, it is the same evaluator.
+            let candidates = if candidates.is_empty() {
+                let address = self.evaluator_address(&want.name);
+                let earlier = want_agent.renamed_from.get(&address).map(Vec::as_slice).unwrap_or_default();
+                let unclaimed = |r: &&&Evaluator| !r.id.is_some_and(|id| claimed.contains(&id));
+                earlier
+                    .iter()
+                    .map(|old| by_name.get(old.as_str()).into_iter().flatten().filter(unclaimed).copied().collect())
+                    .find(|found: &Vec<&Evaluator>| !found.is_empty())
+                    .unwrap_or_default()
+            } else {
+                candidates
+            };
             match candidates.as_slice() {
                 [] => pairs.push((want, None)),
                 [one] => {
@@ -461,7 +596,8 @@ impl<'a> AgentPlanner<'a> {
                 }
                 Some(remote) if selected => {
                     let rename = (remote.name != want.name).then(|| want.name.clone());
-                    let info = want.information.clone().filter(|w| Some(w) != remote.information.as_ref());
+                    let wanted = keep_unmanaged_sections(want, remote, &self.want.unmanaged_sections);
+                    let info = wanted.filter(|w| Some(w) != remote.information.as_ref());
                     if rename.is_none() && info.is_none() {
                         continue;
                     }
@@ -490,44 +626,44 @@ impl<'a> AgentPlanner<'a> {
         ops
     }
 
-    fn plan_deletes(
-        &mut self,
-        orphans: &[&Evaluator],
-        profiles: &[(&TestProfile, Option<&TestProfile>)],
-        update_ops: &[usize],
-        in_use: &BTreeMap<u64, &str>,
-    ) {
-        let doomed: Vec<(u64, Address)> = orphans
+    fn plan_deletes(&mut self, orphans: &[&Evaluator], profiles: &[(&TestProfile, Option<&TestProfile>)]) {
+        // Only what evalform created or adopted (it carries the ownership tag); anything made by hand stays, listed.
+        let (owned, by_hand): (Vec<&Evaluator>, Vec<&Evaluator>) =
+            orphans.iter().partition(|r| r.id.is_some_and(|id| self.have.owned.contains(&id)));
+        for r in by_hand {
+            let address = self.evaluator_address(&r.name);
+            if self.selection.selects(&address) {
+                let note = format!("prune leaves it: evalform did not create or adopt it (no tag {OWNERSHIP_TAG:?})");
+                self.b.unmanaged.push(Unmanaged {
+                    address,
+                    remote_id: r.id.map(|id| id.to_string()),
+                    note: Some(note),
+                });
+            }
+        }
+        let doomed: Vec<(u64, Address)> = owned
             .iter()
             .filter_map(|r| r.id.map(|id| (id, self.evaluator_address(&r.name))))
             .filter(|(_, a)| self.selection.selects(a))
             .collect();
-        let mut delete_ops = Vec::new();
         for chunk in doomed.chunks(self.batch_size) {
             let ids = chunk.iter().map(|(id, _)| *id).collect();
             let touches = chunk.iter().map(|(_, a)| a.clone()).collect();
-            delete_ops.push(self.b.op(Call::DeleteEvaluators { agent: self.agent, ids }, [], touches));
+            self.b.op(Call::DeleteEvaluators { agent: self.agent, ids }, [], touches);
             for (id, address) in chunk {
                 self.b.change(address.clone(), Action::Delete, Some(id.to_string()), Vec::new());
             }
         }
+        // A test profile has no field evalform could mark it with (only a name and the variables its agents see),
+        // so evalform cannot tell the profiles it made from a person's: prune leaves every one of them.
         let kept: BTreeSet<u64> = profiles.iter().filter_map(|(_, r)| r.and_then(|r| r.id)).collect();
         for remote in &self.have.test_profiles {
             let Some(id) = remote.id.filter(|id| !kept.contains(id)) else { continue };
             let address = Address::TestProfile { agent: self.agent, name: remote.name.clone() };
-            if !self.selection.selects(&address) {
-                continue;
+            if self.selection.selects(&address) {
+                let note = "prune leaves test profiles: the platform has no field to mark one as evalform's";
+                self.b.unmanaged.push(Unmanaged { address, remote_id: Some(id.to_string()), note: Some(note.into()) });
             }
-            if let Some(user) = in_use.get(&id) {
-                self.b.note(
-                    Some(address.clone()),
-                    format!("deleted although evaluator \"{user}\" keeps using it (its test_profile is not managed)"),
-                );
-            }
-            // After the evaluators that used it are deleted or moved to another profile.
-            let deps = delete_ops.iter().chain(update_ops).copied();
-            self.b.op(Call::DeleteTestProfile { id }, deps, vec![address.clone()]);
-            self.b.change(address, Action::Delete, Some(id.to_string()), Vec::new());
         }
     }
 }
@@ -544,6 +680,30 @@ fn add_with_parents(wanted: &mut BTreeMap<String, Option<String>>, path: &str, n
             *entry = needed_by.map(str::to_string);
         }
     }
+}
+
+/// The desired variables of a profile, with each section the manifest does not mention taken from the platform:
+/// the platform replaces `information` whole, so an unmentioned section must be sent as it is to stay as it is.
+fn keep_unmanaged_sections(
+    want: &TestProfile,
+    remote: &TestProfile,
+    unmanaged: &BTreeSet<(String, String)>,
+) -> Option<Information> {
+    let mut info = want.information.clone()?;
+    if let (
+        Information::Sectioned { main_agent_variables, testing_agent_variables },
+        Some(Information::Sectioned { main_agent_variables: have_main, testing_agent_variables: have_testing }),
+    ) = (&mut info, &remote.information)
+    {
+        let kept = |section: &str| unmanaged.contains(&(want.name.clone(), section.to_string()));
+        if kept("main_agent_variables") {
+            main_agent_variables.clone_from(have_main);
+        }
+        if kept("testing_agent_variables") {
+            testing_agent_variables.clone_from(have_testing);
+        }
+    }
+    Some(info)
 }
 
 fn empty_information() -> Information {

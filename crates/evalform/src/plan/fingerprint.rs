@@ -37,6 +37,10 @@ struct EvaluatorView<'a> {
     language: &'a Option<String>,
     max_duration: Option<u32>,
     phone_number: Option<u64>,
+    /// Whether it lacks evalform's ownership tag: adopting it is a write, so a person adding or removing the tag is a
+    /// change of the object. Left out when it carries the tag, so the hashes of what evalform made stay as they were.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unowned: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -46,7 +50,7 @@ enum ScriptView<'a> {
     ConditionalActions(Value),
 }
 
-fn evaluator_view(e: &Evaluator) -> EvaluatorView<'_> {
+fn evaluator_view(e: &Evaluator, owned: bool) -> EvaluatorView<'_> {
     let s = &e.spec;
     EvaluatorView {
         name: &e.name,
@@ -67,6 +71,7 @@ fn evaluator_view(e: &Evaluator) -> EvaluatorView<'_> {
         language: &s.language,
         max_duration: s.max_duration,
         phone_number: s.phone_number,
+        unowned: !owned,
     }
 }
 
@@ -100,7 +105,8 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
     for agent in observed.agents.values() {
         for e in &agent.evaluators {
             if let Some(id) = e.id {
-                out.insert(format!("cekura.scenario/{id}"), hash_of(&evaluator_view(e), &mut buf));
+                let view = evaluator_view(e, agent.owned.contains(&id));
+                out.insert(format!("cekura.scenario/{id}"), hash_of(&view, &mut buf));
             }
         }
         for p in &agent.test_profiles {
@@ -161,6 +167,10 @@ mod tests {
         let b = fingerprints(&state);
         assert_ne!(a["cekura.scenario/101"], b["cekura.scenario/101"]);
         assert_eq!(a["cekura.folders/9"], b["cekura.folders/9"]);
+        // Gaining (or losing) evalform's ownership tag is a change of the object.
+        state.agents.get_mut(&1).unwrap().owned.insert(101);
+        let c = fingerprints(&state);
+        assert_ne!(b["cekura.scenario/101"], c["cekura.scenario/101"]);
     }
     #[test]
     fn the_borrowed_view_hashes_exactly_as_the_json_it_stands_for() {
@@ -187,7 +197,7 @@ mod tests {
             "metrics": [501, 502], "tools": ["TOOL_END_CALL"], "tags": ["a", "b"], "language": "en",
             "max_duration": 300, "phone_number": 44,
         });
-        assert_eq!(hash_of(&evaluator_view(&e), &mut Vec::new()), hash(&expected));
+        assert_eq!(hash_of(&evaluator_view(&e, true), &mut Vec::new()), hash(&expected));
         let flow = ConditionalActions {
             role: "r".into(),
             conditions: vec![Condition {
@@ -199,8 +209,8 @@ mod tests {
             }],
         };
         let e = Evaluator { spec: EvaluatorSpec { script: Some(Script::Flow(flow)), ..EvaluatorSpec::default() }, ..e };
-        let view = serde_json::to_value(evaluator_view(&e)).unwrap();
+        let view = serde_json::to_value(evaluator_view(&e, true)).unwrap();
         assert_eq!(view["script"]["conditional_actions"]["conditions"][0]["type"], "standard");
-        assert_eq!(hash_of(&evaluator_view(&e), &mut Vec::new()), hash(&view));
+        assert_eq!(hash_of(&evaluator_view(&e, true), &mut Vec::new()), hash(&view));
     }
 }

@@ -26,6 +26,21 @@ pub struct Plan {
     pub fingerprints: BTreeMap<String, String>,
     /// Things the reviewer must know that are not changes: a delete the platform cannot do, a skipped resource.
     pub notes: Vec<PlanNote>,
+    /// Resources on the platform, of the agents the manifests name, that no manifest declares: never changed,
+    /// listed so that nothing is hidden. They are not changes (`--detailed-exitcode` ignores them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+/// A platform resource no manifest declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub address: Address,
+    pub remote_id: Option<String>,
+    /// Why it matters, when it does (`prune` leaves it because evalform did not create or adopt it; it looks like
+    /// the old name of a resource the plan creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Plan {
@@ -123,6 +138,10 @@ pub enum Call {
     /// `PUT /test_framework/v1/scenarios/{id}/`: the only single route for `scenario_language`. The executor
     /// reads the evaluator fresh and sends it whole with the language changed.
     SetLanguage { evaluator: EvaluatorRef, language: String },
+    /// `PATCH /test_framework/v1/scenarios/{id}/` with `tags`: adds evalform's ownership tag to an evaluator the
+    /// manifests declare (adoption). The executor reads the evaluator's tags immediately before and sends them back
+    /// with the tag added.
+    AdoptEvaluator { id: u64 },
     /// `POST /test_framework/v1/scenarios/adv_update/`
     BulkUpdate(BulkUpdate),
     /// `POST /test_framework/v1/scenarios/delete_scenarios/`
@@ -252,11 +271,20 @@ pub struct PlanSettings {
     /// what verification found (a tail appended twice by a racing apply is mended by full replacement, which is
     /// idempotent, never by another append).
     pub allow_append: bool,
+    /// Whether a `--target`/`--exclude` pattern that matches no resource is an error (it is, for the plan a person
+    /// reviews; apply's repair rounds re-plan after deletes and turn it off).
+    pub patterns_must_match: bool,
 }
 
 impl Default for PlanSettings {
     fn default() -> Self {
-        PlanSettings { batch_size: DEFAULT_BATCH_SIZE, targets: Vec::new(), excludes: Vec::new(), allow_append: true }
+        PlanSettings {
+            batch_size: DEFAULT_BATCH_SIZE,
+            targets: Vec::new(),
+            excludes: Vec::new(),
+            allow_append: true,
+            patterns_must_match: true,
+        }
     }
 }
 
@@ -319,6 +347,13 @@ pub enum PlanError {
     MissingProject { address: Address },
     #[error("bad pattern `{pattern}`: {message}")]
     BadPattern { pattern: String, message: String },
+    #[error(
+        "{}{address}: `renamed_from` names \"{old}\", which another {kind} of this agent is declared as (hint: an old name must not be in use; remove it from `renamed_from`, or rename the other)",
+        at(.location)
+    )]
+    RenameClash { address: Address, location: Option<SourceSpan>, kind: String, old: String },
+    #[error("{flag} `{pattern}` matches no resource of the manifests' agents and prompts")]
+    PatternMatchesNothing { flag: String, pattern: String },
 }
 
 fn join_ids(ids: &[u64]) -> String {

@@ -31,6 +31,18 @@ pub fn resolve_agent(
             profile_ids.entry(&p.name).or_insert(id);
         }
     }
+    // A profile declared under a new name, still on the platform under an earlier one, is that profile.
+    for p in &desired.test_profiles {
+        if profile_ids.contains_key(p.name.as_str()) {
+            continue;
+        }
+        let address = crate::model::Address::TestProfile { agent: desired.agent, name: p.name.clone() };
+        let earlier = desired.renamed_from.get(&address).into_iter().flatten();
+        let found = earlier.filter_map(|old| observed.test_profiles.iter().find(|r| r.name == *old)).find_map(|r| r.id);
+        if let Some(id) = found {
+            profile_ids.insert(&p.name, id);
+        }
+    }
     let declared: BTreeSet<&str> = desired.test_profiles.iter().map(|p| p.name.as_str()).collect();
 
     let mut out = desired.clone();

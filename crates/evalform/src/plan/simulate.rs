@@ -152,6 +152,11 @@ impl Simulator {
             Call::DeleteTestProfile { id } => self.delete_test_profile(op, *id),
             Call::CreateEvaluator { agent, body } => self.create_evaluator(op, *agent, body),
             Call::PatchEvaluator { evaluator, body } => self.patch_evaluator(op, evaluator, body),
+            Call::AdoptEvaluator { id } => {
+                let (agent, _) = self.locate(op, *id)?;
+                self.agent_mut(agent).owned.insert(*id);
+                Ok(())
+            }
             Call::SetLanguage { evaluator, language } => {
                 let id = self.evaluator_id(op, evaluator)?;
                 let (agent, i) = self.locate(op, id)?;
@@ -255,6 +260,8 @@ impl Simulator {
         let id = self.fresh_id();
         self.created_evaluators.insert(name.clone(), id);
         let e = Evaluator { id: Some(id), name, spec, ignore_changes: BTreeSet::new(), source: None };
+        // Every create carries the ownership tag (see `plan::wire`).
+        self.agent_mut(agent).owned.insert(id);
         self.agent_mut(agent).evaluators.push(e);
         Ok(())
     }
@@ -262,6 +269,10 @@ impl Simulator {
     fn patch_evaluator(&mut self, op: usize, evaluator: &EvaluatorRef, body: &EvaluatorBody) -> Result<(), SimError> {
         let id = self.evaluator_id(op, evaluator)?;
         let (agent, i) = self.locate(op, id)?;
+        if body.tags.is_some() {
+            // A write of `tags` carries the ownership tag.
+            self.agent_mut(agent).owned.insert(id);
+        }
         if let Some(f) = &body.folder_path {
             self.check_folder(op, agent, f)?;
         }

@@ -5,15 +5,52 @@
 //! answers "is this address selected"; how dependencies of a selected resource are treated is decided in
 //! `build` (a selected evaluator pulls in the folders and new test profile it needs, with a note).
 
+use std::cell::RefCell;
+
 use glob::Pattern;
 
 use super::{PlanError, PlanSettings};
 use crate::model::Address;
 
+/// One `--target`/`--exclude` pattern: the glob, and the same text with its brackets read literally.
+#[derive(Debug, Clone)]
+struct Glob {
+    text: String,
+    glob: Pattern,
+    /// `cekura.agent[12].*` means agent 12, not "a character among 1 and 2": the pattern matches when either
+    /// reading does.
+    literal_brackets: Option<Pattern>,
+}
+
+impl Glob {
+    /// A malformed glob gives the parser's message.
+    fn new(text: &str) -> Result<Glob, &'static str> {
+        let glob = Pattern::new(text).map_err(|e| e.msg)?;
+        let escaped: String = text
+            .chars()
+            .map(|c| match c {
+                '[' => "[[]".to_string(),
+                ']' => "[]]".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        let literal_brackets = if text.contains('[') { Pattern::new(&escaped).ok() } else { None };
+        Ok(Glob { text: text.to_string(), glob, literal_brackets })
+    }
+
+    fn hits(&self, address: &Address, full: &str) -> bool {
+        let either = |p: &Pattern| p.matches(address.name()) || p.matches(full);
+        // A literal address matches itself too, so users need not escape its brackets.
+        self.text == full || either(&self.glob) || self.literal_brackets.as_ref().is_some_and(either)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    targets: Vec<Pattern>,
-    excludes: Vec<Pattern>,
+    targets: Vec<Glob>,
+    excludes: Vec<Glob>,
+    /// Which patterns matched at least one resource the planner looked at (targets first, then excludes).
+    used: RefCell<Vec<bool>>,
 }
 
 impl Selection {
@@ -22,10 +59,10 @@ impl Selection {
         let mut errors = Vec::new();
         let mut compile = |list: &[String]| {
             list.iter()
-                .filter_map(|p| match Pattern::new(p) {
-                    Ok(pat) => Some(pat),
-                    Err(e) => {
-                        errors.push(PlanError::BadPattern { pattern: p.clone(), message: e.msg.to_string() });
+                .filter_map(|p| match Glob::new(p) {
+                    Ok(g) => Some(g),
+                    Err(message) => {
+                        errors.push(PlanError::BadPattern { pattern: p.clone(), message: message.to_string() });
                         None
                     }
                 })
@@ -34,7 +71,8 @@ impl Selection {
         let targets = compile(&settings.targets);
         let excludes = compile(&settings.excludes);
         if errors.is_empty() {
-            Ok(Selection { targets, excludes })
+            let used = RefCell::new(vec![false; targets.len() + excludes.len()]);
+            Ok(Selection { targets, excludes, used })
         } else {
             Err(errors)
         }
@@ -47,12 +85,35 @@ impl Selection {
 
     pub fn selects(&self, address: &Address) -> bool {
         let full = address.to_string();
-        // A literal address matches itself too, so users need not escape its brackets.
-        let hit = |p: &Pattern| p.as_str() == full || p.matches(address.name()) || p.matches(&full);
-        if self.excludes.iter().any(hit) {
-            return false;
+        let mut used = self.used.borrow_mut();
+        let n = self.targets.len();
+        // Every pattern is tried (not only up to the first hit), so that "matches nothing" is exact.
+        let mut excluded = false;
+        for (i, g) in self.excludes.iter().enumerate() {
+            if g.hits(address, &full) {
+                used[n + i] = true;
+                excluded = true;
+            }
         }
-        self.targets.is_empty() || self.targets.iter().any(hit)
+        let mut targeted = self.targets.is_empty();
+        for (i, g) in self.targets.iter().enumerate() {
+            if g.hits(address, &full) {
+                used[i] = true;
+                targeted = true;
+            }
+        }
+        targeted && !excluded
+    }
+
+    /// The patterns that matched no resource: each is an error (a typo would otherwise plan "no changes").
+    pub fn unused(&self) -> Vec<PlanError> {
+        let used = self.used.borrow();
+        let kinds = self.targets.iter().map(|g| ("--target", g)).chain(self.excludes.iter().map(|g| ("--exclude", g)));
+        kinds
+            .zip(used.iter())
+            .filter(|(_, used)| !**used)
+            .map(|((flag, g), _)| PlanError::PatternMatchesNothing { flag: flag.to_string(), pattern: g.text.clone() })
+            .collect()
     }
 }
 
@@ -78,6 +139,18 @@ mod tests {
         assert!(sel(&[r#"cekura.agent[12].evaluator["Order status"]"#], &[]).selects(&a), "literal address");
         assert!(!sel(&["Refund*"], &[]).selects(&a));
         assert!(!sel(&["*"], &["Order*"]).selects(&a), "exclude wins");
+    }
+
+    #[test]
+    fn brackets_are_read_literally_too_and_unused_patterns_are_reported() {
+        let agent1 = Address::Evaluator { agent: 1, name: "Order status".into() };
+        let agent12 = Address::Evaluator { agent: 12, name: "Order status".into() };
+        let s = sel(&["cekura.agent[1].*"], &["Nothing*"]);
+        assert!(s.selects(&agent1), "[1] is agent 1");
+        assert!(!s.selects(&agent12));
+        let unused: Vec<String> = s.unused().iter().map(ToString::to_string).collect();
+        assert_eq!(unused, ["--exclude `Nothing*` matches no resource of the manifests' agents and prompts"]);
+        assert!(sel(&["Order [st]tatus"], &[]).selects(&agent1), "a class still works");
     }
 
     #[test]

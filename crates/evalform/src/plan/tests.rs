@@ -50,7 +50,9 @@ pub(crate) fn world(agent: AgentState) -> State {
 }
 
 pub(crate) fn agent(evaluators: Vec<Evaluator>) -> AgentState {
-    AgentState { agent: 12, project: Some(1376), evaluators, ..AgentState::default() }
+    // Remote evaluators of these tests were made by evalform (they carry its tag) unless a test says otherwise.
+    let owned = evaluators.iter().filter_map(|e| e.id).collect();
+    AgentState { agent: 12, project: Some(1376), evaluators, owned, ..AgentState::default() }
 }
 
 fn observed(state: State) -> Observed {
@@ -198,7 +200,7 @@ fn creates_folders_parent_first_then_evaluator_then_what_create_cannot_set() {
     [
         "CreateFolder { project: 1376, name: \"Sales\", parent_path: None } <- []",
         "CreateFolder { project: 1376, name: \"Inbound\", parent_path: Some(\"Sales\") } <- [0]",
-        "CreateEvaluator { agent: 12, body: EvaluatorBody { name: Some(\"New\"), personality: Some(7), scenario_type: Some(\"instruction\"), instructions: Some(\"Call about an order.\"), conditional_actions: None, expected_outcome_prompt: None, metrics: None, tags: None, tool_ids: None, test_profile: None, phone_number: None, folder_path: Some(\"Sales.Inbound\") } } <- [1]",
+        "CreateEvaluator { agent: 12, body: EvaluatorBody { name: Some(\"New\"), personality: Some(7), scenario_type: Some(\"instruction\"), instructions: Some(\"Call about an order.\"), conditional_actions: None, expected_outcome_prompt: None, metrics: None, tags: Some([]), tool_ids: None, test_profile: None, phone_number: None, folder_path: Some(\"Sales.Inbound\") } } <- [1]",
         "BulkUpdate(BulkUpdate { scenarios: [Created(\"New\")], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, personality: None, test_profile: None, append_instruction: None, first_message: Some(\"Hello\"), phone_number: None, folder_path: None, max_duration: None }) <- [2]",
         "SetLanguage { evaluator: Created(\"New\"), language: \"de\" } <- [2, 3]",
     ]
@@ -291,7 +293,7 @@ fn namesakes_pinned_by_id_are_each_managed() {
 }
 
 #[test]
-fn prune_deletes_evaluators_then_their_test_profiles() {
+fn prune_deletes_only_evaluators_evalform_made_or_adopted_and_no_test_profile() {
     let mut have =
         agent(vec![remote(1, "Keep", |_| {}), remote(2, "Old", |s| s.test_profile = Some(ProfileRef::Id(55)))]);
     have.test_profiles.push(TestProfile { id: Some(55), name: "Gone".into(), information: None, source: None });
@@ -302,16 +304,32 @@ fn prune_deletes_evaluators_then_their_test_profiles() {
     insta::assert_debug_snapshot!(shown, @r#"
     [
         "DeleteEvaluators { agent: 12, ids: [2] } <- []",
-        "DeleteTestProfile { id: 55 } <- [0]",
     ]
     "#);
-    want.evaluators.push(wanted("Unmanaged profile", |_| {}));
-    want.evaluators[0].spec.tags = Some(BTreeSet::new());
+    // An evaluator a person made (no ownership tag) is listed, never deleted; so is every test profile.
     let mut have2 = have.clone();
-    have2.evaluators.push(remote(3, "Unmanaged profile", |s| s.test_profile = Some(ProfileRef::Id(55))));
+    have2.evaluators.push(remote(3, "Made by hand", |_| {}));
     let p = plan(&world(want.clone()), &observed(world(have2)), &PlanSettings::default()).unwrap();
-    insta::assert_snapshot!(p.notes[0].message, @r#"deleted although evaluator "Unmanaged profile" keeps using it (its test_profile is not managed)"#);
-    want.evaluators.pop();
+    assert!(!p.operations.iter().any(|o| format!("{:?}", o.call).contains("ids: [2, 3]")));
+    let listed: Vec<String> =
+        p.unmanaged.iter().map(|u| format!("{}: {}", u.address, u.note.clone().unwrap_or_default())).collect();
+    insta::assert_debug_snapshot!(listed, @r#"
+        [
+            "cekura.agent[12].evaluator[\"Made by hand\"]: prune leaves it: evalform did not create or adopt it (no tag \"managed-by:evalform\")",
+            "cekura.agent[12].test_profile[\"Gone\"]: prune leaves test profiles: the platform has no field to mark one as evalform's",
+        ]
+        "#);
+    // A declared evaluator without the tag is adopted under prune: one call adds the tag.
+    let mut untagged = have.clone();
+    untagged.owned.remove(&1);
+    let p = converges(&world(want.clone()), &world(untagged));
+    let shown: Vec<String> = p.operations.iter().map(|o| format!("{:?}", o.call)).collect();
+    insta::assert_debug_snapshot!(shown, @r#"
+        [
+            "AdoptEvaluator { id: 1 }",
+            "DeleteEvaluators { agent: 12, ids: [2] }",
+        ]
+        "#);
     want.prune = false;
     assert!(plan(&world(want), &observed(world(have)), &PlanSettings::default()).unwrap().is_empty());
 }
@@ -516,7 +534,7 @@ fn arb_agent(agent_id: u64, desired: bool) -> impl Strategy<Value = AgentState> 
     };
     (prop::collection::vec(prop::option::of(specs), NAMES.len()), any::<bool>(), any::<bool>()).prop_map(
         move |(specs, prune, pin)| {
-            let evaluators = specs
+            let evaluators: Vec<Evaluator> = specs
                 .into_iter()
                 .enumerate()
                 .filter_map(|(i, spec)| {
@@ -543,6 +561,10 @@ fn arb_agent(agent_id: u64, desired: bool) -> impl Strategy<Value = AgentState> 
                     TestProfile { id: Some(46 + 10 * agent_id), name: "P56".into(), information: None, source: None },
                 ]
             };
+            // Remote evaluators here were all made by evalform (prune may delete them); hand-made ones are
+            // tested in `prune_deletes_only_evaluators_evalform_made_or_adopted_and_no_test_profile`.
+            let owned: BTreeSet<u64> =
+                if desired { BTreeSet::new() } else { evaluators.iter().filter_map(|e| e.id).collect() };
             AgentState {
                 agent: agent_id,
                 project: Some(9),
@@ -550,6 +572,8 @@ fn arb_agent(agent_id: u64, desired: bool) -> impl Strategy<Value = AgentState> 
                 folders: if desired { BTreeSet::new() } else { ["Sales".to_string()].into() },
                 test_profiles,
                 evaluators,
+                owned,
+                ..AgentState::default()
             }
         },
     )

@@ -146,7 +146,17 @@ fn evaluator_body(body: &EvaluatorBody, created: Lookup<'_>, secrets: Secrets) -
     put("conditional_actions", body.conditional_actions.as_ref().map(|f| flow_json(f, secrets)));
     put("expected_outcome_prompt", body.expected_outcome_prompt.as_ref().map(|t| text(t, secrets)));
     put("metrics", body.metrics.as_ref().map(|m| json!(m)));
-    put("tags", body.tags.as_ref().map(|t| json!(t)));
+    // Every write of `tags` carries evalform's ownership tag: the manifests' tags never hold it, and a write that
+    // left it out would disown the evaluator.
+    put(
+        "tags",
+        body.tags.as_ref().map(|t| {
+            let mut tags: Vec<&str> =
+                t.iter().map(String::as_str).filter(|t| *t != crate::model::OWNERSHIP_TAG).collect();
+            tags.push(crate::model::OWNERSHIP_TAG);
+            json!(tags)
+        }),
+    );
     put("tool_ids", body.tool_ids.as_ref().map(|t| json!(t)));
     put("test_profile", body.test_profile.as_ref().map(|p| profile_id(p, created)));
     put("phone_number", body.phone_number.map(|p| json!(p)));
@@ -243,6 +253,9 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
         }
         Call::SetLanguage { evaluator, language } => {
             (Verb::Put, evaluator_path(evaluator, created), json!({"scenario_language": language}))
+        }
+        Call::AdoptEvaluator { id } => {
+            (Verb::Patch, format!("{SCENARIOS}{id}/"), json!({"tags": ["...", crate::model::OWNERSHIP_TAG]}))
         }
         Call::BulkUpdate(b) => (Verb::Post, format!("{SCENARIOS}adv_update/"), bulk_body(b, created, secrets)),
         Call::DeleteEvaluators { agent, ids } => {

@@ -108,7 +108,15 @@ pub fn pull(manifests: &Manifests, observed: &Observed, opts: &PullOptions) -> P
         .iter()
         .zip(run.edits)
         .filter(|(_, e)| !e.is_empty())
-        .map(|(d, edits)| FileEdits { path: d.path.clone(), edits })
+        .map(|(d, mut edits)| {
+            // A literal `${env:` of the platform is written escaped, as import writes it.
+            for e in &mut edits {
+                if let crate::yaml::edit::Change::Set(v) | crate::yaml::edit::Change::Push(v) = &mut e.change {
+                    crate::import::escape_env_node(v);
+                }
+            }
+            FileEdits { path: d.path.clone(), edits }
+        })
         .collect();
     Pulled { files, not_placed: run.not_placed }
 }
@@ -251,7 +259,12 @@ impl<'d> Run<'d> {
                     None,
                     None,
                     format!("exists only on the platform{id}; pull does not add evaluators"),
-                    Some(format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")),
+                    Some(match r.id {
+                        Some(id) => format!("adopt it into these manifests with `evalform import --evaluator {id}`"),
+                        None => {
+                            format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")
+                        }
+                    }),
                 );
             }
         }
@@ -680,8 +693,16 @@ impl<'d> Run<'d> {
                     &Address::TestProfile { agent, name: r.name.clone() },
                     None,
                     None,
-                    "exists only on the platform; pull does not add test profiles".into(),
-                    Some(format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")),
+                    match r.id {
+                        Some(id) => format!("exists only on the platform (id {id}); pull does not add test profiles"),
+                        None => "exists only on the platform; pull does not add test profiles".into(),
+                    },
+                    Some(match r.id {
+                        Some(id) => format!("adopt it into these manifests with `evalform import --test-profile {id}`"),
+                        None => {
+                            format!("adopt it with `evalform import --agent {agent}` and copy it into your manifests")
+                        }
+                    }),
                 );
             }
         }

@@ -196,7 +196,7 @@ fn every_managed_field_kind_is_pulled_and_comments_stay() {
         "#);
     insta::assert_snapshot!(reports, @r#"
         cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
-          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+          hint: adopt it into these manifests with `evalform import --evaluator 104`
         cekura.agent[12].evaluator["Order status inquiry"] max_duration (support.yaml:12:5): changed on the platform, but its value comes from `defaults` shared by 3 evaluators
           hint: rerun with --override to set it on this evaluator, or --default to change the default
         cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
@@ -269,7 +269,7 @@ fn defaults_are_overridden_on_the_evaluator() {
         "#);
     insta::assert_snapshot!(reports, @r#"
         cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
-          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+          hint: adopt it into these manifests with `evalform import --evaluator 104`
         cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
           hint: set the variable in the environment (or the secret store) to the platform's value
         "#);
@@ -285,7 +285,7 @@ fn a_default_changes_only_when_every_user_changed() {
     let (_, reports, _) = pulled(LOCAL, REMOTE, DefaultsChoice::Default);
     insta::assert_snapshot!(reports, @r#"
         cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
-          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+          hint: adopt it into these manifests with `evalform import --evaluator 104`
         cekura.agent[12].evaluator["Order status inquiry"] max_duration (support.yaml:12:5): comes from `defaults`; not changed there: only 1 of the 3 evaluators that use it changed on the platform
           hint: rerun with --override to set it on this evaluator
         cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
@@ -348,7 +348,7 @@ fn a_default_changes_only_when_every_user_changed() {
         "#);
     insta::assert_snapshot!(reports, @r#"
         cekura.agent[12].evaluator["Only here"]: exists only on the platform (id 104); pull does not add evaluators
-          hint: adopt it with `evalform import --agent 12` and copy it into your manifests
+          hint: adopt it into these manifests with `evalform import --evaluator 104`
         cekura.agent[12].test_profile["Premium caller"] main_agent_variables.api_token (support.yaml:10:9): comes from ${env:SUPPORT_TOKEN}; not written
           hint: set the variable in the environment (or the secret store) to the platform's value
         "#);
@@ -534,4 +534,32 @@ mod sets {
             }
         }
     }
+}
+
+#[test]
+fn a_literal_env_reference_on_the_platform_is_pulled_escaped() {
+    // The round trip through the loader needs the loader's `$${env:` escape; this checks the written value.
+    let manifests = load(LOCAL);
+    let mut observed = observed(REMOTE);
+    let agent = observed.state.agents.get_mut(&12).unwrap();
+    let refund = agent
+        .evaluators
+        .iter_mut()
+        .find(
+            |e| matches!(&e.spec.script, Some(Script::Text(t)) if t.expose().starts_with("Ask for a refund politely")),
+        )
+        .unwrap();
+    refund.spec.script = Some(Script::Text(Text::new("Read ${env:HOME} aloud.")));
+    let result = pull(&manifests, &observed, &PullOptions { defaults: DefaultsChoice::Override });
+    let values: Vec<String> = result
+        .files
+        .iter()
+        .flat_map(|f| f.edits.iter())
+        .filter_map(|e| match &e.change {
+            crate::yaml::edit::Change::Set(Value::Text(s) | Value::Str(s) | Value::Block(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(values.iter().any(|v| v.contains("Read $${env:HOME} aloud.")), "{values:?}");
+    assert!(!values.iter().any(|v| v.contains("Read ${env:HOME}")), "{values:?}");
 }

@@ -25,7 +25,12 @@ pub fn json(plan: &Plan) -> Value {
                     })
                 })
                 .collect();
-            json!({"address": c.address.to_string(), "action": c.action, "remote_id": c.remote_id, "fields": fields})
+            let mut doc =
+                json!({"address": c.address.to_string(), "action": c.action, "remote_id": c.remote_id, "fields": fields});
+            if let Some(old) = super::renamed_from(c) {
+                doc["renamed_from"] = Value::String(old);
+            }
+            doc
         })
         .collect();
     let operations: Vec<Value> = plan
@@ -48,11 +53,22 @@ pub fn json(plan: &Plan) -> Value {
         .iter()
         .map(|n| json!({"address": n.address.as_ref().map(|a| a.to_string()), "message": n.message}))
         .collect();
-    json!({
+    let mut doc = json!({
         "format_version": crate::plan::PLAN_FORMAT_VERSION,
         "summary": {"create": s.create, "update": s.update, "delete": s.delete, "api_calls": s.api_calls},
         "changes": changes,
         "operations": operations,
         "notes": notes,
-    })
+    });
+    // Present only when there are some, so documents of plans without them keep their shape.
+    if !plan.unmanaged.is_empty() {
+        let unmanaged: Vec<Value> = plan
+            .unmanaged
+            .iter()
+            .map(|u| json!({"address": u.address.to_string(), "remote_id": u.remote_id, "note": u.note}))
+            .collect();
+        doc["summary"]["unmanaged"] = Value::from(unmanaged.len());
+        doc["unmanaged"] = Value::Array(unmanaged);
+    }
+    doc
 }

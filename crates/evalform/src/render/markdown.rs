@@ -4,7 +4,7 @@
 //! `evalform plan` locally.
 
 use super::text::resource_block;
-use super::{describe, marker, request, summary, NO_CHANGES};
+use super::{change_head, describe, no_changes_line, request, summary, unmanaged_line, UNMANAGED_HEADING};
 use crate::plan::Plan;
 
 /// The most characters a rendered comment has.
@@ -25,8 +25,8 @@ pub fn markdown(plan: &Plan) -> String {
     let s = summary(plan);
     let mut out = String::from("### evalform plan\n\n");
     if plan.is_empty() {
-        out.push_str(NO_CHANGES);
-        out.push('\n');
+        out.push_str(&no_changes_line(plan));
+        out.push_str("\n\n");
     } else {
         out.push_str("| to create | to update | to delete | API calls |\n|---:|---:|---:|---:|\n");
         out.push_str(&format!("| {} | {} | {} | {} |\n\n", s.create, s.update, s.delete, s.api_calls));
@@ -49,6 +49,21 @@ pub fn markdown(plan: &Plan) -> String {
             fenced("text", calls.trim_end())
         ));
     }
+    if !plan.unmanaged.is_empty() {
+        tail.push_str(&format!("**{UNMANAGED_HEADING}**\n\n"));
+        let start = tail.len();
+        for (i, u) in plan.unmanaged.iter().enumerate() {
+            if tail.len() - start > MAX_CHARS / 4 {
+                tail.push_str(&format!(
+                    "- ... and {} more (run `evalform plan` locally to see them all)\n",
+                    plan.unmanaged.len() - i
+                ));
+                break;
+            }
+            tail.push_str(&format!("- `{}`\n", unmanaged_line(u).replace('`', "'")));
+        }
+        tail.push('\n');
+    }
     if !plan.notes.is_empty() {
         tail.push_str("**Notes**\n\n");
         for n in &plan.notes {
@@ -65,7 +80,7 @@ pub fn markdown(plan: &Plan) -> String {
     const CUT_NOTE_ROOM: usize = 200;
     let mut shown = 0;
     for change in &plan.changes {
-        let summary_text = format!("{} {}", marker(change.action), change.address).replace('`', "'");
+        let summary_text = change_head(change).replace('`', "'");
         let block = if change.fields.is_empty() {
             format!("- <code>{}</code>\n\n", html_escape(&summary_text))
         } else {

@@ -39,6 +39,46 @@ pub fn summary(plan: &Plan) -> Summary {
 
 pub(crate) const NO_CHANGES: &str = "No changes. The platform matches the manifests.";
 
+/// The first line of a plan with no changes: "No changes" is said of the managed resources only, and the
+/// unmanaged ones are counted right there, so nobody reads it as "the platform holds nothing else".
+pub(crate) fn no_changes_line(plan: &Plan) -> String {
+    if plan.unmanaged.is_empty() {
+        return NO_CHANGES.to_string();
+    }
+    let n = plan.unmanaged.len();
+    format!(
+        "No changes to the managed resources. {} on the platform {} not managed (listed below).",
+        unmanaged_counts(plan),
+        if n == 1 { "is" } else { "are" }
+    )
+}
+
+/// "2 evaluators and 1 test profile": the unmanaged resources by kind.
+pub(crate) fn unmanaged_counts(plan: &Plan) -> String {
+    let evaluators = plan.unmanaged.iter().filter(|u| matches!(u.address, Address::Evaluator { .. })).count();
+    let profiles = plan.unmanaged.len() - evaluators;
+    match (evaluators, profiles) {
+        (e, 0) => plural(e, "evaluator"),
+        (0, p) => plural(p, "test profile"),
+        (e, p) => format!("{} and {}", plural(e, "evaluator"), plural(p, "test profile")),
+    }
+}
+
+/// The heading of the unmanaged section, in every format.
+pub(crate) const UNMANAGED_HEADING: &str = "Not managed (on the platform, declared by no manifest; never changed)";
+
+/// One unmanaged resource as a line: its address, its id, and its note.
+pub(crate) fn unmanaged_line(u: &crate::plan::Unmanaged) -> String {
+    let mut line = u.address.to_string();
+    if let Some(id) = &u.remote_id {
+        line.push_str(&format!(" (id {id})"));
+    }
+    if let Some(note) = &u.note {
+        line.push_str(&format!(": {note}"));
+    }
+    line
+}
+
 pub(crate) fn summary_line(plan: &Plan) -> String {
     let s = summary(plan);
     let calls = if s.api_calls == 1 { "call" } else { "calls" };
@@ -46,6 +86,28 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
         "Plan: {} to create, {} to update, {} to delete, in {} API {calls}.",
         s.create, s.update, s.delete, s.api_calls
     )
+}
+
+/// The earlier name of a resource this change renames (an update of its `name`): shown beside its address, so
+/// a rename reads as one resource keeping its identity, not as a new one.
+pub(crate) fn renamed_from(change: &crate::plan::ResourceChange) -> Option<String> {
+    if change.action != Action::Update {
+        return None;
+    }
+    let f = change.fields.iter().find(|f| f.field == "name")?;
+    match (&f.before, &f.after) {
+        (Some(FieldValue::Text(before)), Some(_)) => Some(before.shown().to_string()),
+        _ => None,
+    }
+}
+
+/// The head of a resource's block: marker, address, and the earlier name of a rename.
+pub(crate) fn change_head(change: &crate::plan::ResourceChange) -> String {
+    let mut head = format!("{} {}", marker(change.action), change.address);
+    if let Some(old) = renamed_from(change) {
+        head.push_str(&format!(" (renamed from {})", quoted(&old)));
+    }
+    head
 }
 
 pub(crate) fn marker(a: Action) -> char {
@@ -167,6 +229,9 @@ pub fn describe(op: &Operation) -> String {
             format!("update {}: {}", touched_name(op), fields.join(", "))
         }
         Call::SetLanguage { language, .. } => format!("set language of {} to {language}", touched_name(op)),
+        Call::AdoptEvaluator { .. } => {
+            format!("adopt {}: add tag {}", touched_name(op), quoted(crate::model::OWNERSHIP_TAG))
+        }
         Call::BulkUpdate(b) => bulk_description(b),
         Call::DeleteEvaluators { ids, .. } => format!("delete {}", plural(ids.len(), "evaluator")),
         Call::CreateTestCases { cases, .. } => format!("create {}", plural(cases.len(), "test case")),

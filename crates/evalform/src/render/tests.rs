@@ -63,7 +63,7 @@ fn long_script(changed: &str) -> String {
 
 pub(crate) fn sample_plan() -> crate::plan::Plan {
     let token = |v: &str| Text::sensitive(v, "${env:SUPPORT_TOKEN}");
-    let have_agent = AgentState {
+    let mut have_agent = AgentState {
         agent: 101,
         project: Some(1376),
         prune: false,
@@ -88,6 +88,7 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
             ev(Some(204), "Long script", base(&long_script("Step 7: ask for the manager."))),
             ev(Some(205), "Old test", base("Obsolete.")),
         ],
+        ..AgentState::default()
     };
     let want = |name: &str, f: &dyn Fn(&mut EvaluatorSpec)| {
         let mut spec = EvaluatorSpec::default();
@@ -134,6 +135,7 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
                 s.tags = Some(["smoke".to_string()].into());
             }),
         ],
+        ..AgentState::default()
     };
     let case = |id: Option<&str>, title: &str| TestCase {
         id: id.map(str::to_string),
@@ -145,6 +147,8 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
     };
     let prompt = "5f0c2a4e-0000-4000-8000-000000000001".to_string();
     let mut have = State::default();
+    // All made by evalform: prune may delete them.
+    have_agent.owned = have_agent.evaluators.iter().filter_map(|e| e.id).collect();
     have.agents.insert(101, have_agent);
     have.prompts.insert(
         prompt.clone(),
@@ -223,4 +227,78 @@ fn a_saved_plan_keeps_no_secret_and_reads_back() {
     let back: crate::plan::Plan = serde_json::from_str(&saved).unwrap();
     assert_eq!(back.operations.len(), p.operations.len());
     assert_eq!(text(&back, false), text(&p, false), "a plan read back renders the same");
+}
+
+fn with_unmanaged(mut p: crate::plan::Plan) -> crate::plan::Plan {
+    use crate::model::Address;
+    use crate::plan::Unmanaged;
+    p.unmanaged = vec![
+        Unmanaged {
+            address: Address::Evaluator { agent: 101, name: "Scratch".into() },
+            remote_id: Some("205".into()),
+            note: None,
+        },
+        Unmanaged {
+            address: Address::Evaluator { agent: 101, name: "Made by hand".into() },
+            remote_id: Some("206".into()),
+            note: Some("prune leaves it".into()),
+        },
+        Unmanaged {
+            address: Address::TestProfile { agent: 101, name: "Old caller".into() },
+            remote_id: Some("56".into()),
+            note: None,
+        },
+    ];
+    p
+}
+
+#[test]
+fn unmanaged_resources_are_listed_and_no_changes_says_of_what() {
+    let empty = with_unmanaged(crate::plan::Plan::default());
+    assert!(empty.is_empty(), "unmanaged resources are not changes");
+    insta::assert_snapshot!(text(&empty, false), @r#"
+    No changes to the managed resources. 2 evaluators and 1 test profile on the platform are not managed (listed below).
+
+    Not managed (on the platform, declared by no manifest; never changed):
+      ? cekura.agent[101].evaluator["Scratch"] (id 205)
+      ? cekura.agent[101].evaluator["Made by hand"] (id 206): prune leaves it
+      ? cekura.agent[101].test_profile["Old caller"] (id 56)
+    "#);
+    insta::assert_snapshot!(markdown(&empty), @r#"
+    ### evalform plan
+
+    No changes to the managed resources. 2 evaluators and 1 test profile on the platform are not managed (listed below).
+
+    **Not managed (on the platform, declared by no manifest; never changed)**
+
+    - `cekura.agent[101].evaluator["Scratch"] (id 205)`
+    - `cekura.agent[101].evaluator["Made by hand"] (id 206): prune leaves it`
+    - `cekura.agent[101].test_profile["Old caller"] (id 56)`
+    "#);
+    let doc = json(&empty);
+    insta::assert_snapshot!(serde_json::to_string_pretty(&doc["unmanaged"]).unwrap(), @r#"
+    [
+      {
+        "address": "cekura.agent[101].evaluator[\"Scratch\"]",
+        "remote_id": "205",
+        "note": null
+      },
+      {
+        "address": "cekura.agent[101].evaluator[\"Made by hand\"]",
+        "remote_id": "206",
+        "note": "prune leaves it"
+      },
+      {
+        "address": "cekura.agent[101].test_profile[\"Old caller\"]",
+        "remote_id": "56",
+        "note": null
+      }
+    ]
+    "#);
+    assert_eq!(doc["summary"]["unmanaged"], 3);
+    // A plan with changes keeps the section too.
+    let full = text(&with_unmanaged(sample_plan()), false);
+    assert!(full.contains("\nNot managed (on the platform, declared by no manifest; never changed):\n  ? cekura.agent[101].evaluator[\"Scratch\"] (id 205)\n"), "{full}");
+    let back: crate::plan::Plan = serde_json::from_str(&serde_json::to_string(&empty).unwrap()).unwrap();
+    assert_eq!(back.unmanaged, empty.unmanaged, "saved plans keep the section");
 }

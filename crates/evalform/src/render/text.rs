@@ -4,7 +4,9 @@
 
 use similar::TextDiff;
 
-use super::{describe, marker, request, sorted_set, summary_line, NO_CHANGES};
+use super::{
+    change_head, describe, no_changes_line, request, sorted_set, summary_line, unmanaged_line, UNMANAGED_HEADING,
+};
 use crate::model::SENSITIVE_MARK;
 use crate::plan::{Action, FieldChange, FieldValue, Plan, ResourceChange};
 
@@ -45,7 +47,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
     let paint = Paint(color);
     let mut out = String::new();
     if plan.is_empty() {
-        out.push_str(NO_CHANGES);
+        out.push_str(&no_changes_line(plan));
         out.push('\n');
     } else {
         out.push_str(&summary_line(plan));
@@ -63,6 +65,12 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 let head = format!("{:>3}. {method} {path}", op.id + 1);
                 out.push_str(&format!("{head:<60} {}\n", describe(op)));
             }
+        }
+    }
+    if !plan.unmanaged.is_empty() {
+        out.push_str(&format!("\n{UNMANAGED_HEADING}:\n"));
+        for u in &plan.unmanaged {
+            out.push_str(&format!("  ? {}\n", unmanaged_line(u)));
         }
     }
     if !plan.notes.is_empty() {
@@ -83,7 +91,7 @@ pub(crate) fn resource_block(change: &ResourceChange) -> String {
 }
 
 fn resource_lines(change: &ResourceChange, paint: &Paint) -> Vec<String> {
-    let mut lines = vec![paint.action(change.action, &format!("  {} {}", marker(change.action), change.address))];
+    let mut lines = vec![paint.action(change.action, &format!("  {}", change_head(change)))];
     for f in &change.fields {
         field_lines(f, change.action, paint, &mut lines);
     }
