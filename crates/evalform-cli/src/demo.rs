@@ -108,8 +108,14 @@ pub async fn seed(sandbox: &RunningSandbox) -> Result<(), CliError> {
 }
 
 async fn plan_for(remote: &Remote, desired: &State) -> Result<Plan, CliError> {
+    Ok(plan_with_names(remote, desired).await?.0)
+}
+
+/// The plan, and the catalogs' names to show it with (as `evalform plan` shows it).
+async fn plan_with_names(remote: &Remote, desired: &State) -> Result<(Plan, evalform::render::Names), CliError> {
     let snapshot = remote.observe(desired).await?;
-    Ok(evalform::plan::plan(desired, &snapshot.observed, &PlanSettings::default())?)
+    let plan = evalform::plan::plan(desired, &snapshot.observed, &PlanSettings::default())?;
+    Ok((plan, evalform::render::Names::from_catalogs(&snapshot.observed.catalogs)))
 }
 
 async fn plan_and_apply(remote: &Remote, desired: &State) -> Result<ApplyReport, CliError> {
@@ -143,8 +149,8 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
 
     w(out, "== 1. What would change? ==");
     w(out, "$ evalform plan examples/specs");
-    let plan = plan_for(&remote, desired).await?;
-    out.push_str(&evalform::render::text(&plan, false));
+    let (plan, names) = plan_with_names(&remote, desired).await?;
+    out.push_str(&evalform::render::text(&evalform::render::named(&plan, &names), false));
     w(out, "");
     let appends = plan
         .operations
@@ -192,8 +198,8 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
 
     w(out, "== 5. The nightly drift check notices ==");
     w(out, "$ evalform plan --detailed-exitcode examples/specs");
-    let drift = plan_for(&remote, desired).await?;
-    out.push_str(&evalform::render::text(&drift, false));
+    let (drift, names) = plan_with_names(&remote, desired).await?;
+    out.push_str(&evalform::render::text(&evalform::render::named(&drift, &names), false));
     w(
         out,
         &format!(

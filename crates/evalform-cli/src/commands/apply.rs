@@ -32,7 +32,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
     }
     // Held until this command ends: one `apply --plan` of a file at a time.
     let _lock = args.plan.as_deref().map(PlanLock::acquire).transpose()?;
-    let (desired, settings, plan, remote) = match &args.plan {
+    let (desired, settings, plan, remote, names) = match &args.plan {
         Some(path) => {
             // A FIFO or a device would block or never end: only a regular file is read.
             if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
@@ -109,7 +109,8 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
                 }
                 return Err(err.hint(hint));
             }
-            (loaded.state, settings, saved.plan, remote)
+            let names = evalform::render::Names::from_catalogs(&snapshot.observed.catalogs);
+            (loaded.state, settings, saved.plan, remote, names)
         }
         None => {
             let Some(planned) =
@@ -117,11 +118,11 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
             else {
                 return Ok(Outcome::Failure);
             };
-            (planned.loaded.state, planned.settings, planned.plan, planned.remote)
+            (planned.loaded.state, planned.settings, planned.plan, planned.remote, planned.names)
         }
     };
 
-    p.data(&evalform::render::text(&plan, p.color()));
+    p.data(&evalform::render::text(&evalform::render::named(&plan, &names), p.color()));
     if plan.operations.is_empty() {
         return Ok(Outcome::Success);
     }

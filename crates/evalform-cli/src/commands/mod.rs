@@ -120,6 +120,8 @@ pub struct Planned {
     pub settings: PlanSettings,
     pub remote: evalform::remote::Remote,
     pub plan: evalform::plan::Plan,
+    /// The catalogs' names, to show metrics and personalities by name.
+    pub names: evalform::render::Names,
 }
 
 /// Load the manifests, read the platform and plan. `None`: the manifests did not load (already reported).
@@ -140,7 +142,8 @@ pub async fn plan_manifests(
         remote.observe(&loaded.state).await?
     };
     let plan = evalform::plan::plan(&loaded.state, &snapshot.observed, &settings)?;
-    Ok(Some(Planned { loaded, settings, remote, plan }))
+    let names = evalform::render::Names::from_catalogs(&snapshot.observed.catalogs);
+    Ok(Some(Planned { loaded, settings, remote, plan, names }))
 }
 
 /// The planner's settings from `--target` / `--exclude` / `--batch-size`.

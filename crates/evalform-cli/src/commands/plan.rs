@@ -10,18 +10,20 @@ use crate::error::{CliError, Outcome};
 use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Outcome, CliError> {
-    let Some(super::Planned { loaded, settings, plan, .. }) =
+    let Some(super::Planned { loaded, settings, plan, names, .. }) =
         super::plan_manifests(global, p, &args.paths.paths, &args.targets, &args.remote).await?
     else {
         return Ok(Outcome::Failure);
     };
 
+    // Shown with names; saved and executed with the ids.
+    let shown = evalform::render::named(&plan, &names);
     match args.format {
-        PlanFormat::Text => p.data(&evalform::render::text(&plan, p.color())),
+        PlanFormat::Text => p.data(&evalform::render::text(&shown, p.color())),
         PlanFormat::Json => {
-            p.data_line(&serde_json::to_string_pretty(&evalform::render::json(&plan)).unwrap_or_else(|_| "{}".into()))
+            p.data_line(&serde_json::to_string_pretty(&evalform::render::json(&shown)).unwrap_or_else(|_| "{}".into()))
         }
-        PlanFormat::Markdown => p.data(&evalform::render::markdown(&plan)),
+        PlanFormat::Markdown => p.data(&evalform::render::markdown(&shown)),
     }
     if let Some(out) = &args.out {
         // Scrubbed like every other output: a secret value quoted by the platform's side of a change stays out.

@@ -869,25 +869,25 @@ fn prune_deletes_what_evalform_made_or_adopted_never_what_a_person_made() {
     let out = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(out.code, 2, "{}", out.snapshot());
     insta::assert_snapshot!(out.snapshot(), @r#"
-        exit: 2
-        --- stdout
-        Plan: 0 to create, 1 to update, 0 to delete, in 3 API calls.
+    exit: 2
+    --- stdout
+    Plan: 0 to create, 1 to update, 0 to delete, in 3 API calls.
 
-          ~ cekura.agent[202].evaluator["Adopted later"]
-              metrics:       + 501, + 502
-              tools:         + TOOL_END_CALL
-              max_duration:  240
-              ownership:     "adopted by evalform (tag managed-by:evalform)"
+      ~ cekura.agent[202].evaluator["Adopted later"]
+          metrics:       + appointment_booked (502), + call_success (501)
+          tools:         + TOOL_END_CALL
+          max_duration:  240
+          ownership:     "adopted by evalform (tag managed-by:evalform)"
 
-        API calls:
-          1. PATCH /test_framework/v1/scenarios/9002/                update "Adopted later": metrics, tool_ids
-          2. PATCH /test_framework/v1/scenarios/9002/                adopt "Adopted later": add tag "managed-by:evalform"
-          3. POST /test_framework/v1/scenarios/adv_update/           1 evaluator: max duration 240s
+    API calls:
+      1. PATCH /test_framework/v1/scenarios/9002/                update "Adopted later": metrics, tool_ids
+      2. PATCH /test_framework/v1/scenarios/9002/                adopt "Adopted later": add tag "managed-by:evalform"
+      3. POST /test_framework/v1/scenarios/adv_update/           1 evaluator: max duration 240s
 
-        Not managed (on the platform, declared by no manifest; never changed):
-          ? cekura.agent[202].evaluator["Made by a teammate"] (id 9001): prune leaves it: evalform did not create or adopt it (no tag "managed-by:evalform")
-        --- stderr
-        "#);
+    Not managed (on the platform, declared by no manifest; never changed):
+      ? cekura.agent[202].evaluator["Made by a teammate"] (id 9001): prune leaves it: evalform did not create or adopt it (no tag "managed-by:evalform")
+    --- stderr
+    "#);
     assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
     assert!(tags_of(&w, 9002).contains(&OWNERSHIP_TAG.to_string()), "adopted: {:?}", tags_of(&w, 9002));
     assert!(tags_of(&w, 9002).contains(&"mine".to_string()), "the person's tags stay");

@@ -88,6 +88,8 @@ pub struct FieldChange {
 pub enum FieldValue {
     Text(Text),
     Number(u64),
+    /// A name shown for an id (`Impatient Caller (9)`): display only, never in what is sent or saved.
+    Label(String),
     Set(BTreeSet<String>),
     Json(serde_json::Value),
 }

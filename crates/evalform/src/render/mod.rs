@@ -7,10 +7,12 @@
 
 pub mod json;
 pub mod markdown;
+pub mod names;
 pub mod text;
 
 pub use json::json;
 pub use markdown::markdown;
+pub use names::{named, Names};
 pub use text::text;
 
 use serde_json::Value;
@@ -135,6 +137,7 @@ pub(crate) fn value_json(v: &FieldValue) -> Value {
     match v {
         FieldValue::Text(t) => Value::String(t.shown().to_string()),
         FieldValue::Number(n) => Value::from(*n),
+        FieldValue::Label(l) => Value::String(l.clone()),
         FieldValue::Set(s) => Value::Array(sorted_set(s).into_iter().map(Value::String).collect()),
         FieldValue::Json(j) => mask_json(j),
     }

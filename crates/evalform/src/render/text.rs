@@ -111,6 +111,7 @@ fn scalar(v: &FieldValue) -> String {
         FieldValue::Text(t) if t.is_sensitive() => SENSITIVE_MARK.to_string(),
         FieldValue::Text(t) => serde_json::to_string(t.expose()).unwrap_or_default(),
         FieldValue::Number(n) => n.to_string(),
+        FieldValue::Label(l) => l.clone(),
         FieldValue::Set(s) => format!("[{}]", sorted_set(s).join(", ")),
         FieldValue::Json(j) => super::mask_json(j).to_string(),
     }

@@ -1,0 +1,115 @@
+//! Names for ids in what people read: a plan resolves metrics and personalities to the platform's ids, and shows
+//! them by the names the manifests use, with the id beside (`politeness (504)`, `Impatient Caller (9)`), typed
+//! the same way in every format (strings).
+//!
+//! Display only: [`named`] returns a copy of the plan whose *changes* carry the names; the operations keep their
+//! ids (they are what is sent) and a saved plan keeps the ids too. Without a catalog (a plan shown from a file,
+//! the platform not read), the ids are shown as they are.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Address, AgentId, Catalog};
+use crate::plan::{FieldValue, Plan};
+
+/// The names of one run's catalogs, by agent and id.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    metrics: BTreeMap<(AgentId, u64), String>,
+    personalities: BTreeMap<(AgentId, u64), String>,
+}
+
+impl Names {
+    /// From the catalogs read with the platform. A metric is named by its slug (what the manifests write), else
+    /// its name.
+    pub fn from_catalogs(catalogs: &BTreeMap<AgentId, Catalog>) -> Names {
+        let mut names = Names::default();
+        for (agent, catalog) in catalogs {
+            for m in &catalog.metrics {
+                names.metrics.insert((*agent, m.id), m.slug.clone().unwrap_or_else(|| m.name.clone()));
+            }
+            for p in &catalog.personalities {
+                names.personalities.insert((*agent, p.id), p.name.clone());
+            }
+        }
+        names
+    }
+
+    fn label(table: &BTreeMap<(AgentId, u64), String>, agent: AgentId, id: u64) -> String {
+        match table.get(&(agent, id)) {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_string(),
+        }
+    }
+}
+
+/// The plan as people read it: metrics and personalities of evaluator changes by name and id.
+pub fn named(plan: &Plan, names: &Names) -> Plan {
+    let mut out = plan.clone();
+    for change in &mut out.changes {
+        let Address::Evaluator { agent, .. } = change.address else { continue };
+        for field in &mut change.fields {
+            let relabel = |value: &mut Option<FieldValue>| match (field.field.as_str(), value.as_mut()) {
+                ("metrics", Some(FieldValue::Set(ids))) => {
+                    *ids = ids
+                        .iter()
+                        .map(|id| match id.parse() {
+                            Ok(n) => Names::label(&names.metrics, agent, n),
+                            Err(_) => id.clone(),
+                        })
+                        .collect();
+                }
+                ("personality", Some(v @ FieldValue::Number(_))) => {
+                    if let FieldValue::Number(id) = v {
+                        *v = FieldValue::Label(Names::label(&names.personalities, agent, *id));
+                    }
+                }
+                _ => {}
+            };
+            relabel(&mut field.before);
+            relabel(&mut field.after);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MetricInfo, PersonalityInfo};
+    use crate::plan::{Action, FieldChange, ResourceChange};
+
+    #[test]
+    fn metrics_and_personalities_are_shown_by_name_and_id_as_strings() {
+        let catalog = Catalog {
+            metrics: vec![MetricInfo { id: 504, slug: Some("politeness".into()), name: "Politeness".into() }],
+            personalities: vec![PersonalityInfo { id: 9, name: "Impatient Caller".into() }],
+        };
+        let names = Names::from_catalogs(&[(12, catalog)].into());
+        let plan = Plan {
+            changes: vec![ResourceChange {
+                address: Address::Evaluator { agent: 12, name: "A".into() },
+                action: Action::Update,
+                remote_id: Some("1".into()),
+                fields: vec![
+                    FieldChange {
+                        field: "metrics".into(),
+                        before: Some(FieldValue::Set(["501".to_string()].into())),
+                        after: Some(FieldValue::Set(["501".to_string(), "504".to_string()].into())),
+                    },
+                    FieldChange {
+                        field: "personality".into(),
+                        before: Some(FieldValue::Number(7)),
+                        after: Some(FieldValue::Number(9)),
+                    },
+                ],
+            }],
+            ..Plan::default()
+        };
+        let shown = named(&plan, &names);
+        let f = &shown.changes[0].fields;
+        assert_eq!(f[0].after, Some(FieldValue::Set(["501".to_string(), "politeness (504)".to_string()].into())));
+        assert_eq!(f[1].before, Some(FieldValue::Label("7".into())));
+        assert_eq!(f[1].after, Some(FieldValue::Label("Impatient Caller (9)".into())));
+        assert_eq!(shown.operations, plan.operations, "what is sent keeps its ids");
+    }
+}
