@@ -113,6 +113,11 @@ reading the platform again.")]
 agent that already has some, use `evalform import`). It validates as written; `evalform plan` then shows the one \
 evaluator it would create. Nothing is overwritten unless --force is given.")]
     Init(InitArgs),
+    /// Show a saved plan (from `plan --out`), reading nothing remote
+    #[command(long_about = "Render a saved plan (from `plan --out FILE`) as text, JSON or markdown, as `plan` \
+showed it when it was made, without reading the platform or needing a key. Sensitive values are shown as \
+(sensitive).")]
+    Show(ShowArgs),
     /// Write manifests that describe what exists on the platform now (adoption)
     Import(ImportArgs),
     /// Write edits made on the platform back into the manifests (accept drift)
@@ -230,6 +235,16 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub auto_approve: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The saved plan
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Clone, Args)]

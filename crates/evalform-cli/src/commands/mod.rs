@@ -23,6 +23,7 @@ pub mod pull;
 pub mod run;
 pub mod sandbox;
 pub mod schema;
+pub mod show;
 pub mod suggest;
 pub mod test;
 pub mod validate;
@@ -41,6 +42,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
         Command::Plan(args) => plan::run(&global, p, args).await,
         Command::Apply(args) => apply::run(&global, p, args).await,
         Command::Init(args) => init::run(p, args),
+        Command::Show(args) => show::run(p, args),
         Command::Import(args) => import::run(&global, p, args).await,
         Command::Pull(args) => pull::run(&global, p, args).await,
         Command::Run(args) => run::run(&global, p, args).await,

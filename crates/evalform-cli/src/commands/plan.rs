@@ -29,6 +29,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         // Scrubbed like every other output: a secret value quoted by the platform's side of a change stays out.
         let mut saved = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes);
         saved.environment = crate::project::env_name().map(str::to_string);
+        saved.names = names.clone();
         let text = saved.to_text()?;
         let scrubbed = crate::redact::scrub(&text);
         if changes_what_apply_sends(&text, &scrubbed) {

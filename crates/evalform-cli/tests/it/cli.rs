@@ -154,6 +154,7 @@ const COMMANDS: &[(&str, &[&str], &[&str])] = &[
     ),
     ("doctor", &["--agent", "--result", "--format"], &["--probe-writes"]),
     ("init", &["--agent"], &["--force"]),
+    ("show", &["--format"], &[]),
     ("schema", &[], &[]),
     ("completions", &[], &[]),
     ("man", &["--out-dir"], &[]),

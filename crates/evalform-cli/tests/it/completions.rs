@@ -109,6 +109,7 @@ fn man_out_dir_writes_one_page_per_command() {
     evalform-run.1
     evalform-sandbox.1
     evalform-schema.1
+    evalform-show.1
     evalform-suggest.1
     evalform-test.1
     evalform-validate.1

@@ -30,6 +30,7 @@ mod sandbox;
 mod scale;
 mod secrets;
 mod ship;
+mod show;
 mod suggest;
 mod tela;
 mod terminal;

@@ -34,6 +34,9 @@ pub struct SavedPlan {
     /// The environment of the project file the plan was made for; `apply --plan` refuses another one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
+    /// The catalogs' names when the plan was made, so `show` shows it as `plan` did (display only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub names: crate::render::Names,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +109,10 @@ impl Drop for PlanLock {
     }
 }
 
+fn is_default(names: &crate::render::Names) -> bool {
+    *names == crate::render::Names::default()
+}
+
 impl SavedPlan {
     pub fn new(plan: Plan, files: &[ManifestFile], targets: &[String], excludes: &[String]) -> SavedPlan {
         SavedPlan {
@@ -117,6 +124,7 @@ impl SavedPlan {
             targets: targets.to_vec(),
             excludes: excludes.to_vec(),
             environment: None,
+            names: crate::render::Names::default(),
         }
     }
 
@@ -140,9 +148,31 @@ impl SavedPlan {
     /// Read a saved plan and put back its sensitive values from the environment, checking each against the hash
     /// it was planned with.
     pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<SavedPlan, SavedPlanError> {
+        let mut value = SavedPlan::checked_json(path)?;
+        let mut problems = BTreeMap::new();
+        unseal(&mut value, env, &mut problems);
+        if !problems.is_empty() {
+            return Err(SavedPlanError::Unseal {
+                path: path.to_path_buf(),
+                problems: problems.into_values().collect(),
+            });
+        }
+        serde_json::from_value(value)
+            .map_err(|e| SavedPlanError::Damaged { path: path.to_path_buf(), reason: e.to_string() })
+    }
+
+    /// Read a saved plan to show it: its sensitive values stay sealed (shown as `(sensitive)`), so no variable
+    /// needs to be set. Never for executing.
+    pub fn read_sealed(path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        serde_json::from_value(SavedPlan::checked_json(path)?)
+            .map_err(|e| SavedPlanError::Damaged { path: path.to_path_buf(), reason: e.to_string() })
+    }
+
+    /// The file as JSON, once it is known to be a saved plan of the format this evalform reads.
+    fn checked_json(path: &Path) -> Result<Value, SavedPlanError> {
         let path_buf = || path.to_path_buf();
         let text = std::fs::read_to_string(path).map_err(|error| SavedPlanError::Read { path: path_buf(), error })?;
-        let mut value: Value = serde_json::from_str(&text)
+        let value: Value = serde_json::from_str(&text)
             .map_err(|e| SavedPlanError::NotAPlan { path: path_buf(), detail: format!(": {e}") })?;
         if value.get("kind").and_then(Value::as_str) != Some(KIND) {
             return Err(SavedPlanError::NotAPlan { path: path_buf(), detail: format!(" (no \"kind\": \"{KIND}\")") });
@@ -154,12 +184,7 @@ impl SavedPlan {
                 found: version.map_or("unknown".to_string(), |v| v.to_string()),
             });
         }
-        let mut problems = BTreeMap::new();
-        unseal(&mut value, env, &mut problems);
-        if !problems.is_empty() {
-            return Err(SavedPlanError::Unseal { path: path_buf(), problems: problems.into_values().collect() });
-        }
-        serde_json::from_value(value).map_err(|e| SavedPlanError::Damaged { path: path_buf(), reason: e.to_string() })
+        Ok(value)
     }
 }
 

@@ -8,14 +8,42 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{Address, AgentId, Catalog};
 use crate::plan::{FieldValue, Plan};
 
-/// The names of one run's catalogs, by agent and id.
-#[derive(Debug, Clone, Default)]
+/// The names of one run's catalogs, by agent and id. Saved with a plan (display only) so that `show` shows it as
+/// `plan` did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Names {
+    #[serde(with = "keyed")]
     metrics: BTreeMap<(AgentId, u64), String>,
+    #[serde(with = "keyed")]
     personalities: BTreeMap<(AgentId, u64), String>,
+}
+
+/// `(agent, id)` keys as `"AGENT/ID"` strings, so the map is a JSON object.
+mod keyed {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<(u64, u64), String>, s: S) -> Result<S::Ok, S::Error> {
+        let flat: BTreeMap<String, &String> = map.iter().map(|((a, i), n)| (format!("{a}/{i}"), n)).collect();
+        flat.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<(u64, u64), String>, D::Error> {
+        let flat = BTreeMap::<String, String>::deserialize(d)?;
+        Ok(flat
+            .into_iter()
+            .filter_map(|(k, n)| {
+                let (a, i) = k.split_once('/')?;
+                Some(((a.parse().ok()?, i.parse().ok()?), n))
+            })
+            .collect())
+    }
 }
 
 impl Names {
