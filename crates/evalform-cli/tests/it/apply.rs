@@ -825,6 +825,24 @@ fn a_person_s_edit_between_the_language_read_and_its_write_survives() {
     w.assert_exact();
 }
 
+/// An evaluator deleted between the plan's read and its PATCH (a person, or a racing apply removing its twin):
+/// the PATCH's 404 is not a refusal of the change; the next round, from a fresh read, creates it again and the
+/// apply verifies.
+#[test]
+fn an_evaluator_deleted_before_its_patch_is_made_again_and_the_apply_verifies() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let id = w.state().evaluators.values().find(|e| e.name == "Toothache emergency").unwrap().id;
+    w.edit("bright-smile/reception.yaml", "and want to be seen today.", "and want to be seen today, before noon.");
+    w.sb.before_next("PATCH", &format!("/test_framework/v1/scenarios/{id}/"), move |s| {
+        s.evaluators.remove(&id);
+    });
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stdout.contains("(the evaluator is gone)"), "{}", out.stdout);
+    w.assert_exact();
+}
+
 #[test]
 fn a_variables_section_the_manifest_does_not_mention_is_not_managed() {
     let w = World::examples();

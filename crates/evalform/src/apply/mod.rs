@@ -510,6 +510,18 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
         },
         // A delete of something already gone has reached its goal.
         Err(e) if verb == Verb::Delete && e.status() == Some(404) => OpStatus::Done,
+        // An evaluator gone since the plan read it (a racing apply removed its twin, a person deleted it): the
+        // change has nothing to land on. Not a refusal of the change: the next round, planned from a fresh read,
+        // decides what is still needed (these writes carry whole values, so planning them again is safe).
+        Err(e)
+            if e.status() == Some(404)
+                && matches!(
+                    op.call,
+                    Call::PatchEvaluator { .. } | Call::SetLanguage { .. } | Call::AdoptEvaluator { .. }
+                ) =>
+        {
+            OpStatus::Unknown(format!("{e} (the evaluator is gone)"))
+        }
         Err(e @ ApiError::OutcomeUnknown { .. }) => OpStatus::Unknown(e.to_string()),
         // The server answered 2xx to a write but the answer could not be read: it applied the write, but what it
         // created is unknown. Settled like an unknown outcome, by reading.

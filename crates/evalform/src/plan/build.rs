@@ -765,9 +765,12 @@ fn patch_body(d: &EvaluatorDiff, create: bool) -> EvaluatorBody {
         folder_path: if create { None } else { d.folder.clone() },
         ..EvaluatorBody::default()
     };
+    // A PATCH of instructions alone does not send `scenario_type`, a field it leaves as it is; a create, a change
+    // of kind, and every flow (the API takes `conditional_actions` only beside its type) do.
+    let kind_changes = create || d.script.as_ref().is_some_and(|s| s.kind_changes);
     match d.script.as_ref().map(|s| &s.to) {
         Some(Script::Text(t)) => {
-            body.scenario_type = Some("instruction".into());
+            body.scenario_type = kind_changes.then(|| "instruction".into());
             body.instructions = Some(t.clone());
         }
         Some(Script::Flow(flow)) => {

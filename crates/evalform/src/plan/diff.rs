@@ -24,6 +24,9 @@ pub struct MetricsChange {
 pub struct ScriptChange {
     pub to: Script,
     pub tail: Option<Text>,
+    /// The platform's copy is of the other kind (instructions vs a flow), or there is none: `scenario_type` must
+    /// be sent with the script. Otherwise it is left out, since it does not change.
+    pub kind_changes: bool,
 }
 
 /// What differs for one evaluator: the new value of every changed field, plus the same as [`FieldChange`]s for
@@ -148,7 +151,11 @@ pub fn diff_evaluator(desired: &Evaluator, remote: Option<&Evaluator>) -> Evalua
                 _ => None,
             };
             change(field.as_str(), before.map(script_value), script_value(script));
-            d.script = Some(ScriptChange { to: script.clone(), tail });
+            let kind_changes = !matches!(
+                (before, script),
+                (Some(Script::Text(_)), Script::Text(_)) | (Some(Script::Flow(_)), Script::Flow(_))
+            );
+            d.script = Some(ScriptChange { to: script.clone(), tail, kind_changes });
         }
     }
     if let Some(v) = &want.expected_outcome {
