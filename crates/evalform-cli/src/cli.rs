@@ -280,6 +280,10 @@ pub struct ImportArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
+    /// Write test profile variables whose names say they are secrets (token, key, password, pin, ...) as
+    /// `${env:NAME}` references, and list the variables to set
+    #[arg(long)]
+    pub secrets_as_env: bool,
     #[command(flatten)]
     pub remote: RemoteArgs,
 }

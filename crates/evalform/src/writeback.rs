@@ -87,8 +87,15 @@ pub fn write(file: &EditedFile) -> Result<(), WriteError> {
 
 /// A text as a manifest writes it. A sensitive value (never expected in observed state) is written as its
 /// `${env:...}` template, which is also what the manifest it came from said.
+///
+/// A platform text that literally holds `${env:NAME}` is written escaped (`$${env:NAME}`,
+/// [`crate::import::escape_env_text`]), so the next apply does not put this machine's `$NAME` in its place; a
+/// template is written as it is (it is meant as a reference).
 pub fn text_value(text: &Text) -> String {
-    text.template().unwrap_or(text.expose()).to_string()
+    match text.template() {
+        Some(template) => template.to_string(),
+        None => crate::import::escape_env_text(text.expose()),
+    }
 }
 
 /// A long text (instructions, outcomes, messages) as a manifest writes it: a block when it has several lines.

@@ -29,14 +29,20 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<O
     let remote = crate::connect::remote(&args.remote, global.parallelism, args.agent.is_some(), prompt.is_some())?;
 
     let mut files = Vec::new();
+    let mut secrets = Vec::new();
     if let Some(agent) = args.agent {
         // Every managed field is written, so every one must be read, including those only the single GET has.
         let opts = FetchOptions { need_max_duration: true, need_language: true, project: None };
         let fetched = fetch_agent(remote.cekura()?, agent, &opts)
             .await
             .map_err(|e| fetch_error(e, "check the agent id: it is in the agent's URL in the Cekura dashboard"))?;
+        let mut state = fetched.state;
+        secrets = evalform::import::likely_secrets(&state);
+        if args.secrets_as_env {
+            evalform::import::secrets_as_env(&mut state, &secrets);
+        }
         files.extend(render_agent(&ImportInput {
-            agent: &fetched.state,
+            agent: &state,
             catalog: &fetched.catalog,
             phone_numbers: &fetched.phone_numbers,
         }));
@@ -72,6 +78,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ImportArgs) -> Result<O
             ));
         }
     }
+    report_secrets(p, &secrets, args.secrets_as_env);
     p.status(&format!("next: evalform plan {}", args.out.display()));
     Ok(Outcome::Success)
 }
@@ -181,4 +188,30 @@ fn prompt_id(raw: &str) -> Result<String, CliError> {
         Err(CliError::new(format!("`{raw}` is not a Tela prompt id"))
             .hint("a prompt id is a uuid such as 5f0c2a4e-0000-4000-8000-000000000001"))
     }
+}
+
+/// Values the platform returned in clear whose names say they are secrets: with `--secrets-as-env` they were
+/// written as `${env:NAME}` and the variables to set are listed; without it, a warning names each one.
+fn report_secrets(p: &Printer, secrets: &[evalform::import::LikelySecret], as_env: bool) {
+    if secrets.is_empty() {
+        return;
+    }
+    if as_env {
+        p.status("set these variables before `evalform plan` (the values are on the platform):");
+        for s in secrets {
+            p.status(&format!("  {}  ({})", s.env_name, s.place()));
+        }
+        return;
+    }
+    let n = secrets.len();
+    p.warn(&match n {
+        1 => "warning: 1 value that looks like a secret was written in clear:".to_string(),
+        n => format!("warning: {n} values that look like secrets were written in clear:"),
+    });
+    for s in secrets {
+        p.warn(&format!("  {}", s.place()));
+    }
+    p.warn(
+        "  hint: `evalform import --secrets-as-env` writes them as ${env:NAME} references instead (docs/secrets.md)",
+    );
 }

@@ -545,3 +545,33 @@ fn import_evaluator_adopts_one_resource_into_the_existing_manifests_keeping_comm
     assert_eq!(again.code, 1, "{}", again.snapshot());
     assert!(again.stderr.contains("already declared"), "{}", again.snapshot());
 }
+
+/// The platform returns secrets in clear: import names the values that look like secrets, and with
+/// `--secrets-as-env` writes them as `${env:NAME}` references and lists the variables; the suite then plans clean.
+#[test]
+fn values_that_look_like_secrets_are_named_or_written_as_env_references() {
+    let w = crate::apply::World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let out = w.run(&["import", "--agent", "101", "--out", "plain"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let warning: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("next:")).collect();
+    insta::assert_snapshot!(warning.join("\n"), @r#"
+    warning: 1 value that looks like a secret was written in clear:
+      test profile "Returning customer" main_agent_variables.crm_token
+      hint: `evalform import --secrets-as-env` writes them as ${env:NAME} references instead (docs/secrets.md)
+    "#);
+
+    let out = w.run(&["import", "--agent", "101", "--out", "env", "--secrets-as-env"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let listed: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("next:")).collect();
+    insta::assert_snapshot!(listed.join("\n"), @r#"
+    set these variables before `evalform plan` (the values are on the platform):
+      RETURNING_CUSTOMER_CRM_TOKEN  (test profile "Returning customer" main_agent_variables.crm_token)
+    "#);
+    let agent_file = std::fs::read_to_string(w.path("env/agent-101/_agent.yaml")).unwrap();
+    assert!(agent_file.contains("crm_token: ${env:RETURNING_CUSTOMER_CRM_TOKEN}"), "{agent_file}");
+    let mut plan = w.cmd(&["plan", "--detailed-exitcode", "env"]);
+    plan.env("RETURNING_CUSTOMER_CRM_TOKEN", "tok-3f9a-not-printed");
+    let planned = crate::common::run(plan, None);
+    assert_eq!(planned.code, 0, "{}", planned.snapshot());
+}

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::{escape_env_node, evaluator_entries, test_profile, ImportInput, ProfileNames, Refs};
+use super::{evaluator_entries, test_profile, ImportInput, ProfileNames, Refs};
 use crate::manifest::Manifests;
 use crate::yaml::edit::{Edit, Value};
 use crate::yaml::emit::Item;
@@ -117,8 +117,7 @@ pub fn adopt_edits(
                     .comment("not set on the platform; listed so that this file's `defaults` do not set them"),
             );
         }
-        let mut node = Value::Map(entries);
-        escape_env_node(&mut node);
+        let node = Value::Map(entries);
         evaluators.push(node);
         if let Some(folder) = e.spec.folder.as_ref().filter(|f| !f.is_empty()) {
             let mut prefix = String::new();
@@ -143,8 +142,7 @@ pub fn adopt_edits(
         {
             return Err(AdoptError::AlreadyDeclared { kind: "test profile", id: *id, name: p.name.clone() });
         }
-        let mut node = test_profile(p, &names).node;
-        escape_env_node(&mut node);
+        let node = test_profile(p, &names).node;
         profiles.push(node);
     }
 

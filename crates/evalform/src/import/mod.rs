@@ -67,6 +67,115 @@ fn header(what: &str) -> Vec<String> {
     ]
 }
 
+/// A test profile variable whose name says it holds a secret (`crm_token`, `api_key`, `password`, `pin`, ...). The
+/// platform returns such values in clear, so import would write them in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikelySecret {
+    pub profile: String,
+    /// `main_agent_variables`, `testing_agent_variables` or `information`.
+    pub section: &'static str,
+    pub key: String,
+    /// The environment variable `--secrets-as-env` writes instead (`RETURNING_CUSTOMER_CRM_TOKEN`).
+    pub env_name: String,
+}
+
+impl LikelySecret {
+    /// Where it is, as the manifests say: `test profile "Returning customer" main_agent_variables.crm_token`.
+    pub fn place(&self) -> String {
+        format!("test profile {:?} {}.{}", self.profile, self.section, self.key)
+    }
+}
+
+/// Whether a variable's name says it holds a secret.
+fn secret_name(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["token", "secret", "password", "passwd", "apikey", "api_key", "credential", "auth"].iter().any(|w| k.contains(w))
+        || k == "key"
+        || k.ends_with("_key")
+        || k == "pin"
+        || k.ends_with("_pin")
+}
+
+/// `Returning customer` + `crm_token` -> `RETURNING_CUSTOMER_CRM_TOKEN`.
+fn env_name(profile: &str, key: &str) -> String {
+    let mut out = String::new();
+    for c in format!("{profile}_{key}").chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_uppercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_matches('_').to_string();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("V_{out}")
+    } else {
+        out
+    }
+}
+
+/// The test profile variables of `agent` that look like secrets, in the order the manifests write them.
+pub fn likely_secrets(agent: &AgentState) -> Vec<LikelySecret> {
+    let mut out = Vec::new();
+    for p in &agent.test_profiles {
+        let sections: Vec<(&'static str, &BTreeMap<String, Text>)> = match &p.information {
+            Some(Information::Sectioned { main_agent_variables, testing_agent_variables }) => {
+                vec![
+                    ("main_agent_variables", main_agent_variables),
+                    ("testing_agent_variables", testing_agent_variables),
+                ]
+            }
+            Some(Information::Flat(vars)) => vec![("information", vars)],
+            None => Vec::new(),
+        };
+        for (section, vars) in sections {
+            for (key, value) in vars {
+                if secret_name(key) && !value.expose().is_empty() && !value.is_sensitive() {
+                    let env_name = env_name(&p.name, key);
+                    out.push(LikelySecret { profile: p.name.clone(), section, key: key.clone(), env_name });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Write each of `secrets` as a `${env:NAME}` reference instead of its value (`import --secrets-as-env`).
+pub fn secrets_as_env(agent: &mut AgentState, secrets: &[LikelySecret]) {
+    for p in &mut agent.test_profiles {
+        let sections: Vec<(&'static str, &mut BTreeMap<String, Text>)> = match &mut p.information {
+            Some(Information::Sectioned { main_agent_variables, testing_agent_variables }) => {
+                vec![
+                    ("main_agent_variables", main_agent_variables),
+                    ("testing_agent_variables", testing_agent_variables),
+                ]
+            }
+            Some(Information::Flat(vars)) => vec![("information", vars)],
+            None => Vec::new(),
+        };
+        for (section, vars) in sections {
+            for s in secrets.iter().filter(|s| s.profile == p.name && s.section == section) {
+                if let Some(v) = vars.get_mut(&s.key) {
+                    *v = Text::sensitive(v.expose().to_string(), format!("${{env:{}}}", s.env_name));
+                }
+            }
+        }
+    }
+}
+
+/// The folders an agent's manifests declare: folders belong to the project, which other agents share, so only
+/// those this agent's evaluators are filed in (and the folders above them) are its own.
+pub(crate) fn own_folders(agent: &AgentState) -> BTreeSet<String> {
+    let used: BTreeSet<&str> = agent
+        .evaluators
+        .iter()
+        .filter_map(|e| e.spec.folder.as_deref())
+        .filter(|f| !f.is_empty())
+        .flat_map(|f| f.match_indices('.').map(|(i, _)| &f[..i]).chain(std::iter::once(f)))
+        .collect();
+    agent.folders.iter().filter(|f| used.contains(f.as_str())).cloned().collect()
+}
+
 /// The manifests describing one agent: `agent-<ID>/_agent.yaml` (project, folders, test profiles), one file per
 /// top-level folder, and `agent-<ID>/_root.yaml` for evaluators in no folder. Files are sorted by path.
 pub fn render_agent(input: &ImportInput) -> Vec<ImportedFile> {
@@ -83,8 +192,8 @@ pub fn render_agent(input: &ImportInput) -> Vec<ImportedFile> {
     if let Some(project) = agent.project {
         cekura.push(Entry::new("project", Node::Int(project)));
     }
-    if !agent.folders.is_empty() {
-        let folders = agent.folders.iter().map(|f| Item::new(Node::Str(f.clone()))).collect();
+    let folders: Vec<Item> = own_folders(agent).into_iter().map(|f| Item::new(Node::Str(f))).collect();
+    if !folders.is_empty() {
         cekura.push(Entry::new("folders", Node::Seq(folders)));
     }
     if !agent.test_profiles.is_empty() {
@@ -157,8 +266,7 @@ pub fn render_prompt(prompt: &PromptState) -> ImportedFile {
         })
         .collect();
     let tela = vec![Entry::new("prompt", Node::Str(prompt.prompt.clone())), Entry::new("test_cases", Node::Seq(items))];
-    let mut root = vec![Entry::new("version", Node::Int(1)), Entry::new("tela", Node::Map(tela))];
-    escape_env_references(&mut root);
+    let root = vec![Entry::new("version", Node::Int(1)), Entry::new("tela", Node::Map(tela))];
     ImportedFile {
         path: Path::new("tela").join(format!("{}.yaml", prompt.prompt)),
         contents: emit::document(&header, &root),
@@ -166,8 +274,7 @@ pub fn render_prompt(prompt: &PromptState) -> ImportedFile {
 }
 
 fn file(path: PathBuf, header: &[String], cekura: Vec<Entry>) -> ImportedFile {
-    let mut root = vec![Entry::new("version", Node::Int(1)), Entry::new("cekura", Node::Map(cekura))];
-    escape_env_references(&mut root);
+    let root = vec![Entry::new("version", Node::Int(1)), Entry::new("cekura", Node::Map(cekura))];
     ImportedFile { path, contents: emit::document(header, &root) }
 }
 
@@ -178,23 +285,6 @@ fn file(path: PathBuf, header: &[String], cekura: Vec<Entry>) -> ImportedFile {
 /// `${env:X}`.
 pub(crate) fn escape_env_text(s: &str) -> String {
     s.replace("${env:", "$${env:")
-}
-
-fn escape_env_references(entries: &mut [Entry]) {
-    for e in entries {
-        escape_env_node(&mut e.value);
-    }
-}
-
-/// [`escape_env_text`] on every string of a value about to be written (import and pull).
-pub(crate) fn escape_env_node(n: &mut Node) {
-    match n {
-        Node::Str(s) | Node::Text(s) | Node::Block(s) => *s = escape_env_text(s),
-        Node::Flow(items) => items.iter_mut().for_each(escape_env_node),
-        Node::Map(entries) => escape_env_references(entries),
-        Node::Seq(items) => items.iter_mut().for_each(|i| escape_env_node(&mut i.node)),
-        Node::Int(_) | Node::Bool(_) => {}
-    }
 }
 
 fn counts<'a>(names: impl Iterator<Item = &'a str>) -> BTreeMap<&'a str, usize> {

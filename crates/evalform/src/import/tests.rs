@@ -356,7 +356,9 @@ fn read_back(files: &[ImportedFile], catalog: &Catalog, observed: &AgentState) -
 }
 
 /// `observed` with lists in the order [`read_back`] returns them.
+/// The observed state as import describes it: sorted, and with the folders of the agent's own evaluators only.
 fn sorted(mut observed: AgentState) -> AgentState {
+    observed.folders = own_folders(&observed);
     observed.evaluators.sort_by_key(|e| e.id);
     observed.test_profiles.sort_by_key(|p| p.id);
     observed
@@ -745,4 +747,20 @@ fn a_literal_env_reference_on_the_platform_is_written_escaped() {
     let all: String = files.iter().map(|f| f.contents.as_str()).collect();
     assert!(all.contains("Read $${env:HOME} aloud."), "{all}");
     assert!(!all.contains(" ${env:HOME}"), "{all}");
+}
+
+#[test]
+fn variables_named_like_secrets_are_found_and_written_as_env_references() {
+    let mut agent = agent();
+    let found = likely_secrets(&agent);
+    let places: Vec<(String, &str)> = found.iter().map(|s| (s.place(), s.env_name.as_str())).collect();
+    assert_eq!(
+        places,
+        [("test profile \"Premium caller\" main_agent_variables.pin".to_string(), "PREMIUM_CALLER_PIN")]
+    );
+    secrets_as_env(&mut agent, &found);
+    let files = render_agent(&ImportInput { agent: &agent, catalog: &catalog(), phone_numbers: &phones() });
+    let text = &files[0].contents;
+    assert!(text.contains("pin: ${env:PREMIUM_CALLER_PIN}"), "{text}");
+    assert!(!text.contains("0042"), "{text}");
 }

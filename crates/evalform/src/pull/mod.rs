@@ -108,15 +108,8 @@ pub fn pull(manifests: &Manifests, observed: &Observed, opts: &PullOptions) -> P
         .iter()
         .zip(run.edits)
         .filter(|(_, e)| !e.is_empty())
-        .map(|(d, mut edits)| {
-            // A literal `${env:` of the platform is written escaped, as import writes it.
-            for e in &mut edits {
-                if let crate::yaml::edit::Change::Set(v) | crate::yaml::edit::Change::Push(v) = &mut e.change {
-                    crate::import::escape_env_node(v);
-                }
-            }
-            FileEdits { path: d.path.clone(), edits }
-        })
+        // A literal `${env:` of the platform is written escaped, as import writes it (`writeback::text_value`).
+        .map(|(d, edits)| FileEdits { path: d.path.clone(), edits })
         .collect();
     Pulled { files, not_placed: run.not_placed }
 }
@@ -433,17 +426,18 @@ impl<'d> Run<'d> {
                     // The loader drops trailing line breaks of instructions, so a `|` block may keep its own.
                     let clip = matches!(&node.map(|n| &n.kind), Some(NodeKind::Scalar { value, written: Written::Literal, .. }) if value.ends_with('\n'));
                     let text = if clip { format!("{remote_text}\n") } else { remote_text.to_string() };
-                    return Some(Want::Value(Value::Text(text)));
+                    return Some(Want::Value(Value::Text(crate::import::escape_env_text(&text))));
                 }
                 if let Some(body) = remote_text.strip_suffix(suffix.as_str()) {
-                    return Some(Want::Value(Value::Text(body.to_string())));
+                    return Some(Want::Value(Value::Text(crate::import::escape_env_text(body))));
                 }
                 if self.opts.defaults == DefaultsChoice::Override {
                     // The whole text on the evaluator, and no suffix for it.
                     let file = place.file;
                     let mut edits =
                         vec![Edit::set(format!("{}.instructions_suffix", place.path), Value::Str(String::new()))];
-                    edits.push(Edit::set(format!("{}.instructions", place.path), Value::Text(remote_text.to_string())));
+                    let whole = crate::import::escape_env_text(remote_text);
+                    edits.push(Edit::set(format!("{}.instructions", place.path), Value::Text(whole)));
                     self.edits[file].extend(edits);
                     return None;
                 }
@@ -813,7 +807,10 @@ impl<'d> Run<'d> {
                     }
                     for (k, rv) in r {
                         if d.get(k) != Some(rv) && !d.get(k).is_some_and(Text::is_sensitive) {
-                            edits.push(Edit::set(key_path(section_path, k), Value::Str(rv.expose().to_string())));
+                            edits.push(Edit::set(
+                                key_path(section_path, k),
+                                Value::Str(crate::writeback::text_value(rv)),
+                            ));
                         }
                     }
                 }
@@ -828,7 +825,7 @@ impl<'d> Run<'d> {
 type Vars = BTreeMap<String, Text>;
 
 fn string_map(map: &BTreeMap<String, Text>) -> Value {
-    Value::Map(map.iter().map(|(k, v)| Entry::new(k.clone(), Value::Str(v.expose().to_string()))).collect())
+    Value::Map(map.iter().map(|(k, v)| Entry::new(k.clone(), Value::Str(crate::writeback::text_value(v)))).collect())
 }
 
 fn int_of(node: &Node) -> Option<u64> {
