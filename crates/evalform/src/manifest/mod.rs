@@ -14,6 +14,7 @@ mod convert;
 pub mod diagnostic;
 mod env;
 pub mod raw;
+pub mod scan;
 mod structure;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
