@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use tokio::task::JoinHandle;
 
-use crate::cekura::fetch::{fetch_agent, finish_agent, read_lists, AgentLists, FetchOptions, FetchedAgent};
+use crate::cekura::fetch::{finish_agent_for, read_lists, AgentLists, FetchOptions, FetchedAgent, SingleReads};
 use crate::cekura::{CekuraClient, FetchError};
 use crate::manifest::scan::Targets;
 use crate::model::{AgentId, PromptState, State};
@@ -131,6 +131,14 @@ impl Remote {
                     need_language: want.evaluators.iter().any(|e| e.spec.language.is_some()),
                     project: want.project,
                 };
+                // Single reads only for the evaluators that manage a field the list lacks.
+                let mut only = SingleReads::default();
+                for e in want.evaluators.iter().filter(|e| e.spec.max_duration.is_some() || e.spec.language.is_some()) {
+                    match e.id {
+                        Some(id) => only.ids.insert(id),
+                        None => only.names.insert(e.name.clone()),
+                    };
+                }
                 let started = match prefetch.agents.remove(id) {
                     Some((project, task)) if project == want.project => Some(task),
                     Some((_, task)) => {
@@ -140,7 +148,7 @@ impl Remote {
                     None => None,
                 };
                 let (client, id) = (client.clone(), *id);
-                agents.spawn(async move { (id, fetch_agent_from(&client, id, &opts, started).await) });
+                agents.spawn(async move { (id, fetch_agent_from(&client, id, &opts, &only, started).await) });
             }
         }
         let mut prompts = JoinSet::new();
@@ -230,11 +238,12 @@ async fn fetch_agent_from(
     client: &CekuraClient,
     id: AgentId,
     opts: &FetchOptions,
+    only: &SingleReads,
     started: Option<ListsTask>,
 ) -> Result<FetchedAgent, FetchError> {
     if let Some(task) = started {
         match task.await {
-            Ok(Ok(lists)) => match finish_agent(client, lists, opts).await {
+            Ok(Ok(lists)) => match finish_agent_for(client, lists, opts, Some(only)).await {
                 Err(FetchError::Api { source, .. }) if source.status() == Some(404) => {}
                 other => return other,
             },
@@ -243,7 +252,7 @@ async fn fetch_agent_from(
             Err(_) => {} // cancelled or failed: read afresh
         }
     }
-    fetch_agent_settled(client, id, opts).await
+    fetch_agent_settled(client, id, opts, only).await
 }
 
 /// Read one agent. An object deleted between the list and its single GET (another apply removing its twin, a
@@ -253,10 +262,13 @@ async fn fetch_agent_settled(
     client: &CekuraClient,
     id: AgentId,
     opts: &FetchOptions,
+    only: &SingleReads,
 ) -> Result<FetchedAgent, FetchError> {
     let mut attempt = 0;
     loop {
-        match fetch_agent(client, id, opts).await {
+        let read =
+            async { finish_agent_for(client, read_lists(client, id, opts.project).await?, opts, Some(only)).await };
+        match read.await {
             Err(FetchError::Api { source, .. }) if source.status() == Some(404) && attempt < 3 => {
                 attempt += 1;
             }

@@ -412,3 +412,49 @@ async fn prefetched_reads_are_used_only_when_they_match_the_desired_state() {
     assert_eq!(reread.observed.state, plain.observed.state);
     sb.shutdown().await;
 }
+
+/// `max_duration` is only in an evaluator's single read: a plan reads singly only the evaluators whose manifest
+/// manages it (matched by name, or by `id` pin), not every evaluator of the agent.
+#[tokio::test]
+async fn single_reads_only_for_the_evaluators_that_manage_max_duration() {
+    use evalform::model::{AgentState, Evaluator, EvaluatorSpec, State};
+    use evalform::remote::Remote;
+
+    let sb = sandbox().await;
+    let ids = create_evaluators(&cekura(&sb), 4).await;
+    let remote = Remote { cekura: Some(cekura(&sb)), tela: None };
+    let managed = |id: Option<u64>, name: &str| Evaluator {
+        id,
+        name: name.to_string(),
+        spec: EvaluatorSpec { max_duration: Some(240), ..EvaluatorSpec::default() },
+        ignore_changes: Default::default(),
+        source: None,
+    };
+    let plain = Evaluator { spec: EvaluatorSpec::default(), ..managed(None, "Evaluator 000") };
+    let mut desired = State::default();
+    desired.agents.insert(
+        1,
+        AgentState {
+            agent: 1,
+            evaluators: vec![plain, managed(None, "Evaluator 001"), managed(Some(ids[3]), "Renamed")],
+            ..AgentState::default()
+        },
+    );
+    sb.clear_requests();
+    let snapshot = remote.observe(&desired).await.unwrap();
+    let singles: Vec<String> = sb
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .filter(|r| {
+            let rest = r.path.strip_prefix("/test_framework/v1/scenarios/").unwrap_or("");
+            rest.trim_end_matches('/').parse::<u64>().is_ok()
+        })
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(singles.len(), 2, "{singles:?}");
+    let durations: Vec<Option<u32>> =
+        snapshot.observed.state.agents[&1].evaluators.iter().map(|e| e.spec.max_duration).collect();
+    assert_eq!(durations, [None, Some(240), None, Some(240)]);
+    sb.shutdown().await;
+}

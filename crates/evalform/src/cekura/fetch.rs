@@ -156,12 +156,31 @@ pub async fn finish_agent(
     lists: AgentLists,
     opts: &FetchOptions,
 ) -> Result<FetchedAgent, FetchError> {
+    finish_agent_for(client, lists, opts, None).await
+}
+
+/// The evaluators whose single read a plan needs: those a manifest declares (by `id` pin or by name, as the
+/// planner matches them) with a field the list lacks. Another evaluator's `max_duration` is never compared.
+#[derive(Debug, Clone, Default)]
+pub struct SingleReads {
+    pub ids: BTreeSet<u64>,
+    pub names: BTreeSet<String>,
+}
+
+/// [`finish_agent`], reading singly only the evaluators `only` names (all of them when `None`).
+pub async fn finish_agent_for(
+    client: &CekuraClient,
+    lists: AgentLists,
+    opts: &FetchOptions,
+    only: Option<&SingleReads>,
+) -> Result<FetchedAgent, FetchError> {
     let AgentLists { agent, project, scenarios, profiles, folders, metrics, personalities, phones } = lists;
     let phone_numbers: BTreeMap<u64, String> = phones.into_iter().filter_map(|p| p.number.map(|n| (p.id, n))).collect();
 
     let wanted: Vec<u64> = scenarios
         .iter()
         .filter(|s| opts.need_max_duration || (opts.need_language && s.scenario_language.is_none()))
+        .filter(|s| only.is_none_or(|o| o.ids.contains(&s.id) || o.names.contains(&s.name)))
         .map(|s| s.id)
         .collect();
     let details = fetch_details(client, &wanted).await?;
