@@ -112,7 +112,7 @@ struct Converter<'a, 'f> {
     incomplete: bool,
 }
 
-pub(crate) fn convert<'f>(files: &'f [ManifestFile], opts: &LoadOptions) -> (State, Vec<Diagnostic>) {
+pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec<Diagnostic>) {
     let schema = raw::schema();
     let mut c = Converter {
         opts,
@@ -122,16 +122,11 @@ pub(crate) fn convert<'f>(files: &'f [ManifestFile], opts: &LoadOptions) -> (Sta
         prompts: BTreeMap::new(),
         incomplete: false,
     };
-    let names = |file: &'f ManifestFile| {
+    for file in files {
         let name = file.path.to_string_lossy().replace('\\', "/");
         // A UTF-8 byte order mark (some Windows editors write one) is not part of the document.
         let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
-        (name, text)
-    };
-    let mut on_parsed = |(name, text): (String, &'f str), parsed: FileParse| {
-        c.diags.extend(parsed.diags);
-        c.incomplete |= parsed.incomplete;
-        if let Some((index, manifest)) = parsed.read {
+        if let Some((index, manifest)) = c.parse(&name, text, &schema) {
             c.srcs.push(Src { name, text, index });
             let fi = c.srcs.len() - 1;
             if let Some(cekura) = &manifest.cekura {
@@ -141,8 +136,7 @@ pub(crate) fn convert<'f>(files: &'f [ManifestFile], opts: &LoadOptions) -> (Sta
                 c.tela(fi, tela);
             }
         }
-    };
-    parse_in_order(files, &schema, names, &mut on_parsed);
+    }
     if !c.incomplete {
         c.check_references();
     }
@@ -153,22 +147,7 @@ pub(crate) fn convert<'f>(files: &'f [ManifestFile], opts: &LoadOptions) -> (Sta
     (state, c.diags)
 }
 
-/// One file parsed and structurally checked: its diagnostics, whether it could be read into types at all, and
-/// what was read.
-#[derive(Default)]
-struct FileParse {
-    diags: Vec<Diagnostic>,
-    incomplete: bool,
-    read: Option<(PositionIndex, raw::Manifest)>,
-}
-
-impl FileParse {
-    fn of(name: &str, text: &str, schema: &serde_json::Value) -> FileParse {
-        let mut out = FileParse::default();
-        out.read = out.parse(name, text, schema);
-        out
-    }
-
+impl<'a, 'f> Converter<'a, 'f> {
     /// Parse and structurally check one file; `None` (with diagnostics) when it cannot be read into types.
     fn parse(&mut self, name: &str, text: &str, schema: &serde_json::Value) -> Option<(PositionIndex, raw::Manifest)> {
         let fail = |c: &mut Self, d: Diagnostic| {
@@ -224,58 +203,7 @@ impl FileParse {
             }
         }
     }
-}
 
-/// Files are parsed on a few threads (parsing is most of loading, and files are independent); what was parsed is
-/// handed to `each` in the files' order, on this thread, so diagnostics and declarations come in the same order
-/// as a one-thread load. At most a few files' parses wait at a time.
-fn parse_in_order<'f>(
-    files: &'f [ManifestFile],
-    schema: &serde_json::Value,
-    names: impl Fn(&'f ManifestFile) -> (String, &'f str) + Sync,
-    each: &mut dyn FnMut((String, &'f str), FileParse),
-) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len()).min(8);
-    if threads <= 1 || files.iter().map(|f| f.text.len()).sum::<usize>() < PARALLEL_FROM_BYTES {
-        for file in files {
-            let (name, text) = names(file);
-            let parsed = FileParse::of(&name, text, schema);
-            each((name, text), parsed);
-        }
-        return;
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, (String, &'f str), FileParse)>(threads);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let (tx, next, names) = (tx.clone(), &next, &names);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(file) = files.get(i) else { break };
-                let (name, text) = names(file);
-                let parsed = FileParse::of(&name, text, schema);
-                if tx.send((i, (name, text), parsed)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        let mut waiting = BTreeMap::new();
-        let mut want = 0;
-        for (i, named, parsed) in rx {
-            waiting.insert(i, (named, parsed));
-            while let Some((named, parsed)) = waiting.remove(&want) {
-                each(named, parsed);
-                want += 1;
-            }
-        }
-    });
-}
-
-/// Below this many bytes of manifests, threads cost more than they save.
-const PARALLEL_FROM_BYTES: usize = 256 * 1024;
-
-impl<'a, 'f> Converter<'a, 'f> {
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
@@ -967,50 +895,6 @@ mod tests {
             .map(|(i, t)| ManifestFile { path: format!("f{i}.yaml").into(), text: t.to_string() })
             .collect();
         load_texts(files, &opts).map(|m| m.state).map_err(|d| d.to_string())
-    }
-
-    /// Large loads parse files on several threads: what comes out (declarations in order, every diagnostic, the
-    /// same words) is what a one-thread load of the same files gives. Trailing comment lines make the files big
-    /// enough for threads without moving any position.
-    #[test]
-    fn a_load_on_threads_equals_a_load_on_one() {
-        let files: Vec<String> = (0..12)
-            .map(|i| {
-                let agent = 5 + i % 3;
-                let mut t = format!("version: 1\ncekura:\n  agent: {agent}\n  evaluators:\n");
-                for j in 0..5 {
-                    t += &format!(
-                        "    - {{name: e{i}-{j}, personality: 7, instructions: Call {j}., expected_outcome: ok}}\n"
-                    );
-                }
-                t
-            })
-            .collect();
-        let padded = |texts: &[String]| -> Vec<String> {
-            // (Not after an unclosed bracket: the parser looks for its end in what follows.)
-            let pad =
-                |t: &String| if t.ends_with("[\n") { t.clone() } else { format!("{t}{}", "# padding\n".repeat(3000)) };
-            texts.iter().map(pad).collect()
-        };
-        assert!(padded(&files).iter().map(String::len).sum::<usize>() > PARALLEL_FROM_BYTES);
-        let one = load(&files.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
-        let many = load(&padded(&files).iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
-        assert_eq!(one.agents.len(), 3);
-        let names = |s: &State| -> Vec<String> {
-            s.agents.values().flat_map(|a| a.evaluators.iter().map(|e| e.name.clone())).collect()
-        };
-        assert_eq!(names(&many), names(&one));
-        assert_eq!(many.agents.keys().collect::<Vec<_>>(), one.agents.keys().collect::<Vec<_>>());
-
-        // With problems: a structural error, a YAML error and a name declared twice across files.
-        let mut bad = files.clone();
-        bad[2] = bad[2].replace("personality: 7", "personality: 7, colour: red");
-        bad[7] = "version: 1\ncekura:\n  agent: [\n".to_string();
-        bad[9] = bad[9].replace("name: e9-0", "name: e6-0");
-        let one = load(&bad.iter().map(String::as_str).collect::<Vec<_>>()).unwrap_err();
-        let many = load(&padded(&bad).iter().map(String::as_str).collect::<Vec<_>>()).unwrap_err();
-        assert!(one.contains("colour") && one.contains("not valid YAML"), "{one}");
-        assert_eq!(many, one);
     }
 
     const DEFAULTS: &str = r#"version: 1
