@@ -134,3 +134,19 @@ fn a_wrong_agent_id_with_a_project_is_named_not_reported_as_unknown_metrics() {
         ")
     });
 }
+
+/// The reads started before loading follow a quick look at the files' headers; a header it cannot read (a quoted
+/// key) only means that agent or prompt is read after loading. The plan is the same, and each client is built
+/// (and says where its settings came from) once.
+#[test]
+fn headers_the_quick_look_cannot_read_change_nothing() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.edit("tela/order-support.yaml", "  prompt:", "  \"prompt\":");
+    w.edit("bright-smile/reception.yaml", "  agent:", "  \"agent\":");
+    let out = w.run(&["plan", "-v", "--detailed-exitcode"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stdout.contains("No changes."), "{}", out.snapshot());
+    assert_eq!(out.stderr.matches("Cekura: base URL").count(), 1, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("Tela: base URL").count(), 1, "{}", out.stderr);
+}
