@@ -134,18 +134,54 @@ pub async fn plan_manifests(
     targets: &TargetArgs,
     remote: &crate::cli::RemoteArgs,
 ) -> Result<Option<Planned>, CliError> {
-    let Some(loaded) = load_desired(p, paths)? else {
+    // The reads that need only ids start now, for the agents and prompts the files' headers name, and run while
+    // the manifests load; the loaded state decides which of them are used.
+    let guess = evalform::manifest::scan::scan(paths);
+    let (want_cekura, want_tela) = (!guess.agents.is_empty(), !guess.prompts.is_empty());
+    let early =
+        (want_cekura || want_tela).then(|| crate::connect::remote(remote, global.parallelism, want_cekura, want_tela));
+    let prefetch = match &early {
+        Some(Ok(r)) => r.prefetch(&guess),
+        _ => evalform::remote::Prefetch::default(),
+    };
+    let Some(loaded) = off_the_runtime(|| load_desired(p, paths))? else {
         return Ok(None);
     };
     let settings = plan_settings(targets);
-    let remote = crate::connect::remote_for(remote, global.parallelism, &loaded.state)?;
+    let needs = (!loaded.state.agents.is_empty(), !loaded.state.prompts.is_empty());
+    // The clients built for the guess are kept (each is built, and says where its settings came from, once).
+    let remote = match early {
+        Some(Ok(early)) => evalform::remote::Remote {
+            cekura: match (needs.0, early.cekura) {
+                (false, _) => None,
+                (true, Some(client)) => Some(client),
+                (true, None) => Some(crate::connect::cekura_client(remote, global.parallelism)?),
+            },
+            tela: match (needs.1, early.tela) {
+                (false, _) => None,
+                (true, Some(client)) => Some(client),
+                (true, None) => Some(crate::connect::tela_client(remote, global.parallelism)?),
+            },
+        },
+        Some(Err(err)) if needs == (want_cekura, want_tela) => return Err(err),
+        _ => crate::connect::remote_for(remote, global.parallelism, &loaded.state)?,
+    };
     let snapshot = {
         let _spinner = p.spinner("Reading the platform");
-        remote.observe(&loaded.state).await?
+        remote.observe_prefetched(&loaded.state, prefetch).await?
     };
     let plan = evalform::plan::plan(&loaded.state, &snapshot.observed, &settings)?;
     let names = evalform::render::Names::from_catalogs(&snapshot.observed.catalogs);
     Ok(Some(Planned { loaded, settings, remote, plan, names }))
+}
+
+/// Run blocking work (loading manifests) without stalling the tasks of the runtime it is called from, when the
+/// runtime has other threads to run them on.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// The planner's settings from `--target` / `--exclude` / `--batch-size`.

@@ -378,3 +378,83 @@ async fn sandbox_a_platform_matching_the_manifest_reads_back_equal() {
         same!(language, max_duration, phone_number);
     }
 }
+
+/// The reads started before the manifests load are used when they are the ones the desired state needs (read
+/// once, not again), and ignored when the guess named another project; a guessed agent the state does not name
+/// changes nothing.
+#[tokio::test]
+async fn prefetched_reads_are_used_only_when_they_match_the_desired_state() {
+    use evalform::manifest::scan::Targets;
+    use evalform::model::{AgentState, State};
+    use evalform::remote::Remote;
+
+    let sb = sandbox().await;
+    create_evaluators(&cekura(&sb), 3).await;
+    let remote = Remote { cekura: Some(cekura(&sb)), tela: None };
+    let mut desired = State::default();
+    desired.agents.insert(1, AgentState { agent: 1, ..AgentState::default() });
+    let plain = remote.observe(&desired).await.unwrap();
+    assert_eq!(plain.observed.state.agents[&1].evaluators.len(), 3);
+
+    sb.clear_requests();
+    let guess = Targets { agents: [(1, None), (999_999, None)].into_iter().collect(), ..Targets::default() };
+    let prefetch = remote.prefetch(&guess);
+    assert_eq!(prefetch.len(), 2);
+    let used = remote.observe_prefetched(&desired, prefetch).await.unwrap();
+    assert_eq!(used.observed.state, plain.observed.state);
+    assert_eq!(used.phone_numbers, plain.phone_numbers);
+    assert_eq!(count(&sb, "GET", "/test_framework/v1/scenarios/"), 1, "the prefetched list was used, not read again");
+
+    // A guess of another project: its reading (which would be refused as a mismatch) is dropped, the agent read anew.
+    let wrong = Targets { agents: [(1, Some(424_242))].into_iter().collect(), ..Targets::default() };
+    let prefetch = remote.prefetch(&wrong);
+    let reread = remote.observe_prefetched(&desired, prefetch).await.unwrap();
+    assert_eq!(reread.observed.state, plain.observed.state);
+    sb.shutdown().await;
+}
+
+/// `max_duration` is only in an evaluator's single read: a plan reads singly only the evaluators whose manifest
+/// manages it (matched by name, or by `id` pin), not every evaluator of the agent.
+#[tokio::test]
+async fn single_reads_only_for_the_evaluators_that_manage_max_duration() {
+    use evalform::model::{AgentState, Evaluator, EvaluatorSpec, State};
+    use evalform::remote::Remote;
+
+    let sb = sandbox().await;
+    let ids = create_evaluators(&cekura(&sb), 4).await;
+    let remote = Remote { cekura: Some(cekura(&sb)), tela: None };
+    let managed = |id: Option<u64>, name: &str| Evaluator {
+        id,
+        name: name.to_string(),
+        spec: EvaluatorSpec { max_duration: Some(240), ..EvaluatorSpec::default() },
+        ignore_changes: Default::default(),
+        source: None,
+    };
+    let plain = Evaluator { spec: EvaluatorSpec::default(), ..managed(None, "Evaluator 000") };
+    let mut desired = State::default();
+    desired.agents.insert(
+        1,
+        AgentState {
+            agent: 1,
+            evaluators: vec![plain, managed(None, "Evaluator 001"), managed(Some(ids[3]), "Renamed")],
+            ..AgentState::default()
+        },
+    );
+    sb.clear_requests();
+    let snapshot = remote.observe(&desired).await.unwrap();
+    let singles: Vec<String> = sb
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .filter(|r| {
+            let rest = r.path.strip_prefix("/test_framework/v1/scenarios/").unwrap_or("");
+            rest.trim_end_matches('/').parse::<u64>().is_ok()
+        })
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(singles.len(), 2, "{singles:?}");
+    let durations: Vec<Option<u32>> =
+        snapshot.observed.state.agents[&1].evaluators.iter().map(|e| e.spec.max_duration).collect();
+    assert_eq!(durations, [None, Some(240), None, Some(240)]);
+    sb.shutdown().await;
+}

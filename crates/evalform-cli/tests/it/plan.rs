@@ -305,3 +305,19 @@ fn an_earlier_name_still_declared_by_another_evaluator_is_an_error() {
         caused by: bright-smile/reception.yaml:58:7: cekura.agent[202].evaluator["Toothache emergency"]: `renamed_from` names "Book a cleaning", which another evaluator of this agent is declared as (hint: an old name must not be in use; remove it from `renamed_from`, or rename the other)
         "#);
 }
+
+/// The reads started before loading follow a quick look at the files' headers; a header it cannot read (a quoted
+/// key) only means that agent or prompt is read after loading. The plan is the same, and each client is built
+/// (and says where its settings came from) once.
+#[test]
+fn headers_the_quick_look_cannot_read_change_nothing() {
+    let w = World::examples();
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.edit("tela/order-support.yaml", "  prompt:", "  \"prompt\":");
+    w.edit("bright-smile/reception.yaml", "  agent:", "  \"agent\":");
+    let out = w.run(&["plan", "-v", "--detailed-exitcode"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(out.stdout.contains("No changes."), "{}", out.snapshot());
+    assert_eq!(out.stderr.matches("Cekura: base URL").count(), 1, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("Tela: base URL").count(), 1, "{}", out.stderr);
+}

@@ -20,8 +20,9 @@ use crate::secret::ApiKey;
 pub const KEY_VAR: &str = "CEKURA_API_KEY";
 /// The header Cekura reads the key from.
 pub const KEY_HEADER: &str = "X-CEKURA-API-KEY";
-/// Asked for on every paginated read; a server that caps it lower is followed by its own page length.
-pub const PAGE_SIZE: u64 = 100;
+/// Asked for on every paginated read (the most Cekura grants); a server that caps it lower is followed by its own
+/// page length.
+pub const PAGE_SIZE: u64 = 500;
 /// Readings of a list that changes while it is read, before the last one is used as it is.
 pub const LIST_ATTEMPTS: u32 = 3;
 /// The most pages of one list read: a `count` that needs more, or a `next` link that goes on past it, is an

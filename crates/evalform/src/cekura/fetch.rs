@@ -78,10 +78,39 @@ pub struct RemoteVersions {
 /// Read everything evalform manages for one agent. Independent lists are read concurrently; single evaluator
 /// reads happen only when [`FetchOptions`] asks for fields the list lacks.
 pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions) -> Result<FetchedAgent, FetchError> {
+    let lists = read_lists(client, agent, opts.project).await?;
+    finish_agent(client, lists, opts).await
+}
+
+/// The lists of one agent, read before the desired state is known: [`read_lists`] needs only the agent and,
+/// when the manifests give it, the project; [`finish_agent`] adds the single reads the desired state asks for.
+#[derive(Debug)]
+pub struct AgentLists {
+    agent: u64,
+    project: u64,
+    scenarios: Vec<wire::ScenarioListItem>,
+    profiles: Vec<wire::TestProfile>,
+    folders: Vec<wire::Folder>,
+    metrics: Vec<wire::Metric>,
+    personalities: Vec<wire::Personality>,
+    phones: Vec<wire::PhoneNumber>,
+}
+
+impl AgentLists {
+    /// The agent these lists are of.
+    pub fn agent(&self) -> u64 {
+        self.agent
+    }
+}
+
+/// Read the agent and every list evalform compares (evaluators, test profiles, folders, metrics, personalities,
+/// phone numbers), concurrently. `project` is the manifests' `project:` when they give it; otherwise the agent
+/// is read first to learn it.
+pub async fn read_lists(client: &CekuraClient, agent: u64, project: Option<u64>) -> Result<AgentLists, FetchError> {
     let what = format!("Cekura agent {agent}");
     // The agent is always read: with `project:` in the manifests an agent id that does not exist would otherwise
     // show up only as every reference failing to resolve against empty lists.
-    let (project, read_agent) = match opts.project {
+    let (project, read_agent) = match project {
         Some(p) => (p, Some(client.get_agent(agent))),
         None => {
             let a = client.get_agent(agent).await.map_err(FetchError::api(&what))?;
@@ -108,18 +137,50 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
             return Err(FetchError::ProjectMismatch { agent, declared: project, actual });
         }
     }
-    let scenarios = scenarios.map_err(FetchError::api(format!("the evaluators of {what}")))?;
-    let profiles = profiles.map_err(FetchError::api(format!("the test profiles of {what}")))?;
-    let folders = folders.map_err(FetchError::api(format!("the folders of project {project}")))?;
-    let metrics = metrics.map_err(FetchError::api(format!("the metrics of {what}")))?;
-    let personalities = personalities.map_err(FetchError::api(format!("the personalities of project {project}")))?;
-    let phones = phones.map_err(FetchError::api("the phone numbers"))?;
+    Ok(AgentLists {
+        agent,
+        project,
+        scenarios: scenarios.map_err(FetchError::api(format!("the evaluators of {what}")))?,
+        profiles: profiles.map_err(FetchError::api(format!("the test profiles of {what}")))?,
+        folders: folders.map_err(FetchError::api(format!("the folders of project {project}")))?,
+        metrics: metrics.map_err(FetchError::api(format!("the metrics of {what}")))?,
+        personalities: personalities.map_err(FetchError::api(format!("the personalities of project {project}")))?,
+        phones: phones.map_err(FetchError::api("the phone numbers"))?,
+    })
+}
 
+/// Complete an agent's reading: the single evaluator reads [`FetchOptions`] asks for (the fields the list lacks),
+/// then normalisation. `opts.project` is not used here (the lists were read for their own project).
+pub async fn finish_agent(
+    client: &CekuraClient,
+    lists: AgentLists,
+    opts: &FetchOptions,
+) -> Result<FetchedAgent, FetchError> {
+    finish_agent_for(client, lists, opts, None).await
+}
+
+/// The evaluators whose single read a plan needs: those a manifest declares (by `id` pin or by name, as the
+/// planner matches them) with a field the list lacks. Another evaluator's `max_duration` is never compared.
+#[derive(Debug, Clone, Default)]
+pub struct SingleReads {
+    pub ids: BTreeSet<u64>,
+    pub names: BTreeSet<String>,
+}
+
+/// [`finish_agent`], reading singly only the evaluators `only` names (all of them when `None`).
+pub async fn finish_agent_for(
+    client: &CekuraClient,
+    lists: AgentLists,
+    opts: &FetchOptions,
+    only: Option<&SingleReads>,
+) -> Result<FetchedAgent, FetchError> {
+    let AgentLists { agent, project, scenarios, profiles, folders, metrics, personalities, phones } = lists;
     let phone_numbers: BTreeMap<u64, String> = phones.into_iter().filter_map(|p| p.number.map(|n| (p.id, n))).collect();
 
     let wanted: Vec<u64> = scenarios
         .iter()
         .filter(|s| opts.need_max_duration || (opts.need_language && s.scenario_language.is_none()))
+        .filter(|s| only.is_none_or(|o| o.ids.contains(&s.id) || o.names.contains(&s.name)))
         .map(|s| s.id)
         .collect();
     let details = fetch_details(client, &wanted).await?;

@@ -15,6 +15,7 @@ pub mod diagnostic;
 mod env;
 pub mod environment;
 pub mod raw;
+pub mod scan;
 mod shadow;
 mod structure;
 
