@@ -340,6 +340,13 @@ pub struct RunArgs {
     /// Start the runs and print the result id without waiting
     #[arg(long)]
     pub no_wait: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// How `run` and `test` wait for their results and report them.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
     /// Give up waiting after this many seconds (at most a week)
     #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
     pub timeout: u64,
@@ -442,15 +449,8 @@ pub struct TestArgs {
     /// Refuse to run when the platform estimates more credits than this (asked with a dry run first)
     #[arg(long, value_name = "N")]
     pub max_credits: Option<u64>,
-    /// Give up waiting after this many seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=MAX_SECONDS))]
-    pub timeout: u64,
-    /// The share of runs that must succeed, between 0 and 1
-    #[arg(long, value_name = "RATE", default_value_t = 1.0)]
-    pub min_success_rate: f64,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = RunFormat::Text)]
-    pub format: RunFormat,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 #[derive(Debug, Clone, Args)]

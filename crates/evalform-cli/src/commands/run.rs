@@ -10,15 +10,12 @@ use evalform::http::ApiError;
 use evalform::manifest::EnvMode;
 use evalform::runner::{self, report, RunOverrides, RunReport, SelectError, Selection, WaitError};
 
-use crate::cli::{GlobalArgs, RunArgs, RunFormat};
+use crate::cli::{GlobalArgs, ReportArgs, RunArgs, RunFormat};
 use crate::error::{api_hint, CliError, Outcome};
 use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outcome, CliError> {
-    if !(0.0..=1.0).contains(&args.min_success_rate) {
-        return Err(CliError::new(format!("--min-success-rate {} is not between 0 and 1", args.min_success_rate))
-            .hint("write a share: 0.9 means 90% of the runs must succeed"));
-    }
+    check_report_args(&args.report)?;
     let selection = Selection::new(args.tags.clone(), args.folder.clone(), args.name.as_deref())
         .map_err(|e| CliError::from_error(&e))?;
     let Some(manifests) = super::load_manifests(p, &args.paths.paths, EnvMode::Deferred) else {
@@ -53,11 +50,20 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     }
 
     if args.no_wait {
-        print_started(p, &started, args.format);
+        print_started(p, &started, args.report.format);
         return Ok(Outcome::Success);
     }
 
-    wait_and_report(p, &client, &started, Duration::from_secs(args.timeout), args.min_success_rate, args.format).await
+    wait_and_report(p, &client, &started, &args.report).await
+}
+
+/// `--min-success-rate` is a share.
+pub fn check_report_args(args: &ReportArgs) -> Result<(), CliError> {
+    if (0.0..=1.0).contains(&args.min_success_rate) {
+        return Ok(());
+    }
+    Err(CliError::new(format!("--min-success-rate {} is not between 0 and 1", args.min_success_rate))
+        .hint("write a share: 0.9 means 90% of the runs must succeed"))
 }
 
 /// Wait for every started result (one deadline for all of them), report them as one run in `format`, and end
@@ -66,12 +72,11 @@ pub async fn wait_and_report(
     p: &Printer,
     client: &evalform::cekura::CekuraClient,
     started: &[(&runner::AgentTargets, u64)],
-    timeout: Duration,
-    min_success_rate: f64,
-    format: RunFormat,
+    args: &ReportArgs,
 ) -> Result<Outcome, CliError> {
+    let (min_success_rate, format) = (args.min_success_rate, args.format);
     let progress = |line: String| p.status(&line);
-    let poll = crate::env::poll_settings(timeout);
+    let poll = crate::env::poll_settings(Duration::from_secs(args.timeout));
     let deadline = Instant::now() + poll.timeout;
     let mut results = Vec::new();
     let mut unfinished = Vec::new();

@@ -8,7 +8,6 @@
 //! nothing; `--max-credits` asks the same first and refuses a selection estimated above the limit.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -24,10 +23,7 @@ use crate::error::{CliError, Outcome};
 use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Outcome, CliError> {
-    if !(0.0..=1.0).contains(&args.min_success_rate) {
-        return Err(CliError::new(format!("--min-success-rate {} is not between 0 and 1", args.min_success_rate))
-            .hint("write a share: 0.9 means 90% of the runs must succeed"));
-    }
+    super::run::check_report_args(&args.report)?;
     let selection = super::export::selection(&args.select)?;
     let Some(manifests) = super::load_desired(p, &args.paths.paths)? else {
         return Ok(Outcome::Failure);
@@ -142,15 +138,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Out
     }
     let started: Vec<(&AgentTargets, u64)> =
         specs.iter().zip(&started_ids).map(|((_, targets), id)| (targets, *id)).collect();
-    super::run::wait_and_report(
-        p,
-        &client,
-        &started,
-        Duration::from_secs(args.timeout),
-        args.min_success_rate,
-        args.format,
-    )
-    .await
+    super::run::wait_and_report(p, &client, &started, &args.report).await
 }
 
 /// The agent's project and its catalog (metrics and personalities), to send names as ids.
