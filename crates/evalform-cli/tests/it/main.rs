@@ -20,6 +20,7 @@ mod hostile_files;
 mod import;
 mod init;
 mod manifest;
+mod metrics;
 mod plan;
 mod pull;
 mod race;

@@ -140,6 +140,11 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         remote.test_profiles.insert(p.id, p.updated_at.clone());
         test_profiles.push(normalize_test_profile(p));
     }
+    let defined: Vec<&wire::Metric> =
+        metrics.iter().filter(|m| m.project.is_some() && m.is_predefined != Some(true)).collect();
+    let owned_metrics =
+        defined.iter().filter(|m| carries_metric_mark(m.configuration.as_ref())).map(|m| m.id).collect();
+    let project_metrics = defined.into_iter().map(normalize_metric).collect();
     let owned =
         scenarios.iter().filter(|s| s.tags.iter().any(|t| t == crate::model::OWNERSHIP_TAG)).map(|s| s.id).collect();
     let state = AgentState {
@@ -150,6 +155,8 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         test_profiles,
         evaluators,
         owned,
+        metrics: project_metrics,
+        owned_metrics,
         ..AgentState::default()
     };
     let catalog = Catalog {
@@ -157,6 +164,40 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         personalities: personalities.into_iter().map(|p| PersonalityInfo { id: p.id, name: p.name }).collect(),
     };
     Ok(FetchedAgent { state, catalog, phone_numbers, remote })
+}
+
+/// Whether a metric's `configuration` carries evalform's ownership mark.
+pub fn carries_metric_mark(configuration: Option<&serde_json::Value>) -> bool {
+    configuration.and_then(|c| c.get(crate::model::METRIC_OWNERSHIP_KEY)).and_then(serde_json::Value::as_str)
+        == Some(crate::model::METRIC_OWNERSHIP_VALUE)
+}
+
+/// A metric the project defines, normalised as the manifest loader normalises one: long texts like instructions,
+/// `enum_values` a list of strings (empty when the platform has none).
+pub fn normalize_metric(m: &wire::Metric) -> crate::model::Metric {
+    let long = |t: &Option<String>| Text::new(crate::model::normalize_long_text(t.as_deref().unwrap_or("")));
+    let enum_values = match &m.enum_values {
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect()
+        }
+        _ => Vec::new(),
+    };
+    crate::model::Metric {
+        id: Some(m.id),
+        name: m.name.clone(),
+        spec: crate::model::MetricSpec {
+            kind: m.kind.clone(),
+            eval_type: m.eval_type.clone(),
+            description: Some(long(&m.description)),
+            enum_values: Some(enum_values),
+            evaluation_trigger: m.evaluation_trigger.clone(),
+            custom_code: Some(long(&m.custom_code)),
+            simulation_enabled: m.simulation_enabled,
+            observability_enabled: m.observability_enabled,
+        },
+        source: None,
+        configuration: m.configuration.clone(),
+    }
 }
 
 /// Single evaluator reads, in parallel within the client's concurrency limit.

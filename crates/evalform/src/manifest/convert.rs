@@ -67,6 +67,7 @@ struct AgentAcc {
     /// Names with where each was first declared and whether that declaration is pinned by `id`.
     evaluator_names: HashMap<String, (String, Pin)>,
     profile_names: HashMap<String, (String, Pin)>,
+    metric_names: HashMap<String, (String, Pin)>,
     /// `id` pins, as text, with where each was first declared.
     evaluator_ids: HashMap<String, String>,
     profile_ids: HashMap<String, String>,
@@ -345,6 +346,11 @@ impl<'a, 'f> Converter<'a, 'f> {
                 }
             }
         }
+        for (j, m) in c.metrics.iter().flatten().enumerate() {
+            let path = format!("cekura.metrics[{j}]");
+            let metric = self.metric(fi, &mut acc, &path, m);
+            acc.state.metrics.push(metric);
+        }
         for (j, p) in c.test_profiles.iter().flatten().enumerate() {
             let path = format!("cekura.test_profiles[{j}]");
             let profile = self.test_profile(fi, &mut acc, &path, p);
@@ -481,6 +487,47 @@ impl<'a, 'f> Converter<'a, 'f> {
             None => {
                 seen.insert(id.to_string(), here);
             }
+        }
+    }
+
+    fn metric(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, m: &raw::Metric) -> model::Metric {
+        let parent = format!("the project of agent {}", acc.state.agent);
+        let name_path = format!("{path}.name");
+        self.identity(fi, &name_path, &m.name, "a metric name", &parent, Pin::Unpinned(false), &mut acc.metric_names);
+        let long = |this: &mut Self, key: &str, v: &Option<String>| {
+            v.as_ref().map(|t| this.text(fi, &format!("{path}.{key}"), t).normalized())
+        };
+        let description = long(self, "description", &m.description);
+        let custom_code = long(self, "custom_code", &m.custom_code);
+        if m.kind == Some(raw::MetricType::CustomCode) && m.custom_code.is_none() {
+            let d = self.srcs[fi]
+                .diag(&format!("{path}.type"), On::Value, format!("metric `{}` is `custom_code` without code", m.name))
+                .label("expected `custom_code` beside it")
+                .help("write the metric's code under `custom_code`, or use `type: llm_judge`");
+            self.push(d);
+        }
+        if m.eval_type == Some(raw::EvalType::Enum) && m.enum_values.as_ref().is_none_or(Vec::is_empty) {
+            let d = self.srcs[fi]
+                .diag(&format!("{path}.eval_type"), On::Value, format!("metric `{}` is `enum` without values", m.name))
+                .label("expected `enum_values` beside it")
+                .help("list the values the metric may yield under `enum_values`");
+            self.push(d);
+        }
+        model::Metric {
+            id: None,
+            name: m.name.clone(),
+            spec: model::MetricSpec {
+                kind: m.kind.map(|k| k.as_str().to_string()),
+                eval_type: m.eval_type.map(|k| k.as_str().to_string()),
+                description,
+                enum_values: m.enum_values.clone(),
+                evaluation_trigger: m.evaluation_trigger.map(|k| k.as_str().to_string()),
+                custom_code,
+                simulation_enabled: m.simulation_enabled,
+                observability_enabled: m.observability_enabled,
+            },
+            source: Some(self.srcs[fi].span(path)),
+            configuration: None,
         }
     }
 
@@ -723,7 +770,7 @@ impl<'a, 'f> Converter<'a, 'f> {
                 set.insert(match m {
                     IdOrName::Id(id) => MetricRef::Id(*id),
                     IdOrName::Name(slug) => {
-                        self.literal(fi, &format!("{base}[{k}]"), slug, "a metric slug");
+                        self.literal(fi, &format!("{base}[{k}]"), slug, "a metric name or slug");
                         MetricRef::Slug(slug.clone())
                     }
                 });

@@ -45,6 +45,10 @@ pub struct Cekura {
     /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents.
     #[serde(default)]
     pub folders: Option<Vec<String>>,
+    /// Metrics (judges) this suite defines in the agent's project, identified by name. Evaluators refer to them
+    /// by name in `metrics`.
+    #[serde(default)]
+    pub metrics: Option<Vec<Metric>>,
     /// Test profiles of the agent, identified by name.
     #[serde(default)]
     pub test_profiles: Option<Vec<TestProfile>>,
@@ -54,6 +58,95 @@ pub struct Cekura {
     /// Evaluators of the agent, identified by name.
     #[serde(default)]
     pub evaluators: Option<Vec<Evaluator>>,
+}
+
+/// A metric of the agent's project: what decides pass or fail. A field left out is not managed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Identity within the agent's project.
+    pub name: String,
+    /// `llm_judge` (a prompt judges the call) or `custom_code` (code does).
+    #[serde(default, rename = "type")]
+    pub kind: Option<MetricType>,
+    /// What the metric yields.
+    #[serde(default)]
+    pub eval_type: Option<EvalType>,
+    /// The judge prompt: what the metric checks, in plain text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The values an `enum` metric may yield.
+    #[serde(default)]
+    pub enum_values: Option<Vec<String>>,
+    /// When the metric is evaluated.
+    #[serde(default)]
+    pub evaluation_trigger: Option<EvaluationTrigger>,
+    /// The code of a `custom_code` metric (kept as text; evalform never runs it).
+    #[serde(default)]
+    pub custom_code: Option<String>,
+    /// Evaluated on simulated calls (evaluator runs).
+    #[serde(default)]
+    pub simulation_enabled: Option<bool>,
+    /// Evaluated on production calls (observability).
+    #[serde(default)]
+    pub observability_enabled: Option<bool>,
+}
+
+/// How a metric is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricType {
+    LlmJudge,
+    CustomCode,
+}
+
+/// What a metric yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalType {
+    Binary,
+    ContinuousQualitative,
+    Numeric,
+    Enum,
+}
+
+/// When a metric is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluationTrigger {
+    Always,
+    Automatic,
+    Custom,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::LlmJudge => "llm_judge",
+            MetricType::CustomCode => "custom_code",
+        }
+    }
+}
+
+impl EvalType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvalType::Binary => "binary",
+            EvalType::ContinuousQualitative => "continuous_qualitative",
+            EvalType::Numeric => "numeric",
+            EvalType::Enum => "enum",
+        }
+    }
+}
+
+impl EvaluationTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluationTrigger::Always => "always",
+            EvaluationTrigger::Automatic => "automatic",
+            EvaluationTrigger::Custom => "custom",
+        }
+    }
 }
 
 /// A Cekura test profile.
@@ -147,7 +240,7 @@ macro_rules! with_evaluator_fields {
             /// A test profile's name in this agent, or an integer id.
             #[serde(default)]
             pub test_profile: Option<IdOrName>,
-            /// Metric ids or slugs (a set).
+            /// Metric ids, slugs, or names of metrics of the project (also those declared under `metrics`); a set.
             #[serde(default)]
             pub metrics: Option<Vec<IdOrName>>,
             /// Tool ids such as `TOOL_END_CALL` (a set).

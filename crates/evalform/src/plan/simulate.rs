@@ -54,6 +54,7 @@ pub struct Simulator {
     next_id: u64,
     created_evaluators: BTreeMap<String, u64>,
     created_profiles: BTreeMap<String, u64>,
+    created_metrics: BTreeMap<String, u64>,
 }
 
 impl Simulator {
@@ -69,6 +70,7 @@ impl Simulator {
             next_id: max_id.max(100_000) + 1,
             created_evaluators: BTreeMap::new(),
             created_profiles: BTreeMap::new(),
+            created_metrics: BTreeMap::new(),
         }
     }
 
@@ -77,6 +79,7 @@ impl Simulator {
         match r {
             super::CreatedRef::Evaluator(n) => self.created_evaluators.get(n).copied(),
             super::CreatedRef::TestProfile(n) => self.created_profiles.get(n).copied(),
+            super::CreatedRef::Metric(n) => self.created_metrics.get(n).copied(),
         }
     }
 
@@ -170,6 +173,48 @@ impl Simulator {
                 Ok(())
             }
             Call::PatchTestCase { id, body } => self.patch_test_case(op, id, body),
+            Call::CreateMetric { agent, body, .. } => {
+                let id = self.fresh_id();
+                let name = body.name.clone().unwrap_or_default();
+                self.created_metrics.insert(name.clone(), id);
+                let mut m = crate::model::Metric {
+                    id: Some(id),
+                    name,
+                    spec: Default::default(),
+                    source: None,
+                    configuration: body.configuration.clone(),
+                };
+                patch_metric(&mut m, body);
+                let a = self.agent_mut(*agent);
+                a.metrics.push(m);
+                a.owned_metrics.insert(id);
+                Ok(())
+            }
+            Call::UpdateMetric { id, body } => {
+                let found = self.state.agents.values_mut().find_map(|a| {
+                    let i = a.metrics.iter().position(|m| m.id == Some(*id))?;
+                    Some((a, i))
+                });
+                let Some((a, i)) = found else {
+                    return Err(SimError::Rejected { op, message: format!("no metric with id {id}") });
+                };
+                patch_metric(&mut a.metrics[i], body);
+                if body.configuration.is_some() {
+                    a.owned_metrics.insert(*id);
+                }
+                Ok(())
+            }
+            Call::DeleteMetric { id } => {
+                for a in self.state.agents.values_mut() {
+                    a.metrics.retain(|m| m.id != Some(*id));
+                    for e in &mut a.evaluators {
+                        if let Some(ms) = &mut e.spec.metrics {
+                            ms.remove(&MetricRef::Id(*id));
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -302,9 +347,18 @@ impl Simulator {
                 self.check_folder(op, agent, f)?;
             }
             let (_, i) = self.locate(op, id)?;
+            let mut created_ids = Vec::new();
+            for name in &b.created_metrics_to_add {
+                let id = self
+                    .created_metrics
+                    .get(name)
+                    .ok_or_else(|| SimError::Rejected { op, message: format!("no metric created as \"{name}\"") })?;
+                created_ids.push(MetricRef::Id(*id));
+            }
             let s = &mut self.agent_mut(agent).evaluators[i].spec;
             let metrics = s.metrics.get_or_insert_with(BTreeSet::new);
             metrics.extend(b.metric_ids_to_add.iter().map(|m| MetricRef::Id(*m)));
+            metrics.extend(created_ids);
             metrics.retain(|m| !matches!(m, MetricRef::Id(id) if b.metric_ids_to_remove.contains(id)));
             if let Some(p) = b.personality {
                 s.personality = Some(NamedRef::Id(p));
@@ -420,5 +474,36 @@ impl Simulator {
             s.folder = Some(f.clone());
         }
         Ok(())
+    }
+}
+
+/// What a metric create or PATCH changes: every field it sends.
+fn patch_metric(m: &mut crate::model::Metric, body: &super::MetricBody) {
+    if let Some(n) = &body.name {
+        m.name = n.clone();
+    }
+    let s = &mut m.spec;
+    let set = |slot: &mut Option<String>, v: &Option<String>| {
+        if v.is_some() {
+            slot.clone_from(v);
+        }
+    };
+    set(&mut s.kind, &body.kind);
+    set(&mut s.eval_type, &body.eval_type);
+    set(&mut s.evaluation_trigger, &body.evaluation_trigger);
+    if let Some(d) = &body.description {
+        s.description = Some(Text::new(normalize_long_text(d.expose())));
+    }
+    if let Some(c) = &body.custom_code {
+        s.custom_code = Some(Text::new(normalize_long_text(c.expose())));
+    }
+    if body.enum_values.is_some() {
+        s.enum_values.clone_from(&body.enum_values);
+    }
+    if body.simulation_enabled.is_some() {
+        s.simulation_enabled = body.simulation_enabled;
+    }
+    if body.observability_enabled.is_some() {
+        s.observability_enabled = body.observability_enabled;
     }
 }
