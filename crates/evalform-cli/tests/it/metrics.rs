@@ -132,3 +132,40 @@ cekura:
     assert!(!out.stderr.contains("repairing"), "{}", out.stderr);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn import_of_an_agent_with_custom_metrics_then_plan_shows_no_changes() {
+    let w = World::new();
+    let (judge, code) = w.sb.with_state(|s| {
+        let judge = json!({
+            "name": "Confirms the order number", "project": 1376, "type": "llm_judge", "eval_type": "enum",
+            "enum_values": ["yes", "no", "not asked"], "evaluation_trigger": "automatic",
+            "description": "Did the agent read the order number back to the caller?\nAnswer with one value.",
+            "observability_enabled": true,
+        });
+        let code = json!({
+            "name": "Short call", "project": 1376, "type": "custom_code", "eval_type": "numeric",
+            "custom_code": "def evaluate(call):\n    return call.duration < 120\n",
+        });
+        (
+            s.write_metric(WriteMode::Create, None, &judge).unwrap(),
+            s.write_metric(WriteMode::Create, None, &code).unwrap(),
+        )
+    });
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            json!({"name": "Where is my order", "agent": 12, "personality": 7, "instructions": "Ask for order 1234.",
+                   "metrics": [judge, code, 501]}),
+        )
+        .unwrap();
+    });
+    let out = w.run(&["import", "--agent", "12", "--out", "suite"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let agent_file = std::fs::read_to_string(w.path("suite/agent-12/_agent.yaml")).unwrap();
+    settings().bind(|| insta::assert_snapshot!("metric_import_agent_file", agent_file));
+    let evaluators = std::fs::read_to_string(w.path("suite/agent-12/_root.yaml")).unwrap();
+    assert!(evaluators.contains("metrics: [Confirms the order number, Short call,"), "by name:\n{evaluators}");
+    let out = w.run(&["plan", "--detailed-exitcode", "suite"]);
+    assert_eq!(out.code, 0, "a plan right after import shows no changes:\n{}", out.snapshot());
+}
