@@ -169,3 +169,38 @@ fn import_of_an_agent_with_custom_metrics_then_plan_shows_no_changes() {
     let out = w.run(&["plan", "--detailed-exitcode", "suite"]);
     assert_eq!(out.code, 0, "a plan right after import shows no changes:\n{}", out.snapshot());
 }
+
+#[test]
+fn the_metrics_example_validates_and_a_bad_metric_is_located() {
+    let mut cmd = crate::common::evalform();
+    cmd.args(["validate", "examples/metrics"]);
+    let out = crate::common::run(cmd, Some(&crate::common::workspace_root()));
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 0
+    --- stdout
+    ok: 1 file, 1 agent, 1 evaluator, 0 test profiles, 0 prompts with 0 test cases
+    --- stderr
+    ");
+
+    let w = World::new();
+    w.write(
+        "suite.yaml",
+        "version: 1\ncekura:\n  agent: 12\n  metrics:\n    - name: Mood\n      type: llm_judge\n      eval_type: enum\n      description: How does the caller sound?\n",
+    );
+    let out = w.run(&["validate"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: metric `Mood` is `enum` without values
+         --> suite.yaml:7:18
+          |
+        7 |       eval_type: enum
+          |                  ^^^^ expected `enum_values` beside it
+          = help: list the values the metric may yield under `enum_values`
+
+        error: 1 problem in 1 file
+        ");
+    });
+}

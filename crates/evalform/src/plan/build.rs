@@ -192,11 +192,13 @@ impl<'a> AgentPlanner<'a> {
 
         let folder_ops = self.plan_folders(&diffs);
         let profile_ops = self.plan_profiles(&profiles, &diffs);
+        // The creates of the metrics an evaluator's metric adds wait for.
+        let metric_deps = |d: &EvaluatorDiff| -> BTreeSet<usize> {
+            let created = d.metrics.iter().flat_map(|m| &m.add_created);
+            created.filter_map(|name| metric_ops.get(name).copied()).collect()
+        };
         let dep_of = |d: &EvaluatorDiff| -> BTreeSet<usize> {
-            let mut deps = BTreeSet::new();
-            for name in d.metrics.iter().flat_map(|m| &m.add_created) {
-                deps.extend(metric_ops.get(name));
-            }
+            let mut deps = metric_deps(d);
             if let Some(op) = d.folder.as_ref().and_then(|f| folder_ops.get(f)) {
                 deps.insert(*op);
             }
@@ -236,7 +238,7 @@ impl<'a> AgentPlanner<'a> {
             atoms.extend(d.max_duration.map(Atom::MaxDuration));
             atoms.extend(created_metric_atoms(d));
             if !atoms.is_empty() {
-                let mut deps = dep_of(d);
+                let mut deps = metric_deps(d);
                 deps.insert(op);
                 bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps });
             }

@@ -201,7 +201,7 @@ fn creates_folders_parent_first_then_evaluator_then_what_create_cannot_set() {
         "CreateFolder { project: 1376, name: \"Sales\", parent_path: None } <- []",
         "CreateFolder { project: 1376, name: \"Inbound\", parent_path: Some(\"Sales\") } <- [0]",
         "CreateEvaluator { agent: 12, body: EvaluatorBody { name: Some(\"New\"), personality: Some(7), scenario_type: Some(\"instruction\"), instructions: Some(\"Call about an order.\"), conditional_actions: None, expected_outcome_prompt: None, metrics: None, tags: Some([]), tool_ids: None, test_profile: None, phone_number: None, folder_path: Some(\"Sales.Inbound\") } } <- [1]",
-        "BulkUpdate(BulkUpdate { scenarios: [Created(\"New\")], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, personality: None, test_profile: None, append_instruction: None, first_message: Some(\"Hello\"), phone_number: None, folder_path: None, max_duration: None }) <- [2]",
+        "BulkUpdate(BulkUpdate { scenarios: [Created(\"New\")], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, created_metrics_to_add: {}, personality: None, test_profile: None, append_instruction: None, first_message: Some(\"Hello\"), phone_number: None, folder_path: None, max_duration: None }) <- [2]",
         "SetLanguage { evaluator: Created(\"New\"), language: \"de\" } <- [2, 3]",
     ]
     "#);
@@ -348,7 +348,7 @@ fn a_new_test_profile_is_created_before_the_evaluator_that_uses_it() {
     insta::assert_debug_snapshot!(shown, @r#"
     [
         "CreateTestProfile { agent: 12, name: \"Premium\", information: Flat({\"k\": \"v\"}) } <- []",
-        "BulkUpdate(BulkUpdate { scenarios: [Id(1)], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, personality: None, test_profile: Some(Created(\"Premium\")), append_instruction: None, first_message: None, phone_number: None, folder_path: None, max_duration: None }) <- [0]",
+        "BulkUpdate(BulkUpdate { scenarios: [Id(1)], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, created_metrics_to_add: {}, personality: None, test_profile: Some(Created(\"Premium\")), append_instruction: None, first_message: None, phone_number: None, folder_path: None, max_duration: None }) <- [0]",
     ]
     "#);
 }
