@@ -178,3 +178,83 @@ pub(super) fn plan_metric_prune(
         b.unmanaged.push(Unmanaged { address, remote_id: Some(id.to_string()), note });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{Metric, State};
+    use crate::plan::{plan, Observed, PlanSettings};
+
+    fn metric(id: Option<u64>, name: &str, prompt: &str) -> Metric {
+        Metric {
+            id,
+            name: name.into(),
+            spec: MetricSpec { description: Some(Text::new(prompt)), ..MetricSpec::default() },
+            source: None,
+            configuration: None,
+        }
+    }
+
+    fn world(prune: bool) -> (State, Observed) {
+        let want = AgentState {
+            agent: 12,
+            prune,
+            metrics: vec![metric(None, "Declared by hand", "Judge A."), metric(None, "New", "Judge N.")],
+            ..AgentState::default()
+        };
+        let have = AgentState {
+            agent: 12,
+            project: Some(1376),
+            metrics: vec![
+                metric(Some(1), "Declared by hand", "Judge A."),
+                metric(Some(2), "Made by evalform, now undeclared", "Judge B."),
+                metric(Some(3), "Made by a person", "Judge C."),
+            ],
+            owned_metrics: [2].into(),
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(12, want)]), ..State::default() };
+        let observed = State { agents: BTreeMap::from([(12, have)]), ..State::default() };
+        (desired, Observed { state: observed, catalogs: BTreeMap::new() })
+    }
+
+    fn lines(p: &crate::plan::Plan) -> Vec<String> {
+        let mut out: Vec<String> = p.changes.iter().map(|c| format!("{:?} {}", c.action, c.address)).collect();
+        out.extend(p.unmanaged.iter().map(crate::render::unmanaged_line));
+        out
+    }
+
+    #[test]
+    fn prune_deletes_only_metrics_evalform_made_and_adopts_declared_ones() {
+        let (desired, observed) = world(true);
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        insta::assert_debug_snapshot!(lines(&p), @r#"
+        [
+            "Update cekura.agent[12].metric[\"Declared by hand\"]",
+            "Create cekura.agent[12].metric[\"New\"]",
+            "Delete cekura.agent[12].metric[\"Made by evalform, now undeclared\"]",
+            "cekura.agent[12].metric[\"Made by a person\"] (id 3): prune leaves it: evalform did not create or adopt it (no managed_by: evalform in its configuration)",
+        ]
+        "#);
+        let adopt = p.operations.iter().find_map(|o| match &o.call {
+            Call::UpdateMetric { id: 1, body } => body.configuration.clone(),
+            _ => None,
+        });
+        assert_eq!(adopt, Some(json!({"managed_by": "evalform"})));
+    }
+
+    #[test]
+    fn without_prune_undeclared_metrics_are_listed_and_nothing_is_adopted() {
+        let (desired, observed) = world(false);
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        insta::assert_debug_snapshot!(lines(&p), @r#"
+        [
+            "Create cekura.agent[12].metric[\"New\"]",
+            "cekura.agent[12].metric[\"Made by evalform, now undeclared\"] (id 2)",
+            "cekura.agent[12].metric[\"Made by a person\"] (id 3)",
+        ]
+        "#);
+    }
+}
