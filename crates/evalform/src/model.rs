@@ -253,6 +253,34 @@ pub struct AgentState {
     /// Observed only: ids of the metrics that carry evalform's ownership mark ([`METRIC_OWNERSHIP_KEY`] in their
     /// `configuration`): created or adopted by evalform, so `prune` may delete them.
     pub owned_metrics: BTreeSet<u64>,
+    /// Desired: the schedules the manifests declare (`cekura.schedules`). Observed: the agent's cron jobs.
+    pub schedules: Vec<Schedule>,
+}
+
+/// A schedule (a cron job) that starts runs of the agent's evaluators. Identity: `name` within the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Observed: always set. Desired: unset.
+    pub id: Option<u64>,
+    pub name: String,
+    pub spec: ScheduleSpec,
+    pub source: Option<SourceSpan>,
+}
+
+/// The managed fields of a schedule; `None` is "not managed" on the desired side.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScheduleSpec {
+    /// A 5-field crontab expression, with single spaces between fields.
+    pub cron: Option<String>,
+    /// Runs the evaluators that carry any of these tags.
+    pub tags: Option<BTreeSet<String>>,
+    /// Runs these evaluators, by name. Observed: the names of the evaluators the cron job lists (`#ID` for an id
+    /// the agent does not have).
+    pub evaluators: Option<BTreeSet<String>>,
+    /// The platform's `execution_mode` (`voice`, `text`, ...).
+    pub mode: Option<String>,
+    /// The platform's `is_active`.
+    pub active: Option<bool>,
 }
 
 /// The key evalform sets in a metric's `configuration` (`{"managed_by": "evalform"}`) on every metric it creates or
@@ -580,6 +608,11 @@ pub enum Address {
         agent: AgentId,
         name: String,
     },
+    /// A schedule (cron job) of the agent: `cekura.agent[12].schedule["Nightly smoke"]`.
+    Schedule {
+        agent: AgentId,
+        name: String,
+    },
 }
 
 impl Address {
@@ -587,7 +620,10 @@ impl Address {
     pub fn name(&self) -> &str {
         match self {
             Address::Folder { path, .. } => path,
-            Address::TestProfile { name, .. } | Address::Evaluator { name, .. } | Address::Metric { name, .. } => name,
+            Address::TestProfile { name, .. }
+            | Address::Evaluator { name, .. }
+            | Address::Metric { name, .. }
+            | Address::Schedule { name, .. } => name,
             Address::TestCase { title, .. } => title,
         }
     }
@@ -602,6 +638,7 @@ impl fmt::Display for Address {
             Address::Evaluator { agent, name } => write!(f, "cekura.agent[{agent}].evaluator[{}]", quoted(name)),
             Address::TestCase { prompt, title } => write!(f, "tela.prompt[{prompt}].test_case[{}]", quoted(title)),
             Address::Metric { agent, name } => write!(f, "cekura.agent[{agent}].metric[{}]", quoted(name)),
+            Address::Schedule { agent, name } => write!(f, "cekura.agent[{agent}].schedule[{}]", quoted(name)),
         }
     }
 }
@@ -627,6 +664,7 @@ impl TryFrom<String> for Address {
             ("cekura.agent", "test_profile") => Ok(Address::TestProfile { agent: agent()?, name }),
             ("cekura.agent", "evaluator") => Ok(Address::Evaluator { agent: agent()?, name }),
             ("cekura.agent", "metric") => Ok(Address::Metric { agent: agent()?, name }),
+            ("cekura.agent", "schedule") => Ok(Address::Schedule { agent: agent()?, name }),
             ("tela.prompt", "test_case") => Ok(Address::TestCase { prompt: scope.to_string(), title: name }),
             _ => Err(bad()),
         }
@@ -671,6 +709,7 @@ mod tests {
             Address::Folder { agent: 1, path: "Sales.Inbound".into() },
             Address::TestProfile { agent: 3, name: "Premium caller".into() },
             Address::Metric { agent: 3, name: "Greets \"by name\"".into() },
+            Address::Schedule { agent: 3, name: "Nightly smoke".into() },
             Address::TestCase { prompt: "5f0c2a4e-0000-4000-8000-000000000001".into(), title: "Late".into() },
         ] {
             let s = a.to_string();

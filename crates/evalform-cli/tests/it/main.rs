@@ -29,6 +29,7 @@ mod recipes;
 mod run;
 mod sandbox;
 mod scale;
+mod schedules;
 mod secrets;
 mod ship;
 mod suggest;

@@ -383,7 +383,8 @@ fn op_agent(op: &Operation) -> Option<AgentId> {
         Address::Evaluator { agent, .. }
         | Address::TestProfile { agent, .. }
         | Address::Folder { agent, .. }
-        | Address::Metric { agent, .. } => Some(*agent),
+        | Address::Metric { agent, .. }
+        | Address::Schedule { agent, .. } => Some(*agent),
         Address::TestCase { .. } => None,
     })
 }

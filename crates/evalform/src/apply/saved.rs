@@ -244,6 +244,7 @@ fn object_key(c: &crate::plan::ResourceChange) -> Option<String> {
         Address::TestProfile { .. } => Some(format!("cekura.test_profile/{id}")),
         Address::TestCase { .. } => Some(format!("tela.test_case/{id}")),
         Address::Metric { .. } => Some(format!("cekura.metric/{id}")),
+        Address::Schedule { .. } => Some(format!("cekura.cron_job/{id}")),
         Address::Folder { .. } => None,
     }
 }

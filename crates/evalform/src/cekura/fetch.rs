@@ -94,7 +94,7 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
             None => Ok(None),
         }
     };
-    let (checked, scenarios, profiles, folders, metrics, personalities, phones) = tokio::join!(
+    let (checked, scenarios, profiles, folders, metrics, personalities, phones, cron_jobs) = tokio::join!(
         checked,
         client.list_scenarios(agent),
         client.list_test_profiles(agent),
@@ -102,6 +102,7 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         client.list_metrics(agent),
         client.list_personalities(project),
         client.list_phone_numbers(),
+        client.list_cron_jobs(agent),
     );
     if let Some(found) = checked.map_err(FetchError::api(&what))? {
         if let Some(actual) = found.project.filter(|p| *p != project) {
@@ -114,6 +115,7 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
     let metrics = metrics.map_err(FetchError::api(format!("the metrics of {what}")))?;
     let personalities = personalities.map_err(FetchError::api(format!("the personalities of project {project}")))?;
     let phones = phones.map_err(FetchError::api("the phone numbers"))?;
+    let cron_jobs = cron_jobs.map_err(FetchError::api(format!("the schedules of {what}")))?;
 
     let phone_numbers: BTreeMap<u64, String> = phones.into_iter().filter_map(|p| p.number.map(|n| (p.id, n))).collect();
 
@@ -157,6 +159,7 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         owned,
         metrics: project_metrics,
         owned_metrics,
+        schedules: cron_jobs.iter().map(|j| normalize_cron_job(j, &scenarios)).collect(),
         ..AgentState::default()
     };
     let catalog = Catalog {
@@ -164,6 +167,25 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
         personalities: personalities.into_iter().map(|p| PersonalityInfo { id: p.id, name: p.name }).collect(),
     };
     Ok(FetchedAgent { state, catalog, phone_numbers, remote })
+}
+
+/// A cron job as the model has it: evaluators by name (`#ID` for an id the agent does not have), the crontab
+/// expression with single spaces.
+pub fn normalize_cron_job(j: &wire::CronJob, scenarios: &[wire::ScenarioListItem]) -> crate::model::Schedule {
+    let name_of =
+        |id: &u64| scenarios.iter().find(|s| s.id == *id).map_or_else(|| format!("#{id}"), |s| s.name.clone());
+    crate::model::Schedule {
+        id: Some(j.id),
+        name: j.name.clone(),
+        spec: crate::model::ScheduleSpec {
+            cron: Some(j.crontab_expression.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")),
+            tags: Some(j.tags.iter().cloned().collect()),
+            evaluators: Some(j.scenarios.iter().map(name_of).collect()),
+            mode: j.execution_mode.clone(),
+            active: j.is_active,
+        },
+        source: None,
+    }
 }
 
 /// Whether a metric's `configuration` carries evalform's ownership mark.

@@ -152,6 +152,23 @@ pub struct Metric {
     pub configuration: Option<serde_json::Value>,
 }
 
+/// A cron job (`/schedules/v1/cron-jobs-external/`), the fields evalform reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronJob {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub crontab_expression: Option<String>,
+    #[serde(default)]
+    pub scenarios: Vec<u64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub execution_mode: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+}
+
 /// `PhoneNumberInbound`: a phone-number row. Evaluators are written with `id` and read back with `number`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PhoneNumber {

@@ -68,6 +68,9 @@ struct AgentAcc {
     evaluator_names: HashMap<String, (String, Pin)>,
     profile_names: HashMap<String, (String, Pin)>,
     metric_names: HashMap<String, (String, Pin)>,
+    schedule_names: HashMap<String, (String, Pin)>,
+    /// (file, path, name): evaluators named by schedules, checked once every file is read.
+    schedule_refs: Vec<(usize, String, String)>,
     /// `id` pins, as text, with where each was first declared.
     evaluator_ids: HashMap<String, String>,
     profile_ids: HashMap<String, String>,
@@ -351,6 +354,11 @@ impl<'a, 'f> Converter<'a, 'f> {
             let metric = self.metric(fi, &mut acc, &path, m);
             acc.state.metrics.push(metric);
         }
+        for (j, s) in c.schedules.iter().flatten().enumerate() {
+            let path = format!("cekura.schedules[{j}]");
+            let schedule = self.schedule(fi, &mut acc, &path, s);
+            acc.state.schedules.push(schedule);
+        }
         for (j, p) in c.test_profiles.iter().flatten().enumerate() {
             let path = format!("cekura.test_profiles[{j}]");
             let profile = self.test_profile(fi, &mut acc, &path, p);
@@ -487,6 +495,56 @@ impl<'a, 'f> Converter<'a, 'f> {
             None => {
                 seen.insert(id.to_string(), here);
             }
+        }
+    }
+
+    fn schedule(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, s: &raw::Schedule) -> model::Schedule {
+        let parent = format!("agent {}", acc.state.agent);
+        let name_path = format!("{path}.name");
+        self.identity(
+            fi,
+            &name_path,
+            &s.name,
+            "a schedule name",
+            &parent,
+            Pin::Unpinned(false),
+            &mut acc.schedule_names,
+        );
+        let cron = s.cron.as_ref().and_then(|c| {
+            let cron_path = format!("{path}.cron");
+            if !self.literal(fi, &cron_path, c, "a crontab expression") {
+                return None;
+            }
+            match super::cron::check(c) {
+                Ok(normal) => Some(normal),
+                Err(problem) => {
+                    let d = self.srcs[fi]
+                        .diag(&cron_path, On::Value, format!("`{c}` is not a crontab expression: {problem}"))
+                        .label("expected 5 fields: minute hour day-of-month month day-of-week")
+                        .help("for example `0 3 * * *` (every day at 03:00) or `*/15 9-17 * * mon-fri`");
+                    self.push(d);
+                    None
+                }
+            }
+        });
+        let evaluators = s.evaluators.as_ref().map(|names| {
+            for (k, n) in names.iter().enumerate() {
+                acc.schedule_refs.push((fi, format!("{path}.evaluators[{k}]"), n.clone()));
+            }
+            self.literal_set(fi, &format!("{path}.evaluators"), names, "an evaluator name")
+        });
+        let tags = s.tags.as_ref().map(|t| self.literal_set(fi, &format!("{path}.tags"), t, "a tag"));
+        model::Schedule {
+            id: None,
+            name: s.name.clone(),
+            spec: model::ScheduleSpec {
+                cron,
+                tags,
+                evaluators,
+                mode: s.mode.map(|m| m.as_str().to_string()),
+                active: s.active,
+            },
+            source: Some(self.srcs[fi].span(path)),
         }
     }
 
@@ -996,6 +1054,20 @@ impl<'a, 'f> Converter<'a, 'f> {
                 d = match nearest(folder, &folders) {
                     Some(near) => d.help(format!("did you mean `{near}`?")),
                     None => d.help(format!("add `{folder}` to `cekura.folders` in any file of agent {agent}")),
+                };
+                found.push(d);
+            }
+            let evaluators: Vec<&str> = acc.state.evaluators.iter().map(|e| e.name.as_str()).collect();
+            for (fi, path, name) in &acc.schedule_refs {
+                if evaluators.contains(&name.as_str()) {
+                    continue;
+                }
+                let mut d = self.srcs[*fi]
+                    .diag(path, On::Value, format!("evaluator `{name}` is not declared for agent {agent}"))
+                    .label("a schedule runs evaluators the manifests declare, by name");
+                d = match nearest(name, &evaluators) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None => d.help("declare it under `cekura.evaluators`, or select evaluators with `tags`"),
                 };
                 found.push(d);
             }

@@ -49,6 +49,9 @@ pub struct Cekura {
     /// by name in `metrics`.
     #[serde(default)]
     pub metrics: Option<Vec<Metric>>,
+    /// Schedules (cron jobs) that run the agent's evaluators, identified by name.
+    #[serde(default)]
+    pub schedules: Option<Vec<Schedule>>,
     /// Test profiles of the agent, identified by name.
     #[serde(default)]
     pub test_profiles: Option<Vec<TestProfile>>,
@@ -90,6 +93,56 @@ pub struct Metric {
     /// Evaluated on production calls (observability).
     #[serde(default)]
     pub observability_enabled: Option<bool>,
+}
+
+/// A schedule: runs of the agent's evaluators, started by the platform at the times a crontab expression says.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Identity within the agent.
+    pub name: String,
+    /// A 5-field crontab expression (minute hour day-of-month month day-of-week), such as `0 3 * * *`.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Runs the evaluators that carry any of these tags (a set).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Runs these evaluators of the agent, by name (a set); each must be declared in the manifests.
+    #[serde(default)]
+    pub evaluators: Option<Vec<String>>,
+    /// How the runs reach the agent.
+    #[serde(default)]
+    pub mode: Option<ExecutionMode>,
+    /// `false` pauses the schedule.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// How a scheduled run reaches the agent (the platform's `execution_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionMode {
+    Voice,
+    Text,
+    Websocket,
+    Email,
+    Sip,
+    LivekitV2,
+    PipecatV2,
+}
+
+impl ExecutionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Voice => "voice",
+            ExecutionMode::Text => "text",
+            ExecutionMode::Websocket => "websocket",
+            ExecutionMode::Email => "email",
+            ExecutionMode::Sip => "sip",
+            ExecutionMode::LivekitV2 => "livekit_v2",
+            ExecutionMode::PipecatV2 => "pipecat_v2",
+        }
+    }
 }
 
 /// How a metric is evaluated.

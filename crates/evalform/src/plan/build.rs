@@ -343,6 +343,7 @@ impl<'a> AgentPlanner<'a> {
             self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
         }
 
+        super::schedules::plan_schedules(self.agent, self.want, self.have, self.selection, &touched, self.b);
         let looks_renamed = self.rename_hints(&diffs, &orphans);
         super::metrics::plan_metric_prune(
             self.agent,

@@ -120,6 +120,16 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
         if let Some(project) = agent.project {
             out.insert(format!("cekura.folders/{project}"), hash(&json!(agent.folders)));
         }
+        for s in &agent.schedules {
+            if let Some(id) = s.id {
+                let p = &s.spec;
+                let value = json!({
+                    "name": s.name, "cron": p.cron, "tags": p.tags, "evaluators": p.evaluators, "mode": p.mode,
+                    "active": p.active,
+                });
+                out.insert(format!("cekura.cron_job/{id}"), hash(&value));
+            }
+        }
         for m in &agent.metrics {
             if let Some(id) = m.id {
                 let s = &m.spec;

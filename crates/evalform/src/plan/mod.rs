@@ -153,6 +153,10 @@ pub enum Call {
     UpdateMetric { id: u64, body: MetricBody },
     /// `DELETE /test_framework/v2/metrics/{id}/`: the platform detaches it from every evaluator.
     DeleteMetric { id: u64 },
+    /// `POST /schedules/v1/cron-jobs-external/`
+    CreateSchedule { agent: AgentId, body: ScheduleBody },
+    /// `PATCH /schedules/v1/cron-jobs-external/{id}/` with only the changed fields.
+    UpdateSchedule { id: u64, body: ScheduleBody },
     /// `POST /test-case` with an array
     CreateTestCases { prompt: String, cases: Vec<TestCaseBody> },
     /// `PATCH /test-case/{id}` with only the changed fields
@@ -214,6 +218,24 @@ pub struct MetricBody {
     /// The whole `configuration` object, sent only to add evalform's ownership mark (create, adopt).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub configuration: Option<serde_json::Value>,
+}
+
+/// A cron job's writable fields, as a create or PATCH sends them. `None` is "not sent".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScheduleBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crontab_expression: Option<String>,
+    /// The evaluators to run: existing ones by id, ones this plan creates by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<Vec<EvaluatorRef>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
 }
 
 /// One `adv_update` call: the same changes applied to every listed evaluator, in one transaction.
@@ -281,6 +303,7 @@ pub mod diff;
 pub mod fingerprint;
 pub mod metrics;
 pub mod resolve;
+pub mod schedules;
 pub mod simulate;
 pub mod target;
 pub mod tela;

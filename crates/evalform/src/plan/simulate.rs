@@ -173,6 +173,14 @@ impl Simulator {
                 Ok(())
             }
             Call::PatchTestCase { id, body } => self.patch_test_case(op, id, body),
+            Call::CreateSchedule { agent, body } => {
+                let id = self.fresh_id();
+                let name = body.name.clone().unwrap_or_default();
+                let s = crate::model::Schedule { id: Some(id), name, spec: Default::default(), source: None };
+                self.agent_mut(*agent).schedules.push(s);
+                self.patch_schedule(op, id, body)
+            }
+            Call::UpdateSchedule { id, body } => self.patch_schedule(op, *id, body),
             Call::CreateMetric { agent, body, .. } => {
                 let id = self.fresh_id();
                 let name = body.name.clone().unwrap_or_default();
@@ -216,6 +224,43 @@ impl Simulator {
                 Ok(())
             }
         }
+    }
+
+    /// A cron job create or PATCH: every field it sends; evaluators by their names.
+    fn patch_schedule(&mut self, op: usize, id: u64, body: &super::ScheduleBody) -> Result<(), SimError> {
+        let mut names = None;
+        if let Some(refs) = &body.scenarios {
+            let mut set = BTreeSet::new();
+            for r in refs {
+                let eid = self.evaluator_id(op, r)?;
+                let (agent, i) = self.locate(op, eid)?;
+                set.insert(self.agent_mut(agent).evaluators[i].name.clone());
+            }
+            names = Some(set);
+        }
+        let found = self.state.agents.values_mut().find_map(|a| a.schedules.iter_mut().find(|s| s.id == Some(id)));
+        let Some(s) = found else {
+            return Err(SimError::Rejected { op, message: format!("no schedule with id {id}") });
+        };
+        if let Some(n) = &body.name {
+            s.name = n.clone();
+        }
+        if body.crontab_expression.is_some() {
+            s.spec.cron.clone_from(&body.crontab_expression);
+        }
+        if names.is_some() {
+            s.spec.evaluators = names;
+        }
+        if let Some(t) = &body.tags {
+            s.spec.tags = Some(t.iter().cloned().collect());
+        }
+        if body.execution_mode.is_some() {
+            s.spec.mode.clone_from(&body.execution_mode);
+        }
+        if body.is_active.is_some() {
+            s.spec.active = body.is_active;
+        }
+        Ok(())
     }
 
     fn create_folder(

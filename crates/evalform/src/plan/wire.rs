@@ -8,7 +8,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, MetricBody, TestCaseBody, TestProfileRef};
+use super::{
+    BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, MetricBody, ScheduleBody, TestCaseBody, TestProfileRef,
+};
 use crate::model::{ConditionTrigger, ConditionalActions, Information, Text};
 
 /// The HTTP method of a call. A plain value, so the planner needs no HTTP client to say what it would send.
@@ -55,6 +57,7 @@ pub enum CreatedRef<'a> {
 }
 
 const METRICS: &str = "/test_framework/v2/metrics/";
+const CRON_JOBS: &str = "/schedules/v1/cron-jobs-external/";
 const SCENARIOS: &str = "/test_framework/v1/scenarios/";
 const PROFILES: &str = "/test_framework/v1/test-profiles/";
 
@@ -219,6 +222,22 @@ fn metric_body(b: &MetricBody, secrets: Secrets) -> Map<String, Value> {
     m
 }
 
+fn schedule_body(b: &ScheduleBody, created: Lookup<'_>) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("name", b.name.as_ref().map(|v| json!(v)));
+    put("crontab_expression", b.crontab_expression.as_ref().map(|v| json!(v)));
+    put("scenarios", b.scenarios.as_ref().map(|s| Value::Array(s.iter().map(|r| evaluator_id(r, created)).collect())));
+    put("tags", b.tags.as_ref().map(|v| json!(v)));
+    put("execution_mode", b.execution_mode.as_ref().map(|v| json!(v)));
+    put("is_active", b.is_active.map(|v| json!(v)));
+    m
+}
+
 fn test_case_body(prompt: Option<&str>, c: &TestCaseBody, secrets: Secrets) -> Value {
     let mut m = Map::new();
     if let Some(p) = prompt {
@@ -279,6 +298,15 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
             (Verb::Patch, format!("{METRICS}{id}/"), Value::Object(metric_body(body, secrets)))
         }
         Call::DeleteMetric { id } => (Verb::Delete, format!("{METRICS}{id}/"), Value::Null),
+        Call::CreateSchedule { agent, body } => {
+            let mut m = Map::new();
+            m.insert("agent".into(), json!(agent));
+            m.extend(schedule_body(body, created));
+            (Verb::Post, CRON_JOBS.to_string(), Value::Object(m))
+        }
+        Call::UpdateSchedule { id, body } => {
+            (Verb::Patch, format!("{CRON_JOBS}{id}/"), Value::Object(schedule_body(body, created)))
+        }
         Call::CreateEvaluator { agent, body } => {
             let mut m = Map::new();
             m.insert("agent".into(), json!(agent));

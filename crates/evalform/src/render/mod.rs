@@ -58,12 +58,14 @@ pub(crate) fn unmanaged_counts(plan: &Plan) -> String {
     let count = |kind: fn(&Address) -> bool| plan.unmanaged.iter().filter(|u| kind(&u.address)).count();
     let evaluators = count(|a| matches!(a, Address::Evaluator { .. }));
     let metrics = count(|a| matches!(a, Address::Metric { .. }));
-    let profiles = plan.unmanaged.len() - evaluators - metrics;
-    let parts: Vec<String> = [(evaluators, "evaluator"), (profiles, "test profile"), (metrics, "metric")]
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| plural(n, what))
-        .collect();
+    let schedules = count(|a| matches!(a, Address::Schedule { .. }));
+    let profiles = plan.unmanaged.len() - evaluators - metrics - schedules;
+    let parts: Vec<String> =
+        [(evaluators, "evaluator"), (profiles, "test profile"), (metrics, "metric"), (schedules, "schedule")]
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| plural(n, what))
+            .collect();
     match parts.as_slice() {
         [] => plural(0, "evaluator"),
         [one] => one.clone(),
@@ -251,6 +253,14 @@ pub fn describe(op: &Operation) -> String {
             format!("update metric {}: {}", touched_name(op), fields.join(", "))
         }
         Call::DeleteMetric { .. } => format!("delete metric {}", touched_name(op)),
+        Call::CreateSchedule { body, .. } => {
+            format!("create schedule {}", quoted(body.name.as_deref().unwrap_or("")))
+        }
+        Call::UpdateSchedule { .. } => {
+            let (_, _, body) = request(op);
+            let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            format!("update schedule {}: {}", touched_name(op), fields.join(", "))
+        }
         Call::PatchTestCase { .. } => {
             let (_, _, body) = request(op);
             let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
