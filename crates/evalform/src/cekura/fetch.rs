@@ -115,7 +115,12 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
     let metrics = metrics.map_err(FetchError::api(format!("the metrics of {what}")))?;
     let personalities = personalities.map_err(FetchError::api(format!("the personalities of project {project}")))?;
     let phones = phones.map_err(FetchError::api("the phone numbers"))?;
-    let cron_jobs = cron_jobs.map_err(FetchError::api(format!("the schedules of {what}")))?;
+    // A server (or a key) without the schedules routes is an agent without schedules: reading them must not stop
+    // the plan of a suite that declares none. A declared schedule is then planned as a create, which says so.
+    let cron_jobs = match cron_jobs {
+        Err(e) if matches!(e.status(), Some(403 | 404)) => Vec::new(),
+        other => other.map_err(FetchError::api(format!("the schedules of {what}")))?,
+    };
 
     let phone_numbers: BTreeMap<u64, String> = phones.into_iter().filter_map(|p| p.number.map(|n| (p.id, n))).collect();
 
