@@ -55,3 +55,29 @@ fn a_bad_crontab_expression_and_an_undeclared_evaluator_are_located() {
     settings().bind(|| insta::assert_snapshot!("schedule_validate_errors", out.snapshot()));
     assert_eq!(out.code, 1);
 }
+
+#[test]
+fn import_writes_schedules_then_plan_shows_no_changes_and_pull_takes_a_dashboard_edit() {
+    let w = World::new();
+    w.write("suite.yaml", &SUITE.replace("      mode: text\n", "      mode: text\n    - name: Weekly tags\n      cron: \"0 6 * * sun\"\n      tags: [smoke]\n      active: false\n"));
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let out = w.run(&["import", "--agent", "12", "--out", "imported"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let agent_file = std::fs::read_to_string(w.path("imported/agent-12/_agent.yaml")).unwrap();
+    settings().bind(|| insta::assert_snapshot!("schedule_import_agent_file", agent_file));
+    let out = w.run(&["plan", "--detailed-exitcode", "imported"]);
+    assert_eq!(out.code, 0, "a plan right after import shows no changes:\n{}", out.snapshot());
+
+    // A dashboard edit of the cron is drift; `pull` writes it into the manifest.
+    w.sb.with_state(|s| {
+        let id = s.cron_jobs.values().find(|j| j.name == "Nightly smoke").map(|j| j.id).unwrap();
+        let body = serde_json::json!({"crontab_expression": "15 4 * * *"});
+        s.write_cron_job(evalform_sandbox::state::WriteMode::Dashboard, Some(id), &body).unwrap();
+    });
+    assert_eq!(w.run(&["plan", "--detailed-exitcode", "suite.yaml"]).code, 2);
+    let out = w.run(&["pull", "suite.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let text = std::fs::read_to_string(w.path("suite.yaml")).unwrap();
+    assert!(text.contains("15 4 * * *"), "{text}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode", "suite.yaml"]).code, 0);
+}

@@ -93,6 +93,11 @@ pub fn render_agent(input: &ImportInput) -> Vec<ImportedFile> {
         sorted.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
         cekura.push(Entry::new("metrics", Node::Seq(sorted.into_iter().map(metric).collect())));
     }
+    if !agent.schedules.is_empty() {
+        let mut sorted: Vec<&crate::model::Schedule> = agent.schedules.iter().collect();
+        sorted.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        cekura.push(Entry::new("schedules", Node::Seq(sorted.into_iter().map(schedule).collect())));
+    }
     if !agent.test_profiles.is_empty() {
         let mut sorted: Vec<&TestProfile> = agent.test_profiles.iter().collect();
         sorted.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
@@ -287,6 +292,28 @@ fn metric(m: &crate::model::Metric) -> Item {
         if let Some(b) = flag {
             entries.push(Entry::new(key, Node::Bool(b)));
         }
+    }
+    Item::new(Node::Map(entries))
+}
+
+/// One schedule (cron job) of the agent: evaluators by name, tags when it selects by tag.
+fn schedule(s: &crate::model::Schedule) -> Item {
+    let p = &s.spec;
+    let mut entries = vec![Entry::new("name", Node::Str(s.name.clone()))];
+    if let Some(c) = &p.cron {
+        entries.push(Entry::new("cron", Node::Str(c.clone())));
+    }
+    if let Some(t) = p.tags.as_ref().filter(|t| !t.is_empty()) {
+        entries.push(Entry::new("tags", string_set(t)));
+    }
+    if let Some(e) = p.evaluators.as_ref().filter(|e| !e.is_empty()) {
+        entries.push(Entry::new("evaluators", string_set(e)));
+    }
+    if let Some(m) = &p.mode {
+        entries.push(Entry::new("mode", Node::Str(m.clone())));
+    }
+    if let Some(a) = p.active {
+        entries.push(Entry::new("active", Node::Bool(a)));
     }
     Item::new(Node::Map(entries))
 }

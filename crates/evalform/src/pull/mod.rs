@@ -271,6 +271,7 @@ impl<'d> Run<'d> {
         self.place_defaults(shared, catalog);
         self.test_profiles(agent, want, have);
         self.metrics(agent, want, have);
+        self.schedules(agent, want, have);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -710,6 +711,39 @@ impl<'d> Run<'d> {
                     if v != h {
                         sets.push((key, Value::Bool(h)));
                     }
+                }
+            }
+            for (key, value) in sets {
+                self.edits[place.file].push(Edit::set(format!("{}.{key}", place.path), value));
+            }
+        }
+    }
+
+    /// Schedules the manifests declare: every field a declaration sets takes the platform's value.
+    fn schedules(&mut self, agent: AgentId, want: &AgentState, have: &AgentState) {
+        for s in &want.schedules {
+            let Some(place) = self.find(agent, "schedules", &s.name) else { continue };
+            let Some(remote) = have.schedules.iter().find(|r| r.name == s.name) else { continue };
+            let (w, r) = (&s.spec, &remote.spec);
+            let mut sets: Vec<(&str, Value)> = Vec::new();
+            for (key, want_word, have_word) in [("cron", &w.cron, &r.cron), ("mode", &w.mode, &r.mode)] {
+                if let (Some(v), Some(h)) = (want_word, have_word) {
+                    if v != h {
+                        sets.push((key, Value::Str(h.clone())));
+                    }
+                }
+            }
+            for (key, want_set, have_set) in [("tags", &w.tags, &r.tags), ("evaluators", &w.evaluators, &r.evaluators)]
+            {
+                if let (Some(v), Some(h)) = (want_set, have_set) {
+                    if v != h {
+                        sets.push((key, Value::Flow(h.iter().cloned().map(Value::Str).collect())));
+                    }
+                }
+            }
+            if let (Some(v), Some(h)) = (w.active, r.active) {
+                if v != h {
+                    sets.push(("active", Value::Bool(h)));
                 }
             }
             for (key, value) in sets {
