@@ -234,6 +234,9 @@ pub struct AgentState {
     pub prune: bool,
     /// Dot paths ("Sales.Inbound"). Desired: folders the manifests declare. Observed: folders of the project.
     pub folders: BTreeSet<String>,
+    /// Desired only: per declared folder path, the earlier paths it had (`renamed_from`), newest first. A platform
+    /// folder of an earlier path is this folder: it is renamed or moved, never created anew.
+    pub folder_renames: BTreeMap<String, Vec<String>>,
     pub test_profiles: Vec<TestProfile>,
     pub evaluators: Vec<Evaluator>,
     /// Desired only: per declared evaluator or test profile (by its address), the earlier names it was known by

@@ -15,6 +15,7 @@ mod docs;
 mod doctor;
 mod environments;
 mod export;
+mod folders;
 mod hostile;
 mod hostile_files;
 mod import;

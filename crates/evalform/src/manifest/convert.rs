@@ -336,8 +336,20 @@ impl<'a, 'f> Converter<'a, 'f> {
             let what = format!("files of agent {agent} disagree on `prune`");
             acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
         }
-        for (j, folder) in c.folders.iter().flatten().enumerate() {
-            let path = format!("cekura.folders[{j}]");
+        for (j, decl) in c.folders.iter().flatten().enumerate() {
+            let (folder, path) = match decl {
+                raw::FolderDecl::Path(p) => (p, format!("cekura.folders[{j}]")),
+                raw::FolderDecl::Renamed(r) => {
+                    let mut earlier = Vec::new();
+                    for (k, old) in r.renamed_from.iter().enumerate() {
+                        if self.folder_path(fi, &format!("cekura.folders[{j}].renamed_from[{k}]"), old) {
+                            earlier.push(old.clone());
+                        }
+                    }
+                    acc.state.folder_renames.insert(r.path.clone(), earlier);
+                    (&r.path, format!("cekura.folders[{j}].path"))
+                }
+            };
             if self.folder_path(fi, &path, folder) {
                 let mut prefix = String::new();
                 for segment in folder.split('.') {

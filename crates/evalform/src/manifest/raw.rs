@@ -42,9 +42,11 @@ pub struct Cekura {
     /// `true`: evaluators and test profiles of this agent that no manifest declares are deleted.
     #[serde(default)]
     pub prune: Option<bool>,
-    /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents.
+    /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents. A folder that was renamed or
+    /// moved is written `{path: NEW, renamed_from: [OLD]}`: the platform's folder is renamed or moved with one call,
+    /// its evaluators with it.
     #[serde(default)]
-    pub folders: Option<Vec<String>>,
+    pub folders: Option<Vec<FolderDecl>>,
     /// Metrics (judges) this suite defines in the agent's project, identified by name. Evaluators refer to them
     /// by name in `metrics`.
     #[serde(default)]
@@ -93,6 +95,24 @@ pub struct Metric {
     /// Evaluated on production calls (observability).
     #[serde(default)]
     pub observability_enabled: Option<bool>,
+}
+
+/// A folder: its dot path, or its path and the earlier paths it had.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FolderDecl {
+    Path(String),
+    Renamed(RenamedFolder),
+}
+
+/// A folder that had another path: renamed (same parent), moved (other parent), or both.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenamedFolder {
+    /// The folder's dot path now.
+    pub path: String,
+    /// Earlier dot paths, newest first: a platform folder of one of these paths is this one.
+    pub renamed_from: Vec<String>,
 }
 
 /// A schedule: runs of the agent's evaluators, started by the platform at the times a crontab expression says.

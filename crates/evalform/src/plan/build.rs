@@ -85,6 +85,16 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let nothing = AgentState { agent: *agent, ..AgentState::default() };
         let have = observed.state.agents.get(agent).unwrap_or(&nothing);
+        // A folder renamed in the manifests is renamed on the platform with one call: everything else is compared
+        // with the platform as it will be after it.
+        let folder_renames = super::folders::renames(want, have);
+        let renamed;
+        let have = if folder_renames.is_empty() {
+            have
+        } else {
+            renamed = super::folders::after_renames(have, &folder_renames);
+            &renamed
+        };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
         let want = resolve_agent(want, have, catalog, &mut errors);
         AgentPlanner {
@@ -93,6 +103,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             have,
             selection: &selection,
             project_metrics,
+            folder_renames: &folder_renames,
             batch_size: settings.batch_size.max(1),
             allow_append: settings.allow_append,
             b: &mut b,
@@ -152,6 +163,8 @@ struct AgentPlanner<'a> {
     selection: &'a Selection,
     /// The metric names every desired agent of this agent's project declares.
     project_metrics: &'a BTreeSet<String>,
+    /// (platform path, declared path) of the folders to rename or move.
+    folder_renames: &'a [(String, String)],
     batch_size: usize,
     /// `false` in apply's repair rounds: every instruction change is a full replacement.
     allow_append: bool,
@@ -190,7 +203,16 @@ impl<'a> AgentPlanner<'a> {
             .filter(|(_, _, d)| !d.is_empty())
             .collect();
 
-        let folder_ops = self.plan_folders(&diffs);
+        let mut folder_ops = self.plan_folders(&diffs);
+        super::folders::plan_renames(
+            self.agent,
+            self.want.project.or(self.have.project),
+            self.folder_renames,
+            self.have,
+            &mut folder_ops,
+            self.b,
+            self.errors,
+        );
         let profile_ops = self.plan_profiles(&profiles, &diffs);
         // The creates of the metrics an evaluator's metric adds wait for.
         let metric_deps = |d: &EvaluatorDiff| -> BTreeSet<usize> {

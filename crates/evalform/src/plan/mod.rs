@@ -125,6 +125,12 @@ pub enum TestProfileRef {
 pub enum Call {
     /// `POST /test_framework/v1/scenarios/create_folder/`
     CreateFolder { project: u64, name: String, parent_path: Option<String> },
+    /// `POST /test_framework/v1/scenarios/rename_folder/`: the folder at `path` gets the last segment `name`; its
+    /// subfolders and evaluators follow.
+    RenameFolder { project: u64, path: String, name: String },
+    /// `POST /test_framework/v1/scenarios/move_folder/`: the folder at `path` goes under `new_parent_path` (`None`:
+    /// to the top level), keeping its name; its subfolders and evaluators follow.
+    MoveFolder { project: u64, path: String, new_parent_path: Option<String> },
     /// `POST /test_framework/v1/test-profiles/`
     CreateTestProfile { agent: AgentId, name: String, information: Information },
     /// `PATCH /test_framework/v1/test-profiles/{id}/`: `information` is replaced whole.
@@ -301,6 +307,7 @@ pub type ManagedField = Field;
 pub mod build;
 pub mod diff;
 pub mod fingerprint;
+pub mod folders;
 pub mod metrics;
 pub mod resolve;
 pub mod schedules;

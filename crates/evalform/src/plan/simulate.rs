@@ -137,6 +137,23 @@ impl Simulator {
             Call::CreateFolder { project, name, parent_path } => {
                 self.create_folder(op, *project, name, parent_path.as_deref())
             }
+            Call::RenameFolder { path, name, .. } => {
+                let to = match path.rsplit_once('.') {
+                    Some((parent, _)) => format!("{parent}.{name}"),
+                    None => name.clone(),
+                };
+                self.move_folder_tree(path, &to);
+                Ok(())
+            }
+            Call::MoveFolder { path, new_parent_path, .. } => {
+                let leaf = path.rsplit_once('.').map_or(path.as_str(), |(_, l)| l);
+                let to = match new_parent_path {
+                    Some(p) => format!("{p}.{leaf}"),
+                    None => leaf.to_string(),
+                };
+                self.move_folder_tree(path, &to);
+                Ok(())
+            }
             Call::CreateTestProfile { agent, name, information } => {
                 let id = self.fresh_id();
                 self.created_profiles.insert(name.clone(), id);
@@ -261,6 +278,18 @@ impl Simulator {
             s.spec.active = body.is_active;
         }
         Ok(())
+    }
+
+    /// A folder, its subfolders and their evaluators, from path `from` to path `to`.
+    fn move_folder_tree(&mut self, from: &str, to: &str) {
+        for a in self.state.agents.values_mut() {
+            a.folders = a.folders.iter().map(|f| crate::plan::folders::moved(f, from, to)).collect();
+            for e in &mut a.evaluators {
+                if let Some(f) = &mut e.spec.folder {
+                    *f = crate::plan::folders::moved(f, from, to);
+                }
+            }
+        }
     }
 
     fn create_folder(

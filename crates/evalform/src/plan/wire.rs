@@ -272,6 +272,16 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
             }
             (Verb::Post, format!("{SCENARIOS}create_folder/"), body)
         }
+        Call::RenameFolder { project, path, name } => (
+            Verb::Post,
+            format!("{SCENARIOS}rename_folder/"),
+            json!({"path": path, "name": name, "project_id": project}),
+        ),
+        Call::MoveFolder { project, path, new_parent_path } => (
+            Verb::Post,
+            format!("{SCENARIOS}move_folder/"),
+            json!({"path": path, "project_id": project, "new_parent_path": new_parent_path}),
+        ),
         Call::CreateTestProfile { agent, name, information } => (
             Verb::Post,
             PROFILES.to_string(),

@@ -228,6 +228,11 @@ pub fn describe(op: &Operation) -> String {
             Some(p) => format!("create folder {p}.{name}"),
             None => format!("create folder {name}"),
         },
+        Call::RenameFolder { path, name, .. } => format!("rename folder {path} to {name}"),
+        Call::MoveFolder { path, new_parent_path, .. } => match new_parent_path {
+            Some(p) => format!("move folder {path} into {p}"),
+            None => format!("move folder {path} to the top level"),
+        },
         Call::CreateTestProfile { name, .. } => format!("create test profile {}", quoted(name)),
         Call::UpdateTestProfile { .. } => format!("update test profile {}", touched_name(op)),
         Call::DeleteTestProfile { .. } => format!("delete test profile {}", touched_name(op)),
