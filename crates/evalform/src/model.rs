@@ -543,6 +543,9 @@ pub struct PromptState {
     pub prompt: String,
     pub prune: bool,
     pub test_cases: Vec<TestCase>,
+    /// Observed only: ids of the test cases that carry evalform's ownership mark (`{"managed_by": "evalform"}` in
+    /// their `metadata`): created by evalform, so `prune` may delete them.
+    pub owned: BTreeSet<String>,
 }
 
 /// A Tela test case. Identity: `title` within the prompt.

@@ -447,7 +447,8 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
     if path.contains("{created:") {
         return done(OpStatus::Failed("refers to a resource whose creation did not report an id".into()), None);
     }
-    let is_tela = matches!(op.call, Call::CreateTestCases { .. } | Call::PatchTestCase { .. });
+    let is_tela =
+        matches!(op.call, Call::CreateTestCases { .. } | Call::PatchTestCase { .. } | Call::DeleteTestCase { .. });
     let transport = match (is_tela, &remote.tela, &remote.cekura) {
         (true, Some(t), _) => t.transport().clone(),
         (false, _, Some(c)) => c.transport().clone(),

@@ -150,7 +150,7 @@ pub async fn fetch_agent(client: &CekuraClient, agent: u64, opts: &FetchOptions)
     let defined: Vec<&wire::Metric> =
         metrics.iter().filter(|m| m.project.is_some() && m.is_predefined != Some(true)).collect();
     let owned_metrics =
-        defined.iter().filter(|m| carries_metric_mark(m.configuration.as_ref())).map(|m| m.id).collect();
+        defined.iter().filter(|m| carries_ownership_mark(m.configuration.as_ref())).map(|m| m.id).collect();
     let project_metrics = defined.into_iter().map(normalize_metric).collect();
     let owned =
         scenarios.iter().filter(|s| s.tags.iter().any(|t| t == crate::model::OWNERSHIP_TAG)).map(|s| s.id).collect();
@@ -193,8 +193,8 @@ pub fn normalize_cron_job(j: &wire::CronJob, scenarios: &[wire::ScenarioListItem
     }
 }
 
-/// Whether a metric's `configuration` carries evalform's ownership mark.
-pub fn carries_metric_mark(configuration: Option<&serde_json::Value>) -> bool {
+/// Whether a metric's `configuration` (or a Tela test case's `metadata`) carries evalform's ownership mark.
+pub fn carries_ownership_mark(configuration: Option<&serde_json::Value>) -> bool {
     configuration.and_then(|c| c.get(crate::model::METRIC_OWNERSHIP_KEY)).and_then(serde_json::Value::as_str)
         == Some(crate::model::METRIC_OWNERSHIP_VALUE)
 }

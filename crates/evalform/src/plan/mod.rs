@@ -165,6 +165,8 @@ pub enum Call {
     UpdateSchedule { id: u64, body: ScheduleBody },
     /// `POST /test-case` with an array
     CreateTestCases { prompt: String, cases: Vec<TestCaseBody> },
+    /// `DELETE /test-case/{id}`: only test cases evalform created (`prune`).
+    DeleteTestCase { id: String },
     /// `PATCH /test-case/{id}` with only the changed fields
     PatchTestCase { id: String, body: TestCaseBody },
 }

@@ -190,6 +190,12 @@ impl Simulator {
                 Ok(())
             }
             Call::PatchTestCase { id, body } => self.patch_test_case(op, id, body),
+            Call::DeleteTestCase { id } => {
+                for p in self.state.prompts.values_mut() {
+                    p.test_cases.retain(|c| c.id.as_deref() != Some(id.as_str()));
+                }
+                Ok(())
+            }
             Call::CreateSchedule { agent, body } => {
                 let id = self.fresh_id();
                 let name = body.name.clone().unwrap_or_default();

@@ -339,8 +339,19 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
         Call::CreateTestCases { prompt, cases } => (
             Verb::Post,
             "/test-case".to_string(),
-            Value::Array(cases.iter().map(|c| test_case_body(Some(prompt), c, secrets)).collect()),
+            Value::Array(
+                cases
+                    .iter()
+                    .map(|c| {
+                        let mut body = test_case_body(Some(prompt), c, secrets);
+                        // evalform's ownership mark: `prune` deletes only test cases that carry it.
+                        body["metadata"] = json!({"managed_by": "evalform"});
+                        body
+                    })
+                    .collect(),
+            ),
         ),
+        Call::DeleteTestCase { id } => (Verb::Delete, format!("/test-case/{id}"), Value::Null),
         Call::PatchTestCase { id, body } => {
             (Verb::Patch, format!("/test-case/{id}"), test_case_body(None, body, secrets))
         }

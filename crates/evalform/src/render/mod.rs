@@ -59,13 +59,19 @@ pub(crate) fn unmanaged_counts(plan: &Plan) -> String {
     let evaluators = count(|a| matches!(a, Address::Evaluator { .. }));
     let metrics = count(|a| matches!(a, Address::Metric { .. }));
     let schedules = count(|a| matches!(a, Address::Schedule { .. }));
-    let profiles = plan.unmanaged.len() - evaluators - metrics - schedules;
-    let parts: Vec<String> =
-        [(evaluators, "evaluator"), (profiles, "test profile"), (metrics, "metric"), (schedules, "schedule")]
-            .into_iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| plural(n, what))
-            .collect();
+    let cases = count(|a| matches!(a, Address::TestCase { .. }));
+    let profiles = plan.unmanaged.len() - evaluators - metrics - schedules - cases;
+    let parts: Vec<String> = [
+        (evaluators, "evaluator"),
+        (profiles, "test profile"),
+        (metrics, "metric"),
+        (schedules, "schedule"),
+        (cases, "test case"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| plural(n, what))
+    .collect();
     match parts.as_slice() {
         [] => plural(0, "evaluator"),
         [one] => one.clone(),
@@ -251,6 +257,7 @@ pub fn describe(op: &Operation) -> String {
         Call::BulkUpdate(b) => bulk_description(b),
         Call::DeleteEvaluators { ids, .. } => format!("delete {}", plural(ids.len(), "evaluator")),
         Call::CreateTestCases { cases, .. } => format!("create {}", plural(cases.len(), "test case")),
+        Call::DeleteTestCase { .. } => format!("delete test case {}", touched_name(op)),
         Call::CreateMetric { body, .. } => format!("create metric {}", quoted(body.name.as_deref().unwrap_or(""))),
         Call::UpdateMetric { .. } => {
             let (_, _, body) = request(op);
