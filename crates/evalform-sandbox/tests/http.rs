@@ -980,6 +980,33 @@ async fn metrics_are_created_changed_and_deleted_on_v1_and_v2() {
 }
 
 #[tokio::test]
+async fn metric_settings_are_kept_as_sent_and_checked() {
+    let (sb, c) = start().await;
+    let body = json!({"name": "Short call", "project": 1376, "type": "custom_code", "eval_type": "numeric",
+                      "custom_code": "def f(call):\n    return 1\n", "evaluation_trigger": "automatic",
+                      "simulation_enabled": false, "observability_enabled": true,
+                      "configuration": {"managed_by": "evalform"}});
+    let (s, m) = c.post("/test_framework/v2/metrics/", body).await;
+    assert_eq!(s, 201, "{m}");
+    let (_, got) = c.get(&format!("/test_framework/v2/metrics/{}/", m["id"])).await;
+    assert_eq!(
+        (&got["custom_code"], &got["evaluation_trigger"], &got["simulation_enabled"], &got["observability_enabled"]),
+        (&json!("def f(call):\n    return 1\n"), &json!("automatic"), &json!(false), &json!(true))
+    );
+    assert_eq!(got["configuration"], json!({"managed_by": "evalform"}));
+    let (s, _) = c.post("/test_framework/v2/metrics/", json!({"name": "B", "project": 1376, "description": "x"})).await;
+    assert_eq!(s, 201);
+    let (_, b) = c.get("/test_framework/v2/metrics/?agent_id=12").await;
+    let b = b.as_array().unwrap().iter().find(|x| x["name"] == "B").cloned().unwrap();
+    assert_eq!((&b["evaluation_trigger"], &b["configuration"]), (&json!("always"), &json!({})), "defaults");
+    let (s, err) = c
+        .post("/test_framework/v2/metrics/", json!({"name": "C", "project": 1376, "evaluation_trigger": "never"}))
+        .await;
+    assert_eq!(s, 400, "{err}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn folders_are_renamed_moved_and_deleted_with_their_evaluators() {
     let (sb, c) = start().await;
     sb.with_state(|s| {

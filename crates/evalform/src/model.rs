@@ -234,6 +234,9 @@ pub struct AgentState {
     pub prune: bool,
     /// Dot paths ("Sales.Inbound"). Desired: folders the manifests declare. Observed: folders of the project.
     pub folders: BTreeSet<String>,
+    /// Desired only: per declared folder path, the earlier paths it had (`renamed_from`), newest first. A platform
+    /// folder of an earlier path is this folder: it is renamed or moved, never created anew.
+    pub folder_renames: BTreeMap<String, Vec<String>>,
     pub test_profiles: Vec<TestProfile>,
     pub evaluators: Vec<Evaluator>,
     /// Desired only: per declared evaluator or test profile (by its address), the earlier names it was known by
@@ -247,6 +250,79 @@ pub struct AgentState {
     /// Observed only: ids of the evaluators that carry evalform's ownership tag ([`OWNERSHIP_TAG`]): created or
     /// adopted by evalform, so `prune` may delete them. The tag itself is kept out of `tags` on both sides.
     pub owned: BTreeSet<u64>,
+    /// Desired: the metrics the manifests define for the agent's project (`cekura.metrics`). Observed: the custom
+    /// metrics of the agent's project (predefined metrics are read-only and never listed here).
+    pub metrics: Vec<Metric>,
+    /// Observed only: ids of the metrics that carry evalform's ownership mark ([`METRIC_OWNERSHIP_KEY`] in their
+    /// `configuration`): created or adopted by evalform, so `prune` may delete them.
+    pub owned_metrics: BTreeSet<u64>,
+    /// Desired: the schedules the manifests declare (`cekura.schedules`). Observed: the agent's cron jobs.
+    pub schedules: Vec<Schedule>,
+}
+
+/// A schedule (a cron job) that starts runs of the agent's evaluators. Identity: `name` within the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Observed: always set. Desired: unset.
+    pub id: Option<u64>,
+    pub name: String,
+    pub spec: ScheduleSpec,
+    pub source: Option<SourceSpan>,
+}
+
+/// The managed fields of a schedule; `None` is "not managed" on the desired side.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScheduleSpec {
+    /// A 5-field crontab expression, with single spaces between fields.
+    pub cron: Option<String>,
+    /// Runs the evaluators that carry any of these tags.
+    pub tags: Option<BTreeSet<String>>,
+    /// Runs these evaluators, by name. Observed: the names of the evaluators the cron job lists (`#ID` for an id
+    /// the agent does not have).
+    pub evaluators: Option<BTreeSet<String>>,
+    /// The platform's `execution_mode` (`voice`, `text`, ...).
+    pub mode: Option<String>,
+    /// The platform's `is_active`.
+    pub active: Option<bool>,
+}
+
+/// The key evalform sets in a metric's `configuration` (`{"managed_by": "evalform"}`) on every metric it creates or
+/// adopts. Metrics carry no tags; `configuration` is the metric's free-form settings object, shown with the metric
+/// in the API and kept by the platform. It is never part of the manifests.
+pub const METRIC_OWNERSHIP_KEY: &str = "managed_by";
+/// The value of [`METRIC_OWNERSHIP_KEY`].
+pub const METRIC_OWNERSHIP_VALUE: &str = "evalform";
+
+/// A metric a project defines (a judge). Identity: `name` within the agent's project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Observed: always set. Desired: unset.
+    pub id: Option<u64>,
+    pub name: String,
+    pub spec: MetricSpec,
+    pub source: Option<SourceSpan>,
+    /// Observed only: the metric's `configuration` object as read, so that adopting it adds evalform's mark to
+    /// what is there. Never compared.
+    pub configuration: Option<serde_json::Value>,
+}
+
+/// The managed fields of a metric. `None` is "not managed" on the desired side; observed state sets every field
+/// the platform returned.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSpec {
+    /// `llm_judge` or `custom_code` (the platform also lists `basic` and `custom_prompt`).
+    pub kind: Option<String>,
+    /// `binary`, `continuous_qualitative`, `numeric` or `enum`.
+    pub eval_type: Option<String>,
+    /// The judge prompt, normalised like instructions.
+    pub description: Option<Text>,
+    pub enum_values: Option<Vec<String>>,
+    /// `always`, `automatic` or `custom`.
+    pub evaluation_trigger: Option<String>,
+    /// The code of a `custom_code` metric, normalised like instructions. Never executed by evalform.
+    pub custom_code: Option<Text>,
+    pub simulation_enabled: Option<bool>,
+    pub observability_enabled: Option<bool>,
 }
 
 /// The tag evalform puts on every evaluator it creates or adopts: a person sees it in the dashboard (and can
@@ -467,6 +543,9 @@ pub struct PromptState {
     pub prompt: String,
     pub prune: bool,
     pub test_cases: Vec<TestCase>,
+    /// Observed only: ids of the test cases that carry evalform's ownership mark (`{"managed_by": "evalform"}` in
+    /// their `metadata`): created by evalform, so `prune` may delete them.
+    pub owned: BTreeSet<String>,
 }
 
 /// A Tela test case. Identity: `title` within the prompt.
@@ -514,10 +593,32 @@ pub struct PersonalityInfo {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Address {
-    Folder { agent: AgentId, path: String },
-    TestProfile { agent: AgentId, name: String },
-    Evaluator { agent: AgentId, name: String },
-    TestCase { prompt: String, title: String },
+    Folder {
+        agent: AgentId,
+        path: String,
+    },
+    TestProfile {
+        agent: AgentId,
+        name: String,
+    },
+    Evaluator {
+        agent: AgentId,
+        name: String,
+    },
+    TestCase {
+        prompt: String,
+        title: String,
+    },
+    /// A metric of the agent's project: `cekura.agent[12].metric["Greets the caller"]`.
+    Metric {
+        agent: AgentId,
+        name: String,
+    },
+    /// A schedule (cron job) of the agent: `cekura.agent[12].schedule["Nightly smoke"]`.
+    Schedule {
+        agent: AgentId,
+        name: String,
+    },
 }
 
 impl Address {
@@ -525,7 +626,10 @@ impl Address {
     pub fn name(&self) -> &str {
         match self {
             Address::Folder { path, .. } => path,
-            Address::TestProfile { name, .. } | Address::Evaluator { name, .. } => name,
+            Address::TestProfile { name, .. }
+            | Address::Evaluator { name, .. }
+            | Address::Metric { name, .. }
+            | Address::Schedule { name, .. } => name,
             Address::TestCase { title, .. } => title,
         }
     }
@@ -539,6 +643,8 @@ impl fmt::Display for Address {
             Address::TestProfile { agent, name } => write!(f, "cekura.agent[{agent}].test_profile[{}]", quoted(name)),
             Address::Evaluator { agent, name } => write!(f, "cekura.agent[{agent}].evaluator[{}]", quoted(name)),
             Address::TestCase { prompt, title } => write!(f, "tela.prompt[{prompt}].test_case[{}]", quoted(title)),
+            Address::Metric { agent, name } => write!(f, "cekura.agent[{agent}].metric[{}]", quoted(name)),
+            Address::Schedule { agent, name } => write!(f, "cekura.agent[{agent}].schedule[{}]", quoted(name)),
         }
     }
 }
@@ -563,6 +669,8 @@ impl TryFrom<String> for Address {
             ("cekura.agent", "folder") => Ok(Address::Folder { agent: agent()?, path: name }),
             ("cekura.agent", "test_profile") => Ok(Address::TestProfile { agent: agent()?, name }),
             ("cekura.agent", "evaluator") => Ok(Address::Evaluator { agent: agent()?, name }),
+            ("cekura.agent", "metric") => Ok(Address::Metric { agent: agent()?, name }),
+            ("cekura.agent", "schedule") => Ok(Address::Schedule { agent: agent()?, name }),
             ("tela.prompt", "test_case") => Ok(Address::TestCase { prompt: scope.to_string(), title: name }),
             _ => Err(bad()),
         }
@@ -606,6 +714,8 @@ mod tests {
             Address::Evaluator { agent: 12, name: "Order \"status\" [x]".into() },
             Address::Folder { agent: 1, path: "Sales.Inbound".into() },
             Address::TestProfile { agent: 3, name: "Premium caller".into() },
+            Address::Metric { agent: 3, name: "Greets \"by name\"".into() },
+            Address::Schedule { agent: 3, name: "Nightly smoke".into() },
             Address::TestCase { prompt: "5f0c2a4e-0000-4000-8000-000000000001".into(), title: "Late".into() },
         ] {
             let s = a.to_string();

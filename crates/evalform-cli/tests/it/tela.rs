@@ -61,16 +61,28 @@ fn one_changed_message_is_patched_alone() {
 }
 
 #[test]
-fn prune_reports_what_it_cannot_delete() {
+fn prune_deletes_only_the_cases_evalform_created_and_lists_the_rest() {
     let w = tela_world();
     assert_eq!(w.run(&["apply", "--auto-approve", "tela.yaml"]).code, 0);
+    // A case someone made by hand: no ownership mark in its metadata.
+    w.sb.with_state(|s| {
+        let body = serde_json::json!({"promptId": PROMPT, "title": "Made by hand", "messages": []});
+        s.create_test_case(None, &body).unwrap();
+    });
     // Drop the last case from the manifest and ask for pruning.
     let text = std::fs::read_to_string(w.path("tela.yaml")).unwrap();
     let kept = &text[..text.find("    - title: Rude customer").unwrap()];
     w.write("tela.yaml", &kept.replacen("  test_cases:", "  prune: true\n  test_cases:", 1));
     let plan = w.run(&["plan", "--detailed-exitcode", "tela.yaml"]);
-    assert!(plan.stdout.contains("would delete, not supported by the platform's API"), "{}", plan.snapshot());
-    assert_eq!(cases(&w).len(), 4, "nothing is deleted, and nothing pretends to be");
+    settings().bind(|| insta::assert_snapshot!("tela_prune_plan", plan.snapshot()));
+    assert_eq!(plan.code, 2);
+    let out = w.run(&["apply", "--auto-approve", "tela.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let titles: Vec<String> = cases(&w).iter().map(|c| c["title"].as_str().unwrap().to_string()).collect();
+    assert!(!titles.contains(&"Rude customer".to_string()), "{titles:?}");
+    assert!(titles.contains(&"Made by hand".to_string()), "a case made by hand stays: {titles:?}");
+    assert_eq!(titles.len(), 4);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode", "tela.yaml"]).code, 0);
 }
 
 #[test]

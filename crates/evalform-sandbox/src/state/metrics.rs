@@ -10,6 +10,7 @@ use super::{SandboxState, WriteMode};
 
 const TYPES: [&str; 4] = ["basic", "custom_prompt", "custom_code", "llm_judge"];
 const EVAL_TYPES: [&str; 4] = ["binary", "continuous_qualitative", "numeric", "enum"];
+const TRIGGERS: [&str; 3] = ["always", "automatic", "custom"];
 
 /// A metric defined in a project over the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,10 @@ pub struct StoredMetric {
     pub kind: String,
     pub eval_type: String,
     pub enum_values: Value,
+    /// The other settings a team sets (`evaluation_trigger`, `custom_code`, `simulation_enabled`,
+    /// `observability_enabled`, `configuration`), kept as sent.
+    #[serde(default)]
+    pub settings: Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -68,12 +73,23 @@ impl SandboxState {
 
     fn metric_json(&self, m: &StoredMetric) -> Value {
         let names: Vec<&str> = m.agents.iter().filter_map(|a| self.seed.agent(*a)).map(|a| a.name.as_str()).collect();
-        json!({
+        let mut out = json!({
+            "evaluation_trigger": "always", "custom_code": "", "simulation_enabled": true,
+            "observability_enabled": false, "configuration": {},
+        });
+        if let Value::Object(o) = &mut out {
+            o.extend(m.settings.clone());
+        }
+        let mut base = json!({
             "id": m.id, "slug": m.slug, "name": m.name, "description": m.description, "type": m.kind,
             "eval_type": m.eval_type, "enum_values": m.enum_values, "project": m.project, "agents": m.agents,
             "agent_names": names.join(", "), "is_predefined": false, "overall_score": null,
             "created_at": m.created_at, "updated_at": m.updated_at,
-        })
+        });
+        if let (Value::Object(b), Value::Object(o)) = (&mut base, out) {
+            b.extend(o);
+        }
+        base
     }
 
     /// Create (`existing` = None) or PATCH a defined metric. A predefined metric refuses every write.
@@ -102,6 +118,31 @@ impl SandboxState {
         let kind = choice(body, "type", &TYPES, &mut errors);
         let eval_type = choice(body, "eval_type", &EVAL_TYPES, &mut errors);
         let description = errors.string(body, "description", true).map(Option::unwrap_or_default);
+        let trigger = choice(body, "evaluation_trigger", &TRIGGERS, &mut errors);
+        let custom_code = errors.string(body, "custom_code", true).map(Option::unwrap_or_default);
+        let mut settings = Map::new();
+        for flag in ["simulation_enabled", "observability_enabled"] {
+            match body.get(flag) {
+                Some(v @ Value::Bool(_)) => {
+                    settings.insert(flag.into(), v.clone());
+                }
+                Some(_) => errors.add(flag, "Must be a valid boolean."),
+                None => {}
+            }
+        }
+        match body.get("configuration") {
+            Some(v @ Value::Object(_)) => {
+                settings.insert("configuration".into(), v.clone());
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => errors.add("configuration", "Value must be valid JSON."),
+        }
+        if let Some(t) = trigger {
+            settings.insert("evaluation_trigger".into(), Value::String(t));
+        }
+        if let Some(c) = custom_code {
+            settings.insert("custom_code".into(), Value::String(c));
+        }
         if let (Some(n), Some(p)) = (&name, project) {
             let taken = self.metrics.values().any(|m| m.project == p && &m.name == n && Some(m.id) != existing);
             if taken {
@@ -122,6 +163,7 @@ impl SandboxState {
                 kind: "llm_judge".into(),
                 eval_type: "binary".into(),
                 enum_values: Value::Null,
+                settings: Map::new(),
                 created_at: now.clone(),
                 updated_at: now.clone(),
             },
@@ -139,6 +181,7 @@ impl SandboxState {
         if let Some(v) = body.get("enum_values") {
             m.enum_values = v.clone();
         }
+        m.settings.extend(settings);
         m.updated_at = now;
         let id = m.id;
         self.metrics.insert(id, m);

@@ -35,6 +35,7 @@ pub const MAX_ROUNDS: usize = 3;
 pub struct CreatedIds {
     evaluators: BTreeMap<(AgentId, String), u64>,
     test_profiles: BTreeMap<(AgentId, String), u64>,
+    metrics: BTreeMap<(AgentId, String), u64>,
 }
 
 /// The result of one operation, for the report.
@@ -379,9 +380,11 @@ fn shown_request(op: &Operation) -> (String, String) {
 /// The agent an operation works in, for looking up resources created earlier in the same apply.
 fn op_agent(op: &Operation) -> Option<AgentId> {
     op.touches.iter().find_map(|a| match a {
-        Address::Evaluator { agent, .. } | Address::TestProfile { agent, .. } | Address::Folder { agent, .. } => {
-            Some(*agent)
-        }
+        Address::Evaluator { agent, .. }
+        | Address::TestProfile { agent, .. }
+        | Address::Folder { agent, .. }
+        | Address::Metric { agent, .. }
+        | Address::Schedule { agent, .. } => Some(*agent),
         Address::TestCase { .. } => None,
     })
 }
@@ -430,6 +433,7 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
         match r {
             CreatedRef::Evaluator(name) => ids.evaluators.get(&(agent, name.to_string())).copied(),
             CreatedRef::TestProfile(name) => ids.test_profiles.get(&(agent, name.to_string())).copied(),
+            CreatedRef::Metric(name) => ids.metrics.get(&(agent, name.to_string())).copied(),
         }
     };
     let (verb, path, body) = call_request(&op.call, &lookup, Secrets::Expose);
@@ -443,7 +447,8 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
     if path.contains("{created:") {
         return done(OpStatus::Failed("refers to a resource whose creation did not report an id".into()), None);
     }
-    let is_tela = matches!(op.call, Call::CreateTestCases { .. } | Call::PatchTestCase { .. });
+    let is_tela =
+        matches!(op.call, Call::CreateTestCases { .. } | Call::PatchTestCase { .. } | Call::DeleteTestCase { .. });
     let transport = match (is_tela, &remote.tela, &remote.cekura) {
         (true, Some(t), _) => t.transport().clone(),
         (false, _, Some(c)) => c.transport().clone(),
@@ -483,6 +488,11 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
                             .test_profiles
                             .insert((agent, name.clone()), id);
                         made = Some(Created::TestProfile { agent, name: name.clone(), id });
+                    }
+                }
+                Call::CreateMetric { body, .. } => {
+                    if let (Some(id), Some(name)) = (answer.get("id").and_then(Value::as_u64), &body.name) {
+                        created.lock().unwrap_or_else(|e| e.into_inner()).metrics.insert((agent, name.clone()), id);
                     }
                 }
                 _ => {}

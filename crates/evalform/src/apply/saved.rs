@@ -268,6 +268,8 @@ fn object_key(c: &crate::plan::ResourceChange) -> Option<String> {
         Address::Evaluator { .. } => Some(format!("cekura.scenario/{id}")),
         Address::TestProfile { .. } => Some(format!("cekura.test_profile/{id}")),
         Address::TestCase { .. } => Some(format!("tela.test_case/{id}")),
+        Address::Metric { .. } => Some(format!("cekura.metric/{id}")),
+        Address::Schedule { .. } => Some(format!("cekura.cron_job/{id}")),
         Address::Folder { .. } => None,
     }
 }

@@ -290,6 +290,11 @@ impl CekuraClient {
         self.get("/test_framework/v1/personalities/", &[("project_id", project.to_string())]).await
     }
 
+    /// The agent's cron jobs (paginated).
+    pub async fn list_cron_jobs(&self, agent: u64) -> Result<Vec<wire::CronJob>, ApiError> {
+        self.get_all_pages("/schedules/v1/cron-jobs-external/", vec![("agent_id", agent.to_string())]).await
+    }
+
     pub async fn list_metrics(&self, agent: u64) -> Result<Vec<wire::Metric>, ApiError> {
         self.get("/test_framework/v2/metrics/", &[("agent_id", agent.to_string())]).await
     }

@@ -94,6 +94,7 @@ pub struct AgentLists {
     metrics: Vec<wire::Metric>,
     personalities: Vec<wire::Personality>,
     phones: Vec<wire::PhoneNumber>,
+    cron_jobs: Vec<wire::CronJob>,
 }
 
 impl AgentLists {
@@ -123,7 +124,7 @@ pub async fn read_lists(client: &CekuraClient, agent: u64, project: Option<u64>)
             None => Ok(None),
         }
     };
-    let (checked, scenarios, profiles, folders, metrics, personalities, phones) = tokio::join!(
+    let (checked, scenarios, profiles, folders, metrics, personalities, phones, cron_jobs) = tokio::join!(
         checked,
         client.list_scenarios(agent),
         client.list_test_profiles(agent),
@@ -131,12 +132,19 @@ pub async fn read_lists(client: &CekuraClient, agent: u64, project: Option<u64>)
         client.list_metrics(agent),
         client.list_personalities(project),
         client.list_phone_numbers(),
+        client.list_cron_jobs(agent),
     );
     if let Some(found) = checked.map_err(FetchError::api(&what))? {
         if let Some(actual) = found.project.filter(|p| *p != project) {
             return Err(FetchError::ProjectMismatch { agent, declared: project, actual });
         }
     }
+    // A server (or a key) without the schedules routes is an agent without schedules: reading them must not stop
+    // the plan of a suite that declares none. A declared schedule is then planned as a create, which says so.
+    let cron_jobs = match cron_jobs {
+        Err(e) if matches!(e.status(), Some(403 | 404)) => Vec::new(),
+        other => other.map_err(FetchError::api(format!("the schedules of {what}")))?,
+    };
     Ok(AgentLists {
         agent,
         project,
@@ -146,6 +154,7 @@ pub async fn read_lists(client: &CekuraClient, agent: u64, project: Option<u64>)
         metrics: metrics.map_err(FetchError::api(format!("the metrics of {what}")))?,
         personalities: personalities.map_err(FetchError::api(format!("the personalities of project {project}")))?,
         phones: phones.map_err(FetchError::api("the phone numbers"))?,
+        cron_jobs,
     })
 }
 
@@ -174,7 +183,7 @@ pub async fn finish_agent_for(
     opts: &FetchOptions,
     only: Option<&SingleReads>,
 ) -> Result<FetchedAgent, FetchError> {
-    let AgentLists { agent, project, scenarios, profiles, folders, metrics, personalities, phones } = lists;
+    let AgentLists { agent, project, scenarios, profiles, folders, metrics, personalities, phones, cron_jobs } = lists;
     let phone_numbers: BTreeMap<u64, String> = phones.into_iter().filter_map(|p| p.number.map(|n| (p.id, n))).collect();
 
     let wanted: Vec<u64> = scenarios
@@ -201,6 +210,11 @@ pub async fn finish_agent_for(
         remote.test_profiles.insert(p.id, p.updated_at.clone());
         test_profiles.push(normalize_test_profile(p));
     }
+    let defined: Vec<&wire::Metric> =
+        metrics.iter().filter(|m| m.project.is_some() && m.is_predefined != Some(true)).collect();
+    let owned_metrics =
+        defined.iter().filter(|m| carries_ownership_mark(m.configuration.as_ref())).map(|m| m.id).collect();
+    let project_metrics = defined.into_iter().map(normalize_metric).collect();
     let owned =
         scenarios.iter().filter(|s| s.tags.iter().any(|t| t == crate::model::OWNERSHIP_TAG)).map(|s| s.id).collect();
     let state = AgentState {
@@ -211,6 +225,9 @@ pub async fn finish_agent_for(
         test_profiles,
         evaluators,
         owned,
+        metrics: project_metrics,
+        owned_metrics,
+        schedules: cron_jobs.iter().map(|j| normalize_cron_job(j, &scenarios)).collect(),
         ..AgentState::default()
     };
     let catalog = Catalog {
@@ -218,6 +235,59 @@ pub async fn finish_agent_for(
         personalities: personalities.into_iter().map(|p| PersonalityInfo { id: p.id, name: p.name }).collect(),
     };
     Ok(FetchedAgent { state, catalog, phone_numbers, remote })
+}
+
+/// A cron job as the model has it: evaluators by name (`#ID` for an id the agent does not have), the crontab
+/// expression with single spaces.
+pub fn normalize_cron_job(j: &wire::CronJob, scenarios: &[wire::ScenarioListItem]) -> crate::model::Schedule {
+    let name_of =
+        |id: &u64| scenarios.iter().find(|s| s.id == *id).map_or_else(|| format!("#{id}"), |s| s.name.clone());
+    crate::model::Schedule {
+        id: Some(j.id),
+        name: j.name.clone(),
+        spec: crate::model::ScheduleSpec {
+            cron: Some(j.crontab_expression.as_deref().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")),
+            tags: Some(j.tags.iter().cloned().collect()),
+            evaluators: Some(j.scenarios.iter().map(name_of).collect()),
+            mode: j.execution_mode.clone(),
+            active: j.is_active,
+        },
+        source: None,
+    }
+}
+
+/// Whether a metric's `configuration` (or a Tela test case's `metadata`) carries evalform's ownership mark.
+pub fn carries_ownership_mark(configuration: Option<&serde_json::Value>) -> bool {
+    configuration.and_then(|c| c.get(crate::model::METRIC_OWNERSHIP_KEY)).and_then(serde_json::Value::as_str)
+        == Some(crate::model::METRIC_OWNERSHIP_VALUE)
+}
+
+/// A metric the project defines, normalised as the manifest loader normalises one: long texts like instructions,
+/// `enum_values` a list of strings (empty when the platform has none).
+pub fn normalize_metric(m: &wire::Metric) -> crate::model::Metric {
+    let long = |t: &Option<String>| Text::new(crate::model::normalize_long_text(t.as_deref().unwrap_or("")));
+    let enum_values = match &m.enum_values {
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect()
+        }
+        _ => Vec::new(),
+    };
+    crate::model::Metric {
+        id: Some(m.id),
+        name: m.name.clone(),
+        spec: crate::model::MetricSpec {
+            kind: m.kind.clone(),
+            eval_type: m.eval_type.clone(),
+            description: Some(long(&m.description)),
+            enum_values: Some(enum_values),
+            evaluation_trigger: m.evaluation_trigger.clone(),
+            custom_code: Some(long(&m.custom_code)),
+            simulation_enabled: m.simulation_enabled,
+            observability_enabled: m.observability_enabled,
+        },
+        source: None,
+        configuration: m.configuration.clone(),
+    }
 }
 
 /// Single evaluator reads, in parallel within the client's concurrency limit.

@@ -119,13 +119,54 @@ pub struct Personality {
     pub language: Option<String>,
 }
 
-/// `MetricListSerializerV2`, the fields evalform reads.
+/// `MetricListSerializerV2`, the fields evalform reads. A metric with a `project` is one the project defined; the
+/// predefined catalog has none (and `is_predefined: true` where the server says so).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Metric {
     pub id: u64,
     #[serde(default)]
     pub slug: Option<String>,
     pub name: String,
+    #[serde(default)]
+    pub project: Option<u64>,
+    #[serde(default)]
+    pub is_predefined: Option<bool>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub eval_type: Option<String>,
+    /// A list of strings, or `null`.
+    #[serde(default)]
+    pub enum_values: Option<serde_json::Value>,
+    #[serde(default)]
+    pub evaluation_trigger: Option<String>,
+    #[serde(default)]
+    pub custom_code: Option<String>,
+    #[serde(default)]
+    pub simulation_enabled: Option<bool>,
+    #[serde(default)]
+    pub observability_enabled: Option<bool>,
+    #[serde(default)]
+    pub configuration: Option<serde_json::Value>,
+}
+
+/// A cron job (`/schedules/v1/cron-jobs-external/`), the fields evalform reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronJob {
+    pub id: u64,
+    pub name: String,
+    #[serde(default)]
+    pub crontab_expression: Option<String>,
+    #[serde(default)]
+    pub scenarios: Vec<u64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub execution_mode: Option<String>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
 }
 
 /// `PhoneNumberInbound`: a phone-number row. Evaluators are written with `id` and read back with `number`.

@@ -183,7 +183,8 @@ pub fn render_agent(input: &ImportInput) -> Vec<ImportedFile> {
     let dir = PathBuf::from(format!("agent-{}", agent.agent));
     let header = header(&format!("evalform import --agent {}", agent.agent));
     let profiles = ProfileNames::new(&agent.test_profiles);
-    let refs = Refs { catalog: input.catalog, phone_numbers: input.phone_numbers, profiles: &profiles };
+    let catalog = named_project_metrics(input.catalog, &agent.metrics);
+    let refs = Refs { catalog: &catalog, phone_numbers: input.phone_numbers, profiles: &profiles };
 
     let mut files = Vec::new();
 
@@ -195,6 +196,16 @@ pub fn render_agent(input: &ImportInput) -> Vec<ImportedFile> {
     let folders: Vec<Item> = own_folders(agent).into_iter().map(|f| Item::new(Node::Str(f))).collect();
     if !folders.is_empty() {
         cekura.push(Entry::new("folders", Node::Seq(folders)));
+    }
+    if !agent.metrics.is_empty() {
+        let mut sorted: Vec<&crate::model::Metric> = agent.metrics.iter().collect();
+        sorted.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        cekura.push(Entry::new("metrics", Node::Seq(sorted.into_iter().map(metric).collect())));
+    }
+    if !agent.schedules.is_empty() {
+        let mut sorted: Vec<&crate::model::Schedule> = agent.schedules.iter().collect();
+        sorted.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        cekura.push(Entry::new("schedules", Node::Seq(sorted.into_iter().map(schedule).collect())));
     }
     if !agent.test_profiles.is_empty() {
         let mut sorted: Vec<&TestProfile> = agent.test_profiles.iter().collect();
@@ -328,6 +339,73 @@ fn duplicate_comment(kind: &str, count: usize, name: &str) -> String {
         2 => format!("two {kind} on the platform are named {name}; pinned by id so both are managed"),
         n => format!("{n} {kind} on the platform are named {name}; pinned by id so all are managed"),
     }
+}
+
+/// The catalog with each of the project's own metrics known by its name instead of its slug, so that evaluators
+/// refer to them as the `metrics` section declares them (a name resolves like a slug).
+fn named_project_metrics(catalog: &Catalog, metrics: &[crate::model::Metric]) -> Catalog {
+    let mut out = catalog.clone();
+    for c in &mut out.metrics {
+        if let Some(m) = metrics.iter().find(|m| m.id == Some(c.id)) {
+            c.slug = Some(m.name.clone());
+        }
+    }
+    out
+}
+
+/// One metric of the project, with every field the platform has (a `type` the manifests cannot say, such as the
+/// platform's `basic`, is left out: not managed).
+fn metric(m: &crate::model::Metric) -> Item {
+    let s = &m.spec;
+    let mut entries = vec![Entry::new("name", Node::Str(m.name.clone()))];
+    if let Some(kind) = s.kind.as_deref().filter(|k| ["llm_judge", "custom_code"].contains(k)) {
+        entries.push(Entry::new("type", Node::Str(kind.to_string())));
+    }
+    if let Some(e) = &s.eval_type {
+        entries.push(Entry::new("eval_type", Node::Str(e.clone())));
+    }
+    if let Some(d) = &s.description {
+        entries.push(Entry::new("description", crate::writeback::long_text(d)));
+    }
+    if let Some(v) = s.enum_values.as_ref().filter(|v| !v.is_empty()) {
+        entries.push(Entry::new("enum_values", Node::Flow(v.iter().cloned().map(Node::Str).collect())));
+    }
+    if let Some(t) = &s.evaluation_trigger {
+        entries.push(Entry::new("evaluation_trigger", Node::Str(t.clone())));
+    }
+    if let Some(c) = s.custom_code.as_ref().filter(|c| !c.expose().is_empty()) {
+        entries.push(Entry::new("custom_code", crate::writeback::long_text(c)));
+    }
+    for (key, flag) in
+        [("simulation_enabled", s.simulation_enabled), ("observability_enabled", s.observability_enabled)]
+    {
+        if let Some(b) = flag {
+            entries.push(Entry::new(key, Node::Bool(b)));
+        }
+    }
+    Item::new(Node::Map(entries))
+}
+
+/// One schedule (cron job) of the agent: evaluators by name, tags when it selects by tag.
+fn schedule(s: &crate::model::Schedule) -> Item {
+    let p = &s.spec;
+    let mut entries = vec![Entry::new("name", Node::Str(s.name.clone()))];
+    if let Some(c) = &p.cron {
+        entries.push(Entry::new("cron", Node::Str(c.clone())));
+    }
+    if let Some(t) = p.tags.as_ref().filter(|t| !t.is_empty()) {
+        entries.push(Entry::new("tags", string_set(t)));
+    }
+    if let Some(e) = p.evaluators.as_ref().filter(|e| !e.is_empty()) {
+        entries.push(Entry::new("evaluators", string_set(e)));
+    }
+    if let Some(m) = &p.mode {
+        entries.push(Entry::new("mode", Node::Str(m.clone())));
+    }
+    if let Some(a) = p.active {
+        entries.push(Entry::new("active", Node::Bool(a)));
+    }
+    Item::new(Node::Map(entries))
 }
 
 fn test_profile(profile: &TestProfile, names: &ProfileNames) -> Item {

@@ -390,6 +390,7 @@ fn agent_without_evaluators_is_one_file() {
 fn tela_prompt() {
     let prompt = PromptState {
         prompt: "5f0c2a4e-0000-4000-8000-000000000001".into(),
+        owned: Default::default(),
         prune: false,
         test_cases: vec![
             TestCase {
@@ -719,7 +720,12 @@ fn duplicate_test_case_titles_are_kept_and_flagged() {
         expected_output: Some(text(id)),
         source: None,
     };
-    let prompt = PromptState { prompt: "p".into(), prune: false, test_cases: vec![case("b"), case("a")] };
+    let prompt = PromptState {
+        prompt: "p".into(),
+        prune: false,
+        test_cases: vec![case("b"), case("a")],
+        ..PromptState::default()
+    };
     let contents = render_prompt(&prompt).contents;
     let body = contents.lines().skip(2).collect::<Vec<_>>().join("\n");
     insta::assert_snapshot!(body, @r#"

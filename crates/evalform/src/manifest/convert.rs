@@ -67,6 +67,10 @@ struct AgentAcc {
     /// Names with where each was first declared and whether that declaration is pinned by `id`.
     evaluator_names: HashMap<String, (String, Pin)>,
     profile_names: HashMap<String, (String, Pin)>,
+    metric_names: HashMap<String, (String, Pin)>,
+    schedule_names: HashMap<String, (String, Pin)>,
+    /// (file, path, name): evaluators named by schedules, checked once every file is read.
+    schedule_refs: Vec<(usize, String, String)>,
     /// `id` pins, as text, with where each was first declared.
     evaluator_ids: HashMap<String, String>,
     profile_ids: HashMap<String, String>,
@@ -332,8 +336,20 @@ impl<'a, 'f> Converter<'a, 'f> {
             let what = format!("files of agent {agent} disagree on `prune`");
             acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
         }
-        for (j, folder) in c.folders.iter().flatten().enumerate() {
-            let path = format!("cekura.folders[{j}]");
+        for (j, decl) in c.folders.iter().flatten().enumerate() {
+            let (folder, path) = match decl {
+                raw::FolderDecl::Path(p) => (p, format!("cekura.folders[{j}]")),
+                raw::FolderDecl::Renamed(r) => {
+                    let mut earlier = Vec::new();
+                    for (k, old) in r.renamed_from.iter().enumerate() {
+                        if self.folder_path(fi, &format!("cekura.folders[{j}].renamed_from[{k}]"), old) {
+                            earlier.push(old.clone());
+                        }
+                    }
+                    acc.state.folder_renames.insert(r.path.clone(), earlier);
+                    (&r.path, format!("cekura.folders[{j}].path"))
+                }
+            };
             if self.folder_path(fi, &path, folder) {
                 let mut prefix = String::new();
                 for segment in folder.split('.') {
@@ -344,6 +360,16 @@ impl<'a, 'f> Converter<'a, 'f> {
                     acc.state.folders.insert(prefix.clone());
                 }
             }
+        }
+        for (j, m) in c.metrics.iter().flatten().enumerate() {
+            let path = format!("cekura.metrics[{j}]");
+            let metric = self.metric(fi, &mut acc, &path, m);
+            acc.state.metrics.push(metric);
+        }
+        for (j, s) in c.schedules.iter().flatten().enumerate() {
+            let path = format!("cekura.schedules[{j}]");
+            let schedule = self.schedule(fi, &mut acc, &path, s);
+            acc.state.schedules.push(schedule);
         }
         for (j, p) in c.test_profiles.iter().flatten().enumerate() {
             let path = format!("cekura.test_profiles[{j}]");
@@ -481,6 +507,97 @@ impl<'a, 'f> Converter<'a, 'f> {
             None => {
                 seen.insert(id.to_string(), here);
             }
+        }
+    }
+
+    fn schedule(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, s: &raw::Schedule) -> model::Schedule {
+        let parent = format!("agent {}", acc.state.agent);
+        let name_path = format!("{path}.name");
+        self.identity(
+            fi,
+            &name_path,
+            &s.name,
+            "a schedule name",
+            &parent,
+            Pin::Unpinned(false),
+            &mut acc.schedule_names,
+        );
+        let cron = s.cron.as_ref().and_then(|c| {
+            let cron_path = format!("{path}.cron");
+            if !self.literal(fi, &cron_path, c, "a crontab expression") {
+                return None;
+            }
+            match super::cron::check(c) {
+                Ok(normal) => Some(normal),
+                Err(problem) => {
+                    let d = self.srcs[fi]
+                        .diag(&cron_path, On::Value, format!("`{c}` is not a crontab expression: {problem}"))
+                        .label("expected 5 fields: minute hour day-of-month month day-of-week")
+                        .help("for example `0 3 * * *` (every day at 03:00) or `*/15 9-17 * * mon-fri`");
+                    self.push(d);
+                    None
+                }
+            }
+        });
+        let evaluators = s.evaluators.as_ref().map(|names| {
+            for (k, n) in names.iter().enumerate() {
+                acc.schedule_refs.push((fi, format!("{path}.evaluators[{k}]"), n.clone()));
+            }
+            self.literal_set(fi, &format!("{path}.evaluators"), names, "an evaluator name")
+        });
+        let tags = s.tags.as_ref().map(|t| self.literal_set(fi, &format!("{path}.tags"), t, "a tag"));
+        model::Schedule {
+            id: None,
+            name: s.name.clone(),
+            spec: model::ScheduleSpec {
+                cron,
+                tags,
+                evaluators,
+                mode: s.mode.map(|m| m.as_str().to_string()),
+                active: s.active,
+            },
+            source: Some(self.srcs[fi].span(path)),
+        }
+    }
+
+    fn metric(&mut self, fi: usize, acc: &mut AgentAcc, path: &str, m: &raw::Metric) -> model::Metric {
+        let parent = format!("the project of agent {}", acc.state.agent);
+        let name_path = format!("{path}.name");
+        self.identity(fi, &name_path, &m.name, "a metric name", &parent, Pin::Unpinned(false), &mut acc.metric_names);
+        let long = |this: &mut Self, key: &str, v: &Option<String>| {
+            v.as_ref().map(|t| this.text(fi, &format!("{path}.{key}"), t).normalized())
+        };
+        let description = long(self, "description", &m.description);
+        let custom_code = long(self, "custom_code", &m.custom_code);
+        if m.kind == Some(raw::MetricType::CustomCode) && m.custom_code.is_none() {
+            let d = self.srcs[fi]
+                .diag(&format!("{path}.type"), On::Value, format!("metric `{}` is `custom_code` without code", m.name))
+                .label("expected `custom_code` beside it")
+                .help("write the metric's code under `custom_code`, or use `type: llm_judge`");
+            self.push(d);
+        }
+        if m.eval_type == Some(raw::EvalType::Enum) && m.enum_values.as_ref().is_none_or(Vec::is_empty) {
+            let d = self.srcs[fi]
+                .diag(&format!("{path}.eval_type"), On::Value, format!("metric `{}` is `enum` without values", m.name))
+                .label("expected `enum_values` beside it")
+                .help("list the values the metric may yield under `enum_values`");
+            self.push(d);
+        }
+        model::Metric {
+            id: None,
+            name: m.name.clone(),
+            spec: model::MetricSpec {
+                kind: m.kind.map(|k| k.as_str().to_string()),
+                eval_type: m.eval_type.map(|k| k.as_str().to_string()),
+                description,
+                enum_values: m.enum_values.clone(),
+                evaluation_trigger: m.evaluation_trigger.map(|k| k.as_str().to_string()),
+                custom_code,
+                simulation_enabled: m.simulation_enabled,
+                observability_enabled: m.observability_enabled,
+            },
+            source: Some(self.srcs[fi].span(path)),
+            configuration: None,
         }
     }
 
@@ -723,7 +840,7 @@ impl<'a, 'f> Converter<'a, 'f> {
                 set.insert(match m {
                     IdOrName::Id(id) => MetricRef::Id(*id),
                     IdOrName::Name(slug) => {
-                        self.literal(fi, &format!("{base}[{k}]"), slug, "a metric slug");
+                        self.literal(fi, &format!("{base}[{k}]"), slug, "a metric name or slug");
                         MetricRef::Slug(slug.clone())
                     }
                 });
@@ -949,6 +1066,20 @@ impl<'a, 'f> Converter<'a, 'f> {
                 d = match nearest(folder, &folders) {
                     Some(near) => d.help(format!("did you mean `{near}`?")),
                     None => d.help(format!("add `{folder}` to `cekura.folders` in any file of agent {agent}")),
+                };
+                found.push(d);
+            }
+            let evaluators: Vec<&str> = acc.state.evaluators.iter().map(|e| e.name.as_str()).collect();
+            for (fi, path, name) in &acc.schedule_refs {
+                if evaluators.contains(&name.as_str()) {
+                    continue;
+                }
+                let mut d = self.srcs[*fi]
+                    .diag(path, On::Value, format!("evaluator `{name}` is not declared for agent {agent}"))
+                    .label("a schedule runs evaluators the manifests declare, by name");
+                d = match nearest(name, &evaluators) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None => d.help("declare it under `cekura.evaluators`, or select evaluators with `tags`"),
                 };
                 found.push(d);
             }

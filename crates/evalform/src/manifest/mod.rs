@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::model::State;
 
 mod convert;
+mod cron;
 pub mod diagnostic;
 mod env;
 pub mod environment;

@@ -42,9 +42,18 @@ pub struct Cekura {
     /// `true`: evaluators and test profiles of this agent that no manifest declares are deleted.
     #[serde(default)]
     pub prune: Option<bool>,
-    /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents.
+    /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents. A folder that was renamed or
+    /// moved is written `{path: NEW, renamed_from: [OLD]}`: the platform's folder is renamed or moved with one call,
+    /// its evaluators with it.
     #[serde(default)]
-    pub folders: Option<Vec<String>>,
+    pub folders: Option<Vec<FolderDecl>>,
+    /// Metrics (judges) this suite defines in the agent's project, identified by name. Evaluators refer to them
+    /// by name in `metrics`.
+    #[serde(default)]
+    pub metrics: Option<Vec<Metric>>,
+    /// Schedules (cron jobs) that run the agent's evaluators, identified by name.
+    #[serde(default)]
+    pub schedules: Option<Vec<Schedule>>,
     /// Test profiles of the agent, identified by name.
     #[serde(default)]
     pub test_profiles: Option<Vec<TestProfile>>,
@@ -54,6 +63,163 @@ pub struct Cekura {
     /// Evaluators of the agent, identified by name.
     #[serde(default)]
     pub evaluators: Option<Vec<Evaluator>>,
+}
+
+/// A metric of the agent's project: what decides pass or fail. A field left out is not managed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    /// Identity within the agent's project.
+    pub name: String,
+    /// `llm_judge` (a prompt judges the call) or `custom_code` (code does).
+    #[serde(default, rename = "type")]
+    pub kind: Option<MetricType>,
+    /// What the metric yields.
+    #[serde(default)]
+    pub eval_type: Option<EvalType>,
+    /// The judge prompt: what the metric checks, in plain text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The values an `enum` metric may yield.
+    #[serde(default)]
+    pub enum_values: Option<Vec<String>>,
+    /// When the metric is evaluated.
+    #[serde(default)]
+    pub evaluation_trigger: Option<EvaluationTrigger>,
+    /// The code of a `custom_code` metric (kept as text; evalform never runs it).
+    #[serde(default)]
+    pub custom_code: Option<String>,
+    /// Evaluated on simulated calls (evaluator runs).
+    #[serde(default)]
+    pub simulation_enabled: Option<bool>,
+    /// Evaluated on production calls (observability).
+    #[serde(default)]
+    pub observability_enabled: Option<bool>,
+}
+
+/// A folder: its dot path, or its path and the earlier paths it had.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FolderDecl {
+    Path(String),
+    Renamed(RenamedFolder),
+}
+
+/// A folder that had another path: renamed (same parent), moved (other parent), or both.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenamedFolder {
+    /// The folder's dot path now.
+    pub path: String,
+    /// Earlier dot paths, newest first: a platform folder of one of these paths is this one.
+    pub renamed_from: Vec<String>,
+}
+
+/// A schedule: runs of the agent's evaluators, started by the platform at the times a crontab expression says.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Identity within the agent.
+    pub name: String,
+    /// A 5-field crontab expression (minute hour day-of-month month day-of-week), such as `0 3 * * *`.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// Runs the evaluators that carry any of these tags (a set).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Runs these evaluators of the agent, by name (a set); each must be declared in the manifests.
+    #[serde(default)]
+    pub evaluators: Option<Vec<String>>,
+    /// How the runs reach the agent.
+    #[serde(default)]
+    pub mode: Option<ExecutionMode>,
+    /// `false` pauses the schedule.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// How a scheduled run reaches the agent (the platform's `execution_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionMode {
+    Voice,
+    Text,
+    Websocket,
+    Email,
+    Sip,
+    LivekitV2,
+    PipecatV2,
+}
+
+impl ExecutionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Voice => "voice",
+            ExecutionMode::Text => "text",
+            ExecutionMode::Websocket => "websocket",
+            ExecutionMode::Email => "email",
+            ExecutionMode::Sip => "sip",
+            ExecutionMode::LivekitV2 => "livekit_v2",
+            ExecutionMode::PipecatV2 => "pipecat_v2",
+        }
+    }
+}
+
+/// How a metric is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricType {
+    LlmJudge,
+    CustomCode,
+}
+
+/// What a metric yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalType {
+    Binary,
+    ContinuousQualitative,
+    Numeric,
+    Enum,
+}
+
+/// When a metric is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluationTrigger {
+    Always,
+    Automatic,
+    Custom,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::LlmJudge => "llm_judge",
+            MetricType::CustomCode => "custom_code",
+        }
+    }
+}
+
+impl EvalType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvalType::Binary => "binary",
+            EvalType::ContinuousQualitative => "continuous_qualitative",
+            EvalType::Numeric => "numeric",
+            EvalType::Enum => "enum",
+        }
+    }
+}
+
+impl EvaluationTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvaluationTrigger::Always => "always",
+            EvaluationTrigger::Automatic => "automatic",
+            EvaluationTrigger::Custom => "custom",
+        }
+    }
 }
 
 /// A Cekura test profile.
@@ -147,7 +313,7 @@ macro_rules! with_evaluator_fields {
             /// A test profile's name in this agent, or an integer id.
             #[serde(default)]
             pub test_profile: Option<IdOrName>,
-            /// Metric ids or slugs (a set).
+            /// Metric ids, slugs, or names of metrics of the project (also those declared under `metrics`); a set.
             #[serde(default)]
             pub metrics: Option<Vec<IdOrName>>,
             /// Tool ids such as `TOOL_END_CALL` (a set).

@@ -72,9 +72,29 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     let mut errors = Vec::new();
     let mut b = Builder::default();
     let no_catalog = Catalog::default();
+    // Metrics belong to a project: a metric one agent's manifests declare is managed for every agent of it.
+    let project_of =
+        |agent: &AgentId, want: &AgentState| observed.state.agents.get(agent).and_then(|a| a.project).or(want.project);
+    let mut declared_metrics: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
     for (agent, want) in &desired.agents {
+        let names = declared_metrics.entry(project_of(agent, want)).or_default();
+        names.extend(want.metrics.iter().map(|m| m.name.clone()));
+    }
+    let no_metrics = BTreeSet::new();
+    for (agent, want) in &desired.agents {
+        let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let nothing = AgentState { agent: *agent, ..AgentState::default() };
         let have = observed.state.agents.get(agent).unwrap_or(&nothing);
+        // A folder renamed in the manifests is renamed on the platform with one call: everything else is compared
+        // with the platform as it will be after it.
+        let folder_renames = super::folders::renames(want, have);
+        let renamed;
+        let have = if folder_renames.is_empty() {
+            have
+        } else {
+            renamed = super::folders::after_renames(have, &folder_renames);
+            &renamed
+        };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
         let want = resolve_agent(want, have, catalog, &mut errors);
         AgentPlanner {
@@ -82,6 +102,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             want: &want,
             have,
             selection: &selection,
+            project_metrics,
+            folder_renames: &folder_renames,
             batch_size: settings.batch_size.max(1),
             allow_append: settings.allow_append,
             b: &mut b,
@@ -113,6 +135,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Atom {
     MetricAdd(u64),
+    /// A metric this plan creates, by name.
+    MetricAddCreated(String),
     MetricRemove(u64),
     Personality(u64),
     TestProfile(TestProfileRef),
@@ -137,6 +161,10 @@ struct AgentPlanner<'a> {
     want: &'a AgentState,
     have: &'a AgentState,
     selection: &'a Selection,
+    /// The metric names every desired agent of this agent's project declares.
+    project_metrics: &'a BTreeSet<String>,
+    /// (platform path, declared path) of the folders to rename or move.
+    folder_renames: &'a [(String, String)],
     batch_size: usize,
     /// `false` in apply's repair rounds: every instruction change is a full replacement.
     allow_append: bool,
@@ -151,6 +179,9 @@ impl<'a> AgentPlanner<'a> {
 
     fn run(mut self) {
         self.check_renames();
+        // Metrics first: an evaluator may refer by name to a metric this plan creates.
+        let metric_ops =
+            super::metrics::plan_metrics(self.agent, self.want, self.have, self.selection, self.b, self.errors);
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
         // Under `prune`, ownership decides what may be deleted: every declared evaluator without evalform's tag is
@@ -172,10 +203,24 @@ impl<'a> AgentPlanner<'a> {
             .filter(|(_, _, d)| !d.is_empty())
             .collect();
 
-        let folder_ops = self.plan_folders(&diffs);
+        let mut folder_ops = self.plan_folders(&diffs);
+        super::folders::plan_renames(
+            self.agent,
+            self.want.project.or(self.have.project),
+            self.folder_renames,
+            self.have,
+            &mut folder_ops,
+            self.b,
+            self.errors,
+        );
         let profile_ops = self.plan_profiles(&profiles, &diffs);
+        // The creates of the metrics an evaluator's metric adds wait for.
+        let metric_deps = |d: &EvaluatorDiff| -> BTreeSet<usize> {
+            let created = d.metrics.iter().flat_map(|m| &m.add_created);
+            created.filter_map(|name| metric_ops.get(name).copied()).collect()
+        };
         let dep_of = |d: &EvaluatorDiff| -> BTreeSet<usize> {
-            let mut deps = BTreeSet::new();
+            let mut deps = metric_deps(d);
             if let Some(op) = d.folder.as_ref().and_then(|f| folder_ops.get(f)) {
                 deps.insert(*op);
             }
@@ -213,8 +258,11 @@ impl<'a> AgentPlanner<'a> {
             let mut atoms = BTreeSet::new();
             atoms.extend(d.first_message.clone().map(Atom::FirstMessage));
             atoms.extend(d.max_duration.map(Atom::MaxDuration));
+            atoms.extend(created_metric_atoms(d));
             if !atoms.is_empty() {
-                bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps: [op].into() });
+                let mut deps = metric_deps(d);
+                deps.insert(op);
+                bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps });
             }
             if let Some(lang) = &d.language {
                 languages.push((target, address, lang.clone()));
@@ -253,6 +301,8 @@ impl<'a> AgentPlanner<'a> {
             let mut atoms = BTreeSet::new();
             atoms.extend(d.first_message.clone().map(Atom::FirstMessage));
             atoms.extend(d.max_duration.map(Atom::MaxDuration));
+            atoms.extend(created_metric_atoms(d));
+            let mut deps = dep_of(d);
             if patch {
                 let body = patch_body(d, false);
                 let op = self.b.op(
@@ -261,6 +311,9 @@ impl<'a> AgentPlanner<'a> {
                     vec![address.clone()],
                 );
                 touched.entry(target.clone()).or_default().push(op);
+                // A PATCH of `metrics` sends the whole list without the metrics still to be created: their add
+                // comes after it.
+                deps.insert(op);
             } else {
                 if let Some(m) = &d.metrics {
                     atoms.extend(m.add.iter().copied().map(Atom::MetricAdd));
@@ -273,7 +326,7 @@ impl<'a> AgentPlanner<'a> {
                 atoms.extend(d.folder.clone().map(Atom::Folder));
             }
             if !atoms.is_empty() {
-                bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps: dep_of(d) });
+                bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps });
             }
             if let Some(lang) = &d.language {
                 languages.push((target, address, lang.clone()));
@@ -312,7 +365,16 @@ impl<'a> AgentPlanner<'a> {
             self.b.op(Call::SetLanguage { evaluator: target, language }, deps, vec![address]);
         }
 
+        super::schedules::plan_schedules(self.agent, self.want, self.have, self.selection, &touched, self.b);
         let looks_renamed = self.rename_hints(&diffs, &orphans);
+        super::metrics::plan_metric_prune(
+            self.agent,
+            self.want,
+            self.have,
+            self.project_metrics,
+            self.selection,
+            self.b,
+        );
         if self.want.prune {
             self.plan_deletes(&orphans, &profiles);
         } else {
@@ -782,6 +844,11 @@ fn patch_body(d: &EvaluatorDiff, create: bool) -> EvaluatorBody {
     body
 }
 
+/// The adds of metrics this plan creates, which only `adv_update` can carry (by the ids their creates answer).
+fn created_metric_atoms(d: &EvaluatorDiff) -> impl Iterator<Item = Atom> + '_ {
+    d.metrics.iter().flat_map(|m| m.add_created.iter().cloned().map(Atom::MetricAddCreated))
+}
+
 type BulkGroup = (Vec<EvaluatorRef>, Vec<EvaluatorRef>, Vec<Address>, BTreeSet<usize>, BTreeSet<Atom>);
 
 /// Group the bulk work into as few `adv_update` calls as possible. Two groupings are computed and the smaller
@@ -838,6 +905,9 @@ fn bulk_call(agent: AgentId, scenarios: Vec<EvaluatorRef>, atoms: &BTreeSet<Atom
             }
             Atom::MetricRemove(id) => {
                 call.metric_ids_to_remove.insert(*id);
+            }
+            Atom::MetricAddCreated(name) => {
+                call.created_metrics_to_add.insert(name.clone());
             }
             Atom::Personality(v) => call.personality = Some(*v),
             Atom::TestProfile(v) => call.test_profile = Some(v.clone()),

@@ -17,6 +17,8 @@ pub struct MetricsChange {
     pub full: BTreeSet<u64>,
     pub add: BTreeSet<u64>,
     pub remove: BTreeSet<u64>,
+    /// Metrics this plan creates, by name: added once their creates have answered.
+    pub add_created: BTreeSet<String>,
 }
 
 /// The script's new value, and the tail to append when the remote text is a strict prefix of it.
@@ -90,6 +92,17 @@ pub fn metric_ids(set: &BTreeSet<MetricRef>) -> BTreeSet<u64> {
         .filter_map(|m| match m {
             MetricRef::Id(id) => Some(*id),
             MetricRef::Slug(_) => None,
+        })
+        .collect()
+}
+
+/// The names of metrics that the plan creates (references left unresolved by the resolver because the manifests
+/// declare them and the platform does not have them yet).
+pub fn created_metric_names(set: &BTreeSet<MetricRef>) -> BTreeSet<String> {
+    set.iter()
+        .filter_map(|m| match m {
+            MetricRef::Slug(name) => Some(name.clone()),
+            MetricRef::Id(_) => None,
         })
         .collect()
 }
@@ -191,14 +204,18 @@ pub fn diff_evaluator(desired: &Evaluator, remote: Option<&Evaluator>) -> Evalua
     }
     if let Some(m) = &want.metrics {
         let full = metric_ids(m);
+        let created = created_metric_names(m);
         let before = have.and_then(|h| h.metrics.as_ref()).map(metric_ids);
-        if considered(Field::Metrics) && (remote.is_none() || before.as_ref() != Some(&full)) {
+        let differs = before.as_ref() != Some(&full) || !created.is_empty();
+        if considered(Field::Metrics) && (remote.is_none() || differs) {
             let current = before.clone().unwrap_or_default();
-            change("metrics", before.map(set_value), set_value(&full));
+            let shown = full.iter().map(u64::to_string).chain(created.iter().cloned());
+            change("metrics", before.map(set_value), set_value(shown));
             d.metrics = Some(MetricsChange {
                 add: full.difference(&current).copied().collect(),
                 remove: current.difference(&full).copied().collect(),
                 full,
+                add_created: created,
             });
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Each fingerprint is the SHA-256 of a canonical JSON serialisation of one observed object's normalised
 //! fields. Only the hash is kept: a secret the platform returned in clear (a test profile variable) never reaches
-//! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`,
+//! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`, `cekura.metric/ID`,
 //! `tela.test_case/UUID`. Must stay pure and deterministic (maps are ordered).
 
 use std::collections::BTreeMap;
@@ -119,6 +119,29 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
         }
         if let Some(project) = agent.project {
             out.insert(format!("cekura.folders/{project}"), hash(&json!(agent.folders)));
+        }
+        for s in &agent.schedules {
+            if let Some(id) = s.id {
+                let p = &s.spec;
+                let value = json!({
+                    "name": s.name, "cron": p.cron, "tags": p.tags, "evaluators": p.evaluators, "mode": p.mode,
+                    "active": p.active,
+                });
+                out.insert(format!("cekura.cron_job/{id}"), hash(&value));
+            }
+        }
+        for m in &agent.metrics {
+            if let Some(id) = m.id {
+                let s = &m.spec;
+                let value = json!({
+                    "name": m.name, "type": s.kind, "eval_type": s.eval_type,
+                    "description": s.description.as_ref().map(text), "enum_values": s.enum_values,
+                    "evaluation_trigger": s.evaluation_trigger, "custom_code": s.custom_code.as_ref().map(text),
+                    "simulation_enabled": s.simulation_enabled, "observability_enabled": s.observability_enabled,
+                    "owned": agent.owned_metrics.contains(&id),
+                });
+                out.insert(format!("cekura.metric/{id}"), hash(&value));
+            }
         }
     }
     for prompt in observed.prompts.values() {

@@ -127,6 +127,12 @@ pub enum TestProfileRef {
 pub enum Call {
     /// `POST /test_framework/v1/scenarios/create_folder/`
     CreateFolder { project: u64, name: String, parent_path: Option<String> },
+    /// `POST /test_framework/v1/scenarios/rename_folder/`: the folder at `path` gets the last segment `name`; its
+    /// subfolders and evaluators follow.
+    RenameFolder { project: u64, path: String, name: String },
+    /// `POST /test_framework/v1/scenarios/move_folder/`: the folder at `path` goes under `new_parent_path` (`None`:
+    /// to the top level), keeping its name; its subfolders and evaluators follow.
+    MoveFolder { project: u64, path: String, new_parent_path: Option<String> },
     /// `POST /test_framework/v1/test-profiles/`
     CreateTestProfile { agent: AgentId, name: String, information: Information },
     /// `PATCH /test_framework/v1/test-profiles/{id}/`: `information` is replaced whole.
@@ -148,8 +154,21 @@ pub enum Call {
     BulkUpdate(BulkUpdate),
     /// `POST /test_framework/v1/scenarios/delete_scenarios/`
     DeleteEvaluators { agent: AgentId, ids: Vec<u64> },
+    /// `POST /test_framework/v2/metrics/`: a metric of the project, carrying evalform's ownership mark.
+    CreateMetric { agent: AgentId, project: u64, body: MetricBody },
+    /// `PATCH /test_framework/v2/metrics/{id}/` with only the changed fields (and, to adopt it, the ownership mark
+    /// added to the `configuration` read at plan time).
+    UpdateMetric { id: u64, body: MetricBody },
+    /// `DELETE /test_framework/v2/metrics/{id}/`: the platform detaches it from every evaluator.
+    DeleteMetric { id: u64 },
+    /// `POST /schedules/v1/cron-jobs-external/`
+    CreateSchedule { agent: AgentId, body: ScheduleBody },
+    /// `PATCH /schedules/v1/cron-jobs-external/{id}/` with only the changed fields.
+    UpdateSchedule { id: u64, body: ScheduleBody },
     /// `POST /test-case` with an array
     CreateTestCases { prompt: String, cases: Vec<TestCaseBody> },
+    /// `DELETE /test-case/{id}`: only test cases evalform created (`prune`).
+    DeleteTestCase { id: String },
     /// `PATCH /test-case/{id}` with only the changed fields
     PatchTestCase { id: String, body: TestCaseBody },
 }
@@ -185,6 +204,50 @@ pub struct EvaluatorBody {
     pub folder_path: Option<String>,
 }
 
+/// A metric's writable fields, as a create or PATCH sends them. `None` is "not sent".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MetricBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enum_values: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluation_trigger: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_code: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulation_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observability_enabled: Option<bool>,
+    /// The whole `configuration` object, sent only to add evalform's ownership mark (create, adopt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<serde_json::Value>,
+}
+
+/// A cron job's writable fields, as a create or PATCH sends them. `None` is "not sent".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ScheduleBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crontab_expression: Option<String>,
+    /// The evaluators to run: existing ones by id, ones this plan creates by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<Vec<EvaluatorRef>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_active: Option<bool>,
+}
+
 /// One `adv_update` call: the same changes applied to every listed evaluator, in one transaction.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct BulkUpdate {
@@ -196,6 +259,9 @@ pub struct BulkUpdate {
     pub metric_ids_to_add: BTreeSet<u64>,
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub metric_ids_to_remove: BTreeSet<u64>,
+    /// Metrics this plan creates, by name: sent in `metric_ids_to_add` with the ids their creates answered.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub created_metrics_to_add: BTreeSet<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub personality: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -245,7 +311,10 @@ pub type ManagedField = Field;
 pub mod build;
 pub mod diff;
 pub mod fingerprint;
+pub mod folders;
+pub mod metrics;
 pub mod resolve;
+pub mod schedules;
 pub mod simulate;
 pub mod target;
 pub mod tela;

@@ -44,22 +44,31 @@ pub fn resolve_agent(
         }
     }
     let declared: BTreeSet<&str> = desired.test_profiles.iter().map(|p| p.name.as_str()).collect();
+    let declared_metrics: BTreeSet<&str> = desired.metrics.iter().map(|m| m.name.as_str()).collect();
 
     let mut out = desired.clone();
     for ev in &mut out.evaluators {
-        resolve_evaluator(ev, desired.agent, catalog, &profile_ids, &declared, errors);
+        let known = Known { profile_ids: &profile_ids, declared: &declared, declared_metrics: &declared_metrics };
+        resolve_evaluator(ev, desired.agent, catalog, &known, errors);
     }
     out
+}
+
+/// What names resolve against besides the catalog: test profiles (remote ids, declared names) and declared metrics.
+struct Known<'a> {
+    profile_ids: &'a BTreeMap<&'a str, u64>,
+    declared: &'a BTreeSet<&'a str>,
+    declared_metrics: &'a BTreeSet<&'a str>,
 }
 
 fn resolve_evaluator(
     ev: &mut Evaluator,
     agent: crate::model::AgentId,
     catalog: &Catalog,
-    profile_ids: &BTreeMap<&str, u64>,
-    declared: &BTreeSet<&str>,
+    known: &Known<'_>,
     errors: &mut Vec<PlanError>,
 ) {
+    let (profile_ids, declared) = (known.profile_ids, known.declared);
     // The address and location are built only for an error: planning 10,000 evaluators allocates no message.
     let Evaluator { name: ev_name, source, spec, .. } = ev;
     let address = || Address::Evaluator { agent, name: ev_name.clone() };
@@ -100,9 +109,19 @@ fn resolve_evaluator(
                     }
                     ids.insert(MetricRef::Id(*id));
                 }
-                MetricRef::Slug(slug) => match catalog.metrics.iter().find(|c| c.slug.as_deref() == Some(slug)) {
+                // A slug first, then a metric name of the project; a name the manifests declare that the platform
+                // does not have yet stays a name: the plan creates that metric first and adds it by its new id.
+                MetricRef::Slug(slug) => match catalog
+                    .metrics
+                    .iter()
+                    .find(|c| c.slug.as_deref() == Some(slug))
+                    .or_else(|| catalog.metrics.iter().find(|c| &c.name == slug))
+                {
                     Some(c) => {
                         ids.insert(MetricRef::Id(c.id));
+                    }
+                    None if known.declared_metrics.contains(slug.as_str()) => {
+                        ids.insert(MetricRef::Slug(slug.clone()));
                     }
                     None => errors.push(PlanError::UnknownMetric {
                         address: address(),

@@ -54,6 +54,7 @@ pub struct Simulator {
     next_id: u64,
     created_evaluators: BTreeMap<String, u64>,
     created_profiles: BTreeMap<String, u64>,
+    created_metrics: BTreeMap<String, u64>,
 }
 
 impl Simulator {
@@ -69,6 +70,7 @@ impl Simulator {
             next_id: max_id.max(100_000) + 1,
             created_evaluators: BTreeMap::new(),
             created_profiles: BTreeMap::new(),
+            created_metrics: BTreeMap::new(),
         }
     }
 
@@ -77,6 +79,7 @@ impl Simulator {
         match r {
             super::CreatedRef::Evaluator(n) => self.created_evaluators.get(n).copied(),
             super::CreatedRef::TestProfile(n) => self.created_profiles.get(n).copied(),
+            super::CreatedRef::Metric(n) => self.created_metrics.get(n).copied(),
         }
     }
 
@@ -134,6 +137,23 @@ impl Simulator {
             Call::CreateFolder { project, name, parent_path } => {
                 self.create_folder(op, *project, name, parent_path.as_deref())
             }
+            Call::RenameFolder { path, name, .. } => {
+                let to = match path.rsplit_once('.') {
+                    Some((parent, _)) => format!("{parent}.{name}"),
+                    None => name.clone(),
+                };
+                self.move_folder_tree(path, &to);
+                Ok(())
+            }
+            Call::MoveFolder { path, new_parent_path, .. } => {
+                let leaf = path.rsplit_once('.').map_or(path.as_str(), |(_, l)| l);
+                let to = match new_parent_path {
+                    Some(p) => format!("{p}.{leaf}"),
+                    None => leaf.to_string(),
+                };
+                self.move_folder_tree(path, &to);
+                Ok(())
+            }
             Call::CreateTestProfile { agent, name, information } => {
                 let id = self.fresh_id();
                 self.created_profiles.insert(name.clone(), id);
@@ -170,6 +190,111 @@ impl Simulator {
                 Ok(())
             }
             Call::PatchTestCase { id, body } => self.patch_test_case(op, id, body),
+            Call::DeleteTestCase { id } => {
+                for p in self.state.prompts.values_mut() {
+                    p.test_cases.retain(|c| c.id.as_deref() != Some(id.as_str()));
+                }
+                Ok(())
+            }
+            Call::CreateSchedule { agent, body } => {
+                let id = self.fresh_id();
+                let name = body.name.clone().unwrap_or_default();
+                let s = crate::model::Schedule { id: Some(id), name, spec: Default::default(), source: None };
+                self.agent_mut(*agent).schedules.push(s);
+                self.patch_schedule(op, id, body)
+            }
+            Call::UpdateSchedule { id, body } => self.patch_schedule(op, *id, body),
+            Call::CreateMetric { agent, body, .. } => {
+                let id = self.fresh_id();
+                let name = body.name.clone().unwrap_or_default();
+                self.created_metrics.insert(name.clone(), id);
+                let mut m = crate::model::Metric {
+                    id: Some(id),
+                    name,
+                    spec: Default::default(),
+                    source: None,
+                    configuration: body.configuration.clone(),
+                };
+                patch_metric(&mut m, body);
+                let a = self.agent_mut(*agent);
+                a.metrics.push(m);
+                a.owned_metrics.insert(id);
+                Ok(())
+            }
+            Call::UpdateMetric { id, body } => {
+                let found = self.state.agents.values_mut().find_map(|a| {
+                    let i = a.metrics.iter().position(|m| m.id == Some(*id))?;
+                    Some((a, i))
+                });
+                let Some((a, i)) = found else {
+                    return Err(SimError::Rejected { op, message: format!("no metric with id {id}") });
+                };
+                patch_metric(&mut a.metrics[i], body);
+                if body.configuration.is_some() {
+                    a.owned_metrics.insert(*id);
+                }
+                Ok(())
+            }
+            Call::DeleteMetric { id } => {
+                for a in self.state.agents.values_mut() {
+                    a.metrics.retain(|m| m.id != Some(*id));
+                    for e in &mut a.evaluators {
+                        if let Some(ms) = &mut e.spec.metrics {
+                            ms.remove(&MetricRef::Id(*id));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A cron job create or PATCH: every field it sends; evaluators by their names.
+    fn patch_schedule(&mut self, op: usize, id: u64, body: &super::ScheduleBody) -> Result<(), SimError> {
+        let mut names = None;
+        if let Some(refs) = &body.scenarios {
+            let mut set = BTreeSet::new();
+            for r in refs {
+                let eid = self.evaluator_id(op, r)?;
+                let (agent, i) = self.locate(op, eid)?;
+                set.insert(self.agent_mut(agent).evaluators[i].name.clone());
+            }
+            names = Some(set);
+        }
+        let found = self.state.agents.values_mut().find_map(|a| a.schedules.iter_mut().find(|s| s.id == Some(id)));
+        let Some(s) = found else {
+            return Err(SimError::Rejected { op, message: format!("no schedule with id {id}") });
+        };
+        if let Some(n) = &body.name {
+            s.name = n.clone();
+        }
+        if body.crontab_expression.is_some() {
+            s.spec.cron.clone_from(&body.crontab_expression);
+        }
+        if names.is_some() {
+            s.spec.evaluators = names;
+        }
+        if let Some(t) = &body.tags {
+            s.spec.tags = Some(t.iter().cloned().collect());
+        }
+        if body.execution_mode.is_some() {
+            s.spec.mode.clone_from(&body.execution_mode);
+        }
+        if body.is_active.is_some() {
+            s.spec.active = body.is_active;
+        }
+        Ok(())
+    }
+
+    /// A folder, its subfolders and their evaluators, from path `from` to path `to`.
+    fn move_folder_tree(&mut self, from: &str, to: &str) {
+        for a in self.state.agents.values_mut() {
+            a.folders = a.folders.iter().map(|f| crate::plan::folders::moved(f, from, to)).collect();
+            for e in &mut a.evaluators {
+                if let Some(f) = &mut e.spec.folder {
+                    *f = crate::plan::folders::moved(f, from, to);
+                }
+            }
         }
     }
 
@@ -302,9 +427,18 @@ impl Simulator {
                 self.check_folder(op, agent, f)?;
             }
             let (_, i) = self.locate(op, id)?;
+            let mut created_ids = Vec::new();
+            for name in &b.created_metrics_to_add {
+                let id = self
+                    .created_metrics
+                    .get(name)
+                    .ok_or_else(|| SimError::Rejected { op, message: format!("no metric created as \"{name}\"") })?;
+                created_ids.push(MetricRef::Id(*id));
+            }
             let s = &mut self.agent_mut(agent).evaluators[i].spec;
             let metrics = s.metrics.get_or_insert_with(BTreeSet::new);
             metrics.extend(b.metric_ids_to_add.iter().map(|m| MetricRef::Id(*m)));
+            metrics.extend(created_ids);
             metrics.retain(|m| !matches!(m, MetricRef::Id(id) if b.metric_ids_to_remove.contains(id)));
             if let Some(p) = b.personality {
                 s.personality = Some(NamedRef::Id(p));
@@ -420,5 +554,36 @@ impl Simulator {
             s.folder = Some(f.clone());
         }
         Ok(())
+    }
+}
+
+/// What a metric create or PATCH changes: every field it sends.
+fn patch_metric(m: &mut crate::model::Metric, body: &super::MetricBody) {
+    if let Some(n) = &body.name {
+        m.name = n.clone();
+    }
+    let s = &mut m.spec;
+    let set = |slot: &mut Option<String>, v: &Option<String>| {
+        if v.is_some() {
+            slot.clone_from(v);
+        }
+    };
+    set(&mut s.kind, &body.kind);
+    set(&mut s.eval_type, &body.eval_type);
+    set(&mut s.evaluation_trigger, &body.evaluation_trigger);
+    if let Some(d) = &body.description {
+        s.description = Some(Text::new(normalize_long_text(d.expose())));
+    }
+    if let Some(c) = &body.custom_code {
+        s.custom_code = Some(Text::new(normalize_long_text(c.expose())));
+    }
+    if body.enum_values.is_some() {
+        s.enum_values.clone_from(&body.enum_values);
+    }
+    if body.simulation_enabled.is_some() {
+        s.simulation_enabled = body.simulation_enabled;
+    }
+    if body.observability_enabled.is_some() {
+        s.observability_enabled = body.observability_enabled;
     }
 }

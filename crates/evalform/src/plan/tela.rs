@@ -1,15 +1,15 @@
 //! Planning for Tela prompt test cases: matched by title within the prompt, new cases created in one call per
 //! prompt, changed cases patched with only their changed fields.
 //!
-//! Tela documents no delete endpoint, so with `prune: true` a remote case that no manifest declares becomes a
-//! [`super::PlanNote`] ("would delete, not supported by the platform's API"): never silently ignored, never
-//! faked by an operation.
+//! With `prune: true`, a remote case that no manifest declares is deleted (`DELETE /test-case/{id}`) when evalform
+//! created it (its `metadata` carries `{"managed_by": "evalform"}`, which every create sends); any other is listed
+//! as not managed, never deleted.
 
 use std::collections::BTreeMap;
 
 use super::build::{map_changes, Builder};
 use super::target::Selection;
-use super::{Action, Call, FieldChange, FieldValue, TestCaseBody};
+use super::{Action, Call, FieldChange, FieldValue, TestCaseBody, Unmanaged};
 use crate::model::{Address, Message, State, TestCase, Text};
 
 pub(super) fn plan_prompts(desired: &State, observed: &State, selection: &Selection, b: &mut Builder) {
@@ -61,11 +61,17 @@ pub(super) fn plan_prompts(desired: &State, observed: &State, selection: &Select
         if want.prune {
             for remote in have.iter().filter(|r| !want.test_cases.iter().any(|c| c.title == r.title)) {
                 let address = Address::TestCase { prompt: prompt.clone(), title: remote.title.clone() };
-                if selection.selects(&address) {
-                    b.note(
-                        Some(address),
-                        "would delete, not supported by the platform's API (Tela has no delete endpoint)",
-                    );
+                if !selection.selects(&address) {
+                    continue;
+                }
+                let Some(id) = remote.id.clone() else { continue };
+                let owned = observed.prompts.get(prompt).is_some_and(|p| p.owned.contains(&id));
+                if owned {
+                    b.op(Call::DeleteTestCase { id: id.clone() }, [], vec![address.clone()]);
+                    b.change(address, Action::Delete, Some(id), Vec::new());
+                } else {
+                    let note = "prune leaves it: evalform did not create it (no managed_by: evalform in its metadata)";
+                    b.unmanaged.push(Unmanaged { address, remote_id: Some(id), note: Some(note.into()) });
                 }
             }
         }

@@ -201,7 +201,7 @@ fn creates_folders_parent_first_then_evaluator_then_what_create_cannot_set() {
         "CreateFolder { project: 1376, name: \"Sales\", parent_path: None } <- []",
         "CreateFolder { project: 1376, name: \"Inbound\", parent_path: Some(\"Sales\") } <- [0]",
         "CreateEvaluator { agent: 12, body: EvaluatorBody { name: Some(\"New\"), personality: Some(7), scenario_type: Some(\"instruction\"), instructions: Some(\"Call about an order.\"), conditional_actions: None, expected_outcome_prompt: None, metrics: None, tags: Some([]), tool_ids: None, test_profile: None, phone_number: None, folder_path: Some(\"Sales.Inbound\") } } <- [1]",
-        "BulkUpdate(BulkUpdate { scenarios: [Created(\"New\")], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, personality: None, test_profile: None, append_instruction: None, first_message: Some(\"Hello\"), phone_number: None, folder_path: None, max_duration: None }) <- [2]",
+        "BulkUpdate(BulkUpdate { scenarios: [Created(\"New\")], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, created_metrics_to_add: {}, personality: None, test_profile: None, append_instruction: None, first_message: Some(\"Hello\"), phone_number: None, folder_path: None, max_duration: None }) <- [2]",
         "SetLanguage { evaluator: Created(\"New\"), language: \"de\" } <- [2, 3]",
     ]
     "#);
@@ -348,7 +348,7 @@ fn a_new_test_profile_is_created_before_the_evaluator_that_uses_it() {
     insta::assert_debug_snapshot!(shown, @r#"
     [
         "CreateTestProfile { agent: 12, name: \"Premium\", information: Flat({\"k\": \"v\"}) } <- []",
-        "BulkUpdate(BulkUpdate { scenarios: [Id(1)], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, personality: None, test_profile: Some(Created(\"Premium\")), append_instruction: None, first_message: None, phone_number: None, folder_path: None, max_duration: None }) <- [0]",
+        "BulkUpdate(BulkUpdate { scenarios: [Id(1)], scope: Agent(12), metric_ids_to_add: {}, metric_ids_to_remove: {}, created_metrics_to_add: {}, personality: None, test_profile: Some(Created(\"Premium\")), append_instruction: None, first_message: None, phone_number: None, folder_path: None, max_duration: None }) <- [0]",
     ]
     "#);
 }
@@ -374,7 +374,7 @@ fn targets_limit_the_plan_and_pull_in_dependencies_with_a_note() {
 }
 
 #[test]
-fn tela_cases_create_in_one_call_patch_changed_fields_and_never_fake_a_delete() {
+fn tela_cases_create_in_one_call_patch_changed_fields_and_prune_leaves_what_evalform_did_not_make() {
     let case = |id: Option<&str>, title: &str, expected: &str| TestCase {
         id: id.map(str::to_string),
         title: title.into(),
@@ -388,6 +388,7 @@ fn tela_cases_create_in_one_call_patch_changed_fields_and_never_fake_a_delete() 
         "P".into(),
         PromptState {
             prompt: "P".into(),
+            owned: Default::default(),
             prune: false,
             test_cases: vec![case(Some("u1"), "Late", "Sorry."), case(Some("u2"), "Stale", "x")],
         },
@@ -397,6 +398,7 @@ fn tela_cases_create_in_one_call_patch_changed_fields_and_never_fake_a_delete() 
         "P".into(),
         PromptState {
             prompt: "P".into(),
+            owned: Default::default(),
             prune: true,
             test_cases: vec![
                 case(None, "Late", "Sorry about that."),
@@ -407,13 +409,15 @@ fn tela_cases_create_in_one_call_patch_changed_fields_and_never_fake_a_delete() 
     );
     let p = converges(&want, &have);
     let shown: Vec<String> = p.operations.iter().map(|o| format!("{:?}", o.call)).collect();
-    insta::assert_debug_snapshot!((shown, &p.notes[0].message), @r#"
+    insta::assert_debug_snapshot!((shown, &p.unmanaged[0].note), @r#"
     (
         [
             "PatchTestCase { id: \"u1\", body: TestCaseBody { title: None, messages: None, variables: None, expected_output: Some(\"Sorry about that.\") } }",
             "CreateTestCases { prompt: \"P\", cases: [TestCaseBody { title: Some(\"New 1\"), messages: Some([Message { role: \"user\", content: \"Where is my order?\" }]), variables: Some({\"name\": \"John\"}), expected_output: Some(\"a\") }, TestCaseBody { title: Some(\"New 2\"), messages: Some([Message { role: \"user\", content: \"Where is my order?\" }]), variables: Some({\"name\": \"John\"}), expected_output: Some(\"b\") }] }",
         ],
-        "would delete, not supported by the platform's API (Tela has no delete endpoint)",
+        Some(
+            "prune leaves it: evalform did not create it (no managed_by: evalform in its metadata)",
+        ),
     )
     "#);
 }
@@ -675,7 +679,7 @@ proptest! {
     fn tela_plans_converge(want in arb_cases(true), have in arb_cases(false), prune in any::<bool>()) {
         let prompt = |cases, prune| {
             let mut s = State::default();
-            s.prompts.insert("P".into(), PromptState { prompt: "P".into(), prune, test_cases: cases });
+            s.prompts.insert("P".into(), PromptState { prompt: "P".into(), prune, test_cases: cases, ..PromptState::default() });
             s
         };
         let (desired, observed_state) = (prompt(want.clone(), prune), prompt(have.clone(), false));
@@ -686,6 +690,6 @@ proptest! {
         let again = plan(&desired, &observed(after), &PlanSettings::default()).unwrap();
         prop_assert!(again.is_empty(), "{:#?}", again.changes);
         let orphans = have.iter().filter(|h| !want.iter().any(|w| w.title == h.title)).count();
-        prop_assert_eq!(p.notes.len(), if prune { orphans } else { 0 });
+        prop_assert_eq!(p.unmanaged.len(), if prune { orphans } else { 0 });
     }
 }

@@ -8,7 +8,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, TestCaseBody, TestProfileRef};
+use super::{
+    BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, MetricBody, ScheduleBody, TestCaseBody, TestProfileRef,
+};
 use crate::model::{ConditionTrigger, ConditionalActions, Information, Text};
 
 /// The HTTP method of a call. A plain value, so the planner needs no HTTP client to say what it would send.
@@ -51,8 +53,11 @@ pub enum Secrets {
 pub enum CreatedRef<'a> {
     Evaluator(&'a str),
     TestProfile(&'a str),
+    Metric(&'a str),
 }
 
+const METRICS: &str = "/test_framework/v2/metrics/";
+const CRON_JOBS: &str = "/schedules/v1/cron-jobs-external/";
 const SCENARIOS: &str = "/test_framework/v1/scenarios/";
 const PROFILES: &str = "/test_framework/v1/test-profiles/";
 
@@ -171,8 +176,13 @@ fn bulk_body(b: &BulkUpdate, created: Lookup<'_>, secrets: Secrets) -> Value {
         BulkScope::Agent(a) => m.insert("agent".into(), json!(a)),
         BulkScope::Project(p) => m.insert("project".into(), json!(p)),
     };
-    if !b.metric_ids_to_add.is_empty() {
-        m.insert("metric_ids_to_add".into(), json!(b.metric_ids_to_add));
+    if !b.metric_ids_to_add.is_empty() || !b.created_metrics_to_add.is_empty() {
+        let mut add: Vec<Value> = b.metric_ids_to_add.iter().map(|id| json!(id)).collect();
+        add.extend(b.created_metrics_to_add.iter().map(|name| match created(CreatedRef::Metric(name)) {
+            Some(id) => json!(id),
+            None => json!({"created": name}),
+        }));
+        m.insert("metric_ids_to_add".into(), Value::Array(add));
     }
     if !b.metric_ids_to_remove.is_empty() {
         m.insert("metric_ids_to_remove".into(), json!(b.metric_ids_to_remove));
@@ -190,6 +200,42 @@ fn bulk_body(b: &BulkUpdate, created: Lookup<'_>, secrets: Secrets) -> Value {
     put("folder_path", b.folder_path.as_ref().map(|f| json!(f)));
     put("max_duration", b.max_duration.map(|d| json!(d)));
     Value::Object(m)
+}
+
+fn metric_body(b: &MetricBody, secrets: Secrets) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("name", b.name.as_ref().map(|v| json!(v)));
+    put("type", b.kind.as_ref().map(|v| json!(v)));
+    put("eval_type", b.eval_type.as_ref().map(|v| json!(v)));
+    put("description", b.description.as_ref().map(|t| text(t, secrets)));
+    put("enum_values", b.enum_values.as_ref().map(|v| json!(v)));
+    put("evaluation_trigger", b.evaluation_trigger.as_ref().map(|v| json!(v)));
+    put("custom_code", b.custom_code.as_ref().map(|t| text(t, secrets)));
+    put("simulation_enabled", b.simulation_enabled.map(|v| json!(v)));
+    put("observability_enabled", b.observability_enabled.map(|v| json!(v)));
+    put("configuration", b.configuration.clone());
+    m
+}
+
+fn schedule_body(b: &ScheduleBody, created: Lookup<'_>) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.to_string(), v);
+        }
+    };
+    put("name", b.name.as_ref().map(|v| json!(v)));
+    put("crontab_expression", b.crontab_expression.as_ref().map(|v| json!(v)));
+    put("scenarios", b.scenarios.as_ref().map(|s| Value::Array(s.iter().map(|r| evaluator_id(r, created)).collect())));
+    put("tags", b.tags.as_ref().map(|v| json!(v)));
+    put("execution_mode", b.execution_mode.as_ref().map(|v| json!(v)));
+    put("is_active", b.is_active.map(|v| json!(v)));
+    m
 }
 
 fn test_case_body(prompt: Option<&str>, c: &TestCaseBody, secrets: Secrets) -> Value {
@@ -226,6 +272,16 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
             }
             (Verb::Post, format!("{SCENARIOS}create_folder/"), body)
         }
+        Call::RenameFolder { project, path, name } => (
+            Verb::Post,
+            format!("{SCENARIOS}rename_folder/"),
+            json!({"path": path, "name": name, "project_id": project}),
+        ),
+        Call::MoveFolder { project, path, new_parent_path } => (
+            Verb::Post,
+            format!("{SCENARIOS}move_folder/"),
+            json!({"path": path, "project_id": project, "new_parent_path": new_parent_path}),
+        ),
         Call::CreateTestProfile { agent, name, information } => (
             Verb::Post,
             PROFILES.to_string(),
@@ -242,6 +298,25 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
             (Verb::Patch, format!("{PROFILES}{id}/"), Value::Object(body))
         }
         Call::DeleteTestProfile { id } => (Verb::Delete, format!("{PROFILES}{id}/"), Value::Null),
+        Call::CreateMetric { project, body, .. } => {
+            let mut m = Map::new();
+            m.insert("project".into(), json!(project));
+            m.extend(metric_body(body, secrets));
+            (Verb::Post, METRICS.to_string(), Value::Object(m))
+        }
+        Call::UpdateMetric { id, body } => {
+            (Verb::Patch, format!("{METRICS}{id}/"), Value::Object(metric_body(body, secrets)))
+        }
+        Call::DeleteMetric { id } => (Verb::Delete, format!("{METRICS}{id}/"), Value::Null),
+        Call::CreateSchedule { agent, body } => {
+            let mut m = Map::new();
+            m.insert("agent".into(), json!(agent));
+            m.extend(schedule_body(body, created));
+            (Verb::Post, CRON_JOBS.to_string(), Value::Object(m))
+        }
+        Call::UpdateSchedule { id, body } => {
+            (Verb::Patch, format!("{CRON_JOBS}{id}/"), Value::Object(schedule_body(body, created)))
+        }
         Call::CreateEvaluator { agent, body } => {
             let mut m = Map::new();
             m.insert("agent".into(), json!(agent));
@@ -264,8 +339,19 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
         Call::CreateTestCases { prompt, cases } => (
             Verb::Post,
             "/test-case".to_string(),
-            Value::Array(cases.iter().map(|c| test_case_body(Some(prompt), c, secrets)).collect()),
+            Value::Array(
+                cases
+                    .iter()
+                    .map(|c| {
+                        let mut body = test_case_body(Some(prompt), c, secrets);
+                        // evalform's ownership mark: `prune` deletes only test cases that carry it.
+                        body["metadata"] = json!({"managed_by": "evalform"});
+                        body
+                    })
+                    .collect(),
+            ),
         ),
+        Call::DeleteTestCase { id } => (Verb::Delete, format!("/test-case/{id}"), Value::Null),
         Call::PatchTestCase { id, body } => {
             (Verb::Patch, format!("/test-case/{id}"), test_case_body(None, body, secrets))
         }

@@ -263,6 +263,8 @@ impl<'d> Run<'d> {
         }
         self.place_defaults(shared, catalog);
         self.test_profiles(agent, want, have);
+        self.metrics(agent, want, have);
+        self.schedules(agent, want, have);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -652,6 +654,95 @@ impl<'d> Run<'d> {
                 "exists only on the platform; pull does not add test cases".into(),
                 Some(format!("adopt it with `evalform import --prompt {prompt}` and copy it into your manifests")),
             );
+        }
+    }
+
+    /// Metrics the manifests declare: every field a declaration sets takes the platform's value (a dashboard edit of
+    /// a judge prompt is accepted). A metric only on the platform is reported, as unmanaged evaluators are.
+    fn metrics(&mut self, agent: AgentId, want: &AgentState, have: &AgentState) {
+        for m in &want.metrics {
+            let Some(place) = self.find(agent, "metrics", &m.name) else { continue };
+            let address = Address::Metric { agent, name: m.name.clone() };
+            let Some(remote) = have.metrics.iter().find(|r| r.name == m.name) else { continue };
+            let (w, r) = (&m.spec, &remote.spec);
+            let mut sets: Vec<(&str, Value)> = Vec::new();
+            for (key, want_word, have_word) in [
+                ("type", &w.kind, &r.kind),
+                ("eval_type", &w.eval_type, &r.eval_type),
+                ("evaluation_trigger", &w.evaluation_trigger, &r.evaluation_trigger),
+            ] {
+                if let (Some(v), Some(h)) = (want_word, have_word) {
+                    if v != h {
+                        sets.push((key, Value::Str(h.clone())));
+                    }
+                }
+            }
+            for (key, want_text, have_text) in
+                [("description", &w.description, &r.description), ("custom_code", &w.custom_code, &r.custom_code)]
+            {
+                let (Some(d), Some(h)) = (want_text, have_text) else { continue };
+                if d == h {
+                    continue;
+                }
+                if d.is_sensitive() {
+                    let template = d.template().unwrap_or("${env:...}");
+                    let location = self.location(place.file, &format!("{}.{key}", place.path));
+                    self.report(&address, Some(key), location, format!("comes from {template}; not written"), None);
+                } else {
+                    sets.push((key, crate::writeback::long_text(h)));
+                }
+            }
+            if let (Some(v), Some(h)) = (&w.enum_values, &r.enum_values) {
+                if v != h {
+                    sets.push(("enum_values", Value::Flow(h.iter().cloned().map(Value::Str).collect())));
+                }
+            }
+            for (key, want_flag, have_flag) in [
+                ("simulation_enabled", w.simulation_enabled, r.simulation_enabled),
+                ("observability_enabled", w.observability_enabled, r.observability_enabled),
+            ] {
+                if let (Some(v), Some(h)) = (want_flag, have_flag) {
+                    if v != h {
+                        sets.push((key, Value::Bool(h)));
+                    }
+                }
+            }
+            for (key, value) in sets {
+                self.edits[place.file].push(Edit::set(format!("{}.{key}", place.path), value));
+            }
+        }
+    }
+
+    /// Schedules the manifests declare: every field a declaration sets takes the platform's value.
+    fn schedules(&mut self, agent: AgentId, want: &AgentState, have: &AgentState) {
+        for s in &want.schedules {
+            let Some(place) = self.find(agent, "schedules", &s.name) else { continue };
+            let Some(remote) = have.schedules.iter().find(|r| r.name == s.name) else { continue };
+            let (w, r) = (&s.spec, &remote.spec);
+            let mut sets: Vec<(&str, Value)> = Vec::new();
+            for (key, want_word, have_word) in [("cron", &w.cron, &r.cron), ("mode", &w.mode, &r.mode)] {
+                if let (Some(v), Some(h)) = (want_word, have_word) {
+                    if v != h {
+                        sets.push((key, Value::Str(h.clone())));
+                    }
+                }
+            }
+            for (key, want_set, have_set) in [("tags", &w.tags, &r.tags), ("evaluators", &w.evaluators, &r.evaluators)]
+            {
+                if let (Some(v), Some(h)) = (want_set, have_set) {
+                    if v != h {
+                        sets.push((key, Value::Flow(h.iter().cloned().map(Value::Str).collect())));
+                    }
+                }
+            }
+            if let (Some(v), Some(h)) = (w.active, r.active) {
+                if v != h {
+                    sets.push(("active", Value::Bool(h)));
+                }
+            }
+            for (key, value) in sets {
+                self.edits[place.file].push(Edit::set(format!("{}.{key}", place.path), value));
+            }
         }
     }
 

@@ -57,12 +57,27 @@ pub(crate) fn no_changes_line(plan: &Plan) -> String {
 
 /// "2 evaluators and 1 test profile": the unmanaged resources by kind.
 pub(crate) fn unmanaged_counts(plan: &Plan) -> String {
-    let evaluators = plan.unmanaged.iter().filter(|u| matches!(u.address, Address::Evaluator { .. })).count();
-    let profiles = plan.unmanaged.len() - evaluators;
-    match (evaluators, profiles) {
-        (e, 0) => plural(e, "evaluator"),
-        (0, p) => plural(p, "test profile"),
-        (e, p) => format!("{} and {}", plural(e, "evaluator"), plural(p, "test profile")),
+    let count = |kind: fn(&Address) -> bool| plan.unmanaged.iter().filter(|u| kind(&u.address)).count();
+    let evaluators = count(|a| matches!(a, Address::Evaluator { .. }));
+    let metrics = count(|a| matches!(a, Address::Metric { .. }));
+    let schedules = count(|a| matches!(a, Address::Schedule { .. }));
+    let cases = count(|a| matches!(a, Address::TestCase { .. }));
+    let profiles = plan.unmanaged.len() - evaluators - metrics - schedules - cases;
+    let parts: Vec<String> = [
+        (evaluators, "evaluator"),
+        (profiles, "test profile"),
+        (metrics, "metric"),
+        (schedules, "schedule"),
+        (cases, "test case"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| plural(n, what))
+    .collect();
+    match parts.as_slice() {
+        [] => plural(0, "evaluator"),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 
@@ -179,12 +194,14 @@ fn bulk_description(b: &BulkUpdate) -> String {
     if let Some(t) = &b.append_instruction {
         parts.push(format!("append instruction tail ({} chars)", t.expose().chars().count()));
     }
-    let ids = |s: &std::collections::BTreeSet<u64>| s.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    if !b.metric_ids_to_add.is_empty() {
-        parts.push(format!("add metric {}", ids(&b.metric_ids_to_add)));
+    if !b.metric_ids_to_add.is_empty() || !b.created_metrics_to_add.is_empty() {
+        let mut added: Vec<String> = b.metric_ids_to_add.iter().map(u64::to_string).collect();
+        added.extend(b.created_metrics_to_add.iter().map(|n| quoted(n)));
+        parts.push(format!("add metric {}", added.join(", ")));
     }
     if !b.metric_ids_to_remove.is_empty() {
-        parts.push(format!("remove metric {}", ids(&b.metric_ids_to_remove)));
+        let ids: Vec<String> = b.metric_ids_to_remove.iter().map(u64::to_string).collect();
+        parts.push(format!("remove metric {}", ids.join(", ")));
     }
     if let Some(p) = b.personality {
         parts.push(format!("personality {p}"));
@@ -220,6 +237,11 @@ pub fn describe(op: &Operation) -> String {
             Some(p) => format!("create folder {p}.{name}"),
             None => format!("create folder {name}"),
         },
+        Call::RenameFolder { path, name, .. } => format!("rename folder {path} to {name}"),
+        Call::MoveFolder { path, new_parent_path, .. } => match new_parent_path {
+            Some(p) => format!("move folder {path} into {p}"),
+            None => format!("move folder {path} to the top level"),
+        },
         Call::CreateTestProfile { name, .. } => format!("create test profile {}", quoted(name)),
         Call::UpdateTestProfile { .. } => format!("update test profile {}", touched_name(op)),
         Call::DeleteTestProfile { .. } => format!("delete test profile {}", touched_name(op)),
@@ -238,6 +260,22 @@ pub fn describe(op: &Operation) -> String {
         Call::BulkUpdate(b) => bulk_description(b),
         Call::DeleteEvaluators { ids, .. } => format!("delete {}", plural(ids.len(), "evaluator")),
         Call::CreateTestCases { cases, .. } => format!("create {}", plural(cases.len(), "test case")),
+        Call::DeleteTestCase { .. } => format!("delete test case {}", touched_name(op)),
+        Call::CreateMetric { body, .. } => format!("create metric {}", quoted(body.name.as_deref().unwrap_or(""))),
+        Call::UpdateMetric { .. } => {
+            let (_, _, body) = request(op);
+            let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            format!("update metric {}: {}", touched_name(op), fields.join(", "))
+        }
+        Call::DeleteMetric { .. } => format!("delete metric {}", touched_name(op)),
+        Call::CreateSchedule { body, .. } => {
+            format!("create schedule {}", quoted(body.name.as_deref().unwrap_or("")))
+        }
+        Call::UpdateSchedule { .. } => {
+            let (_, _, body) = request(op);
+            let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            format!("update schedule {}: {}", touched_name(op), fields.join(", "))
+        }
         Call::PatchTestCase { .. } => {
             let (_, _, body) = request(op);
             let fields: Vec<String> = body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();

@@ -152,13 +152,23 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
     have.agents.insert(101, have_agent);
     have.prompts.insert(
         prompt.clone(),
-        PromptState { prompt: prompt.clone(), prune: true, test_cases: vec![case(Some("c-1"), "Wrong item")] },
+        PromptState {
+            prompt: prompt.clone(),
+            prune: true,
+            test_cases: vec![case(Some("c-1"), "Wrong item")],
+            owned: Default::default(),
+        },
     );
     let mut desired = State::default();
     desired.agents.insert(101, want_agent);
     desired.prompts.insert(
         prompt.clone(),
-        PromptState { prompt, prune: true, test_cases: vec![case(None, "Order has not arrived")] },
+        PromptState {
+            prompt,
+            prune: true,
+            test_cases: vec![case(None, "Order has not arrived")],
+            owned: Default::default(),
+        },
     );
     plan(&desired, &Observed { state: have, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap()
 }

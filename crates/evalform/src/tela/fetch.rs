@@ -20,8 +20,14 @@ pub async fn fetch_prompt(client: &TelaClient, prompt: &str) -> Result<PromptSta
         .list_test_cases(prompt)
         .await
         .map_err(|source| FetchError::Api { what: format!("the test cases of Tela prompt {prompt}"), source })?;
-    let test_cases = cases.iter().filter(|c| c.deleted_at.is_none()).map(normalize_test_case).collect();
-    Ok(PromptState { prompt: prompt.to_string(), prune: false, test_cases })
+    let live: Vec<&wire::TestCase> = cases.iter().filter(|c| c.deleted_at.is_none()).collect();
+    let owned = live
+        .iter()
+        .filter(|c| crate::cekura::fetch::carries_ownership_mark(c.metadata.as_ref()))
+        .map(|c| c.id.clone())
+        .collect();
+    let test_cases = live.into_iter().map(normalize_test_case).collect();
+    Ok(PromptState { prompt: prompt.to_string(), prune: false, test_cases, owned })
 }
 
 /// One test case as the manifests would describe it.

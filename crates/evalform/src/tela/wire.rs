@@ -23,6 +23,9 @@ pub struct TestCase {
     pub expected_output: Option<String>,
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// Free-form; evalform's ownership mark is `{"managed_by": "evalform"}` in it.
+    #[serde(default)]
+    pub metadata: Option<Value>,
     /// A soft-deleted test case still listed by the API; the fetcher skips it.
     #[serde(default)]
     pub deleted_at: Option<String>,

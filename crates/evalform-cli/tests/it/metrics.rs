@@ -1,0 +1,206 @@
+//! Metrics as code (`cekura.metrics`) end to end: a judge prompt edited in a manifest is planned as a diff, applied
+//! and verified; a dashboard edit of it is drift, and `pull` brings it back; a new metric is created and attached
+//! to evaluators by name in one apply; `import` writes the project's metrics so that a plan shows no changes.
+
+use evalform_sandbox::state::WriteMode;
+use serde_json::json;
+
+use crate::apply::World;
+use crate::common::settings;
+
+const SUITE: &str = r#"version: 1
+cekura:
+  agent: 12
+  metrics:
+    - name: Greets the caller by name
+      type: llm_judge
+      eval_type: binary
+      description: |
+        Score TRUE if the agent used the caller's name within its first three turns.
+        Score FALSE otherwise.
+      simulation_enabled: true
+  evaluators:
+    - name: Order status inquiry
+      personality: 7
+      instructions: Ask where order 1234 is.
+      metrics: [Greets the caller by name, call_success]
+"#;
+
+/// The id of the project metric of this name in the sandbox.
+fn metric_id(w: &World, name: &str) -> u64 {
+    w.sb.with_state(|s| s.metrics.values().find(|m| m.name == name).map(|m| m.id)).expect("the metric exists")
+}
+
+/// The metric ids of the evaluator of this name.
+fn evaluator_metrics(w: &World, name: &str) -> Vec<u64> {
+    w.sb.with_state(|s| s.evaluators.values().find(|e| e.name == name).map(|e| e.metrics.clone()))
+        .expect("the evaluator exists")
+}
+
+#[test]
+fn a_judge_prompt_edit_is_planned_as_a_diff_applied_verified_drift_detected_and_pulled_back() {
+    let w = World::new();
+    w.write("suite.yaml", SUITE);
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let id = metric_id(&w, "Greets the caller by name");
+    assert!(evaluator_metrics(&w, "Order status inquiry").contains(&id), "attached by name in the same apply");
+    let mark = w.sb.with_state(|s| s.metrics[&id].settings.get("configuration").cloned());
+    assert_eq!(mark, Some(json!({"managed_by": "evalform"})), "created with evalform's ownership mark");
+
+    // The judge prompt edited in the manifest: a line diff.
+    w.edit("suite.yaml", "within its first three turns.", "within its first two turns, and politely.");
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("metric_prompt_edit_plan", out.snapshot()));
+    assert_eq!(out.code, 2);
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let stored = w.sb.with_state(|s| s.metrics[&id].description.clone());
+    assert!(stored.contains("first two turns, and politely."), "{stored}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0, "verified: nothing left to change");
+
+    // A dashboard edit of the judge prompt is drift.
+    w.sb.with_state(|s| {
+        let body = json!({"description": "Score TRUE if the agent greets the caller by name.\n"});
+        s.write_metric(WriteMode::Dashboard, Some(id), &body).unwrap();
+    });
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(out.code, 2, "{}", out.snapshot());
+    assert!(out.stdout.contains("description"), "{}", out.stdout);
+
+    // `pull` accepts it: the manifest now says what the dashboard says, and nothing is left to change.
+    let out = w.run(&["pull"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let text = std::fs::read_to_string(w.path("suite.yaml")).unwrap();
+    assert!(text.contains("Score TRUE if the agent greets the caller by name."), "{text}");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_new_enum_metric_is_created_and_attached_to_evaluators_by_name_in_one_apply() {
+    let w = World::new();
+    w.write(
+        "suite.yaml",
+        r#"version: 1
+cekura:
+  agent: 12
+  evaluators:
+    - name: Refund request
+      personality: 7
+      instructions: Ask for a refund.
+    - name: Late delivery
+      personality: 7
+      instructions: Complain about a late parcel.
+"#,
+    );
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    // The metric is declared, and both the existing evaluators and a new one refer to it by name.
+    w.write(
+        "suite.yaml",
+        r#"version: 1
+cekura:
+  agent: 12
+  metrics:
+    - name: Caller mood
+      type: llm_judge
+      eval_type: enum
+      enum_values: [calm, annoyed, angry]
+      description: How does the caller sound at the end of the call?
+  defaults:
+    personality: 7
+    metrics: [Caller mood]
+  evaluators:
+    - name: Refund request
+      instructions: Ask for a refund.
+    - name: Late delivery
+      instructions: Complain about a late parcel.
+    - name: Wrong item
+      instructions: Say the parcel held the wrong item.
+"#,
+    );
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("metric_enum_created_and_attached_plan", out.snapshot()));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let id = metric_id(&w, "Caller mood");
+    let (kind, values) = w.sb.with_state(|s| (s.metrics[&id].eval_type.clone(), s.metrics[&id].enum_values.clone()));
+    assert_eq!((kind.as_str(), values), ("enum", json!(["calm", "annoyed", "angry"])));
+    for name in ["Refund request", "Late delivery", "Wrong item"] {
+        assert_eq!(evaluator_metrics(&w, name), vec![id], "{name}");
+    }
+    // Verified in the same apply: no second round was needed.
+    assert!(!out.stderr.contains("repairing"), "{}", out.stderr);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn import_of_an_agent_with_custom_metrics_then_plan_shows_no_changes() {
+    let w = World::new();
+    let (judge, code) = w.sb.with_state(|s| {
+        let judge = json!({
+            "name": "Confirms the order number", "project": 1376, "type": "llm_judge", "eval_type": "enum",
+            "enum_values": ["yes", "no", "not asked"], "evaluation_trigger": "automatic",
+            "description": "Did the agent read the order number back to the caller?\nAnswer with one value.",
+            "observability_enabled": true,
+        });
+        let code = json!({
+            "name": "Short call", "project": 1376, "type": "custom_code", "eval_type": "numeric",
+            "custom_code": "def evaluate(call):\n    return call.duration < 120\n",
+        });
+        (
+            s.write_metric(WriteMode::Create, None, &judge).unwrap(),
+            s.write_metric(WriteMode::Create, None, &code).unwrap(),
+        )
+    });
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            json!({"name": "Where is my order", "agent": 12, "personality": 7, "instructions": "Ask for order 1234.",
+                   "metrics": [judge, code, 501]}),
+        )
+        .unwrap();
+    });
+    let out = w.run(&["import", "--agent", "12", "--out", "suite"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let agent_file = std::fs::read_to_string(w.path("suite/agent-12/_agent.yaml")).unwrap();
+    settings().bind(|| insta::assert_snapshot!("metric_import_agent_file", agent_file));
+    let evaluators = std::fs::read_to_string(w.path("suite/agent-12/_root.yaml")).unwrap();
+    assert!(evaluators.contains("metrics: [Confirms the order number, Short call,"), "by name:\n{evaluators}");
+    let out = w.run(&["plan", "--detailed-exitcode", "suite"]);
+    assert_eq!(out.code, 0, "a plan right after import shows no changes:\n{}", out.snapshot());
+}
+
+#[test]
+fn the_metrics_example_validates_and_a_bad_metric_is_located() {
+    let mut cmd = crate::common::evalform();
+    cmd.args(["validate", "examples/metrics"]);
+    let out = crate::common::run(cmd, Some(&crate::common::workspace_root()));
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 0
+    --- stdout
+    ok: 1 file, 1 agent, 1 evaluator, 0 test profiles, 0 prompts with 0 test cases
+    --- stderr
+    ");
+
+    let w = World::new();
+    w.write(
+        "suite.yaml",
+        "version: 1\ncekura:\n  agent: 12\n  metrics:\n    - name: Mood\n      type: llm_judge\n      eval_type: enum\n      description: How does the caller sound?\n",
+    );
+    let out = w.run(&["validate"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: metric `Mood` is `enum` without values
+         --> suite.yaml:7:18
+          |
+        7 |       eval_type: enum
+          |                  ^^^^ expected `enum_values` beside it
+          = help: list the values the metric may yield under `enum_values`
+
+        error: 1 problem in 1 file
+        ");
+    });
+}
