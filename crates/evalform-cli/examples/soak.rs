@@ -184,7 +184,7 @@ fn check(state: &SandboxState, want: &[AgentSuite], agents_before: &BTreeMap<u64
                 ("folder", got.folder_path.as_deref() == Some(folder.as_str())),
                 ("test profile", got.test_profile == profile),
                 ("personality", got.personality == Some(7)),
-                // Declared, so adopted: evalform's ownership tag beside the manifests' own.
+                // evalform's ownership tag beside the manifests' own.
                 ("tags", {
                     let mut tags = got.tags.clone();
                     tags.sort();
@@ -242,16 +242,9 @@ async fn round(exe: &Path, o: &Options, r: u64, dir: &Path, tally: &mut Tally) -
     let start = drifted(&mut rng, &want);
     suite::write_manifests(dir, &want, true).map_err(|e| e.to_string())?;
     let sandbox = Sandbox::start(0, SandboxConfig::default()).await.map_err(|e| e.to_string())?;
-    let ids = sandbox.with_state(|s| suite::seed_sandbox(s, &start))?;
-    // The stale callers were made by evalform in an earlier apply (they carry its ownership tag): prune deletes
-    // them. Everything else was made in the dashboard, and apply adopts what the manifests declare.
-    sandbox.with_state(|s| {
-        for (name, id) in ids.iter().filter(|(name, _)| name.starts_with("Stale caller")) {
-            s.edit_evaluator(*id, serde_json::json!({"tags": ["bench", evalform::model::OWNERSHIP_TAG]}))
-                .map_err(|e| format!("{name}: {e:?}"))?;
-        }
-        Ok::<(), String>(())
-    })?;
+    // Seeded as evalform left it (every evaluator carries its ownership mark), then drifted: the stale callers
+    // are evalform's, so prune deletes them.
+    sandbox.with_state(|s| suite::seed_sandbox(s, &start))?;
     let agents_before: BTreeMap<u64, Option<u64>> =
         sandbox.with_state(|s| s.evaluators.values().map(|e| (e.id, e.agent)).collect());
     sandbox.set_faults(FaultConfig {

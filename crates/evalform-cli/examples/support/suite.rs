@@ -195,7 +195,9 @@ pub fn seed_sandbox(state: &mut SandboxState, suites: &[AgentSuite]) -> Result<B
                 "instructions": evalform::model::normalize_long_text(&format!("{}{}", e.body, s.suffix)),
                 "expected_outcome_prompt": e.expected,
                 "metrics": e.metrics,
-                "tags": ["bench"],
+                // Made by evalform in an earlier apply: it carries evalform's ownership mark (docs/ownership.md), so
+                // a plan neither adopts it again nor leaves it unprunable.
+                "tags": ["bench", evalform::model::OWNERSHIP_TAG],
                 "tool_ids": ["TOOL_END_CALL"],
                 "test_profile": profile_ids[e.profile],
                 "folder_path": folder_name(e.folder),
