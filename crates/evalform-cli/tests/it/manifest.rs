@@ -229,3 +229,27 @@ fn an_empty_directory_is_not_counted_as_a_file() {
     error: 1 problem
     ");
 }
+
+/// Without a project file, a YAML file found in a directory that is plainly not a manifest (no top-level
+/// `version`, `cekura` or `tela`: a `docker-compose.yml`) is skipped with a note; named on the command line, it is
+/// read as a manifest and its problems are reported.
+#[test]
+fn a_yaml_file_that_is_plainly_not_a_manifest_is_skipped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), "services:\n  web:\n    image: nginx\n").unwrap();
+    std::fs::write(dir.path().join("suite.yaml"), "version: 1\ncekura:\n  agent: 12\n").unwrap();
+    let mut cmd = evalform();
+    cmd.args(["validate", "."]);
+    let out = run(cmd, Some(dir.path()));
+    insta::assert_snapshot!(out.snapshot(), @"
+    exit: 0
+    --- stdout
+    ok: 1 file, 1 agent, 0 evaluators, 0 test profiles, 0 prompts with 0 test cases
+    --- stderr
+    warning: skipped docker-compose.yml: not an evalform manifest (no top-level `version`, `cekura` or `tela`)
+    ");
+    let mut cmd = evalform();
+    cmd.args(["validate", "docker-compose.yml"]);
+    let out = run(cmd, Some(dir.path()));
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+}

@@ -95,17 +95,43 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Manifests, Diagnost
 /// [`load`], and what discovery skipped (one line each), whether or not the manifests load.
 pub fn load_reporting(paths: &[PathBuf], opts: &LoadOptions) -> (Vec<String>, Result<Manifests, Diagnostics>) {
     let found = discover(paths);
-    let warnings = found.warnings.clone();
-    (warnings, load_found(found, opts))
+    let mut warnings = found.warnings.clone();
+    let (skipped, result) = load_found(found, opts);
+    warnings.extend(skipped);
+    (warnings, result)
 }
 
-fn load_found(found: Discovered, opts: &LoadOptions) -> Result<Manifests, Diagnostics> {
+/// Whether a YAML text has a top-level `version`, `cekura` or `tela` key (block style, as manifests are written),
+/// or is in flow style (then it is left to the loader to say).
+fn looks_like_manifest(text: &str) -> bool {
+    text.lines().any(|line| {
+        let key = line.trim_end().trim_start_matches('\u{feff}');
+        let key = key.strip_prefix(['"', '\'']).unwrap_or(key);
+        key.starts_with('{')
+            || ["version", "cekura", "tela"].iter().any(|k| {
+                key.strip_prefix(k).is_some_and(|rest| {
+                    let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+                    rest.trim_start().starts_with(':')
+                })
+            })
+    })
+}
+
+fn load_found(found: Discovered, opts: &LoadOptions) -> (Vec<String>, Result<Manifests, Diagnostics>) {
     let mut problems = found.problems;
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in found.files {
         let shown = display_path(&path);
         match std::fs::read(&path) {
             Ok(bytes) => match decode_text(bytes) {
+                // A `docker-compose.yml` beside the manifests: skipped with a note, only when it was found by
+                // walking a directory (a file named on the command line is read as a manifest, and says why not).
+                Ok(text) if found.walked.contains(&path) && !looks_like_manifest(&text) => {
+                    skipped.push(format!(
+                        "skipped {shown}: not an evalform manifest (no top-level `version`, `cekura` or `tela`)"
+                    ));
+                }
                 Ok(text) => files.push(ManifestFile { path: PathBuf::from(shown), text }),
                 Err((pos, text, message)) => problems.push(match pos {
                     Some(pos) => Diagnostic::at(&shown, &text, pos, 1, message),
@@ -117,11 +143,14 @@ fn load_found(found: Discovered, opts: &LoadOptions) -> Result<Manifests, Diagno
     }
     let (state, more) = convert::convert(&files, opts);
     problems.extend(more);
-    if problems.is_empty() {
-        Ok(Manifests { state, files, warnings: found.warnings })
+    let result = if problems.is_empty() {
+        let mut warnings = found.warnings;
+        warnings.extend(skipped.iter().cloned());
+        Ok(Manifests { state, files, warnings })
     } else {
         Err(Diagnostics::new(problems))
-    }
+    };
+    (skipped, result)
 }
 
 /// A file's bytes as text: UTF-8, a leading byte order mark dropped. UTF-16 and other encodings (Latin-1,
@@ -180,6 +209,9 @@ pub struct Discovered {
     pub problems: Vec<Diagnostic>,
     /// What was skipped and why, one line each.
     pub warnings: Vec<String>,
+    /// The files found by walking a directory (not named by the user): one that is plainly not a manifest is
+    /// skipped with a note instead of failing the run.
+    pub walked: std::collections::HashSet<PathBuf>,
 }
 
 /// The manifest files below `paths`. A file named twice (or reached twice, through a link) is read once.
@@ -286,6 +318,7 @@ fn walk_dir(
             }
             manifests += 1;
             if seen.insert(identity(&p)) {
+                found.walked.insert(p.clone());
                 found.files.push(p);
             }
         }
