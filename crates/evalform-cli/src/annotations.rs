@@ -69,6 +69,11 @@ pub fn github_line(d: &Diagnostic, level: Level) -> String {
     format!("::{command} {props}::{}", escape_data(&full_message(d)))
 }
 
+/// A GitHub workflow warning for a message that has no place in a file (a skipped file, a shadowed default).
+pub fn github_warning(message: &str) -> String {
+    format!("::warning::{}", escape_data(message))
+}
+
 /// The GitHub workflow commands of every problem, one per line.
 pub fn github(diagnostics: &Diagnostics) -> String {
     diagnostics.iter().map(|d| format!("{}\n", github_line(d, Level::Error))).collect()

@@ -157,6 +157,15 @@ impl Printer {
         }
     }
 
+    /// A warning about the manifests (a skipped file, a shadowed default): a `warning:` line, and with
+    /// `--message-format github` a workflow warning too, so it shows on the pull request.
+    pub fn manifest_warning(&self, message: &str) {
+        self.warn(&format!("warning: {message}"));
+        if self.message_format == MessageFormat::Github {
+            self.stderr(&format!("{}\n", crate::annotations::github_warning(message)));
+        }
+    }
+
     /// The error a command ended with.
     pub fn error(&self, err: &CliError) {
         self.stderr(&format!("{err}\n"));

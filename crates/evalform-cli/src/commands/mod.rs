@@ -75,7 +75,7 @@ pub fn load_manifests(p: &Printer, paths: &[PathBuf], mode: EnvMode) -> Option<M
     let opts = LoadOptions { env: &process_env, mode, environment: crate::project::environment() };
     let (warnings, result) = manifest::load_reporting(&crate::project::manifest_paths(paths), &opts);
     for warning in &warnings {
-        p.warn(&format!("warning: {warning}"));
+        p.manifest_warning(warning);
     }
     if let Some(path) = p.code_quality_report() {
         write_code_quality_report(p, path, result.as_ref().err());

@@ -84,3 +84,27 @@ fn gitlab_format_writes_a_code_quality_report() {
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert_eq!(std::fs::read_to_string(dir.path().join("gl-code-quality-report.json")).unwrap(), "[]\n");
 }
+
+#[cfg(unix)]
+#[test]
+fn github_format_annotates_manifest_warnings_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let manifest =
+        "version: 1\ncekura:\n  agent: 1\n  evaluators:\n    - name: A\n      personality: 7\n      instructions: Hi\n";
+    std::fs::write(d.join("m.yaml"), manifest).unwrap();
+    std::os::unix::fs::symlink("nowhere.yaml", d.join("gone.yaml")).unwrap();
+    let mut cmd = evalform();
+    cmd.args(["--message-format", "github", "validate", "."]);
+    let out = run(cmd, Some(d));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The warning stays a human line, and gains a workflow command so it shows on the pull request.
+    assert!(out.stderr.lines().any(|l| l.starts_with("warning: skipped gone.yaml")), "{}", out.stderr);
+    crate::common::settings().bind(|| {
+        insta::assert_snapshot!(workflow_commands(&out.stderr), @"::warning::skipped gone.yaml: a link that cannot be followed (No such file or directory (os error 2))");
+    });
+
+    let mut human = evalform();
+    human.args(["validate", "."]);
+    assert_eq!(workflow_commands(&run(human, Some(d)).stderr), "", "no workflow commands without the format");
+}
