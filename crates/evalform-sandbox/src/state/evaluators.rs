@@ -203,7 +203,7 @@ impl SandboxState {
         let project = owner.map(|o| o.1).or(old.map(|o| o.project)).unwrap_or(0);
         let (scenario_type, instructions) = read_content(body, old, errors);
         let mut fields = EvaluatorFields {
-            name: read_name(mode, body, errors),
+            name: read_evaluator_name(mode, body, errors),
             personality: self.read_personality(mode, body, errors),
             owner,
             scenario_type,
@@ -608,19 +608,11 @@ fn validate_flow(flow: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn read_name(mode: WriteMode, body: &Map<String, Value>, errors: &mut FieldErrors) -> Option<String> {
-    let name = if mode.full() {
-        errors.required(body, "name").and_then(|_| errors.string(body, "name", false))
-    } else {
-        errors.string(body, "name", false)
-    }
-    .flatten();
-    if let Some(n) = &name {
-        if n.trim().is_empty() {
-            errors.add("name", "This field may not be blank.");
-        } else if n.chars().count() > NAME_MAX {
-            errors.add("name", format!("Ensure this field has no more than {NAME_MAX} characters."));
-        }
+/// An evaluator's name: the shared rule, and at most `NAME_MAX` characters.
+fn read_evaluator_name(mode: WriteMode, body: &Map<String, Value>, errors: &mut FieldErrors) -> Option<String> {
+    let name = super::read_name(mode, body, errors);
+    if name.as_deref().is_some_and(|n| !n.trim().is_empty() && n.chars().count() > NAME_MAX) {
+        errors.add("name", format!("Ensure this field has no more than {NAME_MAX} characters."));
     }
     name
 }

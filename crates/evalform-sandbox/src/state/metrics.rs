@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::super::drf::{invalid_pk, object_body, ApiError, FieldErrors, REQUIRED};
-use super::{SandboxState, WriteMode};
+use super::{read_name, SandboxState, WriteMode};
 
 const TYPES: [&str; 4] = ["basic", "custom_prompt", "custom_code", "llm_judge"];
 const EVAL_TYPES: [&str; 4] = ["binary", "continuous_qualitative", "numeric", "enum"];
@@ -105,15 +105,7 @@ impl SandboxState {
             None => None,
         };
         let mut errors = FieldErrors::default();
-        let name = if mode.full() {
-            errors.required(body, "name").and_then(|_| errors.string(body, "name", false))
-        } else {
-            errors.string(body, "name", false)
-        }
-        .flatten();
-        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            errors.add("name", "This field may not be blank.");
-        }
+        let name = read_name(mode, body, &mut errors);
         let (project, agents) = self.read_metric_scope(old.as_ref(), body, &mut errors);
         let kind = choice(body, "type", &TYPES, &mut errors);
         let eval_type = choice(body, "eval_type", &EVAL_TYPES, &mut errors);

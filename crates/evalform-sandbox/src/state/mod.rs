@@ -87,6 +87,24 @@ impl WriteMode {
     }
 }
 
+/// The `name` of a write: required when the body must be full, a string, never blank (DRF's `CharField`).
+fn read_name(
+    mode: WriteMode,
+    body: &serde_json::Map<String, Value>,
+    errors: &mut super::drf::FieldErrors,
+) -> Option<String> {
+    let name = if mode.full() {
+        errors.required(body, "name").and_then(|_| errors.string(body, "name", false))
+    } else {
+        errors.string(body, "name", false)
+    }
+    .flatten();
+    if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        errors.add("name", "This field may not be blank.");
+    }
+    name
+}
+
 impl SandboxState {
     pub fn new(seed: Seed) -> Self {
         SandboxState {
@@ -236,6 +254,24 @@ mod tests {
     fn timestamps_start_at_2026() {
         assert_eq!(timestamp(0), "2026-01-01T00:00:00Z");
         assert_eq!(timestamp(86_400 * 59 + 3661), "2026-03-01T01:01:01Z");
+    }
+
+    #[test]
+    fn every_resource_refuses_a_missing_or_blank_name_and_evaluators_a_long_one() {
+        let mut s = SandboxState::new(Seed::default());
+        let name_error = |r: Result<u64, ApiError>| r.unwrap_err().body["name"][0].as_str().unwrap().to_string();
+        let body = |name: Value| json!({"name": name, "agent": 12, "personality": 7});
+        let blank = "This field may not be blank.";
+        assert_eq!(name_error(s.write_evaluator(WriteMode::Create, None, None, &body(json!("  ")))), blank);
+        assert_eq!(name_error(s.write_test_profile(WriteMode::Create, None, None, &body(json!("")))), blank);
+        assert_eq!(name_error(s.write_metric(WriteMode::Create, None, &body(json!(" ")))), blank);
+        let required = "This field is required.";
+        let nameless = json!({"agent": 12});
+        assert_eq!(name_error(s.write_evaluator(WriteMode::Create, None, None, &nameless)), required);
+        assert_eq!(name_error(s.write_test_profile(WriteMode::Create, None, None, &nameless)), required);
+        assert_eq!(name_error(s.write_metric(WriteMode::Create, None, &nameless)), required);
+        let long = body(json!("x".repeat(NAME_MAX + 1)));
+        assert!(name_error(s.write_evaluator(WriteMode::Create, None, None, &long)).starts_with("Ensure this field"));
     }
 
     #[test]

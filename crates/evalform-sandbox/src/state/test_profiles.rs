@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::super::drf::{invalid_pk, object_body, ApiError, FieldErrors};
-use super::{SandboxState, WriteMode};
+use super::{read_name, SandboxState, WriteMode};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTestProfile {
@@ -33,15 +33,7 @@ impl SandboxState {
             None => None,
         };
         let mut errors = FieldErrors::default();
-        let name = if mode.full() {
-            errors.required(body, "name").and_then(|_| errors.string(body, "name", false))
-        } else {
-            errors.string(body, "name", false)
-        }
-        .flatten();
-        if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            errors.add("name", "This field may not be blank.");
-        }
+        let name = read_name(mode, body, &mut errors);
         let mut owner = None;
         if mode == WriteMode::Create {
             let agent = errors.pk(body, "agent", true).flatten();
