@@ -15,7 +15,7 @@ use crate::error::CliError;
 use evalform::apply::{converge, ApplyReport, Silent};
 use evalform::cekura::CekuraClient;
 use evalform::manifest::{self, EnvMode, LoadOptions, ManifestFile, Manifests};
-use evalform::model::{Script, State, Text};
+use evalform::model::{MetricRef, Script, State, Text};
 use evalform::plan::{Plan, PlanSettings};
 use evalform::remote::Remote;
 use evalform::secret::ApiKey;
@@ -30,6 +30,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("examples/specs/tela/order-support.yaml", include_str!("../../../examples/specs/tela/order-support.yaml")),
 ];
 
+/// The metrics example: the judges of agent 12's project, an evaluator that uses them by name, and a schedule.
+pub const JUDGES: (&str, &str) =
+    ("examples/metrics/judges.yaml", include_str!("../../../examples/metrics/judges.yaml"));
+
 /// The value the demo gives `${env:ACME_SUPPORT_TOKEN}`: the examples keep a secret in the environment, as real
 /// suites do.
 pub const DEMO_TOKEN: &str = "demo-crm-token-0000";
@@ -43,6 +47,35 @@ pub fn load_examples() -> Result<Manifests, CliError> {
     let files = EXAMPLES.iter().map(|(p, t)| ManifestFile { path: PathBuf::from(p), text: t.to_string() }).collect();
     manifest::load_texts(files, &LoadOptions { env: &demo_env, mode: EnvMode::Required, environment: None })
         .map_err(|d| CliError::new("the embedded example manifests do not load").cause(d.to_string()))
+}
+
+/// The metrics example, loaded as `plan examples/metrics` would load it.
+fn load_judges() -> Result<Manifests, CliError> {
+    let files = vec![ManifestFile { path: PathBuf::from(JUDGES.0), text: JUDGES.1.to_string() }];
+    manifest::load_texts(files, &LoadOptions { env: &demo_env, mode: EnvMode::Required, environment: None })
+        .map_err(|d| CliError::new("the embedded metrics example does not load").cause(d.to_string()))
+}
+
+/// Agent 12's project before the judges were reviewed: the first judge with the first line of its prompt only,
+/// the second judge not made yet (nor used), and no nightly schedule.
+fn judges_dashboard_state(desired: &State) -> State {
+    let mut old = desired.clone();
+    for agent in old.agents.values_mut() {
+        for m in &mut agent.metrics {
+            if let Some(prompt) = &m.spec.description {
+                let first = prompt.expose().lines().next().unwrap_or_default().to_string();
+                m.spec.description = Some(Text::new(first));
+            }
+        }
+        agent.metrics.retain(|m| m.name != "Caller mood");
+        for e in &mut agent.evaluators {
+            if let Some(metrics) = &mut e.spec.metrics {
+                metrics.remove(&MetricRef::Slug("Caller mood".into()));
+            }
+        }
+        agent.schedules.clear();
+    }
+    old
 }
 
 /// Clients for a sandbox, with demo keys (the sandbox accepts any non-empty key).
@@ -99,9 +132,12 @@ pub async fn seed(sandbox: &RunningSandbox) -> Result<(), CliError> {
     let examples = load_examples()?;
     let remote = remote_for(sandbox, 1)?;
     let old = dashboard_state(&examples.state);
-    let report = plan_and_apply(&remote, &old).await?;
-    if !report.succeeded() {
-        return Err(CliError::new("seeding the demo sandbox did not complete"));
+    let judges = judges_dashboard_state(&load_judges()?.state);
+    for state in [&old, &judges] {
+        let report = plan_and_apply(&remote, state).await?;
+        if !report.succeeded() {
+            return Err(CliError::new("seeding the demo sandbox did not complete"));
+        }
     }
     sandbox.clear_requests();
     Ok(())
@@ -207,6 +243,21 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
             if drift.is_empty() { 0 } else { 2 }
         ),
     );
+    w(out, "");
+
+    w(out, "== 6. The judges and the schedule are code too ==");
+    w(out, "(examples/metrics/judges.yaml: two metrics of agent 12's project, an evaluator that uses them by name,");
+    w(out, "and the nightly run. A judge prompt was tightened in review; the second judge is new.)");
+    w(out, "$ evalform plan examples/metrics");
+    let judges = load_judges()?;
+    let (plan, names) = plan_with_names(&remote, &judges.state).await?;
+    out.push_str(&evalform::render::text(&evalform::render::named(&plan, &names), false));
+    w(out, "");
+    w(out, "$ evalform apply --auto-approve examples/metrics");
+    let report = converge(&remote, &judges.state, &PlanSettings::default(), plan, 1, &Silent).await?;
+    out.push_str(crate::commands::apply::render_report(&report).trim_start_matches('\n'));
+    w(out, "The new judge was created first and attached in the same run; the old one kept its id, so its");
+    w(out, "results history stays with it.");
     w(out, "");
     w(out, "Next: `evalform import --agent ID` adopts an existing agent into manifests; docs/getting-started.md");
     w(out, "walks through the first reviewed apply on a real agent.");

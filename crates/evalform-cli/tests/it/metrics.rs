@@ -175,10 +175,10 @@ fn the_metrics_example_validates_and_a_bad_metric_is_located() {
     let mut cmd = crate::common::evalform();
     cmd.args(["validate", "examples/metrics"]);
     let out = crate::common::run(cmd, Some(&crate::common::workspace_root()));
-    insta::assert_snapshot!(out.snapshot(), @r"
+    insta::assert_snapshot!(out.snapshot(), @"
     exit: 0
     --- stdout
-    ok: 1 file, 1 agent, 1 evaluator, 0 test profiles, 0 prompts with 0 test cases
+    ok: 1 file, 1 agent, 1 evaluator, 0 test profiles, 2 metrics, 1 schedule, 0 prompts with 0 test cases
     --- stderr
     ");
 

@@ -68,22 +68,34 @@ pub struct Manifests {
 }
 
 impl Manifests {
-    /// `4 files, 2 agents, 37 evaluators, 3 test profiles, 1 prompt with 5 test cases`.
+    /// `4 files, 2 agents, 37 evaluators, 3 test profiles, 1 prompt with 5 test cases`; metrics and schedules are
+    /// counted after the test profiles when the manifests define any.
     pub fn summary(&self) -> String {
         let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let agents = self.state.agents.values();
         let evaluators: usize = agents.clone().map(|a| a.evaluators.len()).sum();
-        let profiles: usize = agents.map(|a| a.test_profiles.len()).sum();
+        let profiles: usize = agents.clone().map(|a| a.test_profiles.len()).sum();
+        let metrics: usize = agents.clone().map(|a| a.metrics.len()).sum();
+        let schedules: usize = agents.map(|a| a.schedules.len()).sum();
         let cases: usize = self.state.prompts.values().map(|p| p.test_cases.len()).sum();
-        format!(
-            "{}, {}, {}, {}, {} with {}",
+        let mut parts = vec![
             plural(self.files.len(), "file", "files"),
             plural(self.state.agents.len(), "agent", "agents"),
             plural(evaluators, "evaluator", "evaluators"),
             plural(profiles, "test profile", "test profiles"),
+        ];
+        if metrics > 0 {
+            parts.push(plural(metrics, "metric", "metrics"));
+        }
+        if schedules > 0 {
+            parts.push(plural(schedules, "schedule", "schedules"));
+        }
+        parts.push(format!(
+            "{} with {}",
             plural(self.state.prompts.len(), "prompt", "prompts"),
-            plural(cases, "test case", "test cases"),
-        )
+            plural(cases, "test case", "test cases")
+        ));
+        parts.join(", ")
     }
 }
 

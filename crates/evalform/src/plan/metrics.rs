@@ -71,7 +71,8 @@ fn diff_metric(want: &MetricSpec, have: Option<&MetricSpec>) -> (Vec<FieldChange
     if let Some(v) = &want.enum_values {
         let before = have.and_then(|h| h.enum_values.as_ref());
         if before != Some(v) {
-            let list = |l: &Vec<String>| word(&l.join(", "));
+            // A list, shown and saved as one: joined into a string it read as a single value.
+            let list = |l: &Vec<String>| FieldValue::Json(json!(l));
             change("enum_values", before.map(list), list(v));
             body.enum_values = Some(v.clone());
         }

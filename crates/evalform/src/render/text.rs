@@ -101,7 +101,11 @@ fn resource_lines(change: &ResourceChange, paint: &Paint) -> Vec<String> {
 fn is_long(v: &FieldValue) -> bool {
     match v {
         FieldValue::Text(t) => !t.is_sensitive() && (t.expose().contains('\n') || t.expose().chars().count() > 80),
-        FieldValue::Json(_) => true,
+        // Objects are diffed line by line; a flag or a short list of words reads best on one line.
+        FieldValue::Json(serde_json::Value::Object(_)) => true,
+        FieldValue::Json(serde_json::Value::Array(items)) => {
+            items.iter().any(|i| i.is_object() || i.is_array()) || scalar(v).chars().count() > 80
+        }
         _ => false,
     }
 }
