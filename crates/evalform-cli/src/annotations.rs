@@ -23,7 +23,7 @@ pub enum MessageFormat {
 /// The Code Quality report's file name when `--code-quality-report` is not given.
 pub const DEFAULT_CODE_QUALITY_REPORT: &str = "gl-code-quality-report.json";
 
-/// How serious a problem is. Manifest diagnostics are all errors today; warnings are printed as `::warning`.
+/// How serious a problem is: load problems are errors; `validate`'s located warnings are printed as `::warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Error,

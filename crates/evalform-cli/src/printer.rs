@@ -166,6 +166,17 @@ impl Printer {
         }
     }
 
+    /// A located warning about a manifest (a default no evaluator uses): the human line, and under
+    /// `--message-format github` a `::warning file=…,line=…` annotation shown on the pull request's diff.
+    pub fn diagnostic_warning(&self, d: &evalform::manifest::Diagnostic) {
+        let help = d.help.as_deref().map(|h| format!(" (help: {h})")).unwrap_or_default();
+        self.warn(&format!("warning: {}: {}{help}", d.location(), d.message));
+        if self.message_format == MessageFormat::Github {
+            let line = crate::annotations::github_line(d, crate::annotations::Level::Warning);
+            self.stderr(&format!("{line}\n"));
+        }
+    }
+
     /// The error a command ended with.
     pub fn error(&self, err: &CliError) {
         self.stderr(&format!("{err}\n"));

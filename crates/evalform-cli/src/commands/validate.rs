@@ -14,8 +14,7 @@ pub async fn run(_global: &GlobalArgs, p: &Printer, args: PathArgs) -> Result<Ou
         return Ok(Outcome::Failure);
     };
     for d in evalform::manifest::shadowed_defaults(&loaded.files) {
-        let help = d.help.as_deref().map(|h| format!(" (help: {h})")).unwrap_or_default();
-        p.warn(&format!("warning: {}: {}{help}", d.location(), d.message));
+        p.diagnostic_warning(&d);
     }
     if !p.is_quiet() {
         p.data_line(&format!("ok: {}", loaded.summary()));

@@ -108,3 +108,20 @@ fn github_format_annotates_manifest_warnings_too() {
     human.args(["validate", "."]);
     assert_eq!(workflow_commands(&run(human, Some(d)).stderr), "", "no workflow commands without the format");
 }
+
+#[test]
+fn github_format_annotates_a_default_no_evaluator_uses_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        "version: 1\ncekura:\n  agent: 12\n  defaults:\n    metrics: [501]\n  evaluators:\n    - name: A\n      \
+                metrics: [502]\n";
+    std::fs::write(dir.path().join("suite.yaml"), text).unwrap();
+    let mut cmd = evalform();
+    cmd.args(["--message-format", "github", "validate"]);
+    let out = run(cmd, Some(dir.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.starts_with("warning: suite.yaml:5:5: `defaults.metrics` is never used"), "{}", out.stderr);
+    crate::common::settings().bind(|| {
+        insta::assert_snapshot!(workflow_commands(&out.stderr), @"::warning file=suite.yaml,line=5,col=5::`defaults.metrics` is never used: every evaluator of this file sets `metrics` itself%0Ashadowed by every evaluator%0Ahelp: to add to every evaluator's own `metrics`, use `defaults.extra_metrics`");
+    });
+}
