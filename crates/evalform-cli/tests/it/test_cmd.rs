@@ -87,3 +87,32 @@ fn dry_run_prints_the_estimate_and_max_credits_refuses() {
         .count();
     assert_eq!(started, 0, "nothing was run");
 }
+
+#[test]
+fn more_than_200_test_cases_go_as_several_spec_runs_and_report_as_one() {
+    let w = World::new();
+    let mut text = String::from("version: 1\ncekura:\n  agent: 12\n  evaluators:\n");
+    for i in 0..250 {
+        text.push_str(&format!(
+            "    - name: Case {i:03}\n      personality: 7\n      instructions: Ask about order {i}.\n"
+        ));
+    }
+    w.write("suite.yaml", &text);
+    let out = w.run(&["test"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let runs: Vec<_> = w.log().into_iter().filter(|r| r.path.ends_with("/run_scenarios_json/")).collect();
+    let sizes: Vec<usize> =
+        runs.iter().map(|r| r.body.as_ref().unwrap()["spec"]["scenarios"].as_array().unwrap().len()).collect();
+    // The platform takes at most 200 test cases in one spec: 250 go as two runs, every case exactly once.
+    assert_eq!(sizes, [200, 50], "{}", out.snapshot());
+    let mut names: Vec<String> = runs
+        .iter()
+        .flat_map(|r| r.body.as_ref().unwrap()["spec"]["scenarios"].as_array().unwrap().clone())
+        .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 250);
+    assert!(out.stdout.contains("250 of 250 runs succeeded"), "{}", out.stdout);
+    assert_eq!(w.state().evaluators.len(), 0, "nothing was created in the agent's suite");
+}
