@@ -232,6 +232,9 @@ pub struct AgentState {
     pub project: Option<u64>,
     /// Desired only: delete evaluators and test profiles of this agent that no manifest declares.
     pub prune: bool,
+    /// Desired only: delete the folders no manifest of this agent uses, when everything inside is evalform's to
+    /// delete (`prune_folders: true`).
+    pub prune_folders: bool,
     /// Dot paths ("Sales.Inbound"). Desired: folders the manifests declare. Observed: folders of the project.
     pub folders: BTreeSet<String>,
     /// Desired only: per declared folder path, the earlier paths it had (`renamed_from`), newest first. A platform

@@ -63,3 +63,88 @@ fn a_folder_renamed_then_moved_in_the_manifests_takes_one_call_each() {
     );
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+/// Three folders, an evaluator in each, all made by evalform (`prune: true`, `prune_folders: true`).
+const OWNED: &str = r#"version: 1
+cekura:
+  agent: 12
+  prune: true
+  prune_folders: true
+  folders: [Orders, Orders.Tracking, Refunds]
+  defaults:
+    personality: 7
+  evaluators:
+    - name: Where is my parcel
+      folder: Orders.Tracking
+      instructions: Ask where parcel 1 is.
+    - name: Refund please
+      folder: Refunds
+      instructions: Ask for a refund of order 2.
+    - name: Order status
+      folder: Orders
+      instructions: Ask about order 3.
+"#;
+
+/// `OWNED` with `Refunds` and its evaluator gone, and the tracking evaluator moved up into `Orders`.
+fn owned_without_refunds() -> String {
+    OWNED
+        .replace("folders: [Orders, Orders.Tracking, Refunds]", "folders: [Orders]")
+        .replace("      folder: Orders.Tracking\n", "      folder: Orders\n")
+        .replace(
+            "    - name: Refund please\n      folder: Refunds\n      instructions: Ask for a refund of order 2.\n",
+            "",
+        )
+}
+
+fn folders_of(w: &World) -> Vec<String> {
+    w.sb.with_state(|s| s.folders.iter().filter(|f| f.project == 1376).map(|f| f.path.clone()).collect())
+}
+
+fn evaluator_names(w: &World) -> Vec<String> {
+    w.sb.with_state(|s| s.evaluators.values().map(|e| e.name.clone()).collect())
+}
+
+#[test]
+fn prune_folders_deletes_an_unused_folder_with_the_evaluators_evalform_would_delete() {
+    let w = World::new();
+    w.write("suite.yaml", OWNED);
+    // One call at a time: the ids the plans show are always the same.
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    w.write("suite.yaml", &owned_without_refunds());
+
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("prune_folders_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "markdown"]);
+    settings().bind(|| insta::assert_snapshot!("prune_folders_plan_markdown", out.stdout));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let folder_changes: Vec<&serde_json::Value> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["address"].as_str().unwrap().contains("folder["))
+        .collect();
+    let folder_ops: Vec<&serde_json::Value> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["path"].as_str().unwrap().ends_with("delete_folder/"))
+        .collect();
+    settings().bind(|| insta::assert_json_snapshot!("prune_folders_plan_json", (folder_changes, folder_ops)));
+
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    // The tracking evaluator moves out first; each folder then goes with one call, its evaluators with it.
+    assert_eq!(
+        writes(&w),
+        [
+            "POST /test_framework/v1/scenarios/adv_update/",
+            "POST /test_framework/v1/scenarios/delete_folder/",
+            "POST /test_framework/v1/scenarios/delete_folder/",
+        ]
+    );
+    assert_eq!(folders_of(&w), ["Orders"]);
+    assert_eq!(evaluator_names(&w), ["Where is my parcel", "Order status"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

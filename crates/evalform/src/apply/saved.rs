@@ -263,6 +263,9 @@ impl Refusal {
 /// The fingerprint key of the remote object a change is about, when it has one.
 fn object_key(c: &crate::plan::ResourceChange) -> Option<String> {
     use crate::model::Address;
+    if let (Address::Folder { agent, path }, crate::plan::Action::Delete) = (&c.address, c.action) {
+        return Some(format!("cekura.folder/{agent}/{path}"));
+    }
     let id = c.remote_id.as_ref()?;
     match &c.address {
         Address::Evaluator { .. } => Some(format!("cekura.scenario/{id}")),

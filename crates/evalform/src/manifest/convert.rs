@@ -64,6 +64,7 @@ struct AgentAcc {
     /// Settings several files may repeat: the first value and where it was declared.
     project_decl: Option<(u64, String)>,
     prune_decl: Option<(bool, String)>,
+    prune_folders_decl: Option<(bool, String)>,
     /// Names with where each was first declared and whether that declaration is pinned by `id`.
     evaluator_names: HashMap<String, (String, Pin)>,
     profile_names: HashMap<String, (String, Pin)>,
@@ -335,6 +336,10 @@ impl<'a, 'f> Converter<'a, 'f> {
         if let Some(prune) = c.prune {
             let what = format!("files of agent {agent} disagree on `prune`");
             acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
+        }
+        if let Some(prune) = c.prune_folders {
+            let what = format!("files of agent {agent} disagree on `prune_folders`");
+            acc.state.prune_folders = self.agree(fi, "cekura.prune_folders", prune, &mut acc.prune_folders_decl, what);
         }
         for (j, decl) in c.folders.iter().flatten().enumerate() {
             let (folder, path) = match decl {

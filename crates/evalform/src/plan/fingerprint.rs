@@ -2,7 +2,8 @@
 //!
 //! Each fingerprint is the SHA-256 of a canonical JSON serialisation of one observed object's normalised
 //! fields. Only the hash is kept: a secret the platform returned in clear (a test profile variable) never reaches
-//! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`, `cekura.metric/ID`,
+//! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`,
+//! `cekura.folder/AGENT/PATH` (the evaluators a folder deletion would take), `cekura.metric/ID`,
 //! `tela.test_case/UUID`. Must stay pure and deterministic (maps are ordered).
 
 use std::collections::BTreeMap;
@@ -119,6 +120,20 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
         }
         if let Some(project) = agent.project {
             out.insert(format!("cekura.folders/{project}"), hash(&json!(agent.folders)));
+        }
+        // Per folder, what deleting it would take: the agent's evaluators in it and in its subfolders.
+        let mut inside: BTreeMap<&str, Vec<u64>> = agent.folders.iter().map(|f| (f.as_str(), Vec::new())).collect();
+        for e in &agent.evaluators {
+            let (Some(id), Some(folder)) = (e.id, e.spec.folder.as_deref()) else { continue };
+            for (end, _) in folder.match_indices('.').chain([(folder.len(), "")]) {
+                if let Some(ids) = inside.get_mut(&folder[..end]) {
+                    ids.push(id);
+                }
+            }
+        }
+        for (folder, mut ids) in inside {
+            ids.sort_unstable();
+            out.insert(format!("cekura.folder/{}/{folder}", agent.agent), hash(&json!(ids)));
         }
         for s in &agent.schedules {
             if let Some(id) = s.id {
