@@ -521,6 +521,14 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
                     None => OpStatus::Failed(e.to_string()),
                 }
             }
+            // A folder already gone (another apply deleted it) is the goal reached.
+            Call::DeleteFolder { project, path, .. } => match remote.cekura.as_ref() {
+                Some(c) => match c.list_folders(*project).await {
+                    Ok(folders) if !folders.iter().any(|f| f.path == *path) => OpStatus::Done,
+                    _ => OpStatus::Failed(e.to_string()),
+                },
+                None => OpStatus::Failed(e.to_string()),
+            },
             _ => OpStatus::Failed(e.to_string()),
         },
         // A delete of something already gone has reached its goal.

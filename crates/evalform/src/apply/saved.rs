@@ -329,7 +329,11 @@ pub fn check_saved(
                 }
                 None => Vec::new(),
             };
+            let folder = matches!(c.address, crate::model::Address::Folder { .. });
             r.stale.push(match (f, now.contains_key(key.as_deref().unwrap_or_default())) {
+                (_, true) if folder => {
+                    format!("{address}: the evaluators in it changed on the platform (deleting it would take others)")
+                }
                 (_, false) => format!("{address}: deleted on the platform since the plan was made"),
                 (None, true) => format!("{address}: changed on the platform; it now needs no change"),
                 (Some(_), true) if fields.is_empty() => {

@@ -211,6 +211,33 @@ mod tests {
         assert_ne!(b["cekura.scenario/101"], c["cekura.scenario/101"]);
     }
     #[test]
+    fn a_folder_fingerprint_changes_when_an_evaluator_lands_anywhere_under_it() {
+        let evaluator = |id, folder: &str| Evaluator {
+            id: Some(id),
+            name: format!("E{id}"),
+            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
+            ignore_changes: Default::default(),
+            source: None,
+        };
+        let mut state = State::default();
+        state.agents.insert(
+            12,
+            AgentState {
+                agent: 12,
+                folders: ["Old".to_string(), "Old.Deep".to_string(), "Kept".to_string()].into(),
+                evaluators: vec![evaluator(1, "Old")],
+                ..AgentState::default()
+            },
+        );
+        let a = fingerprints(&state);
+        state.agents.get_mut(&12).unwrap().evaluators.push(evaluator(2, "Old.Deep"));
+        let b = fingerprints(&state);
+        assert_ne!(a["cekura.folder/12/Old"], b["cekura.folder/12/Old"]);
+        assert_ne!(a["cekura.folder/12/Old.Deep"], b["cekura.folder/12/Old.Deep"]);
+        assert_eq!(a["cekura.folder/12/Kept"], b["cekura.folder/12/Kept"]);
+    }
+
+    #[test]
     fn the_borrowed_view_hashes_exactly_as_the_json_it_stands_for() {
         use crate::model::{Condition, ConditionKind, ConditionTrigger, ConditionalActions};
         let spec = EvaluatorSpec {

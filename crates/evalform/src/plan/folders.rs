@@ -230,7 +230,13 @@ pub(super) fn plan_folder_deletes(
 
 #[cfg(test)]
 mod tests {
-    use super::moved;
+    use super::{moved, within};
+
+    #[test]
+    fn within_is_the_folder_or_under_it() {
+        assert!(within("Orders", "Orders") && within("Orders.Tracking.Late", "Orders"));
+        assert!(!within("OrdersX", "Orders") && !within("Orders", "Orders.Tracking") && !within("", "Orders"));
+    }
 
     #[test]
     fn moved_follows_the_folder_and_everything_under_it_only() {
