@@ -242,7 +242,7 @@ pub struct AgentState {
     pub folder_renames: BTreeMap<String, Vec<String>>,
     pub test_profiles: Vec<TestProfile>,
     pub evaluators: Vec<Evaluator>,
-    /// Desired only: per declared evaluator or test profile (by its address), the earlier names it was known by
+    /// Desired only: per declared evaluator, test profile or metric (by its address), the earlier names it was known by
     /// (`renamed_from`). A remote resource of an earlier name is the same resource: it is renamed, never
     /// re-created.
     pub renamed_from: BTreeMap<Address, Vec<String>>,

@@ -369,6 +369,10 @@ impl<'a, 'f> Converter<'a, 'f> {
         for (j, m) in c.metrics.iter().flatten().enumerate() {
             let path = format!("cekura.metrics[{j}]");
             let metric = self.metric(fi, &mut acc, &path, m);
+            if let Some(earlier) = m.renamed_from.as_ref().filter(|e| !e.is_empty()) {
+                let address = model::Address::Metric { agent, name: metric.name.clone() };
+                acc.state.renamed_from.insert(address, earlier.clone());
+            }
             acc.state.metrics.push(metric);
         }
         for (j, s) in c.schedules.iter().flatten().enumerate() {

@@ -76,6 +76,10 @@ pub struct Cekura {
 pub struct Metric {
     /// Identity within the agent's project.
     pub name: String,
+    /// Earlier names of this metric: a metric of the project of one of these names is this one, renamed in place
+    /// (same id, still attached to its evaluators), never deleted and created anew.
+    #[serde(default)]
+    pub renamed_from: Option<Vec<String>>,
     /// `llm_judge` (a prompt judges the call) or `custom_code` (code does).
     #[serde(default, rename = "type")]
     pub kind: Option<MetricType>,

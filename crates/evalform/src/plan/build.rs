@@ -79,6 +79,10 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     for (agent, want) in &desired.agents {
         let names = declared_metrics.entry(project_of(agent, want)).or_default();
         names.extend(want.metrics.iter().map(|m| m.name.clone()));
+        // A metric renamed in the manifests is still under its earlier name on the platform: not undeclared.
+        if let Some(have) = observed.state.agents.get(agent) {
+            names.extend(super::metrics::renamed_metrics(*agent, want, have).into_values().map(|r| r.name.clone()));
+        }
     }
     let no_metrics = BTreeSet::new();
     // Folders belong to the project too: a folder any agent's manifests of the project declare or put an evaluator
@@ -467,6 +471,7 @@ impl<'a> AgentPlanner<'a> {
     fn check_renames(&mut self) {
         let evaluators: BTreeSet<&str> = self.want.evaluators.iter().map(|e| e.name.as_str()).collect();
         let profiles: BTreeSet<&str> = self.want.test_profiles.iter().map(|p| p.name.as_str()).collect();
+        let metrics: BTreeSet<&str> = self.want.metrics.iter().map(|m| m.name.as_str()).collect();
         let sources: BTreeMap<Address, Option<crate::model::SourceSpan>> = self
             .want
             .evaluators
@@ -478,10 +483,17 @@ impl<'a> AgentPlanner<'a> {
                     .iter()
                     .map(|p| (Address::TestProfile { agent: self.agent, name: p.name.clone() }, p.source.clone())),
             )
+            .chain(
+                self.want
+                    .metrics
+                    .iter()
+                    .map(|m| (Address::Metric { agent: self.agent, name: m.name.clone() }, m.source.clone())),
+            )
             .collect();
         for (address, earlier) in &self.want.renamed_from {
             let (names, kind) = match address {
                 Address::TestProfile { .. } => (&profiles, "test profile"),
+                Address::Metric { .. } => (&metrics, "metric"),
                 _ => (&evaluators, "evaluator"),
             };
             for old in earlier.iter().filter(|o| names.contains(o.as_str()) && *o != address.name()) {
