@@ -232,6 +232,50 @@ pub(super) fn plan_folder_deletes(
 mod tests {
     use super::{moved, within};
 
+    use std::collections::BTreeMap;
+
+    use crate::model::{AgentState, Evaluator, EvaluatorSpec, State};
+    use crate::plan::{plan, Observed, PlanSettings};
+
+    fn evaluator(id: Option<u64>, name: &str, folder: Option<&str>) -> Evaluator {
+        Evaluator {
+            id,
+            name: name.into(),
+            spec: EvaluatorSpec { folder: folder.map(str::to_string), ..EvaluatorSpec::default() },
+            ignore_changes: Default::default(),
+            source: None,
+        }
+    }
+
+    #[test]
+    fn prune_folders_spares_folders_another_agent_of_the_project_declares_or_a_declared_evaluator_stays_in() {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        let mine = AgentState {
+            agent: 101,
+            prune: true,
+            prune_folders: true,
+            // Declared without a `folder`: it stays where it is, in `Kept`.
+            evaluators: vec![evaluator(None, "Stays put", None)],
+            ..AgentState::default()
+        };
+        let theirs = AgentState { agent: 202, folders: folders(&["Shared.Inner"]), ..AgentState::default() };
+        let platform = |agent| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Kept", "Old", "Old.Deeper", "Shared", "Shared.Inner"]),
+            evaluators: if agent == 101 { vec![evaluator(Some(1), "Stays put", Some("Kept"))] } else { vec![] },
+            owned: [1].into(),
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed =
+            State { agents: BTreeMap::from([(101, platform(101)), (202, platform(202))]), ..State::default() };
+        let p =
+            plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
+        let changes: Vec<String> = p.changes.iter().map(|c| format!("{:?} {}", c.action, c.address)).collect();
+        assert_eq!(changes, ["Delete cekura.agent[101].folder[\"Old\"]"]);
+    }
+
     #[test]
     fn within_is_the_folder_or_under_it() {
         assert!(within("Orders", "Orders") && within("Orders.Tracking.Late", "Orders"));
