@@ -232,6 +232,9 @@ pub struct AgentState {
     pub project: Option<u64>,
     /// Desired only: delete evaluators and test profiles of this agent that no manifest declares.
     pub prune: bool,
+    /// Desired only: delete the folders no manifest of this agent uses, when everything inside is evalform's to
+    /// delete (`prune_folders: true`).
+    pub prune_folders: bool,
     /// Dot paths ("Sales.Inbound"). Desired: folders the manifests declare. Observed: folders of the project.
     pub folders: BTreeSet<String>,
     /// Desired only: per declared folder path, the earlier paths it had (`renamed_from`), newest first. A platform
@@ -239,7 +242,7 @@ pub struct AgentState {
     pub folder_renames: BTreeMap<String, Vec<String>>,
     pub test_profiles: Vec<TestProfile>,
     pub evaluators: Vec<Evaluator>,
-    /// Desired only: per declared evaluator or test profile (by its address), the earlier names it was known by
+    /// Desired only: per declared evaluator, test profile or metric (by its address), the earlier names it was known by
     /// (`renamed_from`). A remote resource of an earlier name is the same resource: it is renamed, never
     /// re-created.
     pub renamed_from: BTreeMap<Address, Vec<String>>,

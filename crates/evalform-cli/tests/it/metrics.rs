@@ -204,3 +204,64 @@ fn the_metrics_example_validates_and_a_bad_metric_is_located() {
         ");
     });
 }
+
+#[test]
+fn a_metric_renamed_with_renamed_from_keeps_its_id_and_its_evaluators() {
+    let w = World::new();
+    w.write("suite.yaml", &SUITE.replace("agent: 12\n", "agent: 12\n  prune: true\n"));
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let id = metric_id(&w, "Greets the caller by name");
+
+    let renamed = SUITE
+        .replace("agent: 12\n", "agent: 12\n  prune: true\n")
+        .replace(
+            "    - name: Greets the caller by name\n",
+            "    - name: Uses the caller's name\n      renamed_from: [Greets the caller by name]\n",
+        )
+        .replace(
+            "metrics: [Greets the caller by name, call_success]",
+            "metrics: [\"Uses the caller's name\", call_success]",
+        );
+    w.write("suite.yaml", &renamed);
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+    exit: 2
+    --- stdout
+    Plan: 0 to create, 1 to update, 0 to delete, in 1 API call.
+
+      ~ cekura.agent[12].metric["Uses the caller's name"] (renamed from "Greets the caller by name")
+          name:          "Greets the caller by name" -> "Uses the caller's name"
+
+    API calls:
+      1. PATCH /test_framework/v2/metrics/1001/                  update metric "Uses the caller's name": name
+    --- stderr
+    "#)
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let writes: Vec<String> = w.writes().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(writes, [format!("PATCH /test_framework/v2/metrics/{id}/")]);
+    assert_eq!(metric_id(&w, "Uses the caller's name"), id, "the same metric, renamed");
+    assert!(evaluator_metrics(&w, "Order status inquiry").contains(&id), "still attached");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_metric_earlier_name_another_declared_metric_has_is_an_error() {
+    let w = World::new();
+    let suite = SUITE.replace(
+        "  evaluators:\n",
+        "    - name: Short call\n      renamed_from: [Greets the caller by name]\n      description: Score TRUE if short.\n  evaluators:\n",
+    );
+    w.write("suite.yaml", &suite);
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!(out.snapshot(), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    error: cannot plan: 1 problem
+    caused by: suite.yaml:12:7: cekura.agent[12].metric["Short call"]: `renamed_from` names "Greets the caller by name", which another metric of this agent is declared as (hint: an old name must not be in use; remove it from `renamed_from`, or rename the other)
+    "#));
+}

@@ -454,6 +454,11 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
         (false, _, Some(c)) => c.transport().clone(),
         _ => return done(OpStatus::Failed("no client for this platform".into()), None),
     };
+    if let Call::DeleteFolder { project, path: folder, evaluators } = &op.call {
+        if let Err(why) = folder_holds_only(remote, *project, folder, evaluators).await {
+            return done(OpStatus::Failed(why), None);
+        }
+    }
     let result: Result<Value, ApiError> = match &op.call {
         Call::SetLanguage { language, .. } => put_language(&transport, &path, language).await,
         Call::AdoptEvaluator { .. } => add_ownership_tag(&transport, &path).await,
@@ -516,6 +521,14 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
                     None => OpStatus::Failed(e.to_string()),
                 }
             }
+            // A folder already gone (another apply deleted it) is the goal reached.
+            Call::DeleteFolder { project, path, .. } => match remote.cekura.as_ref() {
+                Some(c) => match c.list_folders(*project).await {
+                    Ok(folders) if !folders.iter().any(|f| f.path == *path) => OpStatus::Done,
+                    _ => OpStatus::Failed(e.to_string()),
+                },
+                None => OpStatus::Failed(e.to_string()),
+            },
             _ => OpStatus::Failed(e.to_string()),
         },
         // A delete of something already gone has reached its goal.
@@ -539,6 +552,31 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
         Err(e) => OpStatus::Failed(e.to_string()),
     };
     done(status, made)
+}
+
+/// A folder deletion takes every evaluator inside, of any agent of the project: read them immediately before, and
+/// refuse (sending nothing) when the folder holds one the plan did not count (made or moved there since the plan,
+/// or of an agent the manifests do not describe).
+async fn folder_holds_only(remote: &Remote, project: u64, folder: &str, expected: &[u64]) -> Result<(), String> {
+    let Some(client) = remote.cekura.as_ref() else { return Err("no client for this platform".into()) };
+    let items = client
+        .list_project_scenarios(project)
+        .await
+        .map_err(|e| format!("cannot read what the folder holds, so it was not deleted: {e}"))?;
+    let others: Vec<String> = items
+        .iter()
+        .filter(|i| i.folder_path.as_deref().map(str::trim).is_some_and(|f| crate::plan::folders::within(f, folder)))
+        .filter(|i| !expected.contains(&i.id))
+        .map(|i| format!("{} (id {})", serde_json::to_string(&i.name).unwrap_or_default(), i.id))
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "folder {folder} was not deleted: it now holds evaluators the plan did not count, which deleting it would \
+         delete too: {}",
+        others.join(", ")
+    ))
 }
 
 /// The client's method for a planned call's verb.

@@ -263,6 +263,9 @@ impl Refusal {
 /// The fingerprint key of the remote object a change is about, when it has one.
 fn object_key(c: &crate::plan::ResourceChange) -> Option<String> {
     use crate::model::Address;
+    if let (Address::Folder { agent, path }, crate::plan::Action::Delete) = (&c.address, c.action) {
+        return Some(format!("cekura.folder/{agent}/{path}"));
+    }
     let id = c.remote_id.as_ref()?;
     match &c.address {
         Address::Evaluator { .. } => Some(format!("cekura.scenario/{id}")),
@@ -326,7 +329,11 @@ pub fn check_saved(
                 }
                 None => Vec::new(),
             };
+            let folder = matches!(c.address, crate::model::Address::Folder { .. });
             r.stale.push(match (f, now.contains_key(key.as_deref().unwrap_or_default())) {
+                (_, true) if folder => {
+                    format!("{address}: the evaluators in it changed on the platform (deleting it would take others)")
+                }
                 (_, false) => format!("{address}: deleted on the platform since the plan was made"),
                 (None, true) => format!("{address}: changed on the platform; it now needs no change"),
                 (Some(_), true) if fields.is_empty() => {

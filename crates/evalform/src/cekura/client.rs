@@ -181,6 +181,15 @@ impl CekuraClient {
         Ok(items.into_iter().filter(|i| seen.insert(i.id)).collect())
     }
 
+    /// Every evaluator of the project, of every agent, deduplicated by id. A folder belongs to the project, so
+    /// what a folder deletion would take is read here.
+    pub async fn list_project_scenarios(&self, project: u64) -> Result<Vec<wire::ScenarioListItem>, ApiError> {
+        let items: Vec<wire::ScenarioListItem> =
+            self.get_all_pages(SCENARIOS, vec![("project_id", project.to_string())]).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        Ok(items.into_iter().filter(|i| seen.insert(i.id)).collect())
+    }
+
     pub async fn get_scenario(&self, id: u64) -> Result<wire::Scenario, ApiError> {
         self.get(&format!("{SCENARIOS}{id}/"), &[]).await
     }

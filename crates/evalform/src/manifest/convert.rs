@@ -64,6 +64,7 @@ struct AgentAcc {
     /// Settings several files may repeat: the first value and where it was declared.
     project_decl: Option<(u64, String)>,
     prune_decl: Option<(bool, String)>,
+    prune_folders_decl: Option<(bool, String)>,
     /// Names with where each was first declared and whether that declaration is pinned by `id`.
     evaluator_names: HashMap<String, (String, Pin)>,
     profile_names: HashMap<String, (String, Pin)>,
@@ -336,6 +337,10 @@ impl<'a, 'f> Converter<'a, 'f> {
             let what = format!("files of agent {agent} disagree on `prune`");
             acc.state.prune = self.agree(fi, "cekura.prune", prune, &mut acc.prune_decl, what);
         }
+        if let Some(prune) = c.prune_folders {
+            let what = format!("files of agent {agent} disagree on `prune_folders`");
+            acc.state.prune_folders = self.agree(fi, "cekura.prune_folders", prune, &mut acc.prune_folders_decl, what);
+        }
         for (j, decl) in c.folders.iter().flatten().enumerate() {
             let (folder, path) = match decl {
                 raw::FolderDecl::Path(p) => (p, format!("cekura.folders[{j}]")),
@@ -364,6 +369,10 @@ impl<'a, 'f> Converter<'a, 'f> {
         for (j, m) in c.metrics.iter().flatten().enumerate() {
             let path = format!("cekura.metrics[{j}]");
             let metric = self.metric(fi, &mut acc, &path, m);
+            if let Some(earlier) = m.renamed_from.as_ref().filter(|e| !e.is_empty()) {
+                let address = model::Address::Metric { agent, name: metric.name.clone() };
+                acc.state.renamed_from.insert(address, earlier.clone());
+            }
             acc.state.metrics.push(metric);
         }
         for (j, s) in c.schedules.iter().flatten().enumerate() {

@@ -42,6 +42,11 @@ pub struct Cekura {
     /// `true`: evaluators and test profiles of this agent that no manifest declares are deleted.
     #[serde(default)]
     pub prune: Option<bool>,
+    /// `true`: a folder of the project that no manifest of this agent declares or puts an evaluator in is deleted,
+    /// with the evaluators inside, but only when every one of them is an evaluator `prune` deletes anyway (carries
+    /// the ownership tag, declared by no manifest). A folder holding anything else is kept, and the plan says why.
+    #[serde(default)]
+    pub prune_folders: Option<bool>,
     /// Folder dot paths (`Sales.Inbound`); declaring a path declares its parents. A folder that was renamed or
     /// moved is written `{path: NEW, renamed_from: [OLD]}`: the platform's folder is renamed or moved with one call,
     /// its evaluators with it.
@@ -71,6 +76,10 @@ pub struct Cekura {
 pub struct Metric {
     /// Identity within the agent's project.
     pub name: String,
+    /// Earlier names of this metric: a metric of the project of one of these names is this one, renamed in place
+    /// (same id, still attached to its evaluators), never deleted and created anew.
+    #[serde(default)]
+    pub renamed_from: Option<Vec<String>>,
     /// `llm_judge` (a prompt judges the call) or `custom_code` (code does).
     #[serde(default, rename = "type")]
     pub kind: Option<MetricType>,

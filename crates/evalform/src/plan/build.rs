@@ -79,10 +79,25 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     for (agent, want) in &desired.agents {
         let names = declared_metrics.entry(project_of(agent, want)).or_default();
         names.extend(want.metrics.iter().map(|m| m.name.clone()));
+        // A metric renamed in the manifests is still under its earlier name on the platform: not undeclared.
+        if let Some(have) = observed.state.agents.get(agent) {
+            names.extend(super::metrics::renamed_metrics(*agent, want, have).into_values().map(|r| r.name.clone()));
+        }
     }
     let no_metrics = BTreeSet::new();
+    // Folders belong to the project too: a folder any agent's manifests of the project declare or put an evaluator
+    // in is in use, with its parents.
+    let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
+    for (agent, want) in &desired.agents {
+        let used = used_folders.entry(project_of(agent, want)).or_default();
+        let declared = want.evaluators.iter().filter_map(|e| e.spec.folder.as_deref());
+        for f in want.folders.iter().map(String::as_str).chain(declared) {
+            add_with_parents_set(used, f);
+        }
+    }
     for (agent, want) in &desired.agents {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
+        let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let nothing = AgentState { agent: *agent, ..AgentState::default() };
         let have = observed.state.agents.get(agent).unwrap_or(&nothing);
         // A folder renamed in the manifests is renamed on the platform with one call: everything else is compared
@@ -103,6 +118,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             have,
             selection: &selection,
             project_metrics,
+            project_folders,
             folder_renames: &folder_renames,
             batch_size: settings.batch_size.max(1),
             allow_append: settings.allow_append,
@@ -163,6 +179,8 @@ struct AgentPlanner<'a> {
     selection: &'a Selection,
     /// The metric names every desired agent of this agent's project declares.
     project_metrics: &'a BTreeSet<String>,
+    /// The folders every desired agent of this agent's project declares or puts an evaluator in, with parents.
+    project_folders: &'a BTreeSet<String>,
     /// (platform path, declared path) of the folders to rename or move.
     folder_renames: &'a [(String, String)],
     batch_size: usize,
@@ -178,12 +196,23 @@ impl<'a> AgentPlanner<'a> {
     }
 
     fn run(mut self) {
+        let first_op = self.b.operations.len();
         self.check_renames();
         // Metrics first: an evaluator may refer by name to a metric this plan creates.
         let metric_ops =
             super::metrics::plan_metrics(self.agent, self.want, self.have, self.selection, self.b, self.errors);
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
+        // Where each declared evaluator will be after this plan: a folder it stays in is in use.
+        let mut used_folders = self.project_folders.clone();
+        for (want, have) in &evaluators {
+            let Some(have) = have else { continue };
+            let moves = self.selection.selects(&self.evaluator_address(&want.name))
+                && want.spec.folder.is_some()
+                && !want.ignore_changes.contains(&crate::model::Field::Folder);
+            let stays = if moves { None } else { have.spec.folder.as_deref() };
+            add_with_parents_set(&mut used_folders, stays.unwrap_or(""));
+        }
         // Under `prune`, ownership decides what may be deleted: every declared evaluator without evalform's tag is
         // adopted (the tag is added), so that removing it from the manifests later deletes it.
         let to_adopt: Vec<(&Evaluator, u64)> = if self.want.prune {
@@ -375,11 +404,35 @@ impl<'a> AgentPlanner<'a> {
             self.selection,
             self.b,
         );
+        let folder_deletes = if self.want.prune_folders {
+            let selection = self.selection;
+            super::folders::folder_deletes(
+                self.agent,
+                self.want,
+                self.have,
+                &used_folders,
+                &orphans,
+                &|a| selection.selects(a),
+                self.b,
+            )
+        } else {
+            Vec::new()
+        };
+        let taken: BTreeSet<u64> = folder_deletes.iter().flat_map(|d| d.evaluators.iter().map(|(id, _)| *id)).collect();
+        let last_op = self.b.operations.len();
         if self.want.prune {
-            self.plan_deletes(&orphans, &profiles);
+            self.plan_deletes(&orphans, &profiles, &taken);
         } else {
             self.list_unmanaged(&orphans, &profiles, &looks_renamed);
         }
+        super::folders::plan_folder_deletes(
+            self.agent,
+            self.want.project.or(self.have.project),
+            folder_deletes,
+            first_op..last_op,
+            self.b,
+            self.errors,
+        );
     }
 
     /// A created evaluator whose script equals that of an undeclared one is most likely that one, renamed in the
@@ -418,6 +471,7 @@ impl<'a> AgentPlanner<'a> {
     fn check_renames(&mut self) {
         let evaluators: BTreeSet<&str> = self.want.evaluators.iter().map(|e| e.name.as_str()).collect();
         let profiles: BTreeSet<&str> = self.want.test_profiles.iter().map(|p| p.name.as_str()).collect();
+        let metrics: BTreeSet<&str> = self.want.metrics.iter().map(|m| m.name.as_str()).collect();
         let sources: BTreeMap<Address, Option<crate::model::SourceSpan>> = self
             .want
             .evaluators
@@ -429,10 +483,17 @@ impl<'a> AgentPlanner<'a> {
                     .iter()
                     .map(|p| (Address::TestProfile { agent: self.agent, name: p.name.clone() }, p.source.clone())),
             )
+            .chain(
+                self.want
+                    .metrics
+                    .iter()
+                    .map(|m| (Address::Metric { agent: self.agent, name: m.name.clone() }, m.source.clone())),
+            )
             .collect();
         for (address, earlier) in &self.want.renamed_from {
             let (names, kind) = match address {
                 Address::TestProfile { .. } => (&profiles, "test profile"),
+                Address::Metric { .. } => (&metrics, "metric"),
                 _ => (&evaluators, "evaluator"),
             };
             for old in earlier.iter().filter(|o| names.contains(o.as_str()) && *o != address.name()) {
@@ -688,7 +749,13 @@ impl<'a> AgentPlanner<'a> {
         ops
     }
 
-    fn plan_deletes(&mut self, orphans: &[&Evaluator], profiles: &[(&TestProfile, Option<&TestProfile>)]) {
+    /// `taken`: evaluators a folder deletion takes with it (not deleted one by one).
+    fn plan_deletes(
+        &mut self,
+        orphans: &[&Evaluator],
+        profiles: &[(&TestProfile, Option<&TestProfile>)],
+        taken: &BTreeSet<u64>,
+    ) {
         // Only what evalform created or adopted (it carries the ownership tag); anything made by hand stays, listed.
         let (owned, by_hand): (Vec<&Evaluator>, Vec<&Evaluator>) =
             orphans.iter().partition(|r| r.id.is_some_and(|id| self.have.owned.contains(&id)));
@@ -706,7 +773,7 @@ impl<'a> AgentPlanner<'a> {
         let doomed: Vec<(u64, Address)> = owned
             .iter()
             .filter_map(|r| r.id.map(|id| (id, self.evaluator_address(&r.name))))
-            .filter(|(_, a)| self.selection.selects(a))
+            .filter(|(id, a)| !taken.contains(id) && self.selection.selects(a))
             .collect();
         for chunk in doomed.chunks(self.batch_size) {
             let ids = chunk.iter().map(|(id, _)| *id).collect();
@@ -727,6 +794,18 @@ impl<'a> AgentPlanner<'a> {
                 self.b.unmanaged.push(Unmanaged { address, remote_id: Some(id.to_string()), note: Some(note.into()) });
             }
         }
+    }
+}
+
+/// `path` (unless empty) and every parent of it.
+fn add_with_parents_set(set: &mut BTreeSet<String>, path: &str) {
+    let mut prefix = String::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(part);
+        set.insert(prefix.clone());
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Each fingerprint is the SHA-256 of a canonical JSON serialisation of one observed object's normalised
 //! fields. Only the hash is kept: a secret the platform returned in clear (a test profile variable) never reaches
-//! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`, `cekura.metric/ID`,
+//! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`,
+//! `cekura.folder/AGENT/PATH` (the evaluators a folder deletion would take), `cekura.metric/ID`,
 //! `tela.test_case/UUID`. Must stay pure and deterministic (maps are ordered).
 
 use std::collections::BTreeMap;
@@ -120,6 +121,20 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
         if let Some(project) = agent.project {
             out.insert(format!("cekura.folders/{project}"), hash(&json!(agent.folders)));
         }
+        // Per folder, what deleting it would take: the agent's evaluators in it and in its subfolders.
+        let mut inside: BTreeMap<&str, Vec<u64>> = agent.folders.iter().map(|f| (f.as_str(), Vec::new())).collect();
+        for e in &agent.evaluators {
+            let (Some(id), Some(folder)) = (e.id, e.spec.folder.as_deref()) else { continue };
+            for (end, _) in folder.match_indices('.').chain([(folder.len(), "")]) {
+                if let Some(ids) = inside.get_mut(&folder[..end]) {
+                    ids.push(id);
+                }
+            }
+        }
+        for (folder, mut ids) in inside {
+            ids.sort_unstable();
+            out.insert(format!("cekura.folder/{}/{folder}", agent.agent), hash(&json!(ids)));
+        }
         for s in &agent.schedules {
             if let Some(id) = s.id {
                 let p = &s.spec;
@@ -195,6 +210,33 @@ mod tests {
         let c = fingerprints(&state);
         assert_ne!(b["cekura.scenario/101"], c["cekura.scenario/101"]);
     }
+    #[test]
+    fn a_folder_fingerprint_changes_when_an_evaluator_lands_anywhere_under_it() {
+        let evaluator = |id, folder: &str| Evaluator {
+            id: Some(id),
+            name: format!("E{id}"),
+            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
+            ignore_changes: Default::default(),
+            source: None,
+        };
+        let mut state = State::default();
+        state.agents.insert(
+            12,
+            AgentState {
+                agent: 12,
+                folders: ["Old".to_string(), "Old.Deep".to_string(), "Kept".to_string()].into(),
+                evaluators: vec![evaluator(1, "Old")],
+                ..AgentState::default()
+            },
+        );
+        let a = fingerprints(&state);
+        state.agents.get_mut(&12).unwrap().evaluators.push(evaluator(2, "Old.Deep"));
+        let b = fingerprints(&state);
+        assert_ne!(a["cekura.folder/12/Old"], b["cekura.folder/12/Old"]);
+        assert_ne!(a["cekura.folder/12/Old.Deep"], b["cekura.folder/12/Old.Deep"]);
+        assert_eq!(a["cekura.folder/12/Kept"], b["cekura.folder/12/Kept"]);
+    }
+
     #[test]
     fn the_borrowed_view_hashes_exactly_as_the_json_it_stands_for() {
         use crate::model::{Condition, ConditionKind, ConditionTrigger, ConditionalActions};

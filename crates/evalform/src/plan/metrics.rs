@@ -13,7 +13,9 @@ use super::build::Builder;
 use super::diff::text_value;
 use super::target::Selection;
 use super::{Action, Call, FieldChange, FieldValue, MetricBody, PlanError, Unmanaged};
-use crate::model::{Address, AgentId, AgentState, MetricSpec, Text, METRIC_OWNERSHIP_KEY, METRIC_OWNERSHIP_VALUE};
+use crate::model::{
+    Address, AgentId, AgentState, Metric, MetricSpec, Text, METRIC_OWNERSHIP_KEY, METRIC_OWNERSHIP_VALUE,
+};
 
 /// `configuration` with evalform's mark added to what the platform has (an object, or nothing).
 pub fn marked_configuration(current: Option<&Value>) -> Value {
@@ -93,6 +95,50 @@ fn diff_metric(want: &MetricSpec, have: Option<&MetricSpec>) -> (Vec<FieldChange
     (changes, body)
 }
 
+/// Per declared metric (by name), the platform metric it is: the one of its name; else, in the order written, the
+/// first of its earlier names (`renamed_from`) that the platform has, that no declared metric is named and that no
+/// other declared metric took first. That one is renamed in place.
+pub(super) fn matched_remotes<'a>(
+    agent: AgentId,
+    want: &AgentState,
+    have: &'a AgentState,
+) -> BTreeMap<String, &'a Metric> {
+    let mut out: BTreeMap<String, &Metric> = BTreeMap::new();
+    for m in &want.metrics {
+        if let Some(r) = have.metrics.iter().find(|r| r.name == m.name) {
+            out.insert(m.name.clone(), r);
+        }
+    }
+    let declared = |name: &str| want.metrics.iter().any(|d| d.name == name);
+    for m in &want.metrics {
+        if out.contains_key(&m.name) {
+            continue;
+        }
+        let address = Address::Metric { agent, name: m.name.clone() };
+        let Some(earlier) = want.renamed_from.get(&address) else { continue };
+        let taken = |r: &Metric| out.values().any(|t| t.id == r.id);
+        let found = earlier
+            .iter()
+            .filter(|old| !declared(old))
+            .find_map(|old| have.metrics.iter().find(|r| r.name == *old && !taken(r)));
+        if let Some(r) = found {
+            out.insert(m.name.clone(), r);
+        }
+    }
+    out
+}
+
+/// Per declared metric renamed on the platform, the platform metric of its earlier name.
+pub(super) fn renamed_metrics<'a>(
+    agent: AgentId,
+    want: &AgentState,
+    have: &'a AgentState,
+) -> BTreeMap<String, &'a Metric> {
+    let mut all = matched_remotes(agent, want, have);
+    all.retain(|name, r| r.name != *name);
+    all
+}
+
 /// Plan the creates and updates of the agent's declared metrics. Returns, per metric this plan creates, the
 /// operation that creates it.
 pub(super) fn plan_metrics(
@@ -104,13 +150,20 @@ pub(super) fn plan_metrics(
     errors: &mut Vec<PlanError>,
 ) -> BTreeMap<String, usize> {
     let mut created = BTreeMap::new();
+    let remotes = matched_remotes(agent, want, have);
     for m in &want.metrics {
         let address = Address::Metric { agent, name: m.name.clone() };
         if !selection.selects(&address) {
             continue;
         }
-        let remote = have.metrics.iter().find(|r| r.name == m.name);
+        let remote = remotes.get(&m.name).copied();
         let (mut changes, mut body) = diff_metric(&m.spec, remote.map(|r| &r.spec));
+        // A rename keeps the metric (its id, and so every evaluator it is attached to): its name is updated.
+        if let Some(r) = remote.filter(|r| r.name != m.name) {
+            let field = FieldChange { field: "name".into(), before: Some(word(&r.name)), after: Some(word(&m.name)) };
+            changes.insert(0, field);
+            body.name = Some(m.name.clone());
+        }
         match remote {
             None => {
                 let Some(project) = have.project.or(want.project) else {
@@ -185,7 +238,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{Metric, State};
+    use crate::model::State;
     use crate::plan::{plan, Observed, PlanSettings};
 
     fn metric(id: Option<u64>, name: &str, prompt: &str) -> Metric {

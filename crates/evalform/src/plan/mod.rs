@@ -22,7 +22,8 @@ pub struct Plan {
     /// The API calls, in an order that respects `depends_on`.
     pub operations: Vec<Operation>,
     /// Every remote object the plan read, by key (`cekura.scenario/101`, `cekura.test_profile/55`,
-    /// `cekura.folders/1376`, `tela.test_case/UUID`), to a hash of its normalised managed fields.
+    /// `cekura.folders/1376`, `cekura.folder/12/Sales.Old`, `tela.test_case/UUID`), to a hash of its normalised
+    /// managed fields (for a folder: the ids of the agent's evaluators in it and its subfolders).
     pub fingerprints: BTreeMap<String, String>,
     /// Things the reviewer must know that are not changes: a delete the platform cannot do, a skipped resource.
     pub notes: Vec<PlanNote>,
@@ -133,6 +134,10 @@ pub enum Call {
     /// `POST /test_framework/v1/scenarios/move_folder/`: the folder at `path` goes under `new_parent_path` (`None`:
     /// to the top level), keeping its name; its subfolders and evaluators follow.
     MoveFolder { project: u64, path: String, new_parent_path: Option<String> },
+    /// `POST /test_framework/v1/scenarios/delete_folder/`: the folder at `path`, its subfolders and every evaluator
+    /// in them (`prune_folders`). `evaluators` are the ids the plan found inside, every one evalform's to delete; the
+    /// executor reads the project's evaluators immediately before and sends nothing when the folder holds another.
+    DeleteFolder { project: u64, path: String, evaluators: Vec<u64> },
     /// `POST /test_framework/v1/test-profiles/`
     CreateTestProfile { agent: AgentId, name: String, information: Information },
     /// `PATCH /test_framework/v1/test-profiles/{id}/`: `information` is replaced whole.

@@ -45,10 +45,21 @@ pub fn resolve_agent(
     }
     let declared: BTreeSet<&str> = desired.test_profiles.iter().map(|p| p.name.as_str()).collect();
     let declared_metrics: BTreeSet<&str> = desired.metrics.iter().map(|m| m.name.as_str()).collect();
+    // A metric renamed in the manifests is referred to by its new name, while the platform has it under an earlier
+    // one: the new name is that metric's id.
+    let renamed_metrics: BTreeMap<String, u64> = super::metrics::renamed_metrics(desired.agent, desired, observed)
+        .into_iter()
+        .filter_map(|(name, r)| r.id.map(|id| (name, id)))
+        .collect();
 
     let mut out = desired.clone();
     for ev in &mut out.evaluators {
-        let known = Known { profile_ids: &profile_ids, declared: &declared, declared_metrics: &declared_metrics };
+        let known = Known {
+            profile_ids: &profile_ids,
+            declared: &declared,
+            declared_metrics: &declared_metrics,
+            renamed_metrics: &renamed_metrics,
+        };
         resolve_evaluator(ev, desired.agent, catalog, &known, errors);
     }
     out
@@ -59,6 +70,8 @@ struct Known<'a> {
     profile_ids: &'a BTreeMap<&'a str, u64>,
     declared: &'a BTreeSet<&'a str>,
     declared_metrics: &'a BTreeSet<&'a str>,
+    /// Declared metrics renamed on the platform: new name -> id.
+    renamed_metrics: &'a BTreeMap<String, u64>,
 }
 
 fn resolve_evaluator(
@@ -119,6 +132,9 @@ fn resolve_evaluator(
                 {
                     Some(c) => {
                         ids.insert(MetricRef::Id(c.id));
+                    }
+                    None if known.renamed_metrics.contains_key(slug) => {
+                        ids.insert(MetricRef::Id(known.renamed_metrics[slug]));
                     }
                     None if known.declared_metrics.contains(slug.as_str()) => {
                         ids.insert(MetricRef::Slug(slug.clone()));

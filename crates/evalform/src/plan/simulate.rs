@@ -154,6 +154,10 @@ impl Simulator {
                 self.move_folder_tree(path, &to);
                 Ok(())
             }
+            Call::DeleteFolder { path, .. } => {
+                self.delete_folder_tree(op, path)?;
+                Ok(())
+            }
             Call::CreateTestProfile { agent, name, information } => {
                 let id = self.fresh_id();
                 self.created_profiles.insert(name.clone(), id);
@@ -282,6 +286,19 @@ impl Simulator {
         }
         if body.is_active.is_some() {
             s.spec.active = body.is_active;
+        }
+        Ok(())
+    }
+
+    /// A folder, its subfolders and every evaluator in them, gone (of every agent: folders are the project's).
+    fn delete_folder_tree(&mut self, op: usize, path: &str) -> Result<(), SimError> {
+        if !self.state.agents.values().any(|a| a.folders.contains(path)) {
+            return Err(SimError::MissingFolder { op, path: path.to_string() });
+        }
+        let inside = |f: &str| crate::plan::folders::within(f, path);
+        for a in self.state.agents.values_mut() {
+            a.folders.retain(|f| !inside(f));
+            a.evaluators.retain(|e| !e.spec.folder.as_deref().is_some_and(inside));
         }
         Ok(())
     }

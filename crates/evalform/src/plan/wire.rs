@@ -282,6 +282,9 @@ pub fn call_request(call: &Call, created: Lookup<'_>, secrets: Secrets) -> (Verb
             format!("{SCENARIOS}move_folder/"),
             json!({"path": path, "project_id": project, "new_parent_path": new_parent_path}),
         ),
+        Call::DeleteFolder { project, path, .. } => {
+            (Verb::Post, format!("{SCENARIOS}delete_folder/"), json!({"path": path, "project_id": project}))
+        }
         Call::CreateTestProfile { agent, name, information } => (
             Verb::Post,
             PROFILES.to_string(),

@@ -242,6 +242,10 @@ pub fn describe(op: &Operation) -> String {
             Some(p) => format!("move folder {path} into {p}"),
             None => format!("move folder {path} to the top level"),
         },
+        Call::DeleteFolder { path, evaluators, .. } => match evaluators.len() {
+            0 => format!("delete folder {path} (empty)"),
+            n => format!("delete folder {path} and the {} in it", plural(n, "evaluator")),
+        },
         Call::CreateTestProfile { name, .. } => format!("create test profile {}", quoted(name)),
         Call::UpdateTestProfile { .. } => format!("update test profile {}", touched_name(op)),
         Call::DeleteTestProfile { .. } => format!("delete test profile {}", touched_name(op)),
