@@ -93,16 +93,15 @@ impl Item {
 
 /// The whole document: header comment lines, then the top-level mapping. Ends with exactly one newline.
 pub fn document(header: &[String], root: &[Entry]) -> String {
-    document_with_footer(header, root, &[])
+    let header: Vec<Above> = header.iter().map(|h| Above::Comment(h.clone())).collect();
+    document_with_footer(&header, root, &[])
 }
 
-/// [`document`], then `footer` lines after the last entry (a hand-written file's closing comments). Blank lines
-/// at the very start and end of the document are left out.
-pub fn document_with_footer(header: &[String], root: &[Entry], footer: &[Above]) -> String {
+/// [`document`] with a header that may hold blank lines, and `footer` lines after the last entry (a hand-written
+/// file's closing comments). Blank lines at the very start and end of the document are left out.
+pub fn document_with_footer(header: &[Above], root: &[Entry], footer: &[Above]) -> String {
     let mut out = String::new();
-    for line in header {
-        push_comment(&mut out, 0, line);
-    }
+    push_above(&mut out, 0, header);
     emit_map(&mut out, root, 0, false);
     let last = footer.iter().rposition(|l| *l != Above::Blank).map_or(0, |i| i + 1);
     push_above(&mut out, 0, &footer[..last]);

@@ -602,6 +602,78 @@ mod spans {
     }
 }
 
+/// A comment of a YAML text: `# ...` outside every scalar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// 1-based.
+    pub line: usize,
+    /// Byte offset of its `#`.
+    pub at: usize,
+    /// What follows the `#`, without one space after it and without the line end.
+    pub text: String,
+    /// Alone on its line (else it follows a value, `key: value  # comment`).
+    pub own_line: bool,
+}
+
+/// The comments of `text`, whose tree is `root` (from [`parse_tree`] of the same text), in order. A `#` is a
+/// comment where YAML says so: at the start of a line or after a blank, and not inside a scalar (a quoted one, a
+/// block scalar's content, a plain one such as `a#b`).
+pub fn comments(text: &str, root: Option<&Node>) -> Vec<Comment> {
+    let mut inside = Vec::new();
+    if let Some(root) = root {
+        scalar_ranges(text, root, &mut inside);
+    }
+    inside.sort_unstable();
+    // Scalars never nest, so the one that starts last at or before `at` is the only one that may hold it.
+    let within = |at: usize| {
+        let i = inside.partition_point(|&(start, _)| start <= at);
+        i > 0 && at < inside[i - 1].1
+    };
+    let mut out = Vec::new();
+    let mut line_start = 0;
+    for (n, line) in text.split('\n').enumerate() {
+        let bytes = line.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'#' && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t')) && !within(line_start + i) {
+                let rest = line[i + 1..].trim_end_matches('\r');
+                out.push(Comment {
+                    line: n + 1,
+                    at: line_start + i,
+                    text: rest.strip_prefix(' ').unwrap_or(rest).to_string(),
+                    own_line: line[..i].trim().is_empty(),
+                });
+                break;
+            }
+        }
+        line_start += line.len() + 1;
+    }
+    out
+}
+
+/// The byte ranges that hold scalar text: quoted and plain scalars whole, a block scalar from the end of its header
+/// line (where a comment may follow the `|`) to its end.
+fn scalar_ranges(text: &str, node: &Node, out: &mut Vec<(usize, usize)>) {
+    match &node.kind {
+        NodeKind::Scalar { written, .. } => {
+            let start = match written {
+                Written::Literal | Written::Folded => {
+                    text[node.span.start..].find('\n').map_or(text.len(), |i| node.span.start + i)
+                }
+                _ => node.span.start,
+            };
+            if start < node.span.end {
+                out.push((start, node.span.end));
+            }
+        }
+        NodeKind::Seq(items) => items.iter().for_each(|i| scalar_ranges(text, i, out)),
+        NodeKind::Map(entries) => entries.iter().for_each(|(k, v)| {
+            scalar_ranges(text, k, out);
+            scalar_ranges(text, v, out);
+        }),
+        NodeKind::Alias => {}
+    }
+}
+
 /// Where a node is: the position of its key (for mapping values) and of its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Located {
