@@ -186,11 +186,10 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
     if let Some(err) = control_character(text) {
         return Err(err);
     }
-    let mut char_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    char_bytes.push(text.len());
+    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let mut builder = TreeBuilder {
         text,
-        char_bytes,
+        line_starts,
         text_lines: text.lines().collect(),
         stack: Vec::new(),
         root: None,
@@ -267,7 +266,8 @@ enum Frame {
 struct TreeBuilder<'t> {
     text: &'t str,
     /// Byte offset of each character index (the parser counts characters), plus the end of the text.
-    char_bytes: Vec<usize>,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
     text_lines: Vec<&'t str>,
     stack: Vec<Frame>,
     root: Option<Node>,
@@ -310,8 +310,12 @@ fn relocate(node: &mut Node, pos: Pos, width: usize, span: Span) {
 }
 
 impl TreeBuilder<'_> {
+    /// The byte offset of a marker, from its line and column: yaml-rust2's character index runs ahead after a
+    /// block scalar holding characters of several bytes (it counts those in bytes), its line and column do not.
     fn byte(&self, m: &Marker) -> usize {
-        self.char_bytes.get(m.index()).copied().unwrap_or(self.text.len())
+        let Some(&start) = self.line_starts.get(m.line().saturating_sub(1)) else { return self.text.len() };
+        let line = &self.text[start..];
+        line.char_indices().nth(m.col()).map_or(self.text.len(), |(i, _)| start + i)
     }
 
     /// Remember a node under its anchor (if any), then add it to the tree.
@@ -871,6 +875,40 @@ mod tests {
         assert_eq!(spanned(text, root.get("h").unwrap()), ">\n  folded");
         assert_eq!(spanned(text, root.get("i").unwrap()), "j: k");
         assert_eq!(spanned(text, &root), &text[..text.len() - 1]);
+    }
+
+    /// yaml-rust2 counts the characters of a block scalar in bytes: spans after one that holds `ö` were a byte
+    /// off, so comments were missed and edits landed beside their value.
+    #[test]
+    fn spans_stay_right_after_characters_of_several_bytes() {
+        let text = "a: |-\n  höflich ¿\n  zwei\nb: ä  # c\nc: [ö, x]\nd: 1  # one\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("b").unwrap()), "ä");
+        assert_eq!(spanned(text, root.get("c").unwrap()), "[ö, x]");
+        assert_eq!(spanned(text, root.get("d").unwrap()), "1");
+        let found: Vec<String> = comments(text, Some(&root)).into_iter().map(|c| c.text).collect();
+        assert_eq!(found, ["c", "one"]);
+        let edited = edit::apply(text, &[edit::Edit::set("d", edit::Value::Int(2))]).unwrap();
+        assert_eq!(edited, "a: |-\n  höflich ¿\n  zwei\nb: ä  # c\nc: [ö, x]\nd: 2  # one\n");
+    }
+
+    #[test]
+    fn comments_are_found_outside_scalars_only() {
+        let text =
+            "# top\na: 'x # not' # yes\nb: |-  # header\n  # content\n  text\nc: a#b\n  # own\nd: [1, 2] #flow\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        let found: Vec<(usize, String, bool)> =
+            comments(text, Some(&root)).into_iter().map(|c| (c.line, c.text, c.own_line)).collect();
+        assert_eq!(
+            found,
+            [
+                (1, "top".to_string(), true),
+                (2, "yes".to_string(), false),
+                (3, "header".to_string(), false),
+                (7, "own".to_string(), true),
+                (8, "flow".to_string(), false)
+            ]
+        );
     }
 
     #[test]
