@@ -96,7 +96,7 @@ pub enum Command {
 dangling test profile references, bad folders, conditional-actions flows. Every problem is reported with \
 FILE:LINE:COLUMN; all problems of a run are reported, not just the first. Exit 0 when valid, 1 otherwise.")]
     Validate(PathArgs),
-    /// Rewrite manifests in the form `import` writes, keeping comments (--check: only show the diff)
+    /// Rewrite manifests in the form `import` writes, keeping comments
     #[command(long_about = "Rewrite every manifest in the form `evalform import` writes: key order, quoting, \
 literal blocks for texts of several lines, two-space indentation, sets as [a, b]. Comments, blank lines between \
 entries and ${env:...}/${var:...} placeholders are kept as written. Manifests are found as validate finds them \
