@@ -574,11 +574,13 @@ impl<'a> Layout<'a> {
             NodeKind::Alias => Err(format!("line {}: an alias whose anchor is not known", node.pos.line)),
             NodeKind::Map(entries) => Ok(Node::Map(self.map(entries, place)?)),
             NodeKind::Seq(items) => {
-                // A list of scalars is written `[a, b]`, as `import` writes sets, unless comments inside it would
-                // have no place there.
+                // A list of scalars is written `[a, b]`, as `import` writes sets, unless it is a block list with
+                // comments inside, which would have no place there. (Comments inside a `[...]` over several lines
+                // go above the next entry, so that a second run finds what the first one wrote.)
                 let scalars = items.iter().all(|i| matches!(i.kind, NodeKind::Scalar { .. }));
                 let end = self.end_line(node);
-                let inner_comments = end > key_line && self.comments.range(key_line + 1..=end).next().is_some();
+                let inner_comments =
+                    !node.flow && end > key_line && self.comments.range(key_line + 1..=end).next().is_some();
                 if !items.is_empty() && scalars && key != "folders" && !inner_comments {
                     return Ok(Node::Flow(items.iter().map(|i| scalar(i, false)).collect()));
                 }

@@ -161,6 +161,33 @@ fn comments_in_awkward_places_are_kept() {
 }
 
 #[test]
+fn odd_but_valid_yaml_formats_once_and_for_all() {
+    let text = "%YAML 1.2\n---\n# top\nversion: 1\ncekura:\n  agent: &a 12   # anchored\n  evaluators:\n  - name: x\n    tags: [a,   # first\n      b]  # after\n    instructions:\n      # between key and value\n      \"hello\"\n    metrics:\n      # inside a block list\n      - m1\n      - m2\n  - name: y\n    expected_outcome: >-\n      folded\n      text\n\n      para\n    first_message: 'it''s'\n...\n";
+    insta::assert_snapshot!(format_checked(text), @r#"
+    # top
+    version: 1
+    cekura:
+      agent: 12  # anchored
+      evaluators:
+        - name: x
+          # after
+          instructions: |-
+            hello
+          # between key and value
+          metrics:
+            # inside a block list
+            - m1
+            - m2
+          tags: [a, b]  # first
+        - name: "y"
+          expected_outcome: |-
+            folded text
+            para
+          first_message: it's
+    "#);
+}
+
+#[test]
 fn block_scalars_keep_their_text() {
     let text = "version: 1\ntela:\n  prompt: 5f0c2a4e-0000-4000-8000-000000000001\n  test_cases:\n    - title: t\n      expected_output: |\n\n        after a blank line\n          indented\n        # not a comment\n\n      messages:\n        - role: user\n          content: |2-\n              two spaces in\n            x\n";
     let out = format_checked(text);
@@ -181,6 +208,15 @@ fn block_scalars_keep_their_text() {
               indented
             # not a comment
     "#);
+}
+
+#[test]
+fn a_null_written_as_nothing_stays_nothing() {
+    let text = "version: 1\ncekura:\n  prune:\n  agent: 12\n  evaluators:\n    - name: x\n      metrics: [ ]\n";
+    assert_eq!(
+        format_checked(text),
+        "version: 1\ncekura:\n  agent: 12\n  prune:\n  evaluators:\n    - name: x\n      metrics: []\n"
+    );
 }
 
 #[test]
@@ -312,5 +348,84 @@ proptest! {
         let NodeKind::Seq(items) = &case.kind else { panic!() };
         prop_assert_eq!(items[0].get("expected_output").and_then(yaml::Node::as_str), Some(s.as_str()));
         prop_assert_eq!(format(&out), out);
+    }
+}
+
+/// An evaluator's entries in a random order, with a random subset of keys.
+fn any_evaluator() -> impl Strategy<Value = Vec<Entry>> {
+    (
+        "[a-z]{1,6}",
+        proptest::option::of(proptest::collection::vec("[a-z]{1,4}", 0..3)),
+        proptest::option::of(any_text()),
+        proptest::option::of(10u64..3600),
+        proptest::option::of(prop_oneof![Just(Node::Int(7)), Just(Node::Str("Calm caller".into()))]),
+        any::<u64>(),
+    )
+        .prop_map(|(name, tags, instructions, duration, personality, seed)| {
+            let mut entries = vec![Entry::new("name", Node::Str(name))];
+            if let Some(tags) = tags {
+                entries
+                    .push(Entry::new("tags", Node::Seq(tags.into_iter().map(|t| Item::new(Node::Str(t))).collect())));
+            }
+            if let Some(text) = instructions {
+                entries.push(Entry::new("instructions", Node::Str(text)));
+            }
+            if let Some(d) = duration {
+                entries.push(Entry::new("max_duration", Node::Int(d)));
+            }
+            if let Some(p) = personality {
+                entries.push(Entry::new("personality", p));
+            }
+            // A cheap shuffle, so that keys come in every order.
+            let n = entries.len();
+            for i in 0..n {
+                entries.swap(i, (seed as usize).wrapping_mul(i + 7) % n);
+            }
+            entries
+        })
+}
+
+/// `text` with comment lines and blank lines before some lines and comments after some values. Only texts without
+/// block scalars: a line inserted into one would change its text.
+fn sprinkle(text: &str, marks: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let mark = marks.get(i).copied().unwrap_or(0);
+        let indent = line.len() - line.trim_start().len();
+        if mark & 1 != 0 {
+            out.push_str(&format!("{}# above {i}\n", " ".repeat(indent)));
+        }
+        if mark & 2 != 0 {
+            out.push('\n');
+        }
+        out.push_str(line);
+        if mark & 4 != 0 && !line.trim_start().starts_with('#') {
+            out.push_str(&format!("  # beside {i}"));
+        }
+        out.push('\n');
+    }
+    if marks.last().is_some_and(|m| m & 8 != 0) {
+        out.push_str("# the end\n");
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Any manifest, keys in any order, comments and blank lines anywhere between its lines: formatting keeps its
+    /// data and every comment, and a second run changes nothing.
+    #[test]
+    fn any_commented_manifest_formats_keeping_data_and_comments(
+        evaluators in proptest::collection::vec(any_evaluator(), 1..4),
+        marks in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let items = evaluators.into_iter().map(|e| Item::new(Node::Map(e))).collect();
+        let cekura = Node::Map(vec![Entry::new("evaluators", Node::Seq(items)), Entry::new("agent", Node::Int(12))]);
+        let doc = emit::document(&[], &[Entry::new("cekura", cekura), Entry::new("version", Node::Int(1))]);
+        let text = sprinkle(&doc, &marks);
+        let out = format(&text);
+        prop_assert_eq!(data_difference(&text, &out), None, "{}\n---\n{}", text, out);
+        prop_assert_eq!(format(&out), out.clone(), "{}\n---\n{}", text, out);
     }
 }

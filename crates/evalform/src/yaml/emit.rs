@@ -211,8 +211,12 @@ fn emit_value(out: &mut String, value: &Node, at: usize, trailing: Option<&str>)
             }
         }
         other => {
-            out.push(' ');
-            out.push_str(&inline(other));
+            // An empty plain scalar (a null written as nothing) leaves `key:` alone, without a trailing blank.
+            let text = inline(other);
+            if !text.is_empty() {
+                out.push(' ');
+                out.push_str(&text);
+            }
             end_line(out);
         }
     }
