@@ -210,3 +210,41 @@ fn yaml_that_is_plainly_not_a_manifest_is_skipped() {
     );
     assert_eq!(read(dir.path(), "docker-compose.yml"), compose);
 }
+
+/// Odd and hostile files: `fmt` never panics; a file that loads is formatted once and for all, one that does not
+/// is left byte for byte.
+#[test]
+fn hostile_files_never_panic_and_are_left_alone_unless_they_load() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("flow", b"{version: 1, cekura: {agent: 1, evaluators: [{name: A, tags: [x]}]}}\n".to_vec()),
+        ("alias", b"version: 1\ncekura:\n  agent: &a 1\n  project: *a\n".to_vec()),
+        ("unknown-alias", b"version: 1\ncekura:\n  agent: *nope\n".to_vec()),
+        ("control", b"version: 1\ncekura:\n  agent: 1\n  evaluators:\n    - name: \"a\x07\"\n".to_vec()),
+        ("latin1", b"version: 1\ncekura:\n  agent: 1\n  evaluators:\n    - name: caf\xe9\n".to_vec()),
+        ("utf16", b"\xff\xfev\x00e\x00r\x00".to_vec()),
+        ("bom", b"\xef\xbb\xbfversion: 1\ncekura:\n    agent: 1\n".to_vec()),
+        ("empty", b"".to_vec()),
+        ("comments-only", b"# nothing here yet\n".to_vec()),
+        ("a-list", b"- version: 1\n".to_vec()),
+        ("two-documents", b"version: 1\n---\nversion: 1\n".to_vec()),
+        ("deep", format!("version: 1\ncekura: {}1{}\n", "[".repeat(200), "]".repeat(200)).into_bytes()),
+        ("long-key", format!("version: 1\n{}: 1\n", "k".repeat(5000)).into_bytes()),
+        ("tabs", b"version: 1\ncekura:\n\tagent: 1\n".to_vec()),
+    ];
+    for (name, bytes) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.yaml");
+        std::fs::write(&path, &bytes).unwrap();
+        let check = fmt(dir.path(), &["--check", "m.yaml"]);
+        assert!(check.code == 0 || check.code == 1, "{name}: {}", check.snapshot());
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}: --check wrote");
+        let out = fmt(dir.path(), &["m.yaml"]);
+        assert!(out.code == 0 || out.code == 1, "{name}: {}", out.snapshot());
+        if out.code == 1 {
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}: a file with problems was written");
+        } else {
+            let again = fmt(dir.path(), &["--check", "m.yaml"]);
+            assert_eq!(again.code, 0, "{name}: not formatted once and for all: {}", again.snapshot());
+        }
+    }
+}
