@@ -2,7 +2,7 @@
 # Run one evalform command for the GitHub Action and pass its exit code through.
 #
 # Everything comes from the environment (the action maps its inputs), so the script is tested outside GitHub:
-#   EVALFORM_COMMAND     plan | apply | test | run | validate
+#   EVALFORM_COMMAND     plan | apply | test | run | validate | fmt (with EVALFORM_ARGS=--check, a formatting gate)
 #   EVALFORM_PATHS       manifest files or directories, separated by spaces or newlines (default: none given, so
 #                        evalform's own default: the project file's paths, or .)
 #   EVALFORM_ARGS        extra flags, separated by spaces or newlines (no shell quoting)
@@ -21,9 +21,9 @@ bin="${EVALFORM_BIN:-evalform}"
 command="${EVALFORM_COMMAND:-plan}"
 
 case "$command" in
-  plan | apply | test | run | validate) ;;
+  plan | apply | test | run | validate | fmt) ;;
   *)
-    echo "::error title=evalform::input command must be plan, apply, test, run or validate, not '$command'" >&2
+    echo "::error title=evalform::input command must be plan, apply, test, run, validate or fmt, not '$command'" >&2
     exit 1
     ;;
 esac

@@ -96,6 +96,16 @@ pub enum Command {
 dangling test profile references, bad folders, conditional-actions flows. Every problem is reported with \
 FILE:LINE:COLUMN; all problems of a run are reported, not just the first. Exit 0 when valid, 1 otherwise.")]
     Validate(PathArgs),
+    /// Rewrite manifests in the form `import` writes, keeping comments
+    #[command(long_about = "Rewrite every manifest in the form `evalform import` writes: key order, quoting, \
+literal blocks for texts of several lines, two-space indentation, sets as [a, b]. Comments, blank lines between \
+entries and ${env:...}/${var:...} placeholders are kept as written. Manifests are found as validate finds them \
+(the project file's paths and exclude included).\n\n\
+A formatted file is written only when it loads into exactly the same manifest as before; a file with problems is \
+reported and left as it is, the others are still formatted. With --check nothing is written: the diff of every \
+file that is not formatted goes to stdout. Exit 0 when every file is (or now is) formatted; 1 when --check finds \
+a file to reformat, or a file has problems.")]
+    Fmt(FmtArgs),
     /// Read the platform and show what would change
     #[command(long_about = "Read the platform's current state for every agent and prompt the manifests name, \
 compare it with the manifests, and show the changes and the API calls that would make them. Writes nothing.\n\n\
@@ -159,6 +169,15 @@ when a check failed.")]
     Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per command with --out-dir
     Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FmtArgs {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    /// Write nothing: print the diff of every file that is not formatted, and exit 1 when there is one
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]

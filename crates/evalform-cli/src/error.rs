@@ -10,6 +10,7 @@ use std::fmt;
 use evalform::apply::saved::SavedPlanError;
 use evalform::apply::ApplyError;
 use evalform::cekura::FetchError;
+use evalform::format::FormatError;
 use evalform::fsutil::WriteError;
 use evalform::http::ApiError;
 use evalform::import::ImportError;
@@ -203,6 +204,20 @@ impl From<ImportError> for CliError {
         match err {
             ImportError::Exists { .. } => out.hint("pass --force to overwrite, or choose another directory with --out"),
             ImportError::Io { .. } => out,
+        }
+    }
+}
+
+impl From<FormatError> for CliError {
+    fn from(err: FormatError) -> Self {
+        let out = CliError::from_error(&err);
+        match err {
+            FormatError::Unsupported { .. } => {
+                out.hint("the file is left as it is; write it without YAML aliases, as one mapping of keys")
+            }
+            FormatError::WouldChangeMeaning { .. } => {
+                out.hint("the file is left as it is; this is a bug in `evalform fmt`, please report it with the file")
+            }
         }
     }
 }

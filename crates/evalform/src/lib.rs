@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cekura;
 pub mod doctor;
 pub mod export;
+pub mod format;
 pub mod fsutil;
 pub mod http;
 pub mod import;

@@ -15,6 +15,7 @@ pub mod completions;
 pub mod demo;
 pub mod doctor;
 pub mod export;
+pub mod fmt;
 pub mod import;
 pub mod init;
 pub mod man;
@@ -39,6 +40,7 @@ pub async fn dispatch(cli: Cli, p: &Printer) -> Result<Outcome, CliError> {
     }
     match cli.command {
         Command::Validate(args) => validate::run(&global, p, args).await,
+        Command::Fmt(args) => fmt::run(p, args),
         Command::Plan(args) => plan::run(&global, p, args).await,
         Command::Apply(args) => apply::run(&global, p, args).await,
         Command::Init(args) => init::run(p, args),

@@ -331,10 +331,24 @@ fn other_commands_pass_their_exit_code_and_post_nothing() {
     assert!(out.stdout.starts_with("ok: "), "{}", out.stdout);
     assert_eq!(job.read("output"), "exitcode=0\n");
 
+    // A formatting gate: the hand-written examples are not in import's form.
+    let vars = [
+        ("EVALFORM_BIN", bin),
+        ("EVALFORM_COMMAND", "fmt"),
+        ("EVALFORM_ARGS", "--check"),
+        ("EVALFORM_PATHS", &specs),
+        ("GITHUB_API_URL", &api),
+    ];
+    let out = run(job.script("run.sh", &vars));
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    assert!(out.stdout.starts_with("--- a/"), "{}", out.stdout);
+    assert!(out.stderr.ends_with("files would be reformatted\n"), "{}", out.stderr);
+    assert_eq!(job.read("output"), "exitcode=0\nexitcode=1\n");
+
     let vars = [("EVALFORM_BIN", bin), ("EVALFORM_COMMAND", "destroy"), ("GITHUB_API_URL", api.as_str())];
     let out = run(job.script("run.sh", &vars));
     assert_eq!(out.code, 1);
-    insta::assert_snapshot!(out.stderr, @"::error title=evalform::input command must be plan, apply, test, run or validate, not 'destroy'");
+    insta::assert_snapshot!(out.stderr, @"::error title=evalform::input command must be plan, apply, test, run, validate or fmt, not 'destroy'");
     assert!(stub.lock().unwrap().requests.is_empty(), "only plan comments");
 }
 

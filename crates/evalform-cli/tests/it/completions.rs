@@ -101,6 +101,7 @@ fn man_out_dir_writes_one_page_per_command() {
     evalform-demo.1
     evalform-doctor.1
     evalform-export.1
+    evalform-fmt.1
     evalform-import.1
     evalform-init.1
     evalform-man.1

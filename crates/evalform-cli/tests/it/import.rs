@@ -209,6 +209,9 @@ async fn import_then_plan_shows_no_changes_and_a_reimport_is_byte_identical() {
     assert_eq!(first["agent-12/bulk.yaml"].matches("- name: Bulk ").count(), 55);
     let plan = exec(cmd(&sb, &["plan", out_s, "--detailed-exitcode"])).await;
     assert_eq!(plan.code, 0, "plan after import must show no changes:\n{}\n{first:#?}", plan.snapshot());
+    // What import writes is the form `fmt` writes.
+    let fmt = exec(cmd(&sb, &["fmt", "--check", out_s])).await;
+    assert_eq!(fmt.code, 0, "imported files must be formatted already:\n{}", fmt.snapshot());
 
     let again = exec(cmd(&sb, &["import", "--agent", "12", "--out", out_s, "--force"])).await;
     assert_eq!(again.code, 0, "{}", again.snapshot());
@@ -371,6 +374,10 @@ async fn a_prompt_imports_and_plans_clean() {
     plan.current_dir(dir.path()).env_remove("CEKURA_API_KEY");
     let plan = exec(plan).await;
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
+    let mut fmt = cmd(&sb, &["fmt", "--check", "suite"]);
+    fmt.current_dir(dir.path());
+    let fmt = exec(fmt).await;
+    assert_eq!(fmt.code, 0, "imported files must be formatted already:\n{}", fmt.snapshot());
 
     // Both at once, again: the same bytes for the prompt.
     let mut both = cmd(&sb, &["import", "--agent", "1", "--prompt", PROMPT, "--out", "suite", "--force"]);

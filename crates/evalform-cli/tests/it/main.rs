@@ -15,6 +15,7 @@ mod docs;
 mod doctor;
 mod environments;
 mod export;
+mod fmt;
 mod folders;
 mod hostile;
 mod hostile_files;

@@ -589,7 +589,7 @@ fn checker_refuses_unknown_commands_flags_and_values() {
     insta::assert_snapshot!(refusals.join("\n"), @"
     `evalform plan --formt markdown`: `evalform plan` has no flag --formt (did you mean --format?)
     `evalform plan --format html`: --format html is not one of text, json, markdown
-    `evalform plann`: no command `plann` (commands: validate, plan, apply, init, show, import, pull, run, test, suggest, export, doctor, schema, sandbox, demo, completions, man, help)
+    `evalform plann`: no command `plann` (commands: validate, fmt, plan, apply, init, show, import, pull, run, test, suggest, export, doctor, schema, sandbox, demo, completions, man, help)
     `evalform apply --auto-aprove`: `evalform apply` has no flag --auto-aprove (did you mean --auto-approve?)
     `evalform run --tags smoke --format junit --detailed-exitcode`: `evalform run` has no flag --detailed-exitcode
     `evalform apply --plan plan.json --target x`: clap refuses it: error: the argument '--plan <FILE>' cannot be used with '--target <PATTERN>'

@@ -267,11 +267,11 @@ pub fn render_prompt(prompt: &PromptState) -> ImportedFile {
             }
             let mut item = Item::new(Node::Map(entries));
             if titles[case.title.as_str()] > 1 {
-                item.comments.push(format!(
+                item.comments.push(emit::Above::Comment(format!(
                     "{} test cases of this prompt are titled {}; titles identify test cases, so rename all but one",
                     titles[case.title.as_str()],
                     emit::double_quoted(&case.title)
-                ));
+                )));
             }
             item
         })
@@ -426,7 +426,8 @@ fn test_profile(profile: &TestProfile, names: &ProfileNames) -> Item {
     }
     let mut item = Item::new(Node::Map(entries));
     if duplicate {
-        item.comments.push(duplicate_comment("test profiles", names.counts[profile.name.as_str()], &profile.name));
+        item.comments
+            .push(duplicate_comment("test profiles", names.counts[profile.name.as_str()], &profile.name).into());
     }
     item
 }
@@ -462,7 +463,7 @@ fn evaluator_section(evaluators: &[&Evaluator], refs: &Refs, name_counts: &BTree
             let mut item = Item::new(Node::Map(entries));
             let n = name_counts[e.name.as_str()];
             if n > 1 {
-                item.comments.push(duplicate_comment("evaluators", n, &e.name));
+                item.comments.push(duplicate_comment("evaluators", n, &e.name).into());
             }
             item
         })

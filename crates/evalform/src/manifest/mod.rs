@@ -130,6 +130,42 @@ fn looks_like_manifest(text: &str) -> bool {
 }
 
 fn load_found(found: Discovered, opts: &LoadOptions) -> (Vec<String>, Result<Manifests, Diagnostics>) {
+    let discovered = found.warnings.clone();
+    let (files, mut problems, skipped) = read_found(found);
+    let (state, more) = convert::convert(&files, opts);
+    problems.extend(more);
+    let result = if problems.is_empty() {
+        let mut warnings = discovered;
+        warnings.extend(skipped.iter().cloned());
+        Ok(Manifests { state, files, warnings })
+    } else {
+        Err(Diagnostics::new(problems))
+    };
+    (skipped, result)
+}
+
+/// What [`read`] found: the texts of the manifest files, the problems of those that cannot be read, and what was
+/// skipped (one line each).
+#[derive(Debug, Default)]
+pub struct Read {
+    pub files: Vec<ManifestFile>,
+    pub problems: Vec<Diagnostic>,
+    pub warnings: Vec<String>,
+}
+
+/// Find and read the manifests below `paths` exactly as [`load`] does, without loading them (`fmt` formats the
+/// files that load, and leaves the others).
+pub fn read(paths: &[PathBuf]) -> Read {
+    let found = discover(paths);
+    let mut warnings = found.warnings.clone();
+    let (files, problems, skipped) = read_found(found);
+    warnings.extend(skipped);
+    Read { files, problems, warnings }
+}
+
+/// Read the files discovery found: their texts, the problems of those that cannot be read, and the notes of those
+/// skipped as plainly not manifests.
+fn read_found(found: Discovered) -> (Vec<ManifestFile>, Vec<Diagnostic>, Vec<String>) {
     let mut problems = found.problems;
     let mut files = Vec::new();
     let mut skipped = Vec::new();
@@ -153,16 +189,7 @@ fn load_found(found: Discovered, opts: &LoadOptions) -> (Vec<String>, Result<Man
             Err(err) => problems.push(Diagnostic::file(&shown, format!("cannot read the file: {err}"))),
         }
     }
-    let (state, more) = convert::convert(&files, opts);
-    problems.extend(more);
-    let result = if problems.is_empty() {
-        let mut warnings = found.warnings;
-        warnings.extend(skipped.iter().cloned());
-        Ok(Manifests { state, files, warnings })
-    } else {
-        Err(Diagnostics::new(problems))
-    };
-    (skipped, result)
+    (files, problems, skipped)
 }
 
 /// A file's bytes as text: UTF-8, a leading byte order mark dropped. UTF-16 and other encodings (Latin-1,

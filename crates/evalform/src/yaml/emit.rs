@@ -11,10 +11,14 @@
 pub enum Node {
     Int(u64),
     Bool(bool),
+    /// A plain scalar written exactly as given: a number, boolean or null as a hand-written manifest had it
+    /// (`-3`, `1.50`, `~`). The caller vouches that it reads back as what it meant.
+    Plain(String),
     /// A short string: plain when safe, else double-quoted.
     Str(String),
-    /// A long text: a literal block scalar (`|-`) when it has more than one line (or is [`Node::Block`]), else as
-    /// [`Node::Str`]. Falls back to double quotes when a block cannot hold it exactly.
+    /// A long text: a literal block scalar when it has more than one line (or is [`Node::Block`]), else as
+    /// [`Node::Str`]: `|-` for a text without a final line break, `|` for one with exactly one. Falls back to
+    /// double quotes when a block cannot hold it exactly.
     Text(String),
     /// A text that is always a literal block scalar when a block can hold it exactly, even on one line.
     Block(String),
@@ -24,12 +28,31 @@ pub enum Node {
     Seq(Vec<Item>),
 }
 
-/// A key and its value, with comment lines above it and an optional comment at the end of its line.
+/// A line above an entry or item: a comment (its text, without the `# `), or an empty line that separates groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Above {
+    Comment(String),
+    Blank,
+}
+
+impl From<String> for Above {
+    fn from(text: String) -> Self {
+        Above::Comment(text)
+    }
+}
+
+impl From<&str> for Above {
+    fn from(text: &str) -> Self {
+        Above::Comment(text.to_string())
+    }
+}
+
+/// A key and its value, with lines above it (comments, blank lines) and an optional comment at the end of its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub key: String,
     pub value: Node,
-    pub comments: Vec<String>,
+    pub comments: Vec<Above>,
     pub trailing: Option<String>,
 }
 
@@ -44,31 +67,44 @@ impl Entry {
     }
 
     pub fn comment(mut self, comment: impl Into<String>) -> Self {
-        self.comments.push(comment.into());
+        self.comments.push(Above::Comment(comment.into()));
         self
     }
 }
 
-/// A sequence item with comment lines above its `- `.
+/// A sequence item with lines above its `- ` and, for a scalar item, an optional comment at the end of its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub node: Node,
-    pub comments: Vec<String>,
+    pub comments: Vec<Above>,
+    pub trailing: Option<String>,
 }
 
 impl Item {
     pub fn new(node: Node) -> Self {
-        Item { node, comments: Vec::new() }
+        Item { node, comments: Vec::new(), trailing: None }
+    }
+
+    pub fn comment(mut self, comment: impl Into<String>) -> Self {
+        self.comments.push(Above::Comment(comment.into()));
+        self
     }
 }
 
 /// The whole document: header comment lines, then the top-level mapping. Ends with exactly one newline.
 pub fn document(header: &[String], root: &[Entry]) -> String {
+    let header: Vec<Above> = header.iter().map(|h| Above::Comment(h.clone())).collect();
+    document_with_footer(&header, root, &[])
+}
+
+/// [`document`] with a header that may hold blank lines, and `footer` lines after the last entry (a hand-written
+/// file's closing comments). Blank lines at the very start and end of the document are left out.
+pub fn document_with_footer(header: &[Above], root: &[Entry], footer: &[Above]) -> String {
     let mut out = String::new();
-    for line in header {
-        push_comment(&mut out, 0, line);
-    }
+    push_above(&mut out, 0, header);
     emit_map(&mut out, root, 0, false);
+    let last = footer.iter().rposition(|l| *l != Above::Blank).map_or(0, |i| i + 1);
+    push_above(&mut out, 0, &footer[..last]);
     out
 }
 
@@ -79,6 +115,18 @@ fn indent(out: &mut String, n: usize) {
 /// A comment cannot span lines or carry characters a reader would choke on: those become spaces.
 fn sanitize_comment(text: &str) -> String {
     text.chars().map(|c| if is_plain_char(c) { c } else { ' ' }).collect::<String>().trim_end().to_string()
+}
+
+/// Lines above an entry or item at indentation `at`. A blank line is never written at the start of the document
+/// nor twice in a row.
+fn push_above(out: &mut String, at: usize, lines: &[Above]) {
+    for line in lines {
+        match line {
+            Above::Comment(text) => push_comment(out, at, text),
+            Above::Blank if out.is_empty() || out.ends_with("\n\n") => {}
+            Above::Blank => out.push('\n'),
+        }
+    }
 }
 
 fn push_comment(out: &mut String, at: usize, text: &str) {
@@ -101,9 +149,7 @@ const MAX_IMPLICIT_KEY: usize = 1000;
 fn emit_map(out: &mut String, entries: &[Entry], at: usize, first_inline: bool) {
     for (i, entry) in entries.iter().enumerate() {
         if !(first_inline && i == 0) {
-            for c in &entry.comments {
-                push_comment(out, at, c);
-            }
+            push_above(out, at, &entry.comments);
             indent(out, at);
         }
         let key = scalar(&entry.key, false);
@@ -142,16 +188,21 @@ fn emit_value(out: &mut String, value: &Node, at: usize, trailing: Option<&str>)
         Node::Text(text) | Node::Block(text)
             if block_ok(text) && (matches!(value, Node::Block(_)) || text.contains('\n')) =>
         {
+            // Clip chomping (`|`) keeps exactly one final line break, strip (`|-`) none.
+            let (body, chomp) = match text.strip_suffix('\n') {
+                Some(body) => (body, ""),
+                None => (text.as_str(), "-"),
+            };
             out.push_str(" |");
             // An indentation indicator is needed when the first line with content starts with a blank: the reader
             // would otherwise take that blank for indentation.
-            let first = text.split('\n').find(|l| !l.is_empty()).unwrap_or("");
+            let first = body.split('\n').find(|l| !l.is_empty()).unwrap_or("");
             if first.starts_with([' ', '\t']) {
                 out.push('2');
             }
-            out.push('-');
+            out.push_str(chomp);
             end_line(out);
-            for line in text.split('\n') {
+            for line in body.split('\n') {
                 if !line.is_empty() {
                     indent(out, at + 2);
                     out.push_str(line);
@@ -160,8 +211,12 @@ fn emit_value(out: &mut String, value: &Node, at: usize, trailing: Option<&str>)
             }
         }
         other => {
-            out.push(' ');
-            out.push_str(&inline(other));
+            // An empty plain scalar (a null written as nothing) leaves `key:` alone, without a trailing blank.
+            let text = inline(other);
+            if !text.is_empty() {
+                out.push(' ');
+                out.push_str(&text);
+            }
             end_line(out);
         }
     }
@@ -169,14 +224,10 @@ fn emit_value(out: &mut String, value: &Node, at: usize, trailing: Option<&str>)
 
 fn emit_seq(out: &mut String, items: &[Item], at: usize) {
     for item in items {
-        for c in &item.comments {
-            push_comment(out, at, c);
-        }
+        push_above(out, at, &item.comments);
         match &item.node {
             Node::Map(entries) if !entries.is_empty() => {
-                for c in &entries[0].comments {
-                    push_comment(out, at, c);
-                }
+                push_above(out, at, &entries[0].comments);
                 indent(out, at);
                 out.push_str("- ");
                 emit_map(out, entries, at + 2, true);
@@ -184,7 +235,7 @@ fn emit_seq(out: &mut String, items: &[Item], at: usize) {
             other => {
                 indent(out, at);
                 out.push('-');
-                emit_value(out, other, at, None);
+                emit_value(out, other, at, item.trailing.as_deref());
             }
         }
     }
@@ -195,6 +246,7 @@ fn inline(node: &Node) -> String {
     match node {
         Node::Int(n) => n.to_string(),
         Node::Bool(b) => b.to_string(),
+        Node::Plain(s) => s.clone(),
         Node::Str(s) | Node::Text(s) | Node::Block(s) => scalar(s, false),
         Node::Flow(items) => {
             let parts: Vec<String> = items.iter().map(flow_item).collect();
@@ -299,13 +351,17 @@ pub fn double_quoted(s: &str) -> String {
     out
 }
 
-/// Can a literal block scalar with strip chomping (`|-`) hold `s` exactly? Not when a line ends with a blank (a
-/// block keeps it, but editors and the loader's normalisation strip it), when `s` ends with a line break, or when it
-/// holds a character that may not appear raw.
+/// Can a literal block scalar hold `s` exactly, with strip chomping (`|-`) or, for a text that ends with one line
+/// break, clip chomping (`|`)? Not when a line ends with a blank (a block keeps it, but editors and the loader's
+/// normalisation strip it), when `s` ends with more than one line break (or is nothing but line breaks), or when
+/// it holds a character that may not appear raw.
 pub fn block_ok(s: &str) -> bool {
-    !s.is_empty()
-        && !s.ends_with('\n')
-        && s.split('\n').all(|line| !line.ends_with([' ', '\t']) && line.chars().all(|c| c == '\t' || is_plain_char(c)))
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    !body.is_empty()
+        && !body.ends_with('\n')
+        && body
+            .split('\n')
+            .all(|line| !line.ends_with([' ', '\t']) && line.chars().all(|c| c == '\t' || is_plain_char(c)))
 }
 
 #[cfg(test)]
@@ -320,6 +376,68 @@ mod tests {
     fn round_trip(node: Node) -> serde_yaml::Value {
         let doc = document(&[], &[Entry::new("k", node)]);
         parse(&doc)["k"].clone()
+    }
+
+    /// The string at `k` as the positioned reader (yaml-rust2, which the loader's checks use) reads it.
+    fn tree_string(doc: &str, path: &[&str]) -> String {
+        let root = crate::yaml::parse_tree(doc).unwrap_or_else(|e| panic!("{e}\n---\n{doc}")).expect("a document");
+        let mut node = &root;
+        for key in path {
+            node = node.get(key).unwrap_or_else(|| panic!("no {key} in\n{doc}"));
+        }
+        node.as_str().expect("a scalar").to_string()
+    }
+
+    /// `s` written as every kind of text node, at the top and inside a sequence item, read back by both readers.
+    fn assert_round_trips(s: &str) {
+        for node in [Node::Str(s.to_string()), Node::Text(s.to_string()), Node::Block(s.to_string())] {
+            let doc = document(&[], &[Entry::new("k", node.clone()), Entry::new("after", Node::Int(1))]);
+            assert_eq!(as_string(&parse(&doc)["k"]), s, "serde_yaml, {node:?}:\n{doc}");
+            assert_eq!(tree_string(&doc, &["k"]), s, "yaml-rust2, {node:?}:\n{doc}");
+            let nested = Node::Seq(vec![Item::new(Node::Map(vec![Entry::new("x", node.clone())]))]);
+            let doc = document(&[], &[Entry::new("k", nested), Entry::new("after", Node::Int(1))]);
+            assert_eq!(as_string(&parse(&doc)["k"][0]["x"]), s, "serde_yaml, nested {node:?}:\n{doc}");
+        }
+    }
+
+    #[test]
+    fn block_edge_cases_round_trip_through_both_readers() {
+        for s in [
+            "\nleading blank line",
+            "\n\nleading blank lines\nand more",
+            "\nleading blank line, final break\n",
+            "  leading spaces\nx",
+            "\n  leading spaces after a blank line\nx",
+            "final break\n",
+            "two lines\nfinal break\n",
+            "two final breaks\n\n",
+            "no final break\nx",
+            "\n",
+            "\n\n\n",
+            "\tleading tab\nx",
+            "inner\ttab\nx",
+            "a\n#not a comment",
+            "a\n# not a comment\n",
+            "#first\n- item",
+            "a\n\n\nb",
+            "a\n   \nb",
+            "|\n>",
+            "   \n",
+            " ",
+        ] {
+            assert_round_trips(s);
+        }
+    }
+
+    #[test]
+    fn a_text_with_one_final_line_break_is_a_clip_block() {
+        let doc = document(&[], &[Entry::new("k", Node::Text("\nfirst\nsecond\n".into()))]);
+        insta::assert_snapshot!(doc, @r"
+        k: |
+
+          first
+          second
+        ");
     }
 
     fn as_string(v: &serde_yaml::Value) -> String {
@@ -419,6 +537,7 @@ mod tests {
                                     Entry::new("short", Node::Block("one line".into())),
                                 ]),
                                 comments: vec!["pinned".into()],
+                                trailing: None,
                             }]),
                         ),
                     ]),
@@ -451,7 +570,7 @@ mod tests {
 
     #[test]
     fn block_falls_back_to_quotes_when_it_cannot_hold_the_text() {
-        for s in ["trailing blank \nx", "ends with break\n", "ctrl\u{1}x\ny", "", "ls\u{2028}x\ny"] {
+        for s in ["trailing blank \nx", "ends with breaks\n\n", "\n", "\n\n", "ctrl\u{1}x\ny", "", "ls\u{2028}x\ny"] {
             assert!(!block_ok(s), "{s:?}");
             assert_eq!(as_string(&round_trip(Node::Block(s.to_string()))), s);
         }
@@ -514,6 +633,8 @@ mod tests {
         fn any_string_round_trips(s in any_text()) {
             for node in [Node::Str(s.clone()), Node::Text(s.clone()), Node::Block(s.clone())] {
                 prop_assert_eq!(as_string(&round_trip(node.clone())), s.clone());
+                let doc = document(&[], &[Entry::new("k", node.clone()), Entry::new("after", Node::Int(1))]);
+                prop_assert_eq!(tree_string(&doc, &["k"]), s.clone());
                 let in_seq = round_trip(Node::Seq(vec![Item::new(Node::Map(vec![Entry::new("x", node)]))]));
                 prop_assert_eq!(as_string(&in_seq[0]["x"]), s.clone());
             }

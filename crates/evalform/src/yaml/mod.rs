@@ -186,11 +186,10 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
     if let Some(err) = control_character(text) {
         return Err(err);
     }
-    let mut char_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    char_bytes.push(text.len());
+    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let mut builder = TreeBuilder {
         text,
-        char_bytes,
+        line_starts,
         text_lines: text.lines().collect(),
         stack: Vec::new(),
         root: None,
@@ -267,7 +266,8 @@ enum Frame {
 struct TreeBuilder<'t> {
     text: &'t str,
     /// Byte offset of each character index (the parser counts characters), plus the end of the text.
-    char_bytes: Vec<usize>,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
     text_lines: Vec<&'t str>,
     stack: Vec<Frame>,
     root: Option<Node>,
@@ -310,8 +310,12 @@ fn relocate(node: &mut Node, pos: Pos, width: usize, span: Span) {
 }
 
 impl TreeBuilder<'_> {
+    /// The byte offset of a marker, from its line and column: yaml-rust2's character index runs ahead after a
+    /// block scalar holding characters of several bytes (it counts those in bytes), its line and column do not.
     fn byte(&self, m: &Marker) -> usize {
-        self.char_bytes.get(m.index()).copied().unwrap_or(self.text.len())
+        let Some(&start) = self.line_starts.get(m.line().saturating_sub(1)) else { return self.text.len() };
+        let line = &self.text[start..];
+        line.char_indices().nth(m.col()).map_or(self.text.len(), |(i, _)| start + i)
     }
 
     /// Remember a node under its anchor (if any), then add it to the tree.
@@ -602,6 +606,78 @@ mod spans {
     }
 }
 
+/// A comment of a YAML text: `# ...` outside every scalar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    /// 1-based.
+    pub line: usize,
+    /// Byte offset of its `#`.
+    pub at: usize,
+    /// What follows the `#`, without one space after it and without the line end.
+    pub text: String,
+    /// Alone on its line (else it follows a value, `key: value  # comment`).
+    pub own_line: bool,
+}
+
+/// The comments of `text`, whose tree is `root` (from [`parse_tree`] of the same text), in order. A `#` is a
+/// comment where YAML says so: at the start of a line or after a blank, and not inside a scalar (a quoted one, a
+/// block scalar's content, a plain one such as `a#b`).
+pub fn comments(text: &str, root: Option<&Node>) -> Vec<Comment> {
+    let mut inside = Vec::new();
+    if let Some(root) = root {
+        scalar_ranges(text, root, &mut inside);
+    }
+    inside.sort_unstable();
+    // Scalars never nest, so the one that starts last at or before `at` is the only one that may hold it.
+    let within = |at: usize| {
+        let i = inside.partition_point(|&(start, _)| start <= at);
+        i > 0 && at < inside[i - 1].1
+    };
+    let mut out = Vec::new();
+    let mut line_start = 0;
+    for (n, line) in text.split('\n').enumerate() {
+        let bytes = line.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'#' && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t')) && !within(line_start + i) {
+                let rest = line[i + 1..].trim_end_matches('\r');
+                out.push(Comment {
+                    line: n + 1,
+                    at: line_start + i,
+                    text: rest.strip_prefix(' ').unwrap_or(rest).to_string(),
+                    own_line: line[..i].trim().is_empty(),
+                });
+                break;
+            }
+        }
+        line_start += line.len() + 1;
+    }
+    out
+}
+
+/// The byte ranges that hold scalar text: quoted and plain scalars whole, a block scalar from the end of its header
+/// line (where a comment may follow the `|`) to its end.
+fn scalar_ranges(text: &str, node: &Node, out: &mut Vec<(usize, usize)>) {
+    match &node.kind {
+        NodeKind::Scalar { written, .. } => {
+            let start = match written {
+                Written::Literal | Written::Folded => {
+                    text[node.span.start..].find('\n').map_or(text.len(), |i| node.span.start + i)
+                }
+                _ => node.span.start,
+            };
+            if start < node.span.end {
+                out.push((start, node.span.end));
+            }
+        }
+        NodeKind::Seq(items) => items.iter().for_each(|i| scalar_ranges(text, i, out)),
+        NodeKind::Map(entries) => entries.iter().for_each(|(k, v)| {
+            scalar_ranges(text, k, out);
+            scalar_ranges(text, v, out);
+        }),
+        NodeKind::Alias => {}
+    }
+}
+
 /// Where a node is: the position of its key (for mapping values) and of its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Located {
@@ -799,6 +875,40 @@ mod tests {
         assert_eq!(spanned(text, root.get("h").unwrap()), ">\n  folded");
         assert_eq!(spanned(text, root.get("i").unwrap()), "j: k");
         assert_eq!(spanned(text, &root), &text[..text.len() - 1]);
+    }
+
+    /// yaml-rust2 counts the characters of a block scalar in bytes: spans after one that holds `ö` were a byte
+    /// off, so comments were missed and edits landed beside their value.
+    #[test]
+    fn spans_stay_right_after_characters_of_several_bytes() {
+        let text = "a: |-\n  höflich ¿\n  zwei\nb: ä  # c\nc: [ö, x]\nd: 1  # one\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("b").unwrap()), "ä");
+        assert_eq!(spanned(text, root.get("c").unwrap()), "[ö, x]");
+        assert_eq!(spanned(text, root.get("d").unwrap()), "1");
+        let found: Vec<String> = comments(text, Some(&root)).into_iter().map(|c| c.text).collect();
+        assert_eq!(found, ["c", "one"]);
+        let edited = edit::apply(text, &[edit::Edit::set("d", edit::Value::Int(2))]).unwrap();
+        assert_eq!(edited, "a: |-\n  höflich ¿\n  zwei\nb: ä  # c\nc: [ö, x]\nd: 2  # one\n");
+    }
+
+    #[test]
+    fn comments_are_found_outside_scalars_only() {
+        let text =
+            "# top\na: 'x # not' # yes\nb: |-  # header\n  # content\n  text\nc: a#b\n  # own\nd: [1, 2] #flow\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        let found: Vec<(usize, String, bool)> =
+            comments(text, Some(&root)).into_iter().map(|c| (c.line, c.text, c.own_line)).collect();
+        assert_eq!(
+            found,
+            [
+                (1, "top".to_string(), true),
+                (2, "yes".to_string(), false),
+                (3, "header".to_string(), false),
+                (7, "own".to_string(), true),
+                (8, "flow".to_string(), false)
+            ]
+        );
     }
 
     #[test]

@@ -347,3 +347,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn blocks_with_leading_blank_lines_keep_them_when_edited() {
+    for (doc, new) in [
+        ("k: |\n\n  a\n  b\nz: 1\n", "\nc\nd\n"),
+        ("k: |\n\n  a\n  b\nz: 1\n", "c\nd\n"),
+        ("k: |-\n  a\n  b\nz: 1\n", "\nc\nd"),
+        ("k: |\n  a\n  b\nz: 1\n", "\nc\nd\n"),
+        ("k:\n  - |\n\n    a\n  - x\n", "\nc\n"),
+    ] {
+        let path = if doc.starts_with("k:\n") { "k[0]" } else { "k" };
+        let out = apply(doc, &[Edit::set(path, Value::Text(new.to_string()))]).unwrap();
+        assert_eq!(value_at(&out, path).as_str(), Some(new), "{doc:?} -> {out}");
+    }
+}
