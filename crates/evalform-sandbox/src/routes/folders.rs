@@ -1,4 +1,5 @@
-//! Folders: `create_folder`, `folders`.
+//! Folders: `create_folder`, `rename_folder`, `move_folder`, `delete_folder` (the folder, its subfolders and the
+//! evaluators in them), and the `folders` list.
 
 use axum::http::StatusCode;
 
