@@ -187,6 +187,48 @@ fn without_prune_folders_no_folder_is_deleted() {
     settings().bind(|| insta::assert_snapshot!("prune_folders_off_plan", out.snapshot()));
     assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
     assert_eq!(folders_of(&w), ["Orders", "Orders.Tracking", "Refunds"]);
+
+    // The folders no manifest uses are listed, in every format, and are not changes.
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            serde_json::json!({"name": "Made in the dashboard", "agent": 12, "personality": 7,
+                               "instructions": "Ask for a refund.", "folder_path": "Refunds"}),
+        )
+        .unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit: 0
+    --- stdout
+    No changes to the managed resources. 1 evaluator and 2 folders on the platform are not managed (listed below).
+
+    Not managed (on the platform, declared by no manifest; never changed):
+      ? cekura.agent[12].evaluator["Made in the dashboard"] (id 9001): prune leaves it: evalform did not create or adopt it (no tag "managed-by:evalform")
+      ? cekura.agent[12].folder["Orders.Tracking"]: no manifest here uses it; it holds no evaluator of agent 12 (other agents of project 1376 are not read)
+      ? cekura.agent[12].folder["Refunds"]: no manifest here uses it; it holds 1 evaluator of agent 12 (other agents of project 1376 are not read)
+    --- stderr
+    "#);
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["summary"]["unmanaged"], 3);
+    insta::assert_json_snapshot!(json["unmanaged"][2], @r#"
+    {
+      "address": "cekura.agent[12].folder[\"Refunds\"]",
+      "remote_id": null,
+      "note": "no manifest here uses it; it holds 1 evaluator of agent 12 (other agents of project 1376 are not read)"
+    }
+    "#);
+    let out = w.run(&["plan", "--format", "markdown"]);
+    assert!(
+        out.stdout.contains(
+            "- `cekura.agent[12].folder[\"Orders.Tracking\"]: no manifest here uses it; it holds no evaluator"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(w.writes().is_empty(), "a plan writes nothing: {:?}", writes(&w));
 }
 
 #[test]

@@ -95,6 +95,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             add_with_parents_set(used, f);
         }
     }
+    let mut folder_views = Vec::new();
     for (agent, want) in &desired.agents {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
@@ -111,8 +112,9 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             &renamed
         };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
+        let project = project_of(agent, want);
         let want = resolve_agent(want, have, catalog, &mut errors);
-        AgentPlanner {
+        let view = AgentPlanner {
             agent: *agent,
             want: &want,
             have,
@@ -126,7 +128,12 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             errors: &mut errors,
         }
         .run();
+        // An agent the platform did not answer for has no folders to speak of.
+        if observed.state.agents.contains_key(agent) {
+            folder_views.push(super::folders::FolderView { project, ..view });
+        }
     }
+    super::folders::list_unused(&folder_views, &|a| selection.selects(a), &mut b);
     tela::plan_prompts(desired, &observed.state, &selection, &mut b);
     if settings.patterns_must_match {
         errors.extend(selection.unused());
@@ -195,7 +202,8 @@ impl<'a> AgentPlanner<'a> {
         Address::Evaluator { agent: self.agent, name: name.to_string() }
     }
 
-    fn run(mut self) {
+    /// Plan this agent; returns what it saw of the project's folders, for the listing of unused ones.
+    fn run(mut self) -> super::folders::FolderView {
         let first_op = self.b.operations.len();
         self.check_renames();
         // Metrics first: an evaluator may refer by name to a metric this plan creates.
@@ -433,6 +441,13 @@ impl<'a> AgentPlanner<'a> {
             self.b,
             self.errors,
         );
+        super::folders::FolderView {
+            agent: self.agent,
+            project: None,
+            folders: self.have.folders.clone(),
+            used: used_folders,
+            undeclared: orphans.iter().filter_map(|e| Some((e.id?, e.spec.folder.clone()?))).collect(),
+        }
     }
 
     /// A created evaluator whose script equals that of an undeclared one is most likely that one, renamed in the

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::build::Builder;
-use super::{Action, Call, FieldChange, FieldValue, PlanError};
+use super::{Action, Call, FieldChange, FieldValue, PlanError, Unmanaged};
 use crate::model::{Address, AgentId, AgentState, Evaluator, Text};
 
 /// `path` after the folder `from` (and everything under it) moved to `to`.
@@ -228,14 +228,113 @@ pub(super) fn plan_folder_deletes(
     }
 }
 
+/// What one agent's planner saw of its project's folders, for [`list_unused`]: the platform's folders (after the
+/// planned renames), the folders in use (declared by a manifest of the project, or where a declared evaluator of
+/// this agent will be), and where this agent's undeclared evaluators are (id, folder).
+#[derive(Debug, Clone, Default)]
+pub(super) struct FolderView {
+    pub agent: AgentId,
+    pub project: Option<u64>,
+    pub folders: BTreeSet<String>,
+    pub used: BTreeSet<String>,
+    pub undeclared: Vec<(u64, String)>,
+}
+
+/// List as not managed every folder of a project that no manifest loaded uses and that this plan neither deletes
+/// nor speaks of (`prune_folders` does, in its notes): the outermost one, once per project, under the first agent
+/// of the project whose address `--target`/`--exclude` select, with how many evaluators of the agents read are in
+/// it once the plan is applied. Only the evaluators of the agents the manifests name are read, and manifests of
+/// other agents of the project may not be loaded: the note says both. Adds no read and no change.
+pub(super) fn list_unused(views: &[FolderView], selects: &dyn Fn(&Address) -> bool, b: &mut Builder) {
+    let mut projects: BTreeMap<u64, Vec<&FolderView>> = BTreeMap::new();
+    for v in views {
+        if let Some(project) = v.project {
+            projects.entry(project).or_default().push(v);
+        }
+    }
+    // Evaluators this plan deletes (one by one or with a folder) are not in any folder afterwards.
+    let deleted: BTreeSet<u64> = b
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete && matches!(c.address, Address::Evaluator { .. }))
+        .filter_map(|c| c.remote_id.as_deref().and_then(|id| id.parse().ok()))
+        .collect();
+    for (project, views) in &projects {
+        let agents: BTreeSet<AgentId> = views.iter().map(|v| v.agent).collect();
+        // Folders the plan creates, renames, deletes or notes (a folder `prune_folders` keeps) are spoken of.
+        let spoken: BTreeSet<&str> = b
+            .changes
+            .iter()
+            .map(|c| &c.address)
+            .chain(b.notes.iter().filter_map(|n| n.address.as_ref()))
+            .filter_map(|a| match a {
+                Address::Folder { agent, path } if agents.contains(agent) => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        // A folder every agent's planner saw (a rename planned for one agent hides the old path from the others).
+        let mut folders = views[0].folders.clone();
+        for v in &views[1..] {
+            folders.retain(|f| v.folders.contains(f));
+        }
+        let used: BTreeSet<&String> = views.iter().flat_map(|v| &v.used).collect();
+        let unused: Vec<&String> =
+            folders.iter().filter(|f| !used.contains(f) && !spoken.iter().any(|s| within(f, s))).collect();
+        for path in unused.iter().filter(|f| !unused.iter().any(|p| *p != **f && within(f, p))) {
+            let Some(agent) =
+                views.iter().map(|v| v.agent).find(|a| selects(&Address::Folder { agent: *a, path: (*path).clone() }))
+            else {
+                continue;
+            };
+            let subfolders = folders.iter().filter(|f| *f != *path && within(f, path)).count();
+            let inside = views
+                .iter()
+                .flat_map(|v| &v.undeclared)
+                .filter(|(id, folder)| within(folder, path) && !deleted.contains(id))
+                .count();
+            b.unmanaged.push(Unmanaged {
+                address: Address::Folder { agent, path: (*path).clone() },
+                remote_id: None,
+                note: Some(unused_note(*project, subfolders, inside, &agents)),
+            });
+        }
+    }
+}
+
+/// `no manifest here uses it; it holds 2 evaluators of agent 12 (other agents of project 1376 are not read)`.
+fn unused_note(project: u64, subfolders: usize, evaluators: usize, agents: &BTreeSet<AgentId>) -> String {
+    let what = match subfolders {
+        0 => "it".to_string(),
+        1 => "it or its subfolder".to_string(),
+        n => format!("it or its {n} subfolders"),
+    };
+    let held = match evaluators {
+        0 => "no evaluator".to_string(),
+        1 => "1 evaluator".to_string(),
+        n => format!("{n} evaluators"),
+    };
+    let ids: Vec<String> = agents.iter().map(u64::to_string).collect();
+    let of = match ids.as_slice() {
+        [one] => format!("agent {one}"),
+        [init @ .., last] => format!("agents {} and {last}", init.join(", ")),
+        [] => "no agent".to_string(),
+    };
+    let place = if subfolders == 0 { "it" } else { "they" };
+    format!(
+        "no manifest here uses {what}; {place} {} {held} of {of} (other agents of project {project} are not read)",
+        if subfolders == 0 { "holds" } else { "hold" }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::{moved, within};
 
     use std::collections::BTreeMap;
 
-    use crate::model::{AgentState, Evaluator, EvaluatorSpec, State};
+    use crate::model::{Address, AgentState, Evaluator, EvaluatorSpec, State};
     use crate::plan::{plan, Observed, PlanSettings};
+    use crate::render;
 
     fn evaluator(id: Option<u64>, name: &str, folder: Option<&str>) -> Evaluator {
         Evaluator {
@@ -274,6 +373,75 @@ mod tests {
             plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
         let changes: Vec<String> = p.changes.iter().map(|c| format!("{:?} {}", c.action, c.address)).collect();
         assert_eq!(changes, ["Delete cekura.agent[101].folder[\"Old\"]"]);
+    }
+
+    fn unmanaged_lines(desired: &State, observed: State, settings: &PlanSettings) -> Vec<String> {
+        let p = plan(desired, &Observed { state: observed, catalogs: BTreeMap::new() }, settings).unwrap();
+        p.unmanaged.iter().filter(|u| u.address.to_string().contains(".folder[")).map(render::unmanaged_line).collect()
+    }
+
+    /// Agents 101 and 202 of project 7. The platform: `Used` (declared by 202), `Old` and `Old.Deeper` (101's
+    /// undeclared evaluator 1 and 202's undeclared evaluator 2 in them), `Empty`.
+    fn project_of_two(prune_folders_101: bool) -> (State, State) {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        let mine = AgentState { agent: 101, prune: true, prune_folders: prune_folders_101, ..AgentState::default() };
+        let theirs = AgentState { agent: 202, folders: folders(&["Used"]), ..AgentState::default() };
+        let platform = |agent, evaluators| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Empty", "Old", "Old.Deeper", "Used"]),
+            evaluators,
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed = State {
+            agents: BTreeMap::from([
+                (101, platform(101, vec![evaluator(Some(1), "Made by hand", Some("Old.Deeper"))])),
+                (202, platform(202, vec![evaluator(Some(2), "Also by hand", Some("Old"))])),
+            ]),
+            ..State::default()
+        };
+        (desired, observed)
+    }
+
+    #[test]
+    fn folders_no_loaded_manifest_uses_are_listed_once_per_project_with_what_they_hold() {
+        let (desired, observed) = project_of_two(false);
+        insta::assert_debug_snapshot!(unmanaged_lines(&desired, observed.clone(), &PlanSettings::default()), @r#"
+        [
+            "cekura.agent[101].folder[\"Empty\"]: no manifest here uses it; it holds no evaluator of agents 101 and 202 (other agents of project 7 are not read)",
+            "cekura.agent[101].folder[\"Old\"]: no manifest here uses it or its subfolder; they hold 2 evaluators of agents 101 and 202 (other agents of project 7 are not read)",
+        ]
+        "#);
+
+        // With 202's manifests not loaded, its folder is not known to be used: listed, and said so.
+        let mut alone = desired.clone();
+        alone.agents.remove(&202);
+        let mut observed_alone = observed;
+        observed_alone.agents.remove(&202);
+        let lines = unmanaged_lines(&alone, observed_alone, &PlanSettings::default());
+        assert_eq!(
+            lines[2],
+            "cekura.agent[101].folder[\"Used\"]: no manifest here uses it; it holds no evaluator of agent 101 (other \
+             agents of project 7 are not read)"
+        );
+
+        // Not selected by --target/--exclude: not listed.
+        let settings = PlanSettings { excludes: vec!["Old".into()], ..PlanSettings::default() };
+        let lines = unmanaged_lines(&desired, project_of_two(false).1, &settings);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+    }
+
+    #[test]
+    fn folders_prune_folders_deletes_or_keeps_are_not_listed_again() {
+        let (desired, observed) = project_of_two(true);
+        let p =
+            plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
+        // `Empty` is deleted; `Old` is kept with a note (it holds evaluators made by hand): neither is listed.
+        let deleted: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+        assert_eq!(deleted, ["cekura.agent[101].folder[\"Empty\"]"]);
+        assert!(p.notes.iter().any(|n| n.message.starts_with("prune_folders keeps this folder")), "{:?}", p.notes);
+        assert!(!p.unmanaged.iter().any(|u| matches!(u.address, Address::Folder { .. })), "{:?}", p.unmanaged);
     }
 
     #[test]

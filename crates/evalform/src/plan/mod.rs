@@ -27,8 +27,9 @@ pub struct Plan {
     pub fingerprints: BTreeMap<String, String>,
     /// Things the reviewer must know that are not changes: a delete the platform cannot do, a skipped resource.
     pub notes: Vec<PlanNote>,
-    /// Resources on the platform, of the agents the manifests name, that no manifest declares: never changed,
-    /// listed so that nothing is hidden. They are not changes (`--detailed-exitcode` ignores them).
+    /// Resources on the platform, of the agents the manifests name, that no manifest declares (and the folders of
+    /// their projects that no manifest uses): never changed, listed so that nothing is hidden. They are not changes
+    /// (`--detailed-exitcode` ignores them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
 }

@@ -62,12 +62,14 @@ pub(crate) fn unmanaged_counts(plan: &Plan) -> String {
     let metrics = count(|a| matches!(a, Address::Metric { .. }));
     let schedules = count(|a| matches!(a, Address::Schedule { .. }));
     let cases = count(|a| matches!(a, Address::TestCase { .. }));
-    let profiles = plan.unmanaged.len() - evaluators - metrics - schedules - cases;
+    let folders = count(|a| matches!(a, Address::Folder { .. }));
+    let profiles = plan.unmanaged.len() - evaluators - metrics - schedules - cases - folders;
     let parts: Vec<String> = [
         (evaluators, "evaluator"),
         (profiles, "test profile"),
         (metrics, "metric"),
         (schedules, "schedule"),
+        (folders, "folder"),
         (cases, "test case"),
     ]
     .into_iter()
