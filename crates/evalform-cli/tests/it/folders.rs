@@ -288,3 +288,46 @@ cekura:
     let names = evaluator_names(&w);
     assert!(names.contains(&"Dental question".to_string()), "{names:?}");
 }
+
+#[test]
+fn a_folder_already_gone_when_its_deletion_lands_counts_as_done() {
+    let w = World::new();
+    w.write("suite.yaml", OWNED);
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    // Only `Refunds` (and its evaluator) is dropped from the manifests: one folder deletion.
+    let without_refunds = OWNED.replace("Orders.Tracking, Refunds]", "Orders.Tracking]").replace(
+        "    - name: Refund please\n      folder: Refunds\n      instructions: Ask for a refund of order 2.\n",
+        "",
+    );
+    w.write("suite.yaml", &without_refunds);
+    // After apply has read what the folder holds, and before its deletion lands, someone else deletes it.
+    w.sb.before_next("POST", "/test_framework/v1/scenarios/delete_folder/", |s| {
+        s.delete_folder(&serde_json::json!({"project_id": 1376, "path": "Refunds"})).unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit: 0
+    --- stdout
+    Plan: 0 to create, 0 to update, 2 to delete, in 1 API call.
+
+      - cekura.agent[12].folder["Refunds"]
+          evaluators:    ["Refund please" (id 1002)] -> (removed)
+      - cekura.agent[12].evaluator["Refund please"]
+
+    API calls:
+      1. POST /test_framework/v1/scenarios/delete_folder/        delete folder Refunds and the 1 evaluator in it
+
+    Apply complete: 1 API call done. Verified: the platform matches the manifests.
+    --- stderr
+      POST /test_framework/v1/scenarios/delete_folder/ (delete folder Refunds and the 1 evaluator in it): done
+    "#);
+    // The platform refused the deletion (no such folder); apply read the folders, found it gone, and sent nothing
+    // more: no repair round, no other write.
+    let sent: Vec<String> =
+        w.log().iter().filter(|r| r.method != "GET").map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect();
+    assert_eq!(sent, ["POST /test_framework/v1/scenarios/delete_folder/ 400"]);
+    assert_eq!(folders_of(&w), ["Orders", "Orders.Tracking"]);
+    assert_eq!(evaluator_names(&w), ["Where is my parcel", "Order status"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
