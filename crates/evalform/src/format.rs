@@ -24,8 +24,11 @@ mod tests;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormattedFile {
     pub path: PathBuf,
+    /// The texts, without the byte order mark the file may start with (the loader drops it).
     pub before: String,
     pub after: String,
+    /// Whether the file starts with a UTF-8 byte order mark: [`write`] keeps it.
+    pub bom: bool,
 }
 
 impl FormattedFile {
@@ -104,16 +107,32 @@ pub fn format_manifests(paths: &[PathBuf], opts: &LoadOptions) -> FormatReport {
     let refused = check_meaning(&before, &formatted, opts);
     for (b, a) in before.into_iter().zip(formatted) {
         if refused.iter().all(|e| e.path() != a.path) {
-            report.files.push(FormattedFile { path: a.path, before: b.text, after: a.text });
+            let bom = starts_with_bom(&a.path);
+            report.files.push(FormattedFile { path: a.path, before: b.text, after: a.text, bom });
         }
     }
     report.refused.extend(refused);
     report
 }
 
-/// Write one formatted file in place, atomically.
+/// The UTF-8 byte order mark some editors (Notepad, Visual Studio) put at the start of a file.
+const BOM: &str = "\u{feff}";
+
+/// Whether the file at `path` starts with a UTF-8 byte order mark. The loader drops the mark from the text it
+/// reads, so it is looked for in the file itself; a file that cannot be read now has none to keep.
+fn starts_with_bom(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 3];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == BOM.as_bytes()
+}
+
+/// Write one formatted file in place, atomically. A file that started with a byte order mark keeps it.
 pub fn write(file: &FormattedFile) -> Result<(), WriteError> {
-    write_atomic(&file.path, file.after.as_bytes())
+    if file.bom {
+        write_atomic(&file.path, format!("{BOM}{}", file.after).as_bytes())
+    } else {
+        write_atomic(&file.path, file.after.as_bytes())
+    }
 }
 
 /// The guard: which of the `after` texts (the formatted `before`, pair by pair) would not mean the same. Each

@@ -248,3 +248,37 @@ fn hostile_files_never_panic_and_are_left_alone_unless_they_load() {
         }
     }
 }
+
+#[test]
+fn a_file_with_a_byte_order_mark_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let bom = "\u{feff}";
+    std::fs::write(dir.path().join("a.yaml"), format!("{bom}{MESSY}")).unwrap();
+    // One agent per file: a name declared twice for one agent is a problem.
+    let other = |agent: &str| MESSY.replace("agent: 12", agent);
+    std::fs::write(dir.path().join("crlf.yaml"), format!("{bom}{}", other("agent: 13").replace('\n', "\r\n"))).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), other("agent: 14")).unwrap();
+    let out = fmt(dir.path(), &[]);
+    insta::assert_snapshot!(out.snapshot(), @r"
+    exit: 0
+    --- stdout
+    --- stderr
+    formatted a.yaml
+    formatted b.yaml
+    formatted crlf.yaml
+    3 files formatted
+    ");
+    let a = read(dir.path(), "a.yaml");
+    let b = read(dir.path(), "b.yaml");
+    assert_eq!(a.replace("agent: 12", "agent: 14"), format!("{bom}{b}"), "the mark is kept, the rest as without it");
+    let crlf = read(dir.path(), "crlf.yaml").replace("agent: 13", "agent: 14");
+    assert_eq!(crlf, format!("{bom}{}", b.replace('\n', "\r\n")));
+    assert!(!b.starts_with(bom), "a file without the mark gets none");
+    let again = fmt(dir.path(), &["--check"]);
+    insta::assert_snapshot!(again.snapshot(), @r"
+    exit: 0
+    --- stdout
+    --- stderr
+    3 files already formatted
+    ");
+}
