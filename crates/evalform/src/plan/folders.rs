@@ -245,7 +245,7 @@ pub(super) struct FolderView {
 /// List as not managed every folder of a project that no manifest loaded uses and that this plan neither deletes
 /// nor speaks of (`prune_folders` does, in its notes): the outermost one, once per project, under the first agent
 /// of the project whose address `--target`/`--exclude` select, with how many evaluators of the agents read are in
-/// it once the plan is applied. Only the evaluators of the agents the manifests name are read, and manifests of
+/// it once the plan is applied; a folder that holds none of them is left out. Only the evaluators of the agents the manifests name are read, and manifests of
 /// other agents of the project may not be loaded: the note says both. Adds no read and no change.
 pub(super) fn list_unused(views: &[FolderView], selects: &dyn Fn(&Address) -> bool, b: &mut Builder) {
     let mut projects: BTreeMap<u64, Vec<&FolderView>> = BTreeMap::new();
@@ -294,6 +294,12 @@ pub(super) fn list_unused(views: &[FolderView], selects: &dyn Fn(&Address) -> bo
                 .flat_map(|v| &v.undeclared)
                 .filter(|(id, folder)| within(folder, path) && !deleted.contains(id))
                 .count();
+            // A folder that holds none of the read agents' evaluators is, as far as this plan can tell, another
+            // agent's (their evaluators are not read): listing every such folder made each plan of one agent
+            // repeat its neighbours' folders. It changes nothing here; `prune_folders` still deletes it when empty.
+            if inside == 0 {
+                continue;
+            }
             b.unmanaged.push(Unmanaged {
                 address: Address::Folder { agent, path: (*path).clone() },
                 remote_id: None,
@@ -311,7 +317,6 @@ fn unused_note(project: u64, subfolders: usize, evaluators: usize, agents: &BTre
         n => format!("it or its {n} subfolders"),
     };
     let held = match evaluators {
-        0 => "no evaluator".to_string(),
         1 => "1 evaluator".to_string(),
         n => format!("{n} evaluators"),
     };
@@ -409,29 +414,31 @@ mod tests {
     #[test]
     fn folders_no_loaded_manifest_uses_are_listed_once_per_project_with_what_they_hold() {
         let (desired, observed) = project_of_two(false);
+        // `Empty` holds none of the read agents' evaluators: as far as the plan can tell it is another agent's, and
+        // it is not listed.
         insta::assert_debug_snapshot!(unmanaged_lines(&desired, observed.clone(), &PlanSettings::default()), @r#"
         [
-            "cekura.agent[101].folder[\"Empty\"]: no manifest here uses it; it holds no evaluator of agents 101 and 202 (other agents of project 7 are not read)",
             "cekura.agent[101].folder[\"Old\"]: no manifest here uses it or its subfolder; they hold 2 evaluators of agents 101 and 202 (other agents of project 7 are not read)",
         ]
         "#);
 
-        // With 202's manifests not loaded, its folder is not known to be used: listed, and said so.
+        // With 202's manifests not loaded, its folder `Used` holds no evaluator of 101: a plan of 101 alone does not
+        // list its neighbour's folders.
         let mut alone = desired.clone();
         alone.agents.remove(&202);
         let mut observed_alone = observed;
         observed_alone.agents.remove(&202);
         let lines = unmanaged_lines(&alone, observed_alone, &PlanSettings::default());
         assert_eq!(
-            lines[2],
-            "cekura.agent[101].folder[\"Used\"]: no manifest here uses it; it holds no evaluator of agent 101 (other \
-             agents of project 7 are not read)"
+            lines,
+            ["cekura.agent[101].folder[\"Old\"]: no manifest here uses it or its subfolder; they hold 1 evaluator of \
+              agent 101 (other agents of project 7 are not read)"]
         );
 
         // Not selected by --target/--exclude: not listed.
         let settings = PlanSettings { excludes: vec!["Old".into()], ..PlanSettings::default() };
         let lines = unmanaged_lines(&desired, project_of_two(false).1, &settings);
-        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines.is_empty(), "{lines:?}");
     }
 
     #[test]
