@@ -151,11 +151,16 @@ pub async fn start(client: &TelaClient, targets: &PromptTargets) -> Result<Start
             Err(e) => return Err(fail(started, e)),
         };
         started.execution = reply.execution_id.filter(|e| !e.is_empty());
-        let by_case: BTreeMap<&str, &str> =
-            reply.test_case_ids.iter().map(String::as_str).zip(reply.generation_ids.iter().map(String::as_str)).collect();
+        let by_case: BTreeMap<&str, &str> = reply
+            .test_case_ids
+            .iter()
+            .map(String::as_str)
+            .zip(reply.generation_ids.iter().map(String::as_str))
+            .collect();
         for target in &targets.cases {
             let generation = by_case.get(target.id.as_str()).map(|g| g.to_string());
-            let not_started = generation.is_none().then(|| "Tela skipped it: a generation was already in progress".into());
+            let not_started =
+                generation.is_none().then(|| "Tela skipped it: a generation was already in progress".into());
             started.cases.push(StartedCase { target: target.clone(), generation, not_started });
         }
         return Ok(started);
@@ -224,13 +229,19 @@ pub async fn wait(
                     }
                     last.insert(g.id.clone(), g);
                 }
-                let done = wanted.keys().all(|id| last.get(*id).and_then(|g| g.status.as_deref()).is_some_and(is_final));
+                let done =
+                    wanted.keys().all(|id| last.get(*id).and_then(|g| g.status.as_deref()).is_some_and(is_final));
                 if done {
                     return Ok(last);
                 }
             }
             Err(source) if !poll_may_retry(&source) || failures + 1 >= settings.max_failed_polls => {
-                return Err(TelaWaitError::Poll { prompt: started.prompt.clone(), attempts: failures + 1, last, source });
+                return Err(TelaWaitError::Poll {
+                    prompt: started.prompt.clone(),
+                    attempts: failures + 1,
+                    last,
+                    source,
+                });
             }
             Err(err) => {
                 failures += 1;
@@ -357,10 +368,9 @@ fn read_generation(id: &str, g: &wire::Generation, reason: Option<&str>) -> Opti
     let explanation = text(evaluation.and_then(|e| e.get("explanation")));
     match passed {
         Some(true) => None,
-        Some(false) => Some(RunFailure {
-            metric: Some("Expected output".into()),
-            ..failure(Some(id), "completed", explanation)
-        }),
+        Some(false) => {
+            Some(RunFailure { metric: Some("Expected output".into()), ..failure(Some(id), "completed", explanation) })
+        }
         None => Some(failure(Some(id), "unevaluated", Some("Tela reported no evaluation for this generation".into()))),
     }
 }
