@@ -1,5 +1,5 @@
 //! `evalform run` of Tela test cases end to end (issue 18): a prompt's test cases started in one `run-all`, waited
-//! for through `includeGenerations`, and reported with the Cekura runs (text, JUnit, Markdown); a failing and a
+//! for through `includeGenerations`, and reported with the Cekura runs (text, JSON, JUnit, Markdown); a failing and a
 //! crashing case; `--name` (one `run` per case) and `--tags` (test cases have none); `--no-wait`; a test case not on
 //! the platform; a start that Tela refuses, never resent.
 
@@ -216,6 +216,12 @@ async fn junit_and_markdown_report_tela_cases_beside_cekura_runs() {
     | ✅ | Late order | prompt 5f0c2a4e-0000-4000-8000-000000000001 | 1/1 |  |  |
     --- stderr
     "#));
+    let json = run_cmd(&sb, dir.path(), &["--format", "json", "--quiet"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON report");
+    let tela = &report["results"][1];
+    assert_eq!((&tela["prompt"], tela.get("agent"), tela.get("result_id")), (&json!(PROMPT), None, None));
+    assert_eq!(tela["evaluators"][1]["test_case_id"], "tc-refund");
+    assert!(tela["evaluators"][1]["failures"][0]["generation_id"].is_string());
     sb.shutdown().await;
 }
 
