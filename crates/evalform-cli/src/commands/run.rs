@@ -218,8 +218,8 @@ async fn wait_all(
     let progress = |line: String| p.status(&line);
     let mut results = Vec::new();
     let mut unfinished = Vec::new();
-    for (agent, result_id) in started.iter().filter(|_| client.is_some()) {
-        let Some(client) = client else { break };
+    let cekura = client.map(|c| started.iter().map(move |s| (c, s))).into_iter().flatten();
+    for (client, (agent, result_id)) in cekura {
         let began = Instant::now();
         let waiting = p.spinner(&format!("result {result_id} (agent {}): waiting", agent.agent));
         let on_status = |status: &str| {
