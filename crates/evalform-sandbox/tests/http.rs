@@ -1118,17 +1118,64 @@ async fn tela_test_cases_run_abort_and_run_all() {
         s.insert_test_case("a", json!({"promptId": PROMPT, "title": "A"})).unwrap();
         s.insert_test_case("b", json!({"promptId": PROMPT, "title": "B"})).unwrap();
     });
-    let (s, run) = c.tela(Method::POST, "/test-case/a/run", None).await;
-    assert_eq!((s, &run["success"]), (200, &json!(true)));
+    let (s, run) = c.tela(Method::POST, "/test-case/a/run", Some(json!({}))).await;
+    assert_eq!((s, &run["success"], &run["testCaseId"]), (200, &json!(true), &json!("a")));
     let (_, again) = c.tela(Method::POST, "/test-case/a/run", None).await;
-    assert_eq!(again["success"], false, "a generation is already in progress");
+    assert_eq!((&again["success"], &again["generationId"]), (&json!(false), &run["generationId"]), "in progress");
     let (_, all) = c.tela(Method::POST, "/test-case/run-all", Some(json!({"testCaseIds": ["a", "b"]}))).await;
-    assert_eq!((all["started"].as_array().map(Vec::len), &all["skipped"]), (Some(1), &json!(["a"])));
+    assert_eq!(all["testCaseIds"], json!(["b"]), "a is skipped: it is running");
+    assert_eq!(all["generationIds"].as_array().map(Vec::len), Some(1));
+    assert_ne!(all["executionId"], "");
+    let (_, none) = c.tela(Method::POST, "/test-case/run-all", Some(json!({"promptId": PROMPT}))).await;
+    assert_eq!((&none["executionId"], &none["testCaseIds"]), (&json!(""), &json!([])), "both already running");
     let (_, aborted) = c.tela(Method::POST, "/test-case/a/abort", None).await;
-    assert_eq!(aborted["success"], true);
+    assert_eq!((&aborted["success"], &aborted["abortedGenerationIds"]), (&json!(true), &json!([run["generationId"]])));
     let (_, nothing) = c.tela(Method::POST, "/test-case/a/abort", None).await;
-    assert_eq!(nothing["success"], false);
+    assert_eq!((&nothing["success"], &nothing["message"]), (&json!(true), &json!("No generation was running.")));
+    let (_, read) = c.tela(Method::GET, "/test-case/a?includeGenerations=true", None).await;
+    assert_eq!(read["generations"][0]["status"], "aborted");
     assert_eq!(c.tela(Method::POST, "/test-case/zzz/run", None).await.0, 404);
+    let bad = c.tela(Method::POST, "/test-case/b/run", Some(json!({"promptVersionId": 7}))).await;
+    assert_eq!(bad.0, 400);
+    let filters = c.tela(Method::POST, "/test-case/run-all", Some(json!({"promptId": PROMPT, "filters": {}}))).await;
+    assert_eq!(filters.0, 400, "filters are not modelled");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn tela_generations_end_as_the_title_says_and_are_polled_through_include_generations() {
+    let (sb, c) = start().await;
+    sb.with_state(|s| {
+        for (id, title) in [("p", "Passes"), ("f", "Should fail"), ("x", "Crash here"), ("s", "Stuck forever")] {
+            s.insert_test_case(id, json!({"promptId": PROMPT, "title": title, "expectedOutput": "ok"})).unwrap();
+        }
+    });
+    let (s, all) = c.tela(Method::POST, "/test-case/run-all", Some(json!({"promptId": PROMPT}))).await;
+    assert_eq!((s, all["testCaseIds"].as_array().map(Vec::len)), (200, Some(4)));
+    let list = format!("/test-case?promptId={PROMPT}&includeGenerations=true");
+    let statuses = |v: &Value| -> Vec<(String, Value)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["title"].as_str().unwrap().to_string(), t["generations"][0]["status"].clone()))
+            .collect()
+    };
+    let (_, plain) = c.tela(Method::GET, &format!("/test-case?promptId={PROMPT}"), None).await;
+    assert!(plain[0].get("generations").is_none(), "only with includeGenerations, and not counted as a poll");
+    let first = c.tela(Method::GET, &list, None).await.1;
+    assert!(statuses(&first).iter().all(|(_, s)| s == "running"), "{first}");
+    let second = c.tela(Method::GET, &list, None).await.1;
+    let by_title: std::collections::BTreeMap<String, Value> = statuses(&second).into_iter().collect();
+    assert_eq!(by_title["Passes"], "completed");
+    assert_eq!(by_title["Should fail"], "completed");
+    assert_eq!(by_title["Crash here"], "failed");
+    assert_eq!(by_title["Stuck forever"], "running");
+    let gen = |title: &str| {
+        second.as_array().unwrap().iter().find(|t| t["title"] == title).unwrap()["generations"][0].clone()
+    };
+    assert_eq!(gen("Passes")["evaluation"]["passed"], true);
+    assert_eq!(gen("Should fail")["evaluation"]["passed"], false);
+    assert!(gen("Should fail")["evaluation"]["explanation"].as_str().unwrap().contains("marked to fail"));
     sb.shutdown().await;
 }
 

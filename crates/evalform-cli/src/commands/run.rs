@@ -1,8 +1,9 @@
-//! `evalform run`: start runs of the declared evaluators, wait for their results, report, and exit 1 unless the
-//! set met `--min-success-rate`.
+//! `evalform run`: start runs of the declared evaluators and Tela test cases, wait for their results, report, and
+//! exit 1 unless the set met `--min-success-rate`.
 //!
 //! Progress (started, status changes) goes to stderr, the report to stdout. A run set that was started is always
-//! named by its result id, also when waiting ends in an error, so the user can look at it later.
+//! named by its result id (a Tela test case by its generation), also when waiting ends in an error, so the user can
+//! look at it later. Ctrl-C while waiting aborts the Tela test cases this run started.
 
 use std::time::{Duration, Instant};
 
@@ -22,12 +23,47 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
         return Ok(Outcome::Failure);
     };
     crate::project::announce(p, &manifests.state);
-    let client = crate::connect::cekura_client(&args.remote, global.parallelism)?;
+    let state = &manifests.state;
     let progress = |line: String| p.status(&line);
 
-    let remote = runner::list_declared_agents(&client, &manifests.state).await?;
-    let agents = runner::select(&manifests.state, &remote, &selection).map_err(select_error)?;
-    warn_of_differences(p, &client, &manifests.state, &agents).await;
+    // Cekura evaluators, then Tela test cases; each platform is contacted only when the manifests declare
+    // something of it.
+    let mut agents = Vec::new();
+    let mut cekura = None;
+    if state.agents.values().any(|a| !a.evaluators.is_empty()) {
+        let client = crate::connect::cekura_client(&args.remote, global.parallelism)?;
+        let remote = runner::list_declared_agents(&client, state).await?;
+        match runner::select(state, &remote, &selection) {
+            Ok(selected) => agents = selected,
+            Err(SelectError::NothingSelected { .. }) => {}
+            Err(e) => return Err(select_error(e)),
+        }
+        cekura = Some(client);
+    }
+    let mut prompts = Vec::new();
+    let mut tela = None;
+    if state.prompts.values().any(|p| !p.test_cases.is_empty()) {
+        let client = crate::connect::tela_client(&args.remote, global.parallelism)?;
+        let remote = runner::tela::list_declared_prompts(&client, state).await?;
+        prompts = runner::tela::select_test_cases(state, &remote, &selection).map_err(missing_test_cases)?;
+        tela = Some(client);
+    }
+    if agents.is_empty() && prompts.is_empty() {
+        if tela.is_none() {
+            return Err(select_error(SelectError::NothingSelected { selection: selection.describe() }));
+        }
+        return Err(CliError::new(format!(
+            "no declared evaluator or Tela test case matches {}",
+            selection.describe().replace("all declared evaluators", "the selection")
+        ))
+        .hint(
+            "check the filters against the manifests' tags, folders and names (Tela test cases have no tags or \
+             folders; --name matches their title)",
+        ));
+    }
+    if let (Some(client), false) = (&cekura, agents.is_empty()) {
+        warn_of_differences(p, client, state, &agents).await;
+    }
 
     let overrides = RunOverrides {
         frequency: args.frequency,
@@ -36,25 +72,62 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
         name: Some("evalform run".into()),
     };
     let mut started = Vec::new();
-    for agent in &agents {
-        let body = runner::start_body(agent, &overrides);
-        let reply = client.run_scenarios(&body).await.map_err(|e| start_error(e, agent.agent, &started))?;
-        progress(format!(
-            "started result {} for agent {}: {} evaluator{}",
-            reply.id,
-            agent.agent,
-            agent.targets.len(),
-            if agent.targets.len() == 1 { "" } else { "s" }
-        ));
-        started.push((agent, reply.id));
+    if let Some(client) = &cekura {
+        for agent in &agents {
+            let body = runner::start_body(agent, &overrides);
+            let reply = client.run_scenarios(&body).await.map_err(|e| start_error(e, agent.agent, &started))?;
+            progress(format!(
+                "started result {} for agent {}: {} evaluator{}",
+                reply.id,
+                agent.agent,
+                agent.targets.len(),
+                if agent.targets.len() == 1 { "" } else { "s" }
+            ));
+            started.push((agent, reply.id));
+        }
+    }
+    let mut tela_started = Vec::new();
+    if let Some(client) = &tela {
+        for prompt in &prompts {
+            let begun =
+                runner::tela::start(client, prompt).await.map_err(|e| tela_start_error(e, &started, &tela_started))?;
+            let n = begun.generations().count();
+            let how = if begun.execution.is_some() { "run-all" } else { "one run each" };
+            progress(format!("started {n} test case{} of Tela prompt {} ({how})", plural(n), prompt.prompt));
+            for case in begun.cases.iter().filter(|c| c.generation.is_none()) {
+                p.warn(&format!(
+                    "warning: test case {:?} of Tela prompt {} was not started: {}",
+                    case.target.title,
+                    prompt.prompt,
+                    case.not_started.as_deref().unwrap_or("no generation")
+                ));
+            }
+            tela_started.push(begun);
+        }
     }
 
     if args.no_wait {
-        print_started(p, &started, args.report.format);
+        print_started(p, &started, &tela_started, args.report.format);
         return Ok(Outcome::Success);
     }
 
-    wait_and_report(p, &client, &started, &args.report).await
+    let tela_runs = tela.as_ref().map(|client| TelaRuns { client, started: tela_started });
+    wait_and_report(p, cekura.as_ref(), &started, tela_runs, &args.report).await
+}
+
+/// The Tela test cases a run started, to wait for (and to abort on Ctrl-C).
+#[derive(Debug)]
+pub struct TelaRuns<'a> {
+    pub client: &'a evalform::tela::TelaClient,
+    pub started: Vec<runner::tela::StartedPrompt>,
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// `--min-success-rate` is a share.
@@ -68,19 +141,85 @@ pub fn check_report_args(args: &ReportArgs) -> Result<(), CliError> {
 
 /// Wait for every started result (one deadline for all of them), report them as one run in `format`, and end
 /// as the contract says: 1 unless the set met `min_success_rate`; an error naming every result that did not end.
+/// Tela test cases, when a run started some, are waited for after the Cekura results and reported with them.
+/// Ctrl-C while waiting aborts the started Tela test cases (Cekura has no cancel: its results are named).
 pub async fn wait_and_report(
     p: &Printer,
-    client: &evalform::cekura::CekuraClient,
+    client: Option<&evalform::cekura::CekuraClient>,
     started: &[(&runner::AgentTargets, u64)],
+    tela: Option<TelaRuns<'_>>,
     args: &ReportArgs,
 ) -> Result<Outcome, CliError> {
     let (min_success_rate, format) = (args.min_success_rate, args.format);
-    let progress = |line: String| p.status(&line);
     let poll = crate::env::poll_settings(Duration::from_secs(args.timeout));
     let deadline = Instant::now() + poll.timeout;
+    let waiting = wait_all(p, client, started, tela.as_ref(), deadline, &poll);
+    let (results, unfinished, tela_unfinished) = match &tela {
+        Some(runs) if runs.started.iter().any(|s| s.generations().next().is_some()) => tokio::select! {
+            done = waiting => done,
+            _ = tokio::signal::ctrl_c() => return Err(interrupted(p, runs, started).await),
+        },
+        _ => waiting.await,
+    };
+
+    let report = RunReport::new(results, min_success_rate);
+    let text = match format {
+        RunFormat::Text => report::text(&report),
+        RunFormat::Json => report::json(&report),
+        RunFormat::Junit => report::junit(&report),
+        RunFormat::Markdown => report::markdown(&report),
+    };
+    p.data(&text);
+    if let Some(first) = unfinished.first() {
+        let mut err = CliError::from_error(first);
+        for more in &unfinished[1..] {
+            err = err.cause(more.to_string());
+        }
+        for more in &tela_unfinished {
+            err = err.cause(more.to_string());
+        }
+        let ids: Vec<u64> = unfinished.iter().map(WaitError::result_id).collect();
+        let (which, path) = match ids.as_slice() {
+            [one] => (format!("result {one}"), format!("{one}")),
+            many => {
+                let list: Vec<String> = many.iter().map(u64::to_string).collect();
+                (format!("results {}", list.join(", ")), "ID".to_string())
+            }
+        };
+        return Err(err.hint(format!(
+            "the runs go on without evalform: look at {which} later on the Cekura dashboard or at \
+             GET /test_framework/v2/results/{path}/"
+        )));
+    }
+    if let Some(first) = tela_unfinished.first() {
+        let mut err = CliError::from_error(first);
+        for more in &tela_unfinished[1..] {
+            err = err.cause(more.to_string());
+        }
+        return Err(err.hint(
+            "the test cases go on running without evalform: look at them in Tela, or stop them with \
+             POST /test-case/{id}/abort",
+        ));
+    }
+    Ok(if report.passed { Outcome::Success } else { Outcome::Failure })
+}
+
+type Waited = (Vec<runner::AgentResult>, Vec<WaitError>, Vec<runner::tela::TelaWaitError>);
+
+/// Wait for the Cekura results, then for the Tela test cases, against one deadline.
+async fn wait_all(
+    p: &Printer,
+    client: Option<&evalform::cekura::CekuraClient>,
+    started: &[(&runner::AgentTargets, u64)],
+    tela: Option<&TelaRuns<'_>>,
+    deadline: Instant,
+    poll: &runner::PollSettings,
+) -> Waited {
+    let progress = |line: String| p.status(&line);
     let mut results = Vec::new();
     let mut unfinished = Vec::new();
-    for (agent, result_id) in started {
+    let cekura = client.map(|c| started.iter().map(move |s| (c, s))).into_iter().flatten();
+    for (client, (agent, result_id)) in cekura {
         let began = Instant::now();
         let waiting = p.spinner(&format!("result {result_id} (agent {}): waiting", agent.agent));
         let on_status = |status: &str| {
@@ -91,7 +230,7 @@ pub async fn wait_and_report(
                 progress(line);
             }
         };
-        let waited = runner::wait_for_result(client, agent.agent, *result_id, deadline, &poll, &on_status).await;
+        let waited = runner::wait_for_result(client, agent.agent, *result_id, deadline, poll, &on_status).await;
         drop(waiting);
         match waited {
             Ok(result) => {
@@ -112,48 +251,139 @@ pub async fn wait_and_report(
             }
         }
     }
-
-    let report = RunReport::new(results, min_success_rate);
-    let text = match format {
-        RunFormat::Text => report::text(&report),
-        RunFormat::Json => report::json(&report),
-        RunFormat::Junit => report::junit(&report),
-        RunFormat::Markdown => report::markdown(&report),
-    };
-    p.data(&text);
-    if let Some(first) = unfinished.first() {
-        let mut err = CliError::from_error(first);
-        for more in &unfinished[1..] {
-            err = err.cause(more.to_string());
-        }
-        let ids: Vec<u64> = unfinished.iter().map(WaitError::result_id).collect();
-        let (which, path) = match ids.as_slice() {
-            [one] => (format!("result {one}"), format!("{one}")),
-            many => {
-                let list: Vec<String> = many.iter().map(u64::to_string).collect();
-                (format!("results {}", list.join(", ")), "ID".to_string())
+    let mut tela_unfinished = Vec::new();
+    for (runs, prompt) in tela.iter().flat_map(|t| t.started.iter().map(move |s| (t, s))) {
+        let began = Instant::now();
+        let waiting = p.spinner(&format!("Tela prompt {}: waiting", prompt.prompt));
+        let on_status = |title: &str, status: &str| {
+            let line = format!("Tela prompt {}, test case {title:?}: {status}", prompt.prompt);
+            if waiting.is_active() {
+                waiting.set_message(&line);
+            } else {
+                progress(line);
             }
         };
-        return Err(err.hint(format!(
-            "the runs go on without evalform: look at {which} later on the Cekura dashboard or at \
-             GET /test_framework/v2/results/{path}/"
-        )));
+        let waited = runner::tela::wait(runs.client, prompt, deadline, poll, &on_status).await;
+        drop(waiting);
+        let elapsed = began.elapsed().as_secs_f64();
+        let result = match waited {
+            Ok(generations) => runner::tela::read(prompt, &generations, None, elapsed),
+            Err(err) => {
+                let (last, reason) = match &err {
+                    runner::tela::TelaWaitError::TimedOut { last, .. } => (last.clone(), "did not end in time"),
+                    runner::tela::TelaWaitError::Poll { last, .. } => (last.clone(), "could not be read"),
+                };
+                tela_unfinished.push(err);
+                runner::tela::read(prompt, &last, Some(reason), elapsed)
+            }
+        };
+        progress(format!("Tela prompt {}: {}", prompt.prompt, result.status));
+        results.push(result);
     }
-    Ok(if report.passed { Outcome::Success } else { Outcome::Failure })
+    (results, unfinished, tela_unfinished)
 }
 
-fn print_started(p: &Printer, started: &[(&runner::AgentTargets, u64)], format: RunFormat) {
+/// Ctrl-C: abort every started Tela test case (once each), say which were aborted and which could not be, and
+/// name the Cekura results that go on (Cekura's API has no cancel).
+async fn interrupted(p: &Printer, tela: &TelaRuns<'_>, started: &[(&runner::AgentTargets, u64)]) -> CliError {
+    let mut err = CliError::new("interrupted: stopped waiting");
+    for prompt in &tela.started {
+        let failed = runner::tela::abort(tela.client, prompt).await;
+        for (case, _) in prompt.generations() {
+            match failed.iter().find(|(id, _)| *id == case.target.id) {
+                None => p.status(&format!(
+                    "abort sent: test case {:?} of Tela prompt {} (generation {})",
+                    case.target.title,
+                    prompt.prompt,
+                    case.generation.as_deref().unwrap_or("?")
+                )),
+                Some((_, e)) => {
+                    err = err.cause(format!(
+                        "test case {:?} (id {}) of Tela prompt {} could not be aborted and may still be running: {e}",
+                        case.target.title, case.target.id, prompt.prompt
+                    ))
+                }
+            }
+        }
+    }
+    if !started.is_empty() {
+        let ids: Vec<String> = started.iter().map(|(a, id)| format!("{id} (agent {})", a.agent)).collect();
+        err = err.hint(format!("Cekura has no cancel: result {} goes on running", ids.join(", ")));
+    }
+    err
+}
+
+fn print_started(
+    p: &Printer,
+    started: &[(&runner::AgentTargets, u64)],
+    tela: &[runner::tela::StartedPrompt],
+    format: RunFormat,
+) {
     if format == RunFormat::Json {
-        let items: Vec<serde_json::Value> = started
+        let mut items: Vec<serde_json::Value> = started
             .iter()
             .map(|(a, id)| serde_json::json!({ "agent": a.agent, "result_id": id, "evaluators": a.targets }))
             .collect();
+        for prompt in tela {
+            let cases: Vec<serde_json::Value> = prompt
+                .cases
+                .iter()
+                .map(|c| serde_json::json!({ "test_case_id": c.target.id, "title": c.target.title, "generation_id": c.generation }))
+                .collect();
+            items.push(serde_json::json!({ "prompt": prompt.prompt, "test_cases": cases }));
+        }
         p.data_line(&serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into()));
     } else {
         for (a, id) in started {
             p.data_line(&format!("agent {}: result {id}", a.agent));
         }
+        for prompt in tela {
+            for c in &prompt.cases {
+                let g = c.generation.as_deref().map(|g| format!("generation {g}")).unwrap_or("not started".into());
+                p.data_line(&format!("prompt {}: test case {:?}: {g}", prompt.prompt, c.target.title));
+            }
+        }
     }
+}
+
+/// Selected Tela test cases that the platform does not have.
+fn missing_test_cases(missing: Vec<runner::tela::MissingCase>) -> CliError {
+    let n = missing.len();
+    let mut out = CliError::new(format!(
+        "{n} selected Tela test case{} not on the platform",
+        if n == 1 { " is" } else { "s are" }
+    ));
+    for m in &missing {
+        out = out.cause(m.describe());
+    }
+    out.hint("run `evalform apply` first, so that Tela has every test case the manifests declare")
+}
+
+/// Starting a prompt's test cases failed. Never resent: say what may have started, and what did.
+fn tela_start_error(
+    err: runner::tela::StartError,
+    started: &[(&runner::AgentTargets, u64)],
+    tela: &[runner::tela::StartedPrompt],
+) -> CliError {
+    let unknown = err.source.is_outcome_unknown();
+    let mut out = CliError::from_error(&err);
+    if unknown {
+        out = out.hint(
+            "the test cases may have started anyway; look at them in Tela before running again (evalform does not resend a run)",
+        );
+    } else if let Some(h) = api_hint(&err.source) {
+        out = out.hint(h);
+    }
+    let mut already: Vec<String> = started.iter().map(|(a, id)| format!("result {id} (agent {})", a.agent)).collect();
+    for prompt in tela.iter().chain(std::iter::once(&err.started)) {
+        for (case, g) in prompt.generations() {
+            already.push(format!("test case {:?} of prompt {} (generation {g})", case.target.title, prompt.prompt));
+        }
+    }
+    if !already.is_empty() {
+        out = out.hint(format!("already started: {}", already.join(", ")));
+    }
+    out
 }
 
 fn select_error(err: SelectError) -> CliError {

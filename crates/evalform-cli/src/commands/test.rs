@@ -138,7 +138,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Out
     }
     let started: Vec<(&AgentTargets, u64)> =
         specs.iter().zip(&started_ids).map(|((_, targets), id)| (targets, *id)).collect();
-    super::run::wait_and_report(p, &client, &started, &args.report).await
+    super::run::wait_and_report(p, Some(&client), &started, None, &args.report).await
 }
 
 /// The agent's project and its catalog (metrics and personalities), to send names as ids.

@@ -37,6 +37,7 @@ mod ship;
 mod show;
 mod suggest;
 mod tela;
+mod tela_run;
 mod terminal;
 mod test_cmd;
 mod vendor;

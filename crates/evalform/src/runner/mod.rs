@@ -1,4 +1,4 @@
-//! `evalform run` as a library: choose the declared evaluators a run covers ([`select`]), start one run set per
+//! `evalform run` as a library: choose the declared evaluators a run covers ([`select`]; Tela test cases: [`tela`]), start one run set per
 //! agent and wait for it with backoff ([`wait`]), read the platform's result the way the platform means it
 //! ([`outcome`]), and render the verdict as text, JSON, JUnit XML or Markdown ([`report`]).
 //!
@@ -9,6 +9,7 @@
 pub mod outcome;
 pub mod report;
 pub mod select;
+pub mod tela;
 pub mod wait;
 
 pub use outcome::{AgentResult, EvaluatorResult, RunFailure, RunReport, Verdict};

@@ -28,10 +28,16 @@ pub struct RunReport {
     pub results: Vec<AgentResult>,
 }
 
-/// One agent's run set (one `run_scenarios` call, one result).
+/// One agent's run set (one `run_scenarios` call, one result), or the runs of one Tela prompt's test cases (then
+/// `prompt` is set, and `agent` and `result_id` are 0 and left out of JSON).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentResult {
+    #[serde(skip_serializing_if = "is_zero")]
     pub agent: u64,
+    /// The Tela prompt whose test cases ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub result_id: u64,
     /// The result's final status.
     pub status: String,
@@ -42,9 +48,26 @@ pub struct AgentResult {
     pub evaluators: Vec<EvaluatorResult>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl AgentResult {
+    /// `agent 101` or `prompt 5f0c…`, for reports.
+    pub fn label(&self) -> String {
+        match &self.prompt {
+            Some(p) => format!("prompt {p}"),
+            None => format!("agent {}", self.agent),
+        }
+    }
+}
+
+/// One evaluator's runs, or one Tela test case's run (then `test_case_id` is set and `id` is 0).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EvaluatorResult {
     pub id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_case_id: Option<String>,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -69,6 +92,9 @@ pub enum Verdict {
 pub struct RunFailure {
     /// `None` when the platform reported no run for the evaluator.
     pub run_id: Option<u64>,
+    /// The Tela generation (run) of a test case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<String>,
     pub status: String,
     /// The first failing metric (or `Expected outcome`), when the platform names one.
     pub metric: Option<String>,
@@ -78,12 +104,16 @@ pub struct RunFailure {
 impl RunFailure {
     /// `run 1008 failed on Call success: the caller hung up` / `run 1009 ended timeout`.
     pub fn describe(&self) -> String {
-        let run = self.run_id.map(|id| format!("run {id}")).unwrap_or_else(|| "no run".into());
+        let run = match (&self.generation_id, self.run_id) {
+            (Some(g), _) => format!("generation {g}"),
+            (None, Some(id)) => format!("run {id}"),
+            (None, None) => "no run".into(),
+        };
         if self.status != "completed" {
-            return match (self.run_id, &self.explanation) {
-                (Some(_), _) => format!("{run} ended {}", self.status),
-                (None, Some(why)) => why.clone(),
-                (None, None) => "the platform reported no run for this evaluator".into(),
+            return match (self.run_id.is_some() || self.generation_id.is_some(), &self.explanation) {
+                (true, _) => format!("{run} ended {}", self.status),
+                (false, Some(why)) => why.clone(),
+                (false, None) => "the platform reported no run for this evaluator".into(),
             };
         }
         match (&self.metric, &self.explanation) {
@@ -123,6 +153,7 @@ pub fn unfinished(agent: &AgentTargets, result_id: u64, status: &str, reason: &s
         .iter()
         .map(|t| EvaluatorResult {
             id: t.id,
+            test_case_id: None,
             name: t.name.clone(),
             source: t.source.clone(),
             verdict: Verdict::Error,
@@ -130,6 +161,7 @@ pub fn unfinished(agent: &AgentTargets, result_id: u64, status: &str, reason: &s
             successful_runs: 0,
             failures: vec![RunFailure {
                 run_id: None,
+                generation_id: None,
                 status: status.to_string(),
                 metric: None,
                 explanation: Some(reason.to_string()),
@@ -138,6 +170,7 @@ pub fn unfinished(agent: &AgentTargets, result_id: u64, status: &str, reason: &s
         .collect();
     AgentResult {
         agent: agent.agent,
+        prompt: None,
         result_id,
         status: status.to_string(),
         total_runs: 0,
@@ -184,6 +217,7 @@ pub fn read_result(agent: &AgentTargets, result: &RunResult, seconds: f64) -> Ag
     let counted_ok: u64 = evaluators.iter().map(|e| e.successful_runs).sum();
     AgentResult {
         agent: agent.agent,
+        prompt: None,
         result_id: result.id,
         status: result.status.clone(),
         // The platform's own counts decide when it gives them; the runs give the details.
@@ -221,7 +255,13 @@ fn evaluator_result<'a>(target: &Target, runs: impl Iterator<Item = &'a Run>) ->
     let ok = runs.iter().filter(|r| r.success).count() as u64;
     let mut failures: Vec<RunFailure> = runs.iter().filter(|r| !r.success).map(|r| read_failure(r)).collect();
     if runs.is_empty() {
-        failures.push(RunFailure { run_id: None, status: "missing".into(), metric: None, explanation: None });
+        failures.push(RunFailure {
+            run_id: None,
+            generation_id: None,
+            status: "missing".into(),
+            metric: None,
+            explanation: None,
+        });
     }
     let verdict = if failures.iter().any(|f| f.status != "completed") {
         Verdict::Error
@@ -232,6 +272,7 @@ fn evaluator_result<'a>(target: &Target, runs: impl Iterator<Item = &'a Run>) ->
     };
     EvaluatorResult {
         id: target.id,
+        test_case_id: None,
         name: target.name.clone(),
         source: target.source.clone(),
         verdict,
@@ -263,7 +304,7 @@ fn read_failure(run: &Run) -> RunFailure {
             (low.then(|| "Expected outcome".to_string()), text(outcome.and_then(|o| o.get("explanation"))))
         }
     };
-    RunFailure { run_id: run.id, status: run.status.clone(), metric, explanation }
+    RunFailure { run_id: run.id, generation_id: None, status: run.status.clone(), metric, explanation }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! cannot change which path is called.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::wire;
 use crate::http::{ApiError, AuthScheme, HttpSettings, Transport};
@@ -45,6 +45,27 @@ impl TelaClient {
         };
         let created: wire::Created = self.http.json(Method::POST, "/test-case", &[], Some(&body)).await?;
         Ok(created.into_vec())
+    }
+
+    /// The prompt's test cases with their runs (`includeGenerations=true`): one read polls every run of a prompt.
+    pub async fn list_test_cases_with_generations(&self, prompt: &str) -> Result<Vec<wire::TestCase>, ApiError> {
+        let query = [("promptId", prompt.to_string()), ("includeGenerations", "true".to_string())];
+        self.http.json(Method::GET, "/test-case", &query, None).await
+    }
+
+    /// `POST /test-case/{id}/run`. Not retried once sent: a resent run starts another generation.
+    pub async fn run_test_case(&self, id: &str) -> Result<wire::RunStarted, ApiError> {
+        self.http.json(Method::POST, &format!("/test-case/{}/run", segment(id)?), &[], Some(&json!({}))).await
+    }
+
+    /// `POST /test-case/run-all` for these test cases of one prompt. Not retried once sent.
+    pub async fn run_all_test_cases(&self, ids: &[String]) -> Result<wire::RunAllStarted, ApiError> {
+        self.http.json(Method::POST, "/test-case/run-all", &[], Some(&json!({ "testCaseIds": ids }))).await
+    }
+
+    /// `POST /test-case/{id}/abort`: ends every run of the test case that has not ended.
+    pub async fn abort_test_case(&self, id: &str) -> Result<Value, ApiError> {
+        self.http.json(Method::POST, &format!("/test-case/{}/abort", segment(id)?), &[], None).await
     }
 
     /// `PATCH /test-case/{id}`: only the fields sent change.

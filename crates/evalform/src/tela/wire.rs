@@ -29,6 +29,49 @@ pub struct TestCase {
     /// A soft-deleted test case still listed by the API; the fetcher skips it.
     #[serde(default)]
     pub deleted_at: Option<String>,
+    /// Its runs, only when read with `includeGenerations=true`.
+    #[serde(default)]
+    pub generations: Option<Vec<Generation>>,
+}
+
+/// One run of a test case ("generation"). Everything but the id is optional: a missing status reads as still
+/// running, never as passed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Generation {
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Free-form; `passed` (or `success`) and `explanation` are read from it.
+    #[serde(default)]
+    pub evaluation: Option<Value>,
+    #[serde(default)]
+    pub error: Option<Value>,
+}
+
+/// `POST /test-case/{id}/run`: `success: false` (with a 200) when a generation is already in progress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStarted {
+    #[serde(default)]
+    pub success: Option<bool>,
+    #[serde(default)]
+    pub generation_id: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// `POST /test-case/run-all`: the cases started, with their generations, aligned; cases already running are left
+/// out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunAllStarted {
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    #[serde(default)]
+    pub test_case_ids: Vec<String>,
+    #[serde(default)]
+    pub generation_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,5 +1,6 @@
 //! JUnit XML, the shape CI systems read into their test tabs: `<testsuites>` with one `<testsuite>` per agent's
-//! result and one `<testcase classname="agent-ID" name="EVALUATOR">` per evaluator; a run that failed its bar is a
+//! result and one `<testcase classname="agent-ID" name="EVALUATOR">` per evaluator (for Tela, one testsuite per
+//! prompt, `classname="prompt-ID"`, one testcase per test case); a run that failed its bar is a
 //! `<failure>`, a run that did not end normally (timeout, cancelled, failed on the platform's side) an `<error>`.
 //!
 //! The XML is written by hand (it is small and flat); every value goes through [`xml_escape`], which also removes
@@ -45,7 +46,11 @@ pub fn junit(report: &RunReport) -> String {
         seconds(time)
     ));
     for (index, r) in report.results.iter().enumerate() {
-        let class = format!("agent-{}", r.agent);
+        // One testsuite per agent's result, and one per Tela prompt.
+        let class = match &r.prompt {
+            Some(p) => format!("prompt-{}", xml_escape(p)),
+            None => format!("agent-{}", r.agent),
+        };
         let count = |v| r.evaluators.iter().filter(|e| e.verdict == v).count();
         out.push_str(&format!(
             "  <testsuite name=\"{class}\" id=\"{index}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\">\n",
@@ -55,7 +60,11 @@ pub fn junit(report: &RunReport) -> String {
             seconds(r.seconds)
         ));
         out.push_str("    <properties>\n");
-        for (name, value) in [("result_id", r.result_id.to_string()), ("status", r.status.clone())] {
+        let id = match &r.prompt {
+            Some(p) => ("prompt", p.clone()),
+            None => ("result_id", r.result_id.to_string()),
+        };
+        for (name, value) in [id, ("status", r.status.clone())] {
             out.push_str(&format!("      <property name=\"{name}\" value=\"{}\"/>\n", xml_escape(&value)));
         }
         out.push_str("    </properties>\n");

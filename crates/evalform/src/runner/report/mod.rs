@@ -29,9 +29,13 @@ fn percent(rate: f64) -> String {
 pub fn text(report: &RunReport) -> String {
     let mut out = String::new();
     for r in &report.results {
+        let result = if r.prompt.is_some() { String::new() } else { format!(", result {}", r.result_id) };
         out.push_str(&format!(
-            "agent {}, result {}: {}, {} of {} runs succeeded\n",
-            r.agent, r.result_id, r.status, r.successful_runs, r.total_runs
+            "{}{result}: {}, {} of {} runs succeeded\n",
+            r.label(),
+            r.status,
+            r.successful_runs,
+            r.total_runs
         ));
         for e in &r.evaluators {
             let mark = match e.verdict {
@@ -62,10 +66,21 @@ pub fn markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let (icon, verdict) = if report.passed { ("✅", "passed") } else { ("❌", "failed") };
     out.push_str(&format!("### {icon} evalform run {verdict}\n\n{}.\n\n", summary(report)));
-    let results: Vec<String> =
-        report.results.iter().map(|r| format!("agent {}: result {} ({})", r.agent, r.result_id, r.status)).collect();
+    let results: Vec<String> = report
+        .results
+        .iter()
+        .map(|r| match &r.prompt {
+            Some(_) => format!("{}: test cases ({})", r.label(), r.status),
+            None => format!("{}: result {} ({})", r.label(), r.result_id, r.status),
+        })
+        .collect();
     out.push_str(&format!("Results: {}.\n\n", results.join("; ")));
-    out.push_str("| | Evaluator | Agent | Runs passed | Failing metric | Explanation |\n|---|---|---|---|---|---|\n");
+    // Tela test cases share the table, under their prompt.
+    let tela = report.results.iter().any(|r| r.prompt.is_some());
+    let (what, whose) = if tela { ("Evaluator / test case", "Agent / prompt") } else { ("Evaluator", "Agent") };
+    out.push_str(&format!(
+        "| | {what} | {whose} | Runs passed | Failing metric | Explanation |\n|---|---|---|---|---|---|\n"
+    ));
     let mut rows: Vec<_> = report.evaluators().collect();
     rows.sort_by_key(|(_, e)| e.verdict == Verdict::Passed);
     for (r, e) in rows {
@@ -83,7 +98,10 @@ pub fn markdown(report: &RunReport) -> String {
         out.push_str(&format!(
             "| {icon} | {} | {} | {}/{} | {} | {}{more} |\n",
             cell(&e.name),
-            r.agent,
+            match &r.prompt {
+                Some(p) => format!("prompt {}", cell(p)),
+                None => r.agent.to_string(),
+            },
             e.successful_runs,
             e.runs,
             cell(&metric),
@@ -126,6 +144,7 @@ mod tests {
     pub(crate) fn sample() -> RunReport {
         let e = |id, name: &str, verdict, ok, failures: Vec<RunFailure>| EvaluatorResult {
             id,
+            test_case_id: None,
             name: name.into(),
             source: None,
             verdict,
@@ -135,12 +154,14 @@ mod tests {
         };
         let fail = |id, status: &str, metric: Option<&str>, why: Option<&str>| RunFailure {
             run_id: Some(id),
+            generation_id: None,
             status: status.into(),
             metric: metric.map(String::from),
             explanation: why.map(String::from),
         };
         let r = AgentResult {
             agent: 101,
+            prompt: None,
             result_id: 1005,
             status: "completed".into(),
             total_runs: 3,

@@ -1,0 +1,378 @@
+//! `evalform run` of Tela test cases end to end (issue 18): a prompt's test cases started in one `run-all`, waited
+//! for through `includeGenerations`, and reported with the Cekura runs (text, JSON, JUnit, Markdown); a failing and a
+//! crashing case; `--name` (one `run` per case) and `--tags` (test cases have none); `--no-wait`; a test case not on
+//! the platform; a start that Tela refuses, never resent.
+
+use std::path::Path;
+
+use evalform_sandbox::{FaultConfig, FaultKind, RunningSandbox, Sandbox, SandboxConfig};
+use serde_json::json;
+
+use crate::common::{self, Output};
+
+const PROMPT: &str = "5f0c2a4e-0000-4000-8000-000000000001";
+
+const TELA: &str = "\
+version: 1
+tela:
+  prompt: 5f0c2a4e-0000-4000-8000-000000000001
+  test_cases:
+    - title: Late order
+      messages:
+        - {role: user, content: Where is my order?}
+      expected_output: Gives the tracking link.
+    - title: Refund that should fail
+      messages:
+        - {role: user, content: I want my money back.}
+      expected_output: Explains the refund policy.
+";
+
+const CEKURA: &str = "\
+version: 1
+cekura:
+  agent: 101
+  evaluators:
+    - name: Order status inquiry
+      tags: [smoke]
+";
+
+/// A sandbox holding the test cases (id, title) of [`PROMPT`] and the evaluator of [`CEKURA`].
+async fn sandbox(cases: &[(&str, &str)]) -> RunningSandbox {
+    let sb = Sandbox::start(0, SandboxConfig::default()).await.expect("start the sandbox");
+    sb.with_state(|s| {
+        s.insert_evaluator(
+            5,
+            json!({"name": "Order status inquiry", "agent": 101, "personality": 7, "tags": ["smoke"], "metrics": [501]}),
+        )
+        .expect("seed an evaluator");
+        for (id, title) in cases {
+            s.insert_test_case(id, json!({"promptId": PROMPT, "title": title})).expect("seed a test case");
+        }
+    });
+    sb
+}
+
+const BOTH: &[(&str, &str)] = &[("tc-late", "Late order"), ("tc-refund", "Refund that should fail")];
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn run_cmd(sb: &RunningSandbox, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = common::evalform();
+    cmd.env("CEKURA_API_KEY", "sandbox-key")
+        .env("CEKURA_BASE_URL", sb.base_url())
+        .env("TELA_API_KEY", "tela-key")
+        .env("TELA_BASE_URL", sb.base_url())
+        .env("EVALFORM_POLL_INTERVAL_MS", "5")
+        .arg("run")
+        .args(args);
+    common::run(cmd, Some(dir))
+}
+
+fn snapshot_settings() -> insta::Settings {
+    let mut s = common::settings();
+    s.add_filter(r#"time="[0-9.]+""#, r#"time="[TIME]""#);
+    s
+}
+
+/// The Tela run requests the sandbox saw, as `METHOD path`.
+fn tela_runs(sb: &RunningSandbox) -> Vec<String> {
+    sb.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/test-case/"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompts_test_cases_run_in_one_run_all_and_a_failing_case_fails_the_run() {
+    let sb = sandbox(BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &[]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: completed, 1 of 2 runs succeeded
+          passed  Late order (1/1 runs)
+          FAILED  Refund that should fail (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea failed on Expected output: "Refund that should fail" is marked to fail in the sandbox.
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Refund that should fail": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Refund that should fail": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: completed
+        "#);
+    });
+    assert_eq!(tela_runs(&sb), ["POST /test-case/run-all"], "one call for the whole prompt");
+    let body = sb.requests().into_iter().find(|r| r.path == "/test-case/run-all").unwrap().body.unwrap();
+    assert_eq!(body, json!({"testCaseIds": ["tc-late", "tc-refund"]}), "by id: undeclared cases never run");
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_selects_test_cases_by_title_and_starts_each_with_its_own_run() {
+    let sb = sandbox(BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 0
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: completed, 1 of 1 runs succeeded
+          passed  Late order (1/1 runs)
+        passed: 1 of 1 runs succeeded (100%); required 100%
+        --- stderr
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (one run each)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: completed
+        "#);
+    });
+    assert_eq!(tela_runs(&sb), ["POST /test-case/tc-late/run"]);
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_select_evaluators_only_since_test_cases_have_none() {
+    let sb = sandbox(BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let out = run_cmd(&sb, dir.path(), &["--tags", "smoke"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(tela_runs(&sb).is_empty(), "no test case started: {:?}", tela_runs(&sb));
+    let tela_only = tempfile::tempdir().unwrap();
+    write(tela_only.path(), "tela.yaml", TELA);
+    let none = run_cmd(&sb, tela_only.path(), &["--tags", "smoke"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(none.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: no declared evaluator or Tela test case matches --tags smoke
+        hint: check the filters against the manifests' tags, folders and names (Tela test cases have no tags or folders; --name matches their title)
+        ");
+    });
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junit_and_markdown_report_tela_cases_beside_cekura_runs() {
+    let sb = sandbox(&[("tc-late", "Late order"), ("tc-refund", "Refund that should fail")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let junit = run_cmd(&sb, dir.path(), &["--format", "junit", "--quiet"]);
+    snapshot_settings().bind(|| insta::assert_snapshot!(junit.snapshot(), @r#"
+    exit: 1
+    --- stdout
+    <?xml version="1.0" encoding="UTF-8"?>
+    <testsuites name="evalform run" tests="3" failures="1" errors="0" time="[TIME]">
+      <testsuite name="agent-101" id="0" tests="1" failures="0" errors="0" skipped="0" time="[TIME]">
+        <properties>
+          <property name="result_id" value="1001"/>
+          <property name="status" value="completed"/>
+        </properties>
+        <testcase classname="agent-101" name="Order status inquiry"/>
+      </testsuite>
+      <testsuite name="prompt-5f0c2a4e-0000-4000-8000-000000000001" id="1" tests="2" failures="1" errors="0" skipped="0" time="[TIME]">
+        <properties>
+          <property name="prompt" value="5f0c2a4e-0000-4000-8000-000000000001"/>
+          <property name="status" value="completed"/>
+        </properties>
+        <testcase classname="prompt-5f0c2a4e-0000-4000-8000-000000000001" name="Late order"/>
+        <testcase classname="prompt-5f0c2a4e-0000-4000-8000-000000000001" name="Refund that should fail">
+          <failure message="generation 9e4e2a7e-0000-4000-8000-0000000003ec failed on Expected output: &quot;Refund that should fail&quot; is marked to fail in the sandbox." type="run-failed">generation 9e4e2a7e-0000-4000-8000-0000000003ec failed on Expected output: &quot;Refund that should fail&quot; is marked to fail in the sandbox.</failure>
+        </testcase>
+      </testsuite>
+    </testsuites>
+    --- stderr
+    "#));
+    let doc = roxmltree::Document::parse(&junit.stdout).expect("JUnit parses");
+    let suites: Vec<&str> =
+        doc.descendants().filter(|n| n.has_tag_name("testsuite")).filter_map(|n| n.attribute("name")).collect();
+    assert_eq!(suites, ["agent-101", &format!("prompt-{PROMPT}")], "one testsuite per prompt");
+    let markdown = run_cmd(&sb, dir.path(), &["--format", "markdown", "--quiet"]);
+    snapshot_settings().bind(|| insta::assert_snapshot!(markdown.snapshot(), @r#"
+    exit: 1
+    --- stdout
+    ### ❌ evalform run failed
+
+    2 of 3 runs succeeded (67%); required 100%.
+
+    Results: agent 101: result 1006 (completed); prompt 5f0c2a4e-0000-4000-8000-000000000001: test cases (completed).
+
+    | | Evaluator / test case | Agent / prompt | Runs passed | Failing metric | Explanation |
+    |---|---|---|---|---|---|
+    | ❌ | Refund that should fail | prompt 5f0c2a4e-0000-4000-8000-000000000001 | 0/1 | Expected output | "Refund that should fail" is marked to fail in the sandbox. |
+    | ✅ | Order status inquiry | 101 | 1/1 |  |  |
+    | ✅ | Late order | prompt 5f0c2a4e-0000-4000-8000-000000000001 | 1/1 |  |  |
+    --- stderr
+    "#));
+    let json = run_cmd(&sb, dir.path(), &["--format", "json", "--quiet"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON report");
+    let tela = &report["results"][1];
+    assert_eq!((&tela["prompt"], tela.get("agent"), tela.get("result_id")), (&json!(PROMPT), None, None));
+    assert_eq!(tela["evaluators"][1]["test_case_id"], "tc-refund");
+    assert!(tela["evaluators"][1]["failures"][0]["generation_id"].is_string());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_case_is_an_error_and_a_case_already_running_is_not_waited_for() {
+    let sb = sandbox(&[("tc-late", "Late order"), ("tc-refund", "Refund crash")]).await;
+    // A generation of tc-late is already in progress: Tela skips it.
+    sb.with_state(|s| s.run_test_case("tc-late", None)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", &TELA.replace("Refund that should fail", "Refund crash"));
+    let out = run_cmd(&sb, dir.path(), &[]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: failed, 0 of 1 runs succeeded
+          ERROR   Late order (0/0 runs)
+                  Tela skipped it: a generation was already in progress
+          ERROR   Refund crash (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea ended failed
+        FAILED: 0 of 1 runs succeeded (0%); required 100%
+        --- stderr
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        warning: test case "Late order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 was not started: Tela skipped it: a generation was already in progress
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Refund crash": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Refund crash": failed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: failed
+        "#);
+    });
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_wait_names_each_generation() {
+    let sb = sandbox(BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &["--no-wait"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 0
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: test case "Late order": generation 9e4e2a7e-0000-4000-8000-0000000003e9
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: test case "Refund that should fail": generation 9e4e2a7e-0000-4000-8000-0000000003ea
+        --- stderr
+        started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        "#);
+    });
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_case_not_on_the_platform_is_named_before_anything_starts() {
+    let sb = sandbox(&[("tc-late", "Late order")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &[]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: 1 selected Tela test case is not on the platform
+        caused by: "Refund that should fail" of prompt 5f0c2a4e-0000-4000-8000-000000000001, declared at tela.yaml:9:7
+        hint: run `evalform apply` first, so that Tela has every test case the manifests declare
+        "#);
+    });
+    assert!(tela_runs(&sb).is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_start_is_a_clear_error_and_is_not_resent() {
+    let sb = sandbox(BOTH).await;
+    sb.set_faults(FaultConfig::fail_next(FaultKind::ServerError, 1, Some("POST"), Some("/test-case/run-all")));
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let out = run_cmd(&sb, dir.path(), &[]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        started result 1001 for agent 101: 1 evaluator
+        error: cannot start the Tela test cases of prompt 5f0c2a4e-0000-4000-8000-000000000001
+        caused by: POST /test-case/run-all: outcome unknown: the server answered 500 Internal Server Error: A server error occurred.; the request was sent and may or may not have been applied
+        hint: the test cases may have started anyway; look at them in Tela before running again (evalform does not resend a run)
+        hint: already started: result 1001 (agent 101)
+        ");
+    });
+    assert_eq!(tela_runs(&sb), ["POST /test-case/run-all"], "a run-all that may have started is never resent");
+    sb.shutdown().await;
+}
+
+/// Ctrl-C while waiting: every started test case is aborted (once), the user is told which, and evalform ends
+/// with an error. The signal is sent once the wait has printed a status, so no timing is involved.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_aborts_the_started_test_cases() {
+    use std::io::{BufRead, BufReader, Read};
+
+    let sb = sandbox(&[("tc-late", "Stuck late order"), ("tc-stuck", "Stuck order")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "tela.yaml",
+        &TELA.replace("Refund that should fail", "Stuck order").replace("Late order", "Stuck late order"),
+    );
+    let mut cmd = common::evalform();
+    cmd.env("TELA_API_KEY", "tela-key")
+        .env("TELA_BASE_URL", sb.base_url())
+        .env("EVALFORM_POLL_INTERVAL_MS", "5")
+        .args(["run", "--timeout", "120"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start evalform");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert_ne!(stderr.read_line(&mut line).unwrap(), 0, "evalform ended before waiting: {seen}");
+        seen.push_str(&line);
+        if line.contains("\"Stuck order\": running") {
+            break;
+        }
+    }
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let out = Output { code: status.code().unwrap_or(-1), stdout, stderr: seen };
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
+        abort sent: test case "Stuck late order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003e9)
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003ea)
+        error: interrupted: stopped waiting
+        "#);
+    });
+    let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
+    assert_eq!(aborts, ["POST /test-case/tc-late/abort", "POST /test-case/tc-stuck/abort"]);
+    let statuses = sb.with_state(|s| s.test_cases.values().map(|t| t.generations[0].status()).collect::<Vec<_>>());
+    assert_eq!(statuses, ["aborted", "aborted"]);
+    sb.shutdown().await;
+}
