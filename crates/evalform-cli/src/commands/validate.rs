@@ -13,7 +13,7 @@ pub async fn run(_global: &GlobalArgs, p: &Printer, args: PathArgs) -> Result<Ou
     let Some(loaded) = super::load_manifests(p, &args.paths, EnvMode::Deferred) else {
         return Ok(Outcome::Failure);
     };
-    for d in evalform::manifest::shadowed_defaults(&loaded.files) {
+    for d in &loaded.shadowed {
         let help = d.help.as_deref().map(|h| format!(" (help: {h})")).unwrap_or_default();
         p.warn(&format!("warning: {}: {}{help}", d.location(), d.message));
     }

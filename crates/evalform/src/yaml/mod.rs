@@ -9,6 +9,7 @@
 //! Writing YAML lives beside the reading: [`emit`] writes new documents (import), [`edit`] changes existing ones
 //! in place, keeping comments and layout (pull, suggest).
 
+pub mod de;
 pub mod edit;
 pub mod emit;
 
@@ -183,6 +184,19 @@ fn is_integer(v: &str) -> bool {
 /// Parse `text` into a positioned tree. `Ok(None)` is an empty document (nothing but comments or whitespace).
 /// A stream of several documents (`---` between them) is an error: a manifest is one document.
 pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
+    parse_document(text).map(|d| d.map(|d| d.root))
+}
+
+/// A parsed document: its tree, and whether the text uses tags (`!name`) or aliases (`*name`), which
+/// [`de::from_tree`] leaves to serde_yaml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub root: Node,
+    pub tags_or_aliases: bool,
+}
+
+/// [`parse_tree`], saying whether the text uses tags or aliases.
+pub fn parse_document(text: &str) -> Result<Option<Document>, YamlError> {
     if let Some(err) = control_character(text) {
         return Err(err);
     }
@@ -200,6 +214,7 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
         anchor_stack: Vec::new(),
         anchors: HashMap::new(),
         expanded: 0,
+        tags_or_aliases: false,
     };
     let mut parser = Parser::new_from_str(text);
     parser
@@ -208,7 +223,8 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
     if let Some(pos) = builder.second_document {
         return Err(YamlError { pos, message: "a second document begins here; a manifest is one document".into() });
     }
-    Ok(builder.root)
+    let tags_or_aliases = builder.tags_or_aliases;
+    Ok(builder.root.map(|root| Document { root, tags_or_aliases }))
 }
 
 /// serde's messages in the manifest's words: no Rust type names (`as u128`, `expected u32`).
@@ -280,6 +296,8 @@ struct TreeBuilder<'t> {
     anchors: HashMap<usize, Node>,
     /// Nodes created by expanding aliases so far.
     expanded: usize,
+    /// A tag or an alias was seen.
+    tags_or_aliases: bool,
 }
 
 /// The most nodes alias expansion creates in one document; past it, aliases stay unexpanded (a "billion laughs"
@@ -386,6 +404,15 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
         }
         if self.done && self.stack.is_empty() {
             return;
+        }
+        if matches!(
+            &ev,
+            Event::Alias(_)
+                | Event::Scalar(_, _, _, Some(_))
+                | Event::SequenceStart(_, Some(_))
+                | Event::MappingStart(_, Some(_))
+        ) {
+            self.tags_or_aliases = true;
         }
         match ev {
             Event::Scalar(value, style, anchor, _) => {
@@ -609,6 +636,103 @@ pub struct Located {
     pub key_width: usize,
     pub value: Pos,
     pub value_width: usize,
+}
+
+/// Where paths are in one tree, found by walking it when asked: the same answers as a [`PositionIndex`] built from
+/// the tree (the last of repeated keys wins, as there), without building an entry for every node.
+#[derive(Debug, Clone)]
+pub struct TreePositions {
+    root: Node,
+}
+
+impl TreePositions {
+    pub fn new(root: Node) -> Self {
+        TreePositions { root }
+    }
+
+    /// As [`PositionIndex::get`].
+    pub fn get(&self, path: &str) -> Option<Located> {
+        if path.is_empty() {
+            return Some(empty_key(&self.root).unwrap_or_else(|| value_at(&self.root)));
+        }
+        find(&self.root, path, true)
+    }
+
+    /// As [`PositionIndex::nearest`].
+    pub fn nearest(&self, path: &str) -> Located {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.get(p) {
+                return l;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => p = "",
+            }
+        }
+    }
+}
+
+fn value_at(node: &Node) -> Located {
+    Located { key: None, key_width: 0, value: node.pos, value_width: node.width }
+}
+
+fn entry_at(k: &Node, v: &Node) -> Located {
+    Located { key: Some(k.pos), key_width: k.width, value: v.pos, value_width: v.width }
+}
+
+/// An empty key at the top (or below empty keys at the top) has the empty path in a [`PositionIndex`].
+fn empty_key(node: &Node) -> Option<Located> {
+    node.entries()
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_str() == Some(""))
+        .map(|(k, v)| empty_key(v).unwrap_or(entry_at(k, v)))
+}
+
+/// `rest` (not empty) below `node`: `name...` at the top, else `.name...` or `[i]...`.
+fn find(node: &Node, rest: &str, top: bool) -> Option<Located> {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            let r = if top { rest } else { rest.strip_prefix('.')? };
+            for (k, v) in entries.iter().rev() {
+                let Some(name) = k.as_str() else { continue };
+                if top && name.is_empty() {
+                    // Its children's paths start at the top too.
+                    if let Some(l) = find(v, r, true) {
+                        return Some(l);
+                    }
+                    continue;
+                }
+                let Some(after) = r.strip_prefix(name) else { continue };
+                if after.is_empty() {
+                    return Some(entry_at(k, v));
+                }
+                if after.starts_with(['.', '[']) {
+                    if let Some(l) = find(v, after, false) {
+                        return Some(l);
+                    }
+                }
+            }
+            None
+        }
+        NodeKind::Seq(items) => {
+            let r = rest.strip_prefix('[')?;
+            let close = r.find(']')?;
+            let i: usize = r[..close].parse().ok()?;
+            if r[..close] != i.to_string() {
+                return None;
+            }
+            let item = items.get(i)?;
+            let after = &r[close + 1..];
+            if after.is_empty() {
+                Some(value_at(item))
+            } else {
+                find(item, after, false)
+            }
+        }
+        _ => None,
+    }
 }
 
 /// Paths (`cekura.evaluators[3].name`) to positions, for errors found after deserialisation.
