@@ -125,7 +125,10 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         format_version: PLAN_FORMAT_VERSION,
         changes: b.changes,
         operations: b.operations,
-        fingerprints: fingerprint::fingerprints(&observed.state),
+        fingerprints: match settings.fingerprints {
+            true => fingerprint::fingerprints(&observed.state),
+            false => BTreeMap::new(),
+        },
         notes: b.notes,
         unmanaged: b.unmanaged,
     })

@@ -693,3 +693,18 @@ proptest! {
         prop_assert_eq!(p.unmanaged.len(), if prune { orphans } else { 0 });
     }
 }
+
+#[test]
+fn a_plan_without_fingerprints_differs_only_in_them() {
+    let want = vec![
+        wanted("A", |s| s.script = Some(Script::Text("New.".into()))),
+        wanted("B", |s| s.personality = Some(NamedRef::Id(7))),
+    ];
+    let have = vec![remote(1, "A", |_| {}), remote(2, "C", |_| {})];
+    let (desired, observed) = (world(agent(want)), observed(world(agent(have))));
+    let full = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+    assert!(!full.fingerprints.is_empty() && !full.changes.is_empty());
+    let lean = plan(&desired, &observed, &PlanSettings { fingerprints: false, ..PlanSettings::default() }).unwrap();
+    assert!(lean.fingerprints.is_empty());
+    assert_eq!(Plan { fingerprints: full.fingerprints.clone(), ..lean }, full);
+}

@@ -200,11 +200,9 @@ pub fn parse_document(text: &str) -> Result<Option<Document>, YamlError> {
     if let Some(err) = control_character(text) {
         return Err(err);
     }
-    let mut char_bytes: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
-    char_bytes.push(text.len());
     let mut builder = TreeBuilder {
         text,
-        char_bytes,
+        cursor: (0, 0),
         text_lines: text.lines().collect(),
         stack: Vec::new(),
         root: None,
@@ -282,8 +280,9 @@ enum Frame {
 
 struct TreeBuilder<'t> {
     text: &'t str,
-    /// Byte offset of each character index (the parser counts characters), plus the end of the text.
-    char_bytes: Vec<usize>,
+    /// A character index (the parser counts characters) and its byte offset: the last one asked for. Marks come
+    /// nearly in order, so each is found by walking from the one before.
+    cursor: (usize, usize),
     text_lines: Vec<&'t str>,
     stack: Vec<Frame>,
     root: Option<Node>,
@@ -328,8 +327,29 @@ fn relocate(node: &mut Node, pos: Pos, width: usize, span: Span) {
 }
 
 impl TreeBuilder<'_> {
-    fn byte(&self, m: &Marker) -> usize {
-        self.char_bytes.get(m.index()).copied().unwrap_or(self.text.len())
+    /// The byte offset of a mark (the end of the text for a mark past it).
+    fn byte(&mut self, m: &Marker) -> usize {
+        let bytes = self.text.as_bytes();
+        let (mut chars, mut at) = self.cursor;
+        let want = m.index();
+        while chars < want && at < bytes.len() {
+            at += match bytes[at] {
+                0..0x80 => 1,
+                0x80..0xE0 => 2,
+                0xE0..0xF0 => 3,
+                _ => 4,
+            };
+            chars += 1;
+        }
+        while chars > want {
+            at -= 1;
+            while at > 0 && (0x80..0xC0).contains(&bytes[at]) {
+                at -= 1;
+            }
+            chars -= 1;
+        }
+        self.cursor = (chars, at);
+        at.min(bytes.len())
     }
 
     /// Remember a node under its anchor (if any), then add it to the tree.
@@ -372,11 +392,11 @@ impl TreeBuilder<'_> {
             TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
                 // Measure on the source line: escapes make the value shorter than what was written.
                 let line = self.text_lines.get(pos.line - 1).copied().unwrap_or("");
-                let rest: String = line.chars().skip(pos.column - 1).collect();
-                let quote = rest.chars().next().unwrap_or('"');
+                let mut rest = line.chars().skip(pos.column - 1);
+                let quote = rest.next().unwrap_or('"');
                 let mut width = 1;
                 let mut escaped = false;
-                for c in rest.chars().skip(1) {
+                for c in rest {
                     width += 1;
                     if escaped {
                         escaped = false;
@@ -923,6 +943,20 @@ mod tests {
         assert_eq!(spanned(text, root.get("h").unwrap()), ">\n  folded");
         assert_eq!(spanned(text, root.get("i").unwrap()), "j: k");
         assert_eq!(spanned(text, &root), &text[..text.len() - 1]);
+    }
+
+    #[test]
+    fn spans_are_byte_offsets_also_after_wide_characters() {
+        let text = "é: \"ça\"\nb:\n  - 😀 smile\n  - {k: 'ü'}\nc: |\n  naïve\n  text\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("é").unwrap()), "\"ça\"");
+        let b = root.get("b").unwrap();
+        assert_eq!(spanned(text, b), "- 😀 smile\n  - {k: 'ü'}");
+        let NodeKind::Seq(items) = &b.kind else { panic!() };
+        assert_eq!(spanned(text, &items[0]), "😀 smile");
+        assert_eq!(spanned(text, &items[1].entries()[0].1), "'ü'");
+        assert_eq!(spanned(text, root.get("c").unwrap()), "|\n  naïve\n  text");
+        assert_eq!(root.get("é").unwrap().width, 4);
     }
 
     #[test]
