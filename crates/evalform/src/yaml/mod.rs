@@ -1,10 +1,11 @@
 //! The one module that touches the YAML crates (`serde_yaml` for typed deserialisation, `yaml-rust2` for
 //! positions), so that swapping the YAML crate means editing this file only.
 //!
-//! It offers two views of a text: a typed value through serde ([`from_str`]), and a positioned [`Node`] tree built
-//! from yaml-rust2's event parser, from which a [`PositionIndex`] maps paths such as `cekura.evaluators[3].name` to
-//! the line and column of the key and of the value. Lines and columns are 1-based everywhere. This module knows
-//! nothing about manifests: it must not grow manifest rules.
+//! It offers two views of a text: a positioned [`Node`] tree built from yaml-rust2's event parser, in which
+//! [`TreePositions`] (or a full [`PositionIndex`]) finds paths such as `cekura.evaluators[3].name` (the line and
+//! column of the key and of the value), and a typed value, read from that tree ([`de::from_tree`], so a text is
+//! parsed once) or, for what that reading leaves aside, from the text by serde_yaml ([`from_str`]). Lines and
+//! columns are 1-based everywhere. This module knows nothing about manifests: it must not grow manifest rules.
 //!
 //! Writing YAML lives beside the reading: [`emit`] writes new documents (import), [`edit`] changes existing ones
 //! in place, keeping comments and layout (pull, suggest).
