@@ -114,7 +114,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
         }
         None => {
             let Some(planned) =
-                super::plan_manifests(global, p, &args.paths.paths, &args.targets, &args.remote).await?
+                super::plan_manifests(global, p, &args.paths.paths, &args.targets, &args.remote, true).await?
             else {
                 return Ok(Outcome::Failure);
             };

@@ -129,12 +129,14 @@ pub struct Planned {
 }
 
 /// Load the manifests, read the platform and plan. `None`: the manifests did not load (already reported).
+/// `fingerprints`: whether the plan will be saved or applied (see [`PlanSettings::fingerprints`]).
 pub async fn plan_manifests(
     global: &GlobalArgs,
     p: &Printer,
     paths: &[PathBuf],
     targets: &TargetArgs,
     remote: &crate::cli::RemoteArgs,
+    fingerprints: bool,
 ) -> Result<Option<Planned>, CliError> {
     // The reads that need only ids start now, for the agents and prompts the files' headers name, and run while
     // the manifests load; the loaded state decides which of them are used.
@@ -149,7 +151,7 @@ pub async fn plan_manifests(
     let Some(loaded) = off_the_runtime(|| load_desired(p, paths))? else {
         return Ok(None);
     };
-    let settings = plan_settings(targets);
+    let settings = PlanSettings { fingerprints, ..plan_settings(targets) };
     let needs = (!loaded.state.agents.is_empty(), !loaded.state.prompts.is_empty());
     // The clients built for the guess are kept (each is built, and says where its settings came from, once).
     let remote = match early {

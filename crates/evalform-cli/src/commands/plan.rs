@@ -11,7 +11,7 @@ use crate::printer::Printer;
 
 pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Outcome, CliError> {
     let Some(super::Planned { loaded, settings, plan, names, .. }) =
-        super::plan_manifests(global, p, &args.paths.paths, &args.targets, &args.remote).await?
+        super::plan_manifests(global, p, &args.paths.paths, &args.targets, &args.remote, args.out.is_some()).await?
     else {
         return Ok(Outcome::Failure);
     };

@@ -35,6 +35,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PullArgs) -> Result<Out
             state: loaded.state.clone(),
             files: evalform::project::with_ids(&loaded.files, env),
             warnings: Vec::new(),
+            shadowed: Vec::new(),
         },
         None => loaded.clone(),
     };

@@ -13,8 +13,8 @@ pub async fn run(_global: &GlobalArgs, p: &Printer, args: PathArgs) -> Result<Ou
     let Some(loaded) = super::load_manifests(p, &args.paths, EnvMode::Deferred) else {
         return Ok(Outcome::Failure);
     };
-    for d in evalform::manifest::shadowed_defaults(&loaded.files) {
-        p.diagnostic_warning(&d);
+    for d in &loaded.shadowed {
+        p.diagnostic_warning(d);
     }
     if !p.is_quiet() {
         p.data_line(&format!("ok: {}", loaded.summary()));

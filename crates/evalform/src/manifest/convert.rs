@@ -18,7 +18,7 @@ use crate::model::{
     InstructionParts, Message, MetricRef, NamedRef, ProfileRef, PromptState, Script, SourceSpan, State, TestCase,
     TestProfile, Text,
 };
-use crate::yaml::{self, PositionIndex};
+use crate::yaml::{self, TreePositions};
 
 /// Which end of a `key: value` pair a problem points at.
 #[derive(Clone, Copy)]
@@ -30,7 +30,7 @@ enum On {
 struct Src<'f> {
     name: String,
     text: &'f str,
-    index: PositionIndex,
+    index: TreePositions,
 }
 
 impl Src<'_> {
@@ -128,7 +128,15 @@ struct Extras {
     tags: Vec<String>,
 }
 
-pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec<Diagnostic>) {
+/// What [`convert`] gives: the desired state, the problems, and the `defaults` every evaluator of its file
+/// overrides (warnings, for `validate`).
+pub(crate) struct Converted {
+    pub state: State,
+    pub problems: Vec<Diagnostic>,
+    pub shadowed: Vec<Diagnostic>,
+}
+
+pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> Converted {
     let schema = raw::schema();
     let mut c = Converter {
         opts,
@@ -139,11 +147,15 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec
         incomplete: false,
         extras: Extras::default(),
     };
+    let mut shadowed = Vec::new();
     for file in files {
         let name = file.path.to_string_lossy().replace('\\', "/");
         // A UTF-8 byte order mark (some Windows editors write one) is not part of the document.
         let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
-        if let Some((index, manifest)) = c.parse(&name, text, &schema) {
+        if let Some((index, manifest, sound)) = c.parse(&name, text, &schema) {
+            if sound {
+                shadowed.extend(super::shadow::shadowed_in(&name, &file.text, &manifest, &index));
+            }
             c.srcs.push(Src { name, text, index });
             let fi = c.srcs.len() - 1;
             if let Some(cekura) = &manifest.cekura {
@@ -161,18 +173,28 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> (State, Vec
         agents: c.agents.into_iter().map(|(id, acc)| (id, acc.state)).collect(),
         prompts: c.prompts.into_iter().map(|(id, acc)| (id, acc.state)).collect(),
     };
-    (state, c.diags)
+    Converted { state, problems: c.diags, shadowed }
 }
 
 impl<'a, 'f> Converter<'a, 'f> {
-    /// Parse and structurally check one file; `None` (with diagnostics) when it cannot be read into types.
-    fn parse(&mut self, name: &str, text: &str, schema: &serde_json::Value) -> Option<(PositionIndex, raw::Manifest)> {
+    /// Parse and structurally check one file; `None` (with diagnostics) when it cannot be read into types. The
+    /// flag says the file was read whole (not only its sound rest).
+    ///
+    /// The text is parsed once, into a positioned tree; the typed manifest is read from that tree (serde_yaml reads
+    /// the text only for what the tree reader leaves to it: tags, aliases, and every file it refuses, so that a
+    /// file serde_yaml refuses is reported in its words as before).
+    fn parse(
+        &mut self,
+        name: &str,
+        text: &str,
+        schema: &serde_json::Value,
+    ) -> Option<(TreePositions, raw::Manifest, bool)> {
         let fail = |c: &mut Self, d: Diagnostic| {
             c.diags.push(d);
             c.incomplete = true;
             None
         };
-        let root = match yaml::parse_tree(text) {
+        let document = match yaml::parse_document(text) {
             Err(e) => {
                 let d = Diagnostic::at(name, text, e.pos, 1, format!("not valid YAML: {}", e.message));
                 let d = if e.message.starts_with("a second document") {
@@ -190,30 +212,35 @@ impl<'a, 'f> Converter<'a, 'f> {
                     .help("a manifest starts with `version: 1`, then a `cekura` or `tela` section");
                 return fail(self, d);
             }
-            Ok(Some(root)) => root,
+            Ok(Some(document)) => document,
         };
+        let mut root = document.root;
         let mut structure = Structure::new(schema, name, text);
         structure.check_root(&root);
-        let index = PositionIndex::build(&root);
         if !structure.out.is_empty() {
             // Read what is sound, so that the checks below still report this file's other problems.
             let rest = yaml::to_json_text(&root, &|v, k| structure.keep(v, k));
             self.diags.extend(std::mem::take(&mut structure.out));
             let read = yaml::from_str::<raw::Manifest>(&rest).ok().filter(|m| m.version == 1);
             self.incomplete |= read.is_none();
-            return read.map(|m| (index, m));
+            return read.map(|m| (TreePositions::new(root), m, false));
         }
-        if let Some(version) = root.get("version").and_then(|v| v.as_str()) {
+        if let Some(version) = root.get("version").and_then(|v| v.as_str()).map(str::to_string) {
             if version != "1" {
-                let l = index.nearest("version");
+                let l = TreePositions::new(root).nearest("version");
                 let d = Diagnostic::at(name, text, l.value, l.value_width, format!("unsupported version `{version}`"))
                     .label("expected 1")
                     .help("this evalform reads manifest format version 1");
                 return fail(self, d);
             }
         }
-        match yaml::from_str::<raw::Manifest>(text) {
-            Ok(m) => Some((index, m)),
+        let from_tree = match document.tags_or_aliases {
+            false => yaml::de::from_tree::<raw::Manifest>(&mut root).ok(),
+            true => None,
+        };
+        let index = TreePositions::new(root);
+        match from_tree.map(Ok).unwrap_or_else(|| yaml::from_str::<raw::Manifest>(text)) {
+            Ok(m) => Some((index, m, true)),
             Err(e) => {
                 let d = Diagnostic::at(name, text, e.pos, 1, e.message);
                 fail(self, d)
@@ -1384,5 +1411,163 @@ mod environment_tests {
 
         error: 2 problems in 1 file
         ");
+    }
+}
+
+/// The manifest is parsed once: the typed reading from the positioned tree and the tree's positions must agree with
+/// serde_yaml's reading of the text and with a full [`yaml::PositionIndex`], which the loader used before.
+#[cfg(test)]
+mod parse_once_tests {
+    use super::raw;
+    use crate::yaml::{self, PositionIndex, TreePositions};
+
+    /// Every path a [`PositionIndex`] of `text` holds, and paths near them that do not exist, locate alike.
+    fn positions_agree(text: &str) {
+        let root = yaml::parse_tree(text).unwrap().unwrap();
+        let index = PositionIndex::build(&root);
+        let tree = TreePositions::new(root.clone());
+        let mut paths = vec![String::new(), "missing".into(), "[0]".into(), "a.missing.deeper".into(), "a[7]".into()];
+        let mut stack = vec![(String::new(), &root)];
+        while let Some((path, node)) = stack.pop() {
+            match &node.kind {
+                yaml::NodeKind::Seq(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        stack.push((format!("{path}[{i}]"), item));
+                    }
+                    paths.push(format!("{path}[{}]", items.len()));
+                    paths.push(format!("{path}[01]"));
+                }
+                yaml::NodeKind::Map(entries) => {
+                    for (k, v) in entries {
+                        let name = k.as_str().unwrap_or("?");
+                        let p = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
+                        stack.push((p, v));
+                    }
+                }
+                _ => {}
+            }
+            paths.push(format!("{path}.nope"));
+            paths.push(path);
+        }
+        for p in &paths {
+            assert_eq!(index.get(p), tree.get(p).as_ref(), "get({p:?}) in {text:?}");
+            assert_eq!(index.nearest(p), tree.nearest(p), "nearest({p:?}) in {text:?}");
+        }
+    }
+
+    #[test]
+    fn tree_positions_locate_as_the_full_index() {
+        for text in [
+            "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: A\n      tags: [a, b]\n    - {name: B}\n",
+            // Repeated keys: the last wins, also for what is below them.
+            "a: {x: 1, y: 2}\nb: 3\na: {y: 4}\n",
+            // Keys that look like paths, empty keys, keys that are not text.
+            "a.b: 1\na: {b: 2, \"\": 3}\n\"\": {c: 4, \"\": {d: 5}}\n1: x\n? [k]\n: v\n",
+            "\"\": 1\nc: 2\n\"\": {c: 3}\n",
+            "a[0]: 1\na: [2, [3, {b: 4}]]\n",
+            "- x\n- {a: 1}\n- [y]\n",
+            "plain",
+        ] {
+            positions_agree(text);
+        }
+    }
+
+    /// Whether the tree reader read `text` (and then as serde_yaml does); `false` when it is not YAML.
+    fn typed_agree(text: &str) -> bool {
+        let Ok(Some(mut root)) = yaml::parse_tree(text) else { return false };
+        let tree = yaml::de::from_tree::<raw::Manifest>(&mut root);
+        let serde = yaml::from_str::<raw::Manifest>(text);
+        match (tree, serde) {
+            (Ok(t), Ok(s)) => assert_eq!(format!("{t:?}"), format!("{s:?}"), "in {text:?}"),
+            // Refusing is always safe: the loader then reads the text with serde_yaml.
+            (Err(_), _) => return false,
+            (Ok(t), Err(e)) => panic!("the tree reader accepted what serde_yaml refuses ({e}): {t:?} from {text:?}"),
+        }
+        true
+    }
+
+    #[test]
+    fn the_tree_reader_reads_scalars_as_serde_yaml_does() {
+        let mut read = 0;
+        let values = [
+            "12",
+            "+12",
+            "012",
+            "0x1F",
+            "0o17",
+            "0b11",
+            "-3",
+            "1e3",
+            "1.50",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "~",
+            "null",
+            "Null",
+            "",
+            "true",
+            "True",
+            "TRUE",
+            "yes",
+            "on",
+            "'12'",
+            "\"true\"",
+            "|\n    12\n",
+            ">\n    a\n    b\n",
+            "\"a\\tb\\u00e9\"",
+            "'it''s'",
+            "a b  c",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "[]",
+            "{}",
+        ];
+        let slots = [
+            "cekura:\n  agent: 1\n  project: {v}\n",
+            "cekura:\n  agent: 1\n  prune: {v}\n",
+            "cekura:\n  agent: {v}\n",
+            "cekura:\n  agent: 1\n  folders: [{v}]\n",
+            "cekura:\n  agent: 1\n  test_profiles:\n    - name: P\n      information: {k: {v}}\n",
+            "cekura:\n  agent: 1\n  evaluators:\n    - name: E\n      first_message: {v}\n",
+            "cekura:\n  agent: 1\n  evaluators:\n    - name: E\n      metrics: [{v}]\n",
+            "cekura:\n  agent: 1\n  evaluators:\n    - name: E\n      max_duration: {v}\n",
+            "cekura:\n  agent: 1\n  evaluators:\n    - name: E\n      type: {v}\n",
+            "cekura:\n  agent: 1\n  evaluators:\n    - name: E\n      tags: {v}\n",
+            "tela:\n  prompt: p\n  test_cases:\n    - title: T\n      variables:\n        k: {v}\n",
+        ];
+        for v in values {
+            for slot in slots {
+                read += typed_agree(&format!("version: 1\n{}", slot.replace("{v}", v))) as usize;
+            }
+        }
+        for text in [
+            "version: 1\ncekura:\n  agent: 1\n  evaluators:\n  test_profiles:\n",
+            "version: 1\ntela:\n  prompt: p\n  test_cases:\n    - title: T\n      messages: [{role: user, content: hi}]\n",
+            "version: 1\ncekura:\n  agent: 1\n  folders: [{path: A.B, renamed_from: [C]}, D]\n",
+        ] {
+            assert!(typed_agree(text), "{text}");
+        }
+        // Most of them are read from the tree (the rest is left to serde_yaml, which refuses them too).
+        assert!(read >= 150, "{read}");
+    }
+
+    #[test]
+    fn the_tree_reader_agrees_on_every_manifest_of_the_repository() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut dirs = vec![root.join("examples"), root.join("crates/evalform-cli/tests/fixtures")];
+        let mut read = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                    let Ok(text) = std::fs::read_to_string(&path) else { continue };
+                    read += typed_agree(&text) as usize;
+                }
+            }
+        }
+        assert!(read > 40, "only {read} manifests read from the tree");
     }
 }

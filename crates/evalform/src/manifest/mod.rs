@@ -65,6 +65,9 @@ pub struct Manifests {
     /// What discovery skipped and why (a FIFO, a device, a directory link that loops), one line each, for the
     /// caller to show as warnings.
     pub warnings: Vec<String>,
+    /// `defaults` keys that every evaluator of their file sets itself ([`shadowed_defaults`]), for `validate` to
+    /// warn about.
+    pub shadowed: Vec<Diagnostic>,
 }
 
 impl Manifests {
@@ -132,12 +135,12 @@ fn looks_like_manifest(text: &str) -> bool {
 fn load_found(found: Discovered, opts: &LoadOptions) -> (Vec<String>, Result<Manifests, Diagnostics>) {
     let discovered = found.warnings.clone();
     let (files, mut problems, skipped) = read_found(found);
-    let (state, more) = convert::convert(&files, opts);
-    problems.extend(more);
+    let converted = convert::convert(&files, opts);
+    problems.extend(converted.problems);
     let result = if problems.is_empty() {
         let mut warnings = discovered;
         warnings.extend(skipped.iter().cloned());
-        Ok(Manifests { state, files, warnings })
+        Ok(Manifests { state: converted.state, files, warnings, shadowed: converted.shadowed })
     } else {
         Err(Diagnostics::new(problems))
     };
@@ -232,11 +235,11 @@ fn decode_text(bytes: Vec<u8>) -> Result<String, (Option<crate::yaml::Pos>, Stri
 
 /// Load manifests given as text (tests, and commands that hold files in memory). Names are used in messages.
 pub fn load_texts(files: Vec<ManifestFile>, opts: &LoadOptions) -> Result<Manifests, Diagnostics> {
-    let (state, problems) = convert::convert(&files, opts);
-    if problems.is_empty() {
-        Ok(Manifests { state, files, warnings: Vec::new() })
+    let converted = convert::convert(&files, opts);
+    if converted.problems.is_empty() {
+        Ok(Manifests { state: converted.state, files, warnings: Vec::new(), shadowed: converted.shadowed })
     } else {
-        Err(Diagnostics::new(problems))
+        Err(Diagnostics::new(converted.problems))
     }
 }
 

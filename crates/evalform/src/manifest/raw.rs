@@ -346,6 +346,28 @@ macro_rules! with_evaluator_fields {
         }
 
         impl $name {
+            /// Which managed evaluator fields are set, by key, in the order of [`EvaluatorFields`].
+            pub fn set_fields(&self) -> [(&'static str, bool); 16] {
+                [
+                    ("folder", self.folder.is_some()),
+                    ("type", self.kind.is_some()),
+                    ("instructions", self.instructions.is_some()),
+                    ("instructions_suffix", self.instructions_suffix.is_some()),
+                    ("conditional_actions", self.conditional_actions.is_some()),
+                    ("expected_outcome", self.expected_outcome.is_some()),
+                    ("first_message", self.first_message.is_some()),
+                    ("personality", self.personality.is_some()),
+                    ("test_profile", self.test_profile.is_some()),
+                    ("metrics", self.metrics.is_some()),
+                    ("tools", self.tools.is_some()),
+                    ("tags", self.tags.is_some()),
+                    ("language", self.language.is_some()),
+                    ("max_duration", self.max_duration.is_some()),
+                    ("phone_number", self.phone_number.is_some()),
+                    ("ignore_changes", self.ignore_changes.is_some()),
+                ]
+            }
+
             /// The managed evaluator fields, without the struct's own.
             pub fn fields(&self) -> EvaluatorFields {
                 EvaluatorFields {

@@ -2,71 +2,66 @@
 //! (the file means what it says), but `validate` warns, since adding to such a default changes nothing; for sets,
 //! `extra_metrics` / `extra_tools` / `extra_tags` are what add to every evaluator.
 
-use super::raw::{self, EvaluatorFields};
+use super::raw;
 use super::{Diagnostic, ManifestFile};
-use crate::yaml::{self, PositionIndex};
-
-/// The keys of `fields` that are set.
-fn set_keys(f: &EvaluatorFields) -> Vec<&'static str> {
-    let all = [
-        ("folder", f.folder.is_some()),
-        ("type", f.kind.is_some()),
-        ("instructions", f.instructions.is_some()),
-        ("instructions_suffix", f.instructions_suffix.is_some()),
-        ("conditional_actions", f.conditional_actions.is_some()),
-        ("expected_outcome", f.expected_outcome.is_some()),
-        ("first_message", f.first_message.is_some()),
-        ("personality", f.personality.is_some()),
-        ("test_profile", f.test_profile.is_some()),
-        ("metrics", f.metrics.is_some()),
-        ("tools", f.tools.is_some()),
-        ("tags", f.tags.is_some()),
-        ("language", f.language.is_some()),
-        ("max_duration", f.max_duration.is_some()),
-        ("phone_number", f.phone_number.is_some()),
-        ("ignore_changes", f.ignore_changes.is_some()),
-    ];
-    all.into_iter().filter(|(_, set)| *set).map(|(k, _)| k).collect()
-}
+use crate::yaml::{self, TreePositions};
 
 /// One warning per `defaults` key that every evaluator of its file overrides. Files that do not load are skipped
-/// (the loader reports them).
+/// (the loader reports them). The loader gives the same warnings as [`super::Manifests::shadowed`] without reading
+/// the files again.
 pub fn shadowed_defaults(files: &[ManifestFile]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for file in files {
         let name = file.path.to_string_lossy().replace('\\', "/");
-        let Ok(Some(root)) = yaml::parse_tree(&file.text) else { continue };
-        let Ok(manifest) = yaml::from_str::<raw::Manifest>(&file.text) else { continue };
-        let Some(cekura) = manifest.cekura else { continue };
-        let (Some(defaults), Some(evaluators)) = (cekura.defaults, cekura.evaluators) else { continue };
-        if evaluators.is_empty() {
+        let Ok(Some(document)) = yaml::parse_document(&file.text) else { continue };
+        let mut root = document.root;
+        let typed = match document.tags_or_aliases {
+            false => yaml::de::from_tree::<raw::Manifest>(&mut root).ok(),
+            true => None,
+        };
+        let Some(manifest) = typed.or_else(|| yaml::from_str::<raw::Manifest>(&file.text).ok()) else { continue };
+        out.extend(shadowed_in(&name, &file.text, &manifest, &TreePositions::new(root)));
+    }
+    out
+}
+
+/// The warnings of one file, read as `manifest`, its positions in `index`.
+pub(crate) fn shadowed_in(name: &str, text: &str, manifest: &raw::Manifest, index: &TreePositions) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(cekura) = &manifest.cekura else { return out };
+    let (Some(defaults), Some(evaluators)) = (&cekura.defaults, &cekura.evaluators) else { return out };
+    if evaluators.is_empty() {
+        return out;
+    }
+    // Which fields every evaluator sets.
+    let mut everywhere = [true; 16];
+    for e in evaluators {
+        for (all, (_, set)) in everywhere.iter_mut().zip(e.set_fields()) {
+            *all &= set;
+        }
+    }
+    for ((key, set), all) in defaults.set_fields().into_iter().zip(everywhere) {
+        // `instructions_suffix` is appended to the evaluator's own instructions, so it is never shadowed.
+        if !set || key == "instructions_suffix" || !all {
             continue;
         }
-        let index = PositionIndex::build(&root);
-        let own: Vec<Vec<&'static str>> = evaluators.iter().map(|e| set_keys(&e.fields())).collect();
-        for key in set_keys(&defaults.fields()) {
-            // `instructions_suffix` is appended to the evaluator's own instructions, so it is never shadowed.
-            if key == "instructions_suffix" || !own.iter().all(|keys| keys.contains(&key)) {
-                continue;
-            }
-            let at = index.nearest(&format!("cekura.defaults.{key}"));
-            let pos = at.key.unwrap_or(at.value);
-            let width = if at.key.is_some() { at.key_width } else { at.value_width };
-            let mut d = Diagnostic::at(
-                &name,
-                &file.text,
-                pos,
-                width,
-                format!("`defaults.{key}` is never used: every evaluator of this file sets `{key}` itself"),
-            )
-            .label("shadowed by every evaluator");
-            d = if matches!(key, "metrics" | "tools" | "tags") {
-                d.help(format!("to add to every evaluator's own `{key}`, use `defaults.extra_{key}`"))
-            } else {
-                d.help("remove it, or remove the value from the evaluators that repeat it")
-            };
-            out.push(d);
-        }
+        let at = index.nearest(&format!("cekura.defaults.{key}"));
+        let pos = at.key.unwrap_or(at.value);
+        let width = if at.key.is_some() { at.key_width } else { at.value_width };
+        let mut d = Diagnostic::at(
+            name,
+            text,
+            pos,
+            width,
+            format!("`defaults.{key}` is never used: every evaluator of this file sets `{key}` itself"),
+        )
+        .label("shadowed by every evaluator");
+        d = if matches!(key, "metrics" | "tools" | "tags") {
+            d.help(format!("to add to every evaluator's own `{key}`, use `defaults.extra_{key}`"))
+        } else {
+            d.help("remove it, or remove the value from the evaluators that repeat it")
+        };
+        out.push(d);
     }
     out
 }

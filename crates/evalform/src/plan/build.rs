@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::diff::{diff_evaluator, EvaluatorDiff};
-use super::resolve::resolve_agent;
+use super::diff::{diff_with_refs, EvaluatorDiff};
+use super::resolve::{resolve_refs, Refs, RefsView};
 use super::target::Selection;
 use super::{
     fingerprint, tela, Action, BulkScope, BulkUpdate, Call, EvaluatorBody, EvaluatorRef, FieldChange, FieldValue,
@@ -113,10 +113,11 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
         let project = project_of(agent, want);
-        let want = resolve_agent(want, have, catalog, &mut errors);
+        let refs = resolve_refs(want, have, catalog, &mut errors);
         let view = AgentPlanner {
             agent: *agent,
-            want: &want,
+            want,
+            refs: &refs,
             have,
             selection: &selection,
             project_metrics,
@@ -148,7 +149,10 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         format_version: PLAN_FORMAT_VERSION,
         changes: b.changes,
         operations: b.operations,
-        fingerprints: fingerprint::fingerprints(&observed.state),
+        fingerprints: match settings.fingerprints {
+            true => fingerprint::fingerprints(&observed.state),
+            false => BTreeMap::new(),
+        },
         notes: b.notes,
         unmanaged: b.unmanaged,
     })
@@ -182,6 +186,8 @@ struct BulkItem {
 struct AgentPlanner<'a> {
     agent: AgentId,
     want: &'a AgentState,
+    /// The references of `want.evaluators`, resolved, in the same order.
+    refs: &'a [Refs],
     have: &'a AgentState,
     selection: &'a Selection,
     /// The metric names every desired agent of this agent's project declares.
@@ -198,6 +204,17 @@ struct AgentPlanner<'a> {
 }
 
 impl<'a> AgentPlanner<'a> {
+    /// The resolved references of one of `want.evaluators` (found by its place in that list).
+    fn refs_of(&self, want: &'a Evaluator) -> RefsView<'a> {
+        let list = &self.want.evaluators;
+        let at = (want as *const Evaluator as usize).wrapping_sub(list.as_ptr() as usize)
+            / std::mem::size_of::<Evaluator>().max(1);
+        match (list.get(at), self.refs.get(at)) {
+            (Some(e), Some(r)) if std::ptr::eq(e, want) => r.view(),
+            _ => RefsView::of(&want.spec),
+        }
+    }
+
     fn evaluator_address(&self, name: &str) -> Address {
         Address::Evaluator { agent: self.agent, name: name.to_string() }
     }
@@ -236,7 +253,7 @@ impl<'a> AgentPlanner<'a> {
         let diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
             .into_iter()
             .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
-            .map(|(want, have)| (want, have, diff_evaluator(want, have)))
+            .map(|(want, have)| (want, have, diff_with_refs(want, self.refs_of(want), have)))
             .filter(|(_, _, d)| !d.is_empty())
             .collect();
 

@@ -117,6 +117,16 @@ pub fn append_tail(remote: &str, desired: &str) -> Option<String> {
 
 /// Compare a desired evaluator with its remote match (`None`: it is created).
 pub fn diff_evaluator(desired: &Evaluator, remote: Option<&Evaluator>) -> EvaluatorDiff {
+    diff_with_refs(desired, super::resolve::RefsView::of(&desired.spec), remote)
+}
+
+/// [`diff_evaluator`] with the desired evaluator's references (personality, test profile, metrics) as resolved
+/// apart: the planner does not copy the desired evaluator to resolve them.
+pub fn diff_with_refs(
+    desired: &Evaluator,
+    refs: super::resolve::RefsView<'_>,
+    remote: Option<&Evaluator>,
+) -> EvaluatorDiff {
     let mut d = EvaluatorDiff::default();
     let want = &desired.spec;
     let have = remote.map(|r| &r.spec);
@@ -185,14 +195,14 @@ pub fn diff_evaluator(desired: &Evaluator, remote: Option<&Evaluator>) -> Evalua
             d.first_message = Some(v.clone());
         }
     }
-    if let Some(id) = want.personality.as_ref().and_then(named_id) {
+    if let Some(id) = refs.personality.and_then(named_id) {
         let before = have.and_then(|h| h.personality.as_ref()).and_then(named_id);
         if considered(Field::Personality) && before != Some(id) {
             change("personality", before.map(FieldValue::Number), FieldValue::Number(id));
             d.personality = Some(id);
         }
     }
-    if let Some(p) = &want.test_profile {
+    if let Some(p) = refs.test_profile {
         let before = have.and_then(|h| h.test_profile.as_ref());
         if considered(Field::TestProfile) && before != Some(p) {
             change("test_profile", before.map(profile_value), profile_value(p));
@@ -202,7 +212,7 @@ pub fn diff_evaluator(desired: &Evaluator, remote: Option<&Evaluator>) -> Evalua
             });
         }
     }
-    if let Some(m) = &want.metrics {
+    if let Some(m) = refs.metrics {
         let full = metric_ids(m);
         let created = created_metric_names(m);
         let before = have.and_then(|h| h.metrics.as_ref()).map(metric_ids);

@@ -351,6 +351,9 @@ pub struct PlanSettings {
     /// Whether a `--target`/`--exclude` pattern that matches no resource is an error (it is, for the plan a person
     /// reviews; apply's repair rounds re-plan after deletes and turn it off).
     pub patterns_must_match: bool,
+    /// Whether the plan carries [`Plan::fingerprints`] (what `apply` and a saved plan need). `plan` without `--out`
+    /// turns it off: hashing every object read is then work nobody uses.
+    pub fingerprints: bool,
 }
 
 impl Default for PlanSettings {
@@ -361,6 +364,7 @@ impl Default for PlanSettings {
             excludes: Vec::new(),
             allow_append: true,
             patterns_must_match: true,
+            fingerprints: true,
         }
     }
 }

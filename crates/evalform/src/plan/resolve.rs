@@ -19,6 +19,62 @@ pub fn resolve_agent(
     catalog: &Catalog,
     errors: &mut Vec<PlanError>,
 ) -> AgentState {
+    let refs = resolve_refs(desired, observed, catalog, errors);
+    let mut out = desired.clone();
+    for (ev, r) in out.evaluators.iter_mut().zip(refs) {
+        (ev.spec.personality, ev.spec.test_profile) = (r.personality, r.test_profile);
+        if r.metrics.is_some() {
+            ev.spec.metrics = r.metrics;
+        }
+    }
+    out
+}
+
+/// The references of one desired evaluator, resolved (the planner keeps these beside the desired evaluator
+/// instead of a resolved copy of it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refs {
+    pub personality: Option<NamedRef>,
+    pub test_profile: Option<ProfileRef>,
+    pub metrics: Option<BTreeSet<MetricRef>>,
+}
+
+/// The references the diff compares: resolved ones, or an evaluator's own.
+#[derive(Debug, Clone, Copy)]
+pub struct RefsView<'a> {
+    pub personality: Option<&'a NamedRef>,
+    pub test_profile: Option<&'a ProfileRef>,
+    pub metrics: Option<&'a BTreeSet<MetricRef>>,
+}
+
+impl Refs {
+    pub fn view(&self) -> RefsView<'_> {
+        RefsView {
+            personality: self.personality.as_ref(),
+            test_profile: self.test_profile.as_ref(),
+            metrics: self.metrics.as_ref(),
+        }
+    }
+}
+
+impl<'a> RefsView<'a> {
+    /// An evaluator's references as they are (already resolved, or read from the platform).
+    pub fn of(spec: &'a crate::model::EvaluatorSpec) -> Self {
+        RefsView {
+            personality: spec.personality.as_ref(),
+            test_profile: spec.test_profile.as_ref(),
+            metrics: spec.metrics.as_ref(),
+        }
+    }
+}
+
+/// [`resolve_agent`]'s references only, one per desired evaluator, in order.
+pub fn resolve_refs(
+    desired: &AgentState,
+    observed: &AgentState,
+    catalog: &Catalog,
+    errors: &mut Vec<PlanError>,
+) -> Vec<Refs> {
     let mut profile_ids: BTreeMap<&str, u64> = BTreeMap::new();
     let remote_ids: BTreeSet<u64> = observed.test_profiles.iter().filter_map(|p| p.id).collect();
     for p in &desired.test_profiles {
@@ -52,17 +108,13 @@ pub fn resolve_agent(
         .filter_map(|(name, r)| r.id.map(|id| (name, id)))
         .collect();
 
-    let mut out = desired.clone();
-    for ev in &mut out.evaluators {
-        let known = Known {
-            profile_ids: &profile_ids,
-            declared: &declared,
-            declared_metrics: &declared_metrics,
-            renamed_metrics: &renamed_metrics,
-        };
-        resolve_evaluator(ev, desired.agent, catalog, &known, errors);
-    }
-    out
+    let known = Known {
+        profile_ids: &profile_ids,
+        declared: &declared,
+        declared_metrics: &declared_metrics,
+        renamed_metrics: &renamed_metrics,
+    };
+    desired.evaluators.iter().map(|ev| resolve_evaluator(ev, desired.agent, catalog, &known, errors)).collect()
 }
 
 /// What names resolve against besides the catalog: test profiles (remote ids, declared names) and declared metrics.
@@ -75,15 +127,17 @@ struct Known<'a> {
 }
 
 fn resolve_evaluator(
-    ev: &mut Evaluator,
+    ev: &Evaluator,
     agent: crate::model::AgentId,
     catalog: &Catalog,
     known: &Known<'_>,
     errors: &mut Vec<PlanError>,
-) {
+) -> Refs {
     let (profile_ids, declared) = (known.profile_ids, known.declared);
     // The address and location are built only for an error: planning 10,000 evaluators allocates no message.
-    let Evaluator { name: ev_name, source, spec, .. } = ev;
+    let Evaluator { name: ev_name, source, spec: given, .. } = ev;
+    let mut spec =
+        Refs { personality: given.personality.clone(), test_profile: given.test_profile.clone(), metrics: None };
     let address = || Address::Evaluator { agent, name: ev_name.clone() };
     // Ids are checked too when the platform listed anything: a mistyped id fails here, not at apply time.
     if let Some(NamedRef::Id(id)) = &spec.personality {
@@ -107,7 +161,7 @@ fn resolve_evaluator(
             }),
         }
     }
-    if let Some(metrics) = &spec.metrics {
+    if let Some(metrics) = &given.metrics {
         let mut ids = BTreeSet::new();
         for m in metrics {
             match m {
@@ -161,6 +215,7 @@ fn resolve_evaluator(
             });
         }
     }
+    spec
 }
 
 /// "did you mean `x`?" when a known name is close, else the list of known names (or that there are none).

@@ -693,3 +693,53 @@ proptest! {
         prop_assert_eq!(p.unmanaged.len(), if prune { orphans } else { 0 });
     }
 }
+
+#[test]
+fn a_plan_without_fingerprints_differs_only_in_them() {
+    let want = vec![
+        wanted("A", |s| s.script = Some(Script::Text("New.".into()))),
+        wanted("B", |s| s.personality = Some(NamedRef::Id(7))),
+    ];
+    let have = vec![remote(1, "A", |_| {}), remote(2, "C", |_| {})];
+    let (desired, observed) = (world(agent(want)), observed(world(agent(have))));
+    let full = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+    assert!(!full.fingerprints.is_empty() && !full.changes.is_empty());
+    let lean = plan(&desired, &observed, &PlanSettings { fingerprints: false, ..PlanSettings::default() }).unwrap();
+    assert!(lean.fingerprints.is_empty());
+    assert_eq!(Plan { fingerprints: full.fingerprints.clone(), ..lean }, full);
+}
+
+#[test]
+fn references_by_name_are_compared_as_the_ids_they_resolve_to() {
+    let catalog = Catalog {
+        metrics: vec![crate::model::MetricInfo { id: 501, slug: Some("latency".into()), name: "Latency".into() }],
+        personalities: vec![crate::model::PersonalityInfo { id: 7, name: "Calm caller".into() }],
+    };
+    let by_name = |s: &mut EvaluatorSpec| {
+        s.personality = Some(NamedRef::Name("Calm caller".into()));
+        s.metrics = Some([MetricRef::Slug("latency".into())].into());
+        s.test_profile = Some(ProfileRef::Name("Premium".into()));
+    };
+    let profile = TestProfile { id: Some(55), name: "Premium".into(), information: Default::default(), source: None };
+    let mut want = agent(vec![wanted("A", by_name)]);
+    want.test_profiles = vec![TestProfile { id: None, ..profile.clone() }];
+    let have_with = |profile_id: u64, personality: u64| {
+        let mut have = agent(vec![remote(1, "A", |s| {
+            s.personality = Some(NamedRef::Id(personality));
+            s.test_profile = Some(ProfileRef::Id(profile_id));
+        })]);
+        have.test_profiles = vec![profile.clone()];
+        Observed { state: world(have), catalogs: BTreeMap::from([(12, catalog.clone())]) }
+    };
+    let settings = PlanSettings::default();
+    assert!(plan(&world(want.clone()), &have_with(55, 7), &settings).unwrap().is_empty());
+    let p = plan(&world(want), &have_with(56, 8), &settings).unwrap();
+    let fields: Vec<String> =
+        p.changes[0].fields.iter().map(|f| format!("{}: {:?} -> {:?}", f.field, f.before, f.after)).collect();
+    insta::assert_debug_snapshot!(fields, @r#"
+    [
+        "personality: Some(Number(8)) -> Some(Number(7))",
+        "test_profile: Some(Number(56)) -> Some(Number(55))",
+    ]
+    "#);
+}

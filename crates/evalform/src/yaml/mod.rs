@@ -1,14 +1,16 @@
 //! The one module that touches the YAML crates (`serde_yaml` for typed deserialisation, `yaml-rust2` for
 //! positions), so that swapping the YAML crate means editing this file only.
 //!
-//! It offers two views of a text: a typed value through serde ([`from_str`]), and a positioned [`Node`] tree built
-//! from yaml-rust2's event parser, from which a [`PositionIndex`] maps paths such as `cekura.evaluators[3].name` to
-//! the line and column of the key and of the value. Lines and columns are 1-based everywhere. This module knows
-//! nothing about manifests: it must not grow manifest rules.
+//! It offers two views of a text: a positioned [`Node`] tree built from yaml-rust2's event parser, in which
+//! [`TreePositions`] (or a full [`PositionIndex`]) finds paths such as `cekura.evaluators[3].name` (the line and
+//! column of the key and of the value), and a typed value, read from that tree ([`de::from_tree`], so a text is
+//! parsed once) or, for what that reading leaves aside, from the text by serde_yaml ([`from_str`]). Lines and
+//! columns are 1-based everywhere. This module knows nothing about manifests: it must not grow manifest rules.
 //!
 //! Writing YAML lives beside the reading: [`emit`] writes new documents (import), [`edit`] changes existing ones
 //! in place, keeping comments and layout (pull, suggest).
 
+pub mod de;
 pub mod edit;
 pub mod emit;
 
@@ -183,6 +185,19 @@ fn is_integer(v: &str) -> bool {
 /// Parse `text` into a positioned tree. `Ok(None)` is an empty document (nothing but comments or whitespace).
 /// A stream of several documents (`---` between them) is an error: a manifest is one document.
 pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
+    parse_document(text).map(|d| d.map(|d| d.root))
+}
+
+/// A parsed document: its tree, and whether the text uses tags (`!name`) or aliases (`*name`), which
+/// [`de::from_tree`] leaves to serde_yaml.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub root: Node,
+    pub tags_or_aliases: bool,
+}
+
+/// [`parse_tree`], saying whether the text uses tags or aliases.
+pub fn parse_document(text: &str) -> Result<Option<Document>, YamlError> {
     if let Some(err) = control_character(text) {
         return Err(err);
     }
@@ -199,6 +214,7 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
         anchor_stack: Vec::new(),
         anchors: HashMap::new(),
         expanded: 0,
+        tags_or_aliases: false,
     };
     let mut parser = Parser::new_from_str(text);
     parser
@@ -207,7 +223,8 @@ pub fn parse_tree(text: &str) -> Result<Option<Node>, YamlError> {
     if let Some(pos) = builder.second_document {
         return Err(YamlError { pos, message: "a second document begins here; a manifest is one document".into() });
     }
-    Ok(builder.root)
+    let tags_or_aliases = builder.tags_or_aliases;
+    Ok(builder.root.map(|root| Document { root, tags_or_aliases }))
 }
 
 /// serde's messages in the manifest's words: no Rust type names (`as u128`, `expected u32`).
@@ -280,6 +297,8 @@ struct TreeBuilder<'t> {
     anchors: HashMap<usize, Node>,
     /// Nodes created by expanding aliases so far.
     expanded: usize,
+    /// A tag or an alias was seen.
+    tags_or_aliases: bool,
 }
 
 /// The most nodes alias expansion creates in one document; past it, aliases stay unexpanded (a "billion laughs"
@@ -358,11 +377,11 @@ impl TreeBuilder<'_> {
             TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
                 // Measure on the source line: escapes make the value shorter than what was written.
                 let line = self.text_lines.get(pos.line - 1).copied().unwrap_or("");
-                let rest: String = line.chars().skip(pos.column - 1).collect();
-                let quote = rest.chars().next().unwrap_or('"');
+                let mut rest = line.chars().skip(pos.column - 1);
+                let quote = rest.next().unwrap_or('"');
                 let mut width = 1;
                 let mut escaped = false;
-                for c in rest.chars().skip(1) {
+                for c in rest {
                     width += 1;
                     if escaped {
                         escaped = false;
@@ -390,6 +409,15 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
         }
         if self.done && self.stack.is_empty() {
             return;
+        }
+        if matches!(
+            &ev,
+            Event::Alias(_)
+                | Event::Scalar(_, _, _, Some(_))
+                | Event::SequenceStart(_, Some(_))
+                | Event::MappingStart(_, Some(_))
+        ) {
+            self.tags_or_aliases = true;
         }
         match ev {
             Event::Scalar(value, style, anchor, _) => {
@@ -687,6 +715,103 @@ pub struct Located {
     pub value_width: usize,
 }
 
+/// Where paths are in one tree, found by walking it when asked: the same answers as a [`PositionIndex`] built from
+/// the tree (the last of repeated keys wins, as there), without building an entry for every node.
+#[derive(Debug, Clone)]
+pub struct TreePositions {
+    root: Node,
+}
+
+impl TreePositions {
+    pub fn new(root: Node) -> Self {
+        TreePositions { root }
+    }
+
+    /// As [`PositionIndex::get`].
+    pub fn get(&self, path: &str) -> Option<Located> {
+        if path.is_empty() {
+            return Some(empty_key(&self.root).unwrap_or_else(|| value_at(&self.root)));
+        }
+        find(&self.root, path, true)
+    }
+
+    /// As [`PositionIndex::nearest`].
+    pub fn nearest(&self, path: &str) -> Located {
+        let mut p = path;
+        loop {
+            if let Some(l) = self.get(p) {
+                return l;
+            }
+            match p.rfind(['.', '[']) {
+                Some(i) => p = &p[..i],
+                None => p = "",
+            }
+        }
+    }
+}
+
+fn value_at(node: &Node) -> Located {
+    Located { key: None, key_width: 0, value: node.pos, value_width: node.width }
+}
+
+fn entry_at(k: &Node, v: &Node) -> Located {
+    Located { key: Some(k.pos), key_width: k.width, value: v.pos, value_width: v.width }
+}
+
+/// An empty key at the top (or below empty keys at the top) has the empty path in a [`PositionIndex`].
+fn empty_key(node: &Node) -> Option<Located> {
+    node.entries()
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_str() == Some(""))
+        .map(|(k, v)| empty_key(v).unwrap_or(entry_at(k, v)))
+}
+
+/// `rest` (not empty) below `node`: `name...` at the top, else `.name...` or `[i]...`.
+fn find(node: &Node, rest: &str, top: bool) -> Option<Located> {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            let r = if top { rest } else { rest.strip_prefix('.')? };
+            for (k, v) in entries.iter().rev() {
+                let Some(name) = k.as_str() else { continue };
+                if top && name.is_empty() {
+                    // Its children's paths start at the top too.
+                    if let Some(l) = find(v, r, true) {
+                        return Some(l);
+                    }
+                    continue;
+                }
+                let Some(after) = r.strip_prefix(name) else { continue };
+                if after.is_empty() {
+                    return Some(entry_at(k, v));
+                }
+                if after.starts_with(['.', '[']) {
+                    if let Some(l) = find(v, after, false) {
+                        return Some(l);
+                    }
+                }
+            }
+            None
+        }
+        NodeKind::Seq(items) => {
+            let r = rest.strip_prefix('[')?;
+            let close = r.find(']')?;
+            let i: usize = r[..close].parse().ok()?;
+            if r[..close] != i.to_string() {
+                return None;
+            }
+            let item = items.get(i)?;
+            let after = &r[close + 1..];
+            if after.is_empty() {
+                Some(value_at(item))
+            } else {
+                find(item, after, false)
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Paths (`cekura.evaluators[3].name`) to positions, for errors found after deserialisation.
 #[derive(Debug, Clone, Default)]
 pub struct PositionIndex {
@@ -909,6 +1034,20 @@ mod tests {
                 (8, "flow".to_string(), false)
             ]
         );
+    }
+
+    #[test]
+    fn spans_are_byte_offsets_also_after_wide_characters() {
+        let text = "é: \"ça\"\nb:\n  - 😀 smile\n  - {k: 'ü'}\nc: |\n  naïve\n  text\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("é").unwrap()), "\"ça\"");
+        let b = root.get("b").unwrap();
+        assert_eq!(spanned(text, b), "- 😀 smile\n  - {k: 'ü'}");
+        let NodeKind::Seq(items) = &b.kind else { panic!() };
+        assert_eq!(spanned(text, &items[0]), "😀 smile");
+        assert_eq!(spanned(text, &items[1].entries()[0].1), "'ü'");
+        assert_eq!(spanned(text, root.get("c").unwrap()), "|\n  naïve\n  text");
+        assert_eq!(root.get("é").unwrap().width, 4);
     }
 
     #[test]
