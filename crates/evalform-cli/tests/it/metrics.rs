@@ -265,3 +265,35 @@ fn a_metric_earlier_name_another_declared_metric_has_is_an_error() {
     caused by: suite.yaml:12:7: cekura.agent[12].metric["Short call"]: `renamed_from` names "Greets the caller by name", which another metric of this agent is declared as (hint: an old name must not be in use; remove it from `renamed_from`, or rename the other)
     "#));
 }
+
+#[test]
+fn a_metric_name_two_metrics_of_the_project_share_is_refused_not_guessed() {
+    let w = World::new();
+    // Someone made a project metric named like the predefined `call_success` ("Call success").
+    w.sb.with_state(|s| {
+        let twin = json!({"name": "Call success", "project": 1376, "type": "llm_judge", "eval_type": "binary",
+                          "description": "Did the caller get what they called for?"});
+        s.write_metric(WriteMode::Create, None, &twin).unwrap();
+    });
+    w.write(
+        "suite.yaml",
+        "version: 1\ncekura:\n  agent: 12\n  evaluators:\n    - name: Order status\n      personality: 7\n      \
+         instructions: Ask for order 1234.\n      metrics: [Call success]\n",
+    );
+    let out = w.run(&["plan"]);
+    settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: cannot plan: 1 problem
+        caused by: suite.yaml:5:7: cekura.agent[12].evaluator["Order status"]: metric `Call success` could mean the metrics 501 and 1001 (hint: refer to it by id or slug)
+        "#);
+    });
+    // By slug it is the predefined one, unambiguously.
+    w.write(
+        "suite.yaml",
+        &std::fs::read_to_string(w.path("suite.yaml")).unwrap().replace("[Call success]", "[call_success]"),
+    );
+    assert_eq!(w.run(&["plan"]).code, 0);
+}

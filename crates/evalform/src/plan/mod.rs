@@ -406,6 +406,12 @@ fn at(location: &Option<SourceSpan>) -> String {
 pub enum PlanError {
     #[error("{}{address}: unknown metric `{slug}` (hint: {hint})", at(.location))]
     UnknownMetric { address: Address, location: Option<SourceSpan>, slug: String, hint: String },
+    #[error(
+        "{}{address}: metric `{name}` could mean {} (hint: refer to it by id or slug{})",
+        at(.location), candidates(.ids, *.declared),
+        if *.declared { ", or give the metric the manifests declare a name of its own" } else { "" }
+    )]
+    AmbiguousMetric { address: Address, location: Option<SourceSpan>, name: String, ids: Vec<u64>, declared: bool },
     #[error("{}{address}: unknown personality `{name}` (hint: {hint})", at(.location))]
     UnknownPersonality { address: Address, location: Option<SourceSpan>, name: String, hint: String },
     #[error(
@@ -435,6 +441,16 @@ pub enum PlanError {
     RenameClash { address: Address, location: Option<SourceSpan>, kind: String, old: String },
     #[error("{flag} `{pattern}` matches no resource of the manifests' agents and prompts")]
     PatternMatchesNothing { flag: String, pattern: String },
+}
+
+/// `the metrics 501 and 1020`, `metric 501 or the one the manifests declare (not created yet)`.
+fn candidates(ids: &[u64], declared: bool) -> String {
+    match (ids, declared) {
+        ([one], true) => format!("metric {one} or the one the manifests declare (not created yet)"),
+        (ids, true) => format!("the metrics {} or the one the manifests declare (not created yet)", join_ids(ids)),
+        ([init @ .., last], false) => format!("the metrics {} and {last}", join_ids(init)),
+        ([], false) => "no metric".to_string(),
+    }
 }
 
 fn join_ids(ids: &[u64]) -> String {

@@ -108,11 +108,13 @@ pub fn resolve_refs(
         .filter_map(|(name, r)| r.id.map(|id| (name, id)))
         .collect();
 
+    let project_metric_ids: BTreeSet<u64> = observed.metrics.iter().filter_map(|m| m.id).collect();
     let known = Known {
         profile_ids: &profile_ids,
         declared: &declared,
         declared_metrics: &declared_metrics,
         renamed_metrics: &renamed_metrics,
+        project_metric_ids: &project_metric_ids,
     };
     desired.evaluators.iter().map(|ev| resolve_evaluator(ev, desired.agent, catalog, &known, errors)).collect()
 }
@@ -124,6 +126,8 @@ struct Known<'a> {
     declared_metrics: &'a BTreeSet<&'a str>,
     /// Declared metrics renamed on the platform: new name -> id.
     renamed_metrics: &'a BTreeMap<String, u64>,
+    /// Ids of the project's own metrics on the platform (a declared metric that exists is one of them).
+    project_metric_ids: &'a BTreeSet<u64>,
 }
 
 fn resolve_evaluator(
@@ -176,30 +180,47 @@ fn resolve_evaluator(
                     }
                     ids.insert(MetricRef::Id(*id));
                 }
-                // A slug first, then a metric name of the project; a name the manifests declare that the platform
-                // does not have yet stays a name: the plan creates that metric first and adds it by its new id.
-                MetricRef::Slug(slug) => match catalog
-                    .metrics
-                    .iter()
-                    .find(|c| c.slug.as_deref() == Some(slug))
-                    .or_else(|| catalog.metrics.iter().find(|c| &c.name == slug))
-                {
-                    Some(c) => {
+                // A slug first (slugs are unique); then a metric name, which must mean one metric: of the
+                // project's list, the one the manifests renamed, or one the manifests declare that the platform
+                // does not have yet (it stays a name: the plan creates that metric first and adds it by its id).
+                MetricRef::Slug(slug) => {
+                    if let Some(c) = catalog.metrics.iter().find(|c| c.slug.as_deref() == Some(slug)) {
                         ids.insert(MetricRef::Id(c.id));
+                        continue;
                     }
-                    None if known.renamed_metrics.contains_key(slug) => {
-                        ids.insert(MetricRef::Id(known.renamed_metrics[slug]));
+                    let mut named: Vec<u64> =
+                        catalog.metrics.iter().filter(|c| &c.name == slug).map(|c| c.id).collect();
+                    named.extend(known.renamed_metrics.get(slug));
+                    named.sort_unstable();
+                    named.dedup();
+                    let declared_new = known.declared_metrics.contains(slug.as_str())
+                        && !named.iter().any(|id| known.project_metric_ids.contains(id));
+                    match (named.as_slice(), declared_new) {
+                        ([id], false) => {
+                            ids.insert(MetricRef::Id(*id));
+                        }
+                        ([], true) => {
+                            ids.insert(MetricRef::Slug(slug.clone()));
+                        }
+                        ([], false) => errors.push(PlanError::UnknownMetric {
+                            address: address(),
+                            location: source.clone(),
+                            slug: slug.clone(),
+                            hint: suggest(
+                                slug,
+                                catalog.metrics.iter().filter_map(|c| c.slug.as_deref()),
+                                "metric slugs",
+                            ),
+                        }),
+                        (candidates, declared) => errors.push(PlanError::AmbiguousMetric {
+                            address: address(),
+                            location: source.clone(),
+                            name: slug.clone(),
+                            ids: candidates.to_vec(),
+                            declared,
+                        }),
                     }
-                    None if known.declared_metrics.contains(slug.as_str()) => {
-                        ids.insert(MetricRef::Slug(slug.clone()));
-                    }
-                    None => errors.push(PlanError::UnknownMetric {
-                        address: address(),
-                        location: source.clone(),
-                        slug: slug.clone(),
-                        hint: suggest(slug, catalog.metrics.iter().filter_map(|c| c.slug.as_deref()), "metric slugs"),
-                    }),
-                },
+                }
             }
         }
         spec.metrics = Some(ids);
@@ -305,6 +326,37 @@ mod tests {
         suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown metric `9` (hint: the agent's metric list has no metric with this id)
         suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: unknown metric `latency` (hint: known metric slugs: politeness)
         suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: test profile `Nobody` is neither on the platform nor declared in the manifests (hint: declare it under `test_profiles`, or give its id)
+        "#);
+    }
+
+    #[test]
+    fn a_metric_name_that_could_mean_two_metrics_is_an_error_not_a_guess() {
+        let by_name = |name: &str| {
+            ev(EvaluatorSpec { metrics: Some([MetricRef::Slug(name.into())].into()), ..EvaluatorSpec::default() })
+        };
+        // The manifests declare their own "Politeness" (not on the platform yet) beside the predefined one.
+        let mut desired = agent(vec![by_name("Politeness")], vec![]);
+        desired.metrics = vec![crate::model::Metric {
+            id: None,
+            name: "Politeness".into(),
+            spec: crate::model::MetricSpec::default(),
+            source: None,
+            configuration: None,
+        }];
+        let mut errors = vec![];
+        resolve_agent(&desired, &agent(vec![], vec![]), &catalog(), &mut errors);
+        // Two metrics of one name in the project's list (a project metric named like a predefined one).
+        let mut two = catalog();
+        two.metrics.push(MetricInfo { id: 1020, slug: None, name: "Politeness".into() });
+        resolve_agent(&agent(vec![by_name("Politeness")], vec![]), &agent(vec![], vec![]), &two, &mut errors);
+        // By slug it is one metric, whatever the names.
+        let slug = agent(vec![by_name("politeness")], vec![]);
+        let out = resolve_agent(&slug, &agent(vec![], vec![]), &two, &mut errors);
+        assert_eq!(out.evaluators[0].spec.metrics, Some([MetricRef::Id(501)].into()));
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        insta::assert_snapshot!(text.join("\n"), @r#"
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: metric `Politeness` could mean metric 501 or the one the manifests declare (not created yet) (hint: refer to it by id or slug, or give the metric the manifests declare a name of its own)
+        suite.yaml:4:7: cekura.agent[12].evaluator["Order status"]: metric `Politeness` could mean the metrics 501 and 1020 (hint: refer to it by id or slug)
         "#);
     }
 }
