@@ -1048,6 +1048,11 @@ mod tests {
         assert_eq!(spanned(text, &items[1].entries()[0].1), "'ü'");
         assert_eq!(spanned(text, root.get("c").unwrap()), "|\n  naïve\n  text");
         assert_eq!(root.get("é").unwrap().width, 4);
+        // After a block scalar with wide characters, the parser's character index runs ahead: spans come from line
+        // and column, so a value after it is spanned whole (an edit there lands on it, not a byte beside it).
+        let text = "c: |\n  naïve ¿\nd: plain\n";
+        let root = parse_tree(text).unwrap().unwrap();
+        assert_eq!(spanned(text, root.get("d").unwrap()), "plain");
     }
 
     #[test]
