@@ -31,10 +31,13 @@ pub enum Reading {
     ToolsLowerCase,
     /// Create honours `first_message`, as the vendor CLI's interactive create sends it (default: read only on PUT).
     FirstMessageOnCreate,
+    /// Tela's run bodies (`POST /test-case/{id}/run`, `POST /test-case/run-all`) require a string
+    /// `promptVersionId`, as the reference marks them (default: optional; without one the prompt runs as it is).
+    TelaRunRequiresVersion,
 }
 
 impl Reading {
-    pub const ALL: [Reading; 7] = [
+    pub const ALL: [Reading; 8] = [
         Reading::FoldersTopLevel,
         Reading::StatusUpper,
         Reading::DeleteScenarioIds,
@@ -42,6 +45,7 @@ impl Reading {
         Reading::AdvUpdateObjectReply,
         Reading::ToolsLowerCase,
         Reading::FirstMessageOnCreate,
+        Reading::TelaRunRequiresVersion,
     ];
 
     /// The name used on the command line (`evalform sandbox --reading NAME`).
@@ -54,6 +58,7 @@ impl Reading {
             Reading::AdvUpdateObjectReply => "adv-update-object-reply",
             Reading::ToolsLowerCase => "tools-lower-case",
             Reading::FirstMessageOnCreate => "first-message-on-create",
+            Reading::TelaRunRequiresVersion => "tela-run-requires-version",
         }
     }
 

@@ -1249,5 +1249,20 @@ async fn each_alternative_reading_changes_exactly_its_point() {
         )
         .await;
     assert_eq!(e["first_message"], "Hello");
+
+    let (sb, c) = start_reading(Reading::TelaRunRequiresVersion).await;
+    sb.with_state(|s| s.insert_test_case("a", json!({"promptId": PROMPT, "title": "A"})).unwrap());
+    let refused = json!({"message": "promptVersionId must be a string.", "statusCode": 400});
+    assert_eq!(c.tela(Method::POST, "/test-case/a/run", Some(json!({}))).await, (400, refused.clone()));
+    assert_eq!(c.tela(Method::POST, "/test-case/a/run", None).await, (400, refused.clone()));
+    let all = c.tela(Method::POST, "/test-case/run-all", Some(json!({"testCaseIds": ["a"]}))).await;
+    assert_eq!(all, (400, refused), "run-all too");
+    let (_, read) = c.tela(Method::GET, "/test-case/a?includeGenerations=true", None).await;
+    assert_eq!(read["generations"], json!([]), "a refused run started nothing");
+    let body = json!({"testCaseIds": ["a"], "promptVersionId": "v-7"});
+    let (s, started) = c.tela(Method::POST, "/test-case/run-all", Some(body)).await;
+    assert_eq!((s, started["testCaseIds"].clone()), (200, json!(["a"])));
+    let (_, read) = c.tela(Method::GET, "/test-case/a?includeGenerations=true", None).await;
+    assert_eq!(read["generations"][0]["promptVersionId"], "v-7");
     drop(sb);
 }

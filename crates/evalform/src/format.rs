@@ -385,7 +385,7 @@ impl Place {
             Place::Folder => &["path", "renamed_from"],
             Place::Flow => &["role", "conditions"],
             Place::Condition => &["id", "condition", "action", "type", "fixed_message"],
-            Place::Tela => &["prompt", "prune", "test_cases"],
+            Place::Tela => &["prompt", "prune", "prompt_version", "test_cases"],
             Place::TestCase => &["title", "messages", "variables", "expected_output"],
             Place::Message => &["role", "content"],
             Place::Variables | Place::Other => &[],

@@ -545,6 +545,9 @@ impl fmt::Display for Field {
 pub struct PromptState {
     pub prompt: String,
     pub prune: bool,
+    /// Desired only: the prompt version every run of these test cases names (`promptVersionId`); `None` lets Tela
+    /// choose. Not a managed field: plans and apply never read it.
+    pub prompt_version: Option<Text>,
     pub test_cases: Vec<TestCase>,
     /// Observed only: ids of the test cases that carry evalform's ownership mark (`{"managed_by": "evalform"}` in
     /// their `metadata`): created by evalform, so `prune` may delete them.

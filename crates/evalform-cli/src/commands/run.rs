@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use evalform::http::ApiError;
 use evalform::manifest::EnvMode;
+use evalform::runner::tela::VersionRefusal;
 use evalform::runner::{self, report, RunOverrides, RunReport, SelectError, Selection, WaitError};
 
 use crate::cli::{GlobalArgs, ReportArgs, RunArgs, RunFormat};
@@ -371,6 +372,17 @@ fn tela_start_error(
         out = out.hint(
             "the test cases may have started anyway; look at them in Tela before running again (evalform does not resend a run)",
         );
+    } else if let Some(refusal) = err.version {
+        out = out.hint(match refusal {
+            VersionRefusal::Required => format!(
+                "set `prompt_version: ID` under `tela:` in the manifests of prompt {} (per environment: \
+                 `prompt_version: ${{var:NAME}}`); the refused request started nothing",
+                err.prompt
+            ),
+            VersionRefusal::Rejected => {
+                format!("check `tela.prompt_version` of prompt {}; the refused request started nothing", err.prompt)
+            }
+        });
     } else if let Some(h) = api_hint(&err.source) {
         out = out.hint(h);
     }

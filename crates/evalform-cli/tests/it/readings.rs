@@ -1,6 +1,7 @@
 //! The core flows under every alternative reading of the points where the vendor's sources disagree (see
-//! docs/sandbox.md, "Readings"): apply with verification, a clean plan after it, prune, run, and import followed by
-//! a clean plan. evalform must work under each reading, not only under the sandbox's defaults.
+//! docs/sandbox.md, "Readings"): apply with verification, a clean plan after it, prune, run (Cekura evaluators, and
+//! Tela test cases with `tela.prompt_version` set), and import followed by a clean plan. evalform must work under
+//! each reading, not only under the sandbox's defaults.
 
 use evalform_sandbox::{Reading, SandboxConfig};
 use serde_json::json;
@@ -39,6 +40,15 @@ fn core_flows_work_under(reading: Reading) {
     let ran = crate::common::run(run, None);
     assert_eq!(ran.code, 0, "{reading}: run\n{}", ran.snapshot());
     assert!(ran.stdout.contains("passed: "), "{reading}: {}", ran.stdout);
+
+    // Tela: with a prompt version set (what a Tela that requires one needs), every test case runs and passes.
+    let prompt = "  prompt: 5f0c2a4e-0000-4000-8000-000000000001\n";
+    w.edit("tela/order-support.yaml", prompt, &format!("{prompt}  prompt_version: v-2026-11\n"));
+    let mut tela = w.cmd(&["run", "tela", "--timeout", "60"]);
+    tela.env("EVALFORM_POLL_INTERVAL_MS", "5");
+    let ran = crate::common::run(tela, None);
+    assert_eq!(ran.code, 0, "{reading}: Tela run\n{}", ran.snapshot());
+    assert!(ran.stdout.contains("completed, 4 of 4 runs succeeded"), "{reading}: {}", ran.stdout);
 
     let imported = w.run(&["import", "--agent", "101", "--out", "imported"]);
     assert_eq!(imported.code, 0, "{reading}: import\n{}", imported.snapshot());
@@ -79,6 +89,11 @@ fn tool_ids_in_lower_case() {
 #[test]
 fn first_message_honoured_on_create() {
     core_flows_work_under(Reading::FirstMessageOnCreate);
+}
+
+#[test]
+fn tela_runs_require_a_prompt_version() {
+    core_flows_work_under(Reading::TelaRunRequiresVersion);
 }
 
 /// A run whose result times out reads `FAILED` under the upper-case reading (no `timeout` there): the run set

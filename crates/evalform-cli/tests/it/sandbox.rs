@@ -94,11 +94,11 @@ fn an_unknown_reading_is_refused_with_the_valid_names() {
     let out = run(cmd, None);
     assert_eq!(out.code, 1);
     settings().bind(|| {
-        insta::assert_snapshot!(out.snapshot(), @r"
+        insta::assert_snapshot!(out.snapshot(), @"
         exit: 1
         --- stdout
         --- stderr
-        error: invalid value 'folders-everywhere' for '--reading <NAME>': unknown reading `folders-everywhere` (valid: folders-top-level, status-upper, delete-scenario-ids, adv-update-objects, adv-update-object-reply, tools-lower-case, first-message-on-create)
+        error: invalid value 'folders-everywhere' for '--reading <NAME>': unknown reading `folders-everywhere` (valid: folders-top-level, status-upper, delete-scenario-ids, adv-update-objects, adv-update-object-reply, tools-lower-case, first-message-on-create, tela-run-requires-version)
 
         For more information, try '--help'.
         ");

@@ -1,11 +1,12 @@
 //! `evalform run` of Tela test cases end to end (issue 18): a prompt's test cases started in one `run-all`, waited
 //! for through `includeGenerations`, and reported with the Cekura runs (text, JSON, JUnit, Markdown); a failing and a
 //! crashing case; `--name` (one `run` per case) and `--tags` (test cases have none); `--no-wait`; a test case not on
-//! the platform; a start that Tela refuses, never resent.
+//! the platform; a start that Tela refuses, never resent; prompt versions (`tela.prompt_version`) under the
+//! default reading and under `tela-run-requires-version`.
 
 use std::path::Path;
 
-use evalform_sandbox::{FaultConfig, FaultKind, RunningSandbox, Sandbox, SandboxConfig};
+use evalform_sandbox::{FaultConfig, FaultKind, Reading, RunningSandbox, Sandbox, SandboxConfig};
 use serde_json::json;
 
 use crate::common::{self, Output};
@@ -38,7 +39,11 @@ cekura:
 
 /// A sandbox holding the test cases (id, title) of [`PROMPT`] and the evaluator of [`CEKURA`].
 async fn sandbox(cases: &[(&str, &str)]) -> RunningSandbox {
-    let sb = Sandbox::start(0, SandboxConfig::default()).await.expect("start the sandbox");
+    sandbox_with(SandboxConfig::default(), cases).await
+}
+
+async fn sandbox_with(config: SandboxConfig, cases: &[(&str, &str)]) -> RunningSandbox {
+    let sb = Sandbox::start(0, config).await.expect("start the sandbox");
     sb.with_state(|s| {
         s.insert_evaluator(
             5,
@@ -374,5 +379,156 @@ async fn ctrl_c_aborts_the_started_test_cases() {
     assert_eq!(aborts, ["POST /test-case/tc-late/abort", "POST /test-case/tc-stuck/abort"]);
     let statuses = sb.with_state(|s| s.test_cases.values().map(|t| t.generations[0].status()).collect::<Vec<_>>());
     assert_eq!(statuses, ["aborted", "aborted"]);
+    sb.shutdown().await;
+}
+
+/// [`TELA`] with `prompt_version` set.
+fn tela_with_version(version: &str) -> String {
+    TELA.replace("  test_cases:\n", &format!("  prompt_version: {version}\n  test_cases:\n"))
+}
+
+/// The bodies of the Tela run requests the sandbox saw.
+fn run_bodies(sb: &RunningSandbox) -> Vec<serde_json::Value> {
+    sb.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && (r.path.ends_with("/run") || r.path == "/test-case/run-all"))
+        .map(|r| r.body.unwrap_or_default())
+        .collect()
+}
+
+fn requiring_version() -> SandboxConfig {
+    SandboxConfig { readings: [Reading::TelaRunRequiresVersion].into(), ..SandboxConfig::default() }
+}
+
+/// A Tela that requires `promptVersionId`, and no `prompt_version` in the manifests: the refused start is a clear
+/// error that says what to set, it is not resent, and nothing is left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_version_a_tela_that_requires_one_stops_the_run_saying_what_to_set() {
+    let sb = sandbox_with(requiring_version(), BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &[]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: Tela requires a prompt version to run the test cases of prompt 5f0c2a4e-0000-4000-8000-000000000001
+        caused by: POST /test-case/run-all: 400 Bad Request: message: promptVersionId must be a string.; statusCode: 400
+        hint: set `prompt_version: ID` under `tela:` in the manifests of prompt 5f0c2a4e-0000-4000-8000-000000000001 (per environment: `prompt_version: ${var:NAME}`); the refused request started nothing
+        ");
+    });
+    assert_eq!(tela_runs(&sb), ["POST /test-case/run-all"], "never resent");
+    let out = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: Tela requires a prompt version to run the test cases of prompt 5f0c2a4e-0000-4000-8000-000000000001
+        caused by: POST /test-case/tc-late/run: 400 Bad Request: message: promptVersionId must be a string.; statusCode: 400
+        hint: set `prompt_version: ID` under `tela:` in the manifests of prompt 5f0c2a4e-0000-4000-8000-000000000001 (per environment: `prompt_version: ${var:NAME}`); the refused request started nothing
+        ");
+    });
+    assert_eq!(tela_runs(&sb), ["POST /test-case/run-all", "POST /test-case/tc-late/run"], "one run, not resent");
+    let cases = sb.with_state(|s| s.test_cases.values().map(|t| t.generations.len()).sum::<usize>());
+    assert_eq!(cases, 0, "nothing was started");
+    sb.shutdown().await;
+}
+
+/// With `prompt_version` (here from the chosen environment, `${var:...}`), every run body names it: the run-all and
+/// each single run, and the run reports as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_version_every_run_body_names_it_and_the_run_reports() {
+    let sb = sandbox_with(requiring_version(), BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", &tela_with_version("${var:tela_version}"));
+    write(dir.path(), "evalform.toml", "[environments.staging]\nvars = { tela_version = \"v-staging-3\" }\n");
+    let out = run_cmd(&sb, dir.path(), &["--env", "staging"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: completed, 1 of 2 runs succeeded
+          passed  Late order (1/1 runs)
+          FAILED  Refund that should fail (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea failed on Expected output: "Refund that should fail" is marked to fail in the sandbox.
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        Environment staging: prompt 5f0c2a4e-0000-4000-8000-000000000001
+        started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Refund that should fail": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Refund that should fail": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: completed
+        "#);
+    });
+    let out = run_cmd(&sb, dir.path(), &["--env", "staging", "--name", "Late*", "--no-wait"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(
+        run_bodies(&sb),
+        [
+            json!({"testCaseIds": ["tc-late", "tc-refund"], "promptVersionId": "v-staging-3"}),
+            json!({"promptVersionId": "v-staging-3"})
+        ]
+    );
+    sb.shutdown().await;
+}
+
+/// Under the default reading a run works with and without a version; without one the body carries none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_reading_runs_with_or_without_a_version() {
+    let sb = sandbox(BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let without = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    assert_eq!(without.code, 0, "{}", without.snapshot());
+    write(dir.path(), "tela.yaml", &tela_with_version("v-1"));
+    let with = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(with.snapshot(), @r#"
+        exit: 0
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: completed, 1 of 1 runs succeeded
+          passed  Late order (1/1 runs)
+        passed: 1 of 1 runs succeeded (100%); required 100%
+        --- stderr
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (one run each)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: completed
+        "#);
+    });
+    assert_eq!(run_bodies(&sb), [json!({}), json!({"promptVersionId": "v-1"})]);
+    let generations = sb.with_state(|s| {
+        s.test_cases["tc-late"].generations.iter().map(|g| g.prompt_version_id.clone()).collect::<Vec<_>>()
+    });
+    assert_eq!(generations, [json!(null), json!("v-1")], "the sandbox kept the version each run named");
+    sb.shutdown().await;
+}
+
+/// `prompt_version` is not a managed field: a plan of a manifest that sets it shows no change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_ignore_the_prompt_version() {
+    let sb = sandbox(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let mut apply = common::evalform();
+    apply.env("TELA_API_KEY", "tela-key").env("TELA_BASE_URL", sb.base_url()).args(["apply", "--auto-approve"]);
+    let applied = common::run(apply, Some(dir.path()));
+    assert_eq!(applied.code, 0, "{}", applied.snapshot());
+    write(dir.path(), "tela.yaml", &tela_with_version("v-9"));
+    let mut plan = common::evalform();
+    plan.env("TELA_API_KEY", "tela-key").env("TELA_BASE_URL", sb.base_url()).args(["plan", "--detailed-exitcode"]);
+    let planned = common::run(plan, Some(dir.path()));
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(planned.snapshot(), @"
+        exit: 0
+        --- stdout
+        No changes. The platform matches the manifests.
+        --- stderr
+        ");
+    });
     sb.shutdown().await;
 }

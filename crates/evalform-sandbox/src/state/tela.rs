@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::super::drf::ApiError;
+use super::super::readings::Reading;
 use super::super::world::Seed;
 use super::{SandboxState, FAIL_MARKER};
 
@@ -134,7 +135,7 @@ impl SandboxState {
     /// `POST /test-case/{id}/run` `{promptVersionId?}`: starts a generation (created `initializing`), or answers
     /// `success: false` when one of this test case is still in progress.
     pub fn run_test_case(&mut self, id: &str, body: Option<&Value>) -> Result<Value, ApiError> {
-        let version = prompt_version(body)?;
+        let version = self.prompt_version(body)?;
         let Some(tc) = self.test_cases.get(id) else {
             return Err(tela_error(StatusCode::NOT_FOUND, "Test case not found."));
         };
@@ -172,7 +173,7 @@ impl SandboxState {
         if body.get("filters").is_some_and(|f| !f.is_null()) {
             return Err(tela_error(StatusCode::BAD_REQUEST, "filters are not supported by the sandbox."));
         }
-        prompt_version(Some(body))?;
+        self.prompt_version(Some(body))?;
         let ids: Vec<String> = match (body.get("testCaseIds"), body.get("promptId").and_then(Value::as_str)) {
             (Some(Value::Array(ids)), _) => {
                 let ids: Vec<String> = ids.iter().filter_map(Value::as_str).map(String::from).collect();
@@ -224,6 +225,19 @@ impl SandboxState {
         Ok(json!({ "success": true, "message": message, "testCaseId": id, "abortedGenerationIds": aborted }))
     }
 
+    /// The `promptVersionId` of a run body: a string when present; required under the reading
+    /// `tela-run-requires-version` (a 400 naming the field, in Tela's error shape, when missing).
+    fn prompt_version(&self, body: Option<&Value>) -> Result<Value, ApiError> {
+        match body.and_then(|b| b.get("promptVersionId")) {
+            None | Some(Value::Null) if self.reads(Reading::TelaRunRequiresVersion) => {
+                Err(tela_error(StatusCode::BAD_REQUEST, "promptVersionId must be a string."))
+            }
+            None | Some(Value::Null) => Ok(Value::Null),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(json!(s)),
+            Some(_) => Err(tela_error(StatusCode::BAD_REQUEST, "promptVersionId must be a uuid.")),
+        }
+    }
+
     /// The test case as `GET /test-case...?includeGenerations=true` shows it: this read counts as a poll of each
     /// of its generations (newest first in `generations`).
     pub fn read_generations(&mut self, id: &str) -> Option<Value> {
@@ -247,15 +261,6 @@ fn generation_outcome(title: &str) -> (Option<String>, bool) {
         _ => "failed",
     });
     (ending.map(String::from), !super::runs::marked(title, &[], FAIL_MARKER))
-}
-
-/// The optional `promptVersionId` of a run body: a string when present.
-fn prompt_version(body: Option<&Value>) -> Result<Value, ApiError> {
-    match body.and_then(|b| b.get("promptVersionId")) {
-        None | Some(Value::Null) => Ok(Value::Null),
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(json!(s)),
-        Some(_) => Err(tela_error(StatusCode::BAD_REQUEST, "promptVersionId must be a uuid.")),
-    }
 }
 
 /// One generation as a read shows it. A completed one carries its `output` and an `evaluation` against the test

@@ -392,6 +392,7 @@ fn tela_prompt() {
         prompt: "5f0c2a4e-0000-4000-8000-000000000001".into(),
         owned: Default::default(),
         prune: false,
+        prompt_version: None,
         test_cases: vec![
             TestCase {
                 id: Some("b".into()),

@@ -85,6 +85,8 @@ struct AgentAcc {
 struct PromptAcc {
     state: PromptState,
     prune_decl: Option<(bool, String)>,
+    /// Where `prompt_version` was first declared.
+    version_decl: Option<String>,
     titles: HashMap<String, (String, Pin)>,
 }
 
@@ -1051,6 +1053,9 @@ impl<'a, 'f> Converter<'a, 'f> {
             let what = format!("files of prompt {prompt} disagree on `prune`");
             acc.state.prune = self.agree(fi, "tela.prune", prune, &mut acc.prune_decl, what);
         }
+        if let Some(version) = &t.prompt_version {
+            self.prompt_version(fi, &prompt, version, &mut acc);
+        }
         let parent = format!("prompt {prompt}");
         for (j, tc) in t.test_cases.iter().flatten().enumerate() {
             let path = format!("tela.test_cases[{j}]");
@@ -1079,6 +1084,38 @@ impl<'a, 'f> Converter<'a, 'f> {
             });
         }
         self.prompts.insert(prompt, acc);
+    }
+
+    /// `tela.prompt_version`: any text (`${var:...}`, `${env:...}` allowed), not blank as written; a reference that
+    /// comes out empty (`${env:V:-}` unset) leaves the version to Tela. Files of one prompt agree.
+    fn prompt_version(&mut self, fi: usize, prompt: &str, written: &str, acc: &mut PromptAcc) {
+        let path = "tela.prompt_version";
+        if written.trim().is_empty() {
+            let d = self.srcs[fi]
+                .diag(path, On::Value, "`prompt_version` is empty")
+                .label("expected a prompt version id")
+                .help("leave `prompt_version` out to let Tela choose the version");
+            self.push(d);
+            return;
+        }
+        let version = self.text(fi, path, written);
+        if version.expose().trim().is_empty() {
+            return;
+        }
+        match (&acc.state.prompt_version, &acc.version_decl) {
+            (Some(held), Some(at)) if held.expose() != version.expose() => {
+                let d = self.srcs[fi]
+                    .diag(path, On::Value, format!("files of prompt {prompt} disagree on `prompt_version`"))
+                    .label(format!("expected {}, as declared before", held.shown()))
+                    .note(format!("first declared at {at}"));
+                self.push(d);
+            }
+            (Some(_), _) => {}
+            (None, _) => {
+                acc.version_decl = Some(self.srcs[fi].place(path, On::Value));
+                acc.state.prompt_version = Some(version);
+            }
+        }
     }
 
     /// Folders used by evaluators must be declared, and test profiles referred to by name must exist, in any file
@@ -1193,6 +1230,26 @@ mod tests {
             .map(|(i, t)| ManifestFile { path: format!("f{i}.yaml").into(), text: t.to_string() })
             .collect();
         load_texts(files, &opts).map(|m| m.state).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn a_prompt_version_is_read_must_not_be_blank_and_files_of_a_prompt_agree() {
+        let tela = |version: &str| {
+            format!("version: 1\ntela:\n  prompt: 5f0c2a4e-0000-4000-8000-000000000001\n  prompt_version: {version}\n")
+        };
+        let prompt = "5f0c2a4e-0000-4000-8000-000000000001";
+        let state = load(&[&tela("v-1"), &tela("v-1")]).unwrap();
+        assert_eq!(state.prompts[prompt].prompt_version.as_ref().map(Text::expose), Some("v-1"));
+        let secret = load(&[&tela("${env:TOKEN}")]).unwrap();
+        let version = secret.prompts[prompt].prompt_version.clone().unwrap();
+        assert_eq!((version.expose(), version.shown()), ("s3cr3t", "(sensitive)"));
+        let unset = load(&[&tela("${env:NOPE:-}")]).unwrap();
+        assert_eq!(unset.prompts[prompt].prompt_version, None, "empty from the environment: Tela chooses");
+        let blank = load(&[&tela("\"  \"")]).unwrap_err();
+        assert!(blank.contains("f0.yaml:4:19") && blank.contains("`prompt_version` is empty"), "{blank}");
+        let disagree = load(&[&tela("v-1"), &tela("v-2")]).unwrap_err();
+        assert!(disagree.contains("disagree on `prompt_version`"), "{disagree}");
+        assert!(disagree.contains("expected v-1") && disagree.contains("first declared at f0.yaml:4:19"), "{disagree}");
     }
 
     const DEFAULTS: &str = r#"version: 1

@@ -493,6 +493,11 @@ pub struct Tela {
     /// delete call, so they stay).
     #[serde(default)]
     pub prune: Option<bool>,
+    /// The prompt version that `evalform run` names in every run of these test cases (Tela's `promptVersionId`),
+    /// for a Tela that requires one; unset, Tela picks. May be `${var:NAME}` (per environment) or `${env:NAME}`.
+    /// Not a managed field: plans and apply ignore it.
+    #[serde(default)]
+    pub prompt_version: Option<String>,
     /// Test cases, identified by title within the prompt.
     #[serde(default)]
     pub test_cases: Option<Vec<TestCase>>,

@@ -390,6 +390,7 @@ fn tela_cases_create_in_one_call_patch_changed_fields_and_prune_leaves_what_eval
             prompt: "P".into(),
             owned: Default::default(),
             prune: false,
+            prompt_version: None,
             test_cases: vec![case(Some("u1"), "Late", "Sorry."), case(Some("u2"), "Stale", "x")],
         },
     );
@@ -400,6 +401,7 @@ fn tela_cases_create_in_one_call_patch_changed_fields_and_prune_leaves_what_eval
             prompt: "P".into(),
             owned: Default::default(),
             prune: true,
+            prompt_version: None,
             test_cases: vec![
                 case(None, "Late", "Sorry about that."),
                 case(None, "New 1", "a"),

@@ -155,6 +155,7 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
         PromptState {
             prompt: prompt.clone(),
             prune: true,
+            prompt_version: None,
             test_cases: vec![case(Some("c-1"), "Wrong item")],
             owned: Default::default(),
         },
@@ -166,6 +167,7 @@ pub(crate) fn sample_plan() -> crate::plan::Plan {
         PromptState {
             prompt,
             prune: true,
+            prompt_version: None,
             test_cases: vec![case(None, "Order has not arrived")],
             owned: Default::default(),
         },

@@ -16,7 +16,7 @@ use super::outcome::{AgentResult, EvaluatorResult, RunFailure, Verdict};
 use super::select::Selection;
 use super::wait::{Backoff, PollSettings};
 use crate::http::ApiError;
-use crate::model::State;
+use crate::model::{State, Text};
 use crate::tela::{wire, TelaClient};
 
 /// One declared test case a run covers.
@@ -35,6 +35,8 @@ pub struct PromptTargets {
     pub cases: Vec<CaseTarget>,
     /// Every test case the manifests declare for the prompt is selected: one `run-all` starts them.
     pub all_declared: bool,
+    /// `tela.prompt_version`: sent as `promptVersionId` in every run body; `None` sends none (Tela chooses).
+    pub version: Option<Text>,
 }
 
 /// A selected test case that the platform does not have, described for a message.
@@ -81,7 +83,8 @@ pub fn select_test_cases(
         }
         if !cases.is_empty() {
             let all_declared = cases.len() == desired.test_cases.len();
-            out.push(PromptTargets { prompt: prompt.clone(), cases, all_declared });
+            let version = desired.prompt_version.clone();
+            out.push(PromptTargets { prompt: prompt.clone(), cases, all_declared, version });
         }
     }
     if missing.is_empty() {
@@ -131,22 +134,52 @@ impl StartedPrompt {
 /// Starting failed: the request was refused, or its outcome is unknown. `started` holds what this prompt had
 /// started before (per-case runs), so that the caller can name it and abort it.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot start the Tela test cases of prompt {prompt}")]
+#[error("{}", match version { Some(VersionRefusal::Required) => format!(
+    "Tela requires a prompt version to run the test cases of prompt {prompt}"), _ => format!(
+    "cannot start the Tela test cases of prompt {prompt}") })]
 pub struct StartError {
     pub prompt: String,
     pub started: StartedPrompt,
+    /// The refusal is about `promptVersionId`.
+    pub version: Option<VersionRefusal>,
     #[source]
     pub source: ApiError,
 }
 
+/// A start Tela refused over the prompt version (a 400 that names `promptVersionId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionRefusal {
+    /// None was sent, and Tela wants one: set `tela.prompt_version`.
+    Required,
+    /// The one sent (`tela.prompt_version`) was refused.
+    Rejected,
+}
+
+/// Whether `err` is Tela refusing the run body's `promptVersionId` (or its absence), and which case it is.
+fn version_refusal(err: &ApiError, sent: bool) -> Option<VersionRefusal> {
+    match err {
+        ApiError::Rejected { status: 400, message, .. } if message.contains("promptVersionId") => {
+            Some(if sent { VersionRefusal::Rejected } else { VersionRefusal::Required })
+        }
+        _ => None,
+    }
+}
+
 /// Start the selected test cases of one prompt: one `run-all` when `all_declared`, else one `run` per case, in
-/// order. No request is sent twice.
+/// order, each naming `targets.version` when set. No request is sent twice: a start refused over the prompt
+/// version (none sent, and Tela wants one) started nothing, and ends the start with [`VersionRefusal::Required`].
 pub async fn start(client: &TelaClient, targets: &PromptTargets) -> Result<StartedPrompt, StartError> {
     let mut started = StartedPrompt { prompt: targets.prompt.clone(), execution: None, cases: Vec::new() };
-    let fail = |started: StartedPrompt, source| StartError { prompt: targets.prompt.clone(), started, source };
+    let version = targets.version.as_ref().map(Text::expose);
+    let fail = |started: StartedPrompt, source: ApiError| StartError {
+        prompt: targets.prompt.clone(),
+        started,
+        version: version_refusal(&source, version.is_some()),
+        source,
+    };
     if targets.all_declared {
         let ids: Vec<String> = targets.cases.iter().map(|c| c.id.clone()).collect();
-        let reply = match client.run_all_test_cases(&ids).await {
+        let reply = match client.run_all_test_cases(&ids, version).await {
             Ok(reply) => reply,
             Err(e) => return Err(fail(started, e)),
         };
@@ -166,7 +199,7 @@ pub async fn start(client: &TelaClient, targets: &PromptTargets) -> Result<Start
         return Ok(started);
     }
     for target in &targets.cases {
-        let reply = match client.run_test_case(&target.id).await {
+        let reply = match client.run_test_case(&target.id, version).await {
             Ok(reply) => reply,
             Err(e) => return Err(fail(started, e)),
         };
@@ -397,6 +430,7 @@ mod tests {
         let prompt = PromptState {
             prompt: "p1".into(),
             prune: false,
+            prompt_version: Some(Text::new("v-7")),
             test_cases: vec![declared("Order late"), declared("Refund")],
             owned: Default::default(),
         };
@@ -414,6 +448,7 @@ mod tests {
         let all = select_test_cases(&state, &remote, &Selection::default()).unwrap();
         assert_eq!(all[0].cases.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["tc-1", "tc-2"]);
         assert!(all[0].all_declared, "the undeclared tc-3 does not count");
+        assert_eq!(all[0].version.as_ref().map(Text::expose), Some("v-7"), "the prompt's version goes with it");
         let one = select_test_cases(&state, &remote, &Selection::new(vec![], None, Some("Ref*")).unwrap()).unwrap();
         assert_eq!((one[0].cases.len(), one[0].all_declared), (1, false));
         let tags = Selection::new(vec!["smoke".into()], None, None).unwrap();
@@ -422,6 +457,21 @@ mod tests {
         more.prompts.get_mut("p1").unwrap().test_cases.push(declared("New"));
         let missing = select_test_cases(&more, &remote, &Selection::default()).unwrap_err();
         assert_eq!(missing[0].describe(), "\"New\" of prompt p1, declared at t.yaml:4:7");
+    }
+
+    #[test]
+    fn a_400_naming_prompt_version_id_is_a_version_refusal() {
+        let rejected = |status, message: &str| ApiError::Rejected {
+            method: "POST".into(),
+            path: "/test-case/run-all".into(),
+            status,
+            message: message.into(),
+        };
+        let named = rejected(400, "promptVersionId is required.");
+        assert_eq!(version_refusal(&named, false), Some(VersionRefusal::Required));
+        assert_eq!(version_refusal(&named, true), Some(VersionRefusal::Rejected));
+        assert_eq!(version_refusal(&rejected(400, "testCaseIds must not be empty."), false), None);
+        assert_eq!(version_refusal(&rejected(404, "promptVersionId not found."), false), None);
     }
 
     #[test]

@@ -53,14 +53,22 @@ impl TelaClient {
         self.http.json(Method::GET, "/test-case", &query, None).await
     }
 
-    /// `POST /test-case/{id}/run`. Not retried once sent: a resent run starts another generation.
-    pub async fn run_test_case(&self, id: &str) -> Result<wire::RunStarted, ApiError> {
-        self.http.json(Method::POST, &format!("/test-case/{}/run", segment(id)?), &[], Some(&json!({}))).await
+    /// `POST /test-case/{id}/run`, naming `version` (`promptVersionId`) when given. Not retried once sent: a
+    /// resent run starts another generation.
+    pub async fn run_test_case(&self, id: &str, version: Option<&str>) -> Result<wire::RunStarted, ApiError> {
+        let body = with_version(json!({}), version);
+        self.http.json(Method::POST, &format!("/test-case/{}/run", segment(id)?), &[], Some(&body)).await
     }
 
-    /// `POST /test-case/run-all` for these test cases of one prompt. Not retried once sent.
-    pub async fn run_all_test_cases(&self, ids: &[String]) -> Result<wire::RunAllStarted, ApiError> {
-        self.http.json(Method::POST, "/test-case/run-all", &[], Some(&json!({ "testCaseIds": ids }))).await
+    /// `POST /test-case/run-all` for these test cases of one prompt, naming `version` when given. Not retried once
+    /// sent.
+    pub async fn run_all_test_cases(
+        &self,
+        ids: &[String],
+        version: Option<&str>,
+    ) -> Result<wire::RunAllStarted, ApiError> {
+        let body = with_version(json!({ "testCaseIds": ids }), version);
+        self.http.json(Method::POST, "/test-case/run-all", &[], Some(&body)).await
     }
 
     /// `POST /test-case/{id}/abort`: ends every run of the test case that has not ended.
@@ -72,6 +80,14 @@ impl TelaClient {
     pub async fn patch_test_case(&self, id: &str, body: &Value) -> Result<wire::TestCase, ApiError> {
         self.http.json(Method::PATCH, &format!("/test-case/{}", segment(id)?), &[], Some(body)).await
     }
+}
+
+/// A run body with `promptVersionId` set to `version`, when there is one.
+fn with_version(mut body: Value, version: Option<&str>) -> Value {
+    if let (Some(v), Some(map)) = (version, body.as_object_mut()) {
+        map.insert("promptVersionId".into(), json!(v));
+    }
+    body
 }
 
 /// An id as one path segment; `.` and `..` (even encoded) would be resolved away by URL parsing, so refuse them.

@@ -27,7 +27,7 @@ pub async fn fetch_prompt(client: &TelaClient, prompt: &str) -> Result<PromptSta
         .map(|c| c.id.clone())
         .collect();
     let test_cases = live.into_iter().map(normalize_test_case).collect();
-    Ok(PromptState { prompt: prompt.to_string(), prune: false, test_cases, owned })
+    Ok(PromptState { prompt: prompt.to_string(), prune: false, prompt_version: None, test_cases, owned })
 }
 
 /// One test case as the manifests would describe it.
