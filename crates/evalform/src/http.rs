@@ -667,7 +667,13 @@ pub fn platform_message(body: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => {
             let mut parts = Vec::new();
-            collect_messages("", &v, &mut parts);
+            // Tela answers `{"message": ..., "error": "Bad Request", "statusCode": 400}`: the message is the news,
+            // the other two repeat the status line already shown.
+            let tela = v.get("statusCode").is_some() && v.get("message").is_some();
+            match v.get("message") {
+                Some(message) if tela => collect_messages("", message, &mut parts),
+                _ => collect_messages("", &v, &mut parts),
+            }
             if parts.is_empty() {
                 truncate(&v.to_string(), 300)
             } else {
@@ -855,6 +861,17 @@ mod tests {
         assert_eq!(
             platform_message(b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>"),
             "an HTML page (\"502 Bad Gateway\", 71 bytes)"
+        );
+        // Tela's shape: the message alone; `statusCode` and `error` repeat the status line.
+        assert_eq!(
+            platform_message(br#"{"message": "promptVersionId must be a string.", "statusCode": 400}"#),
+            "promptVersionId must be a string."
+        );
+        assert_eq!(
+            platform_message(
+                br#"{"message": ["a must be a string", "b is required"], "error": "Bad Request", "statusCode": 400}"#
+            ),
+            "a must be a string; b is required"
         );
         assert_eq!(platform_message(b""), "(empty body)");
         assert_eq!(platform_message(b"upstream   connect\nerror"), "upstream connect error");

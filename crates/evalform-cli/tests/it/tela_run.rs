@@ -414,7 +414,7 @@ async fn without_a_version_a_tela_that_requires_one_stops_the_run_saying_what_to
         --- stdout
         --- stderr
         error: Tela requires a prompt version to run the test cases of prompt 5f0c2a4e-0000-4000-8000-000000000001
-        caused by: POST /test-case/run-all: 400 Bad Request: message: promptVersionId must be a string.; statusCode: 400
+        caused by: POST /test-case/run-all: 400 Bad Request: promptVersionId must be a string.
         hint: set `prompt_version: ID` under `tela:` in the manifests of prompt 5f0c2a4e-0000-4000-8000-000000000001 (per environment: `prompt_version: ${var:NAME}`); the refused request started nothing
         ");
     });
@@ -426,7 +426,7 @@ async fn without_a_version_a_tela_that_requires_one_stops_the_run_saying_what_to
         --- stdout
         --- stderr
         error: Tela requires a prompt version to run the test cases of prompt 5f0c2a4e-0000-4000-8000-000000000001
-        caused by: POST /test-case/tc-late/run: 400 Bad Request: message: promptVersionId must be a string.; statusCode: 400
+        caused by: POST /test-case/tc-late/run: 400 Bad Request: promptVersionId must be a string.
         hint: set `prompt_version: ID` under `tela:` in the manifests of prompt 5f0c2a4e-0000-4000-8000-000000000001 (per environment: `prompt_version: ${var:NAME}`); the refused request started nothing
         ");
     });
