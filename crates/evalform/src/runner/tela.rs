@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::outcome::{AgentResult, EvaluatorResult, RunFailure, Verdict};
 use super::select::Selection;
-use super::wait::{Backoff, PollSettings};
+use super::wait::{poll_may_retry, Backoff, PollSettings};
 use crate::http::ApiError;
 use crate::model::{State, Text};
 use crate::tela::{wire, TelaClient};
@@ -286,14 +286,6 @@ pub async fn wait(
             return Err(TelaWaitError::TimedOut { prompt: started.prompt.clone(), last });
         }
         tokio::time::sleep(backoff.next_delay().min(deadline - now)).await;
-    }
-}
-
-fn poll_may_retry(err: &ApiError) -> bool {
-    match err {
-        ApiError::Rejected { status, .. } => matches!(status, 408 | 429) || *status >= 500,
-        ApiError::Config(_) => false,
-        _ => true,
     }
 }
 

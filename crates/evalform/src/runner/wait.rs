@@ -144,8 +144,9 @@ pub async fn wait_for_result(
     }
 }
 
-/// A rejected read (not found, no access) will not change by asking again; anything else may.
-fn poll_may_retry(err: &ApiError) -> bool {
+/// A rejected read (not found, no access) will not change by asking again; anything else may. Cekura results and
+/// Tela generations are polled under this one rule.
+pub(super) fn poll_may_retry(err: &ApiError) -> bool {
     match err {
         ApiError::Rejected { status, .. } => matches!(status, 408 | 429) || *status >= 500,
         ApiError::Config(_) => false,
