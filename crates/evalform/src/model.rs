@@ -214,6 +214,12 @@ pub fn normalize_long_text(s: &str) -> String {
     out
 }
 
+/// Whether [`normalize_long_text`] would return `s` unchanged: no carriage return, no whitespace at the end of a
+/// line or of the text.
+pub fn is_normal_long_text(s: &str) -> bool {
+    !s.contains('\r') && s.split('\n').all(|line| line.trim_end().len() == line.len()) && s.trim_end().len() == s.len()
+}
+
 /// Identity of the Cekura agent a group of resources belongs to.
 pub type AgentId = u64;
 
@@ -738,5 +744,17 @@ mod tests {
         assert_eq!(normalize_long_text("a  \r\nb\t\r\n\r\n"), "a\nb");
         assert_eq!(normalize_long_text("  indented\n\n  kept"), "  indented\n\n  kept");
         assert_eq!(normalize_long_text(""), "");
+    }
+
+    #[test]
+    fn a_normal_long_text_is_one_normalisation_keeps() {
+        let pieces = ["", "a", " ", "\t", "\r", "\n", "\r\n", "b c", "\u{a0}", "\u{3000}"];
+        let mut texts = vec![String::new()];
+        for _ in 0..3 {
+            texts = texts.iter().flat_map(|t| pieces.iter().map(move |p| format!("{t}{p}"))).collect();
+        }
+        for t in &texts {
+            assert_eq!(is_normal_long_text(t), normalize_long_text(t) == *t, "{t:?}");
+        }
     }
 }

@@ -139,6 +139,8 @@ pub async fn converge(
         let touched = touched_routes(&plan, &round_ops);
         claims.extend(claims_of(&plan));
         report.ops.extend(round_ops);
+        // The round's plan is done with (its claims and routes are taken): not held while the platform is read.
+        drop(std::mem::take(&mut plan));
 
         // Verify: read the platform again and plan again. From here on, instructions are repaired by full
         // replacement only.
@@ -153,6 +155,8 @@ pub async fn converge(
                 break;
             }
             report.repairs.extend(removed);
+            // One reading at a time: the stale one goes before the next is read.
+            drop(std::mem::take(&mut snapshot));
             snapshot = remote.observe(desired).await?;
         }
         // A pattern may match nothing any more once its resource was deleted: not an error after the first plan.

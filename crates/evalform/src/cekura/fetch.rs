@@ -194,17 +194,25 @@ pub async fn finish_agent_for(
         .collect();
     let details = fetch_details(client, &wanted).await?;
 
+    // What the rest needs of the list, taken before the list is consumed: the wire items are dropped one by one
+    // as they are normalised, so the list and the normalised evaluators are never both whole in memory.
+    let owned =
+        scenarios.iter().filter(|s| s.tags.iter().any(|t| t == crate::model::OWNERSHIP_TAG)).map(|s| s.id).collect();
+    let scheduled: BTreeSet<u64> = cron_jobs.iter().flat_map(|j| j.scenarios.iter().copied()).collect();
+    let scenario_names: BTreeMap<u64, String> =
+        scenarios.iter().filter(|s| scheduled.contains(&s.id)).map(|s| (s.id, s.name.clone())).collect();
     let mut evaluators = Vec::with_capacity(scenarios.len());
     let mut remote = RemoteVersions::default();
-    for item in &scenarios {
+    for mut item in scenarios {
         let detail = match details.get(&item.id) {
             Some(None) => continue, // gone since the list was read
             Some(Some(d)) => Some(d),
             None => None,
         };
-        remote.evaluators.insert(item.id, item.updated_at.clone());
-        evaluators.push(normalize_scenario(item, detail, &phone_numbers)?);
+        remote.evaluators.insert(item.id, item.updated_at.take());
+        evaluators.push(normalize_scenario_owned(item, detail, &phone_numbers)?);
     }
+    drop(details);
     let mut test_profiles = Vec::with_capacity(profiles.len());
     for p in &profiles {
         remote.test_profiles.insert(p.id, p.updated_at.clone());
@@ -215,8 +223,6 @@ pub async fn finish_agent_for(
     let owned_metrics =
         defined.iter().filter(|m| carries_ownership_mark(m.configuration.as_ref())).map(|m| m.id).collect();
     let project_metrics = defined.into_iter().map(normalize_metric).collect();
-    let owned =
-        scenarios.iter().filter(|s| s.tags.iter().any(|t| t == crate::model::OWNERSHIP_TAG)).map(|s| s.id).collect();
     let state = AgentState {
         agent,
         project: Some(project),
@@ -227,7 +233,7 @@ pub async fn finish_agent_for(
         owned,
         metrics: project_metrics,
         owned_metrics,
-        schedules: cron_jobs.iter().map(|j| normalize_cron_job(j, &scenarios)).collect(),
+        schedules: cron_jobs.iter().map(|j| schedule_of(j, |id| scenario_names.get(&id).cloned())).collect(),
         ..AgentState::default()
     };
     let catalog = Catalog {
@@ -240,8 +246,12 @@ pub async fn finish_agent_for(
 /// A cron job as the model has it: evaluators by name (`#ID` for an id the agent does not have), the crontab
 /// expression with single spaces.
 pub fn normalize_cron_job(j: &wire::CronJob, scenarios: &[wire::ScenarioListItem]) -> crate::model::Schedule {
-    let name_of =
-        |id: &u64| scenarios.iter().find(|s| s.id == *id).map_or_else(|| format!("#{id}"), |s| s.name.clone());
+    schedule_of(j, |id| scenarios.iter().find(|s| s.id == id).map(|s| s.name.clone()))
+}
+
+/// [`normalize_cron_job`], naming an evaluator id by `name` (`None`: the agent does not have it).
+fn schedule_of(j: &wire::CronJob, name: impl Fn(u64) -> Option<String>) -> crate::model::Schedule {
+    let name_of = |id: &u64| name(*id).unwrap_or_else(|| format!("#{id}"));
     crate::model::Schedule {
         id: Some(j.id),
         name: j.name.clone(),
@@ -338,6 +348,15 @@ pub fn normalize_scenario(
     detail: Option<&wire::Scenario>,
     phones: &BTreeMap<u64, String>,
 ) -> Result<Evaluator, FetchError> {
+    normalize_scenario_owned(item.clone(), detail, phones)
+}
+
+/// [`normalize_scenario`], moving the item's strings into the evaluator instead of copying them.
+pub fn normalize_scenario_owned(
+    item: wire::ScenarioListItem,
+    detail: Option<&wire::Scenario>,
+    phones: &BTreeMap<u64, String>,
+) -> Result<Evaluator, FetchError> {
     let script = if item.scenario_type.as_deref() == Some("conditional_actions") {
         let flow = parse_flow(&item.instructions).map_err(|reason| FetchError::Flow {
             id: item.id,
@@ -346,36 +365,46 @@ pub fn normalize_scenario(
         })?;
         Script::Flow(flow)
     } else {
-        Script::Text(long_text(&item.instructions))
+        Script::Text(long_text_owned(item.instructions))
     };
     let phone_number = detail
         .and_then(|d| d.outbound_phone_number_data.as_ref().map(|p| p.id))
         .or_else(|| item.phone_number.as_deref().and_then(|n| phone_row(n, phones)));
     let language = item
         .scenario_language
-        .clone()
         .or_else(|| detail.and_then(|d| d.item.scenario_language.clone()))
         .filter(|l| !l.is_empty());
+    let folder = match item.folder_path {
+        Some(f) if f.trim().len() == f.len() => f,
+        Some(f) => f.trim().to_string(),
+        None => String::new(),
+    };
     let spec = EvaluatorSpec {
-        folder: Some(item.folder_path.as_deref().map(str::trim).unwrap_or("").to_string()),
+        folder: Some(folder),
         script: Some(script),
         instruction_parts: None,
-        expected_outcome: Some(long_text(item.expected_outcome_prompt.as_deref().unwrap_or(""))),
-        first_message: Some(long_text(item.first_message.as_deref().unwrap_or(""))),
+        expected_outcome: Some(long_text_owned(item.expected_outcome_prompt.unwrap_or_default())),
+        first_message: Some(long_text_owned(item.first_message.unwrap_or_default())),
         personality: item.personality.map(NamedRef::Id),
         test_profile: item.test_profile.map(ProfileRef::Id),
         metrics: Some(item.metrics.iter().copied().map(MetricRef::Id).collect()),
         tools: Some(item.tool_ids.iter().map(|t| super::dialect::canonical_tool(t)).collect()),
-        tags: Some(item.tags.iter().filter(|t| *t != crate::model::OWNERSHIP_TAG).cloned().collect()),
+        tags: Some(item.tags.into_iter().filter(|t| t != crate::model::OWNERSHIP_TAG).collect()),
         language,
         max_duration: detail.and_then(|d| d.max_duration),
         phone_number,
     };
-    Ok(Evaluator { id: Some(item.id), name: item.name.clone(), spec, ignore_changes: BTreeSet::new(), source: None })
+    Ok(Evaluator { id: Some(item.id), name: item.name, spec, ignore_changes: BTreeSet::new(), source: None })
 }
 
-fn long_text(s: &str) -> Text {
-    Text::new(model::normalize_long_text(s))
+/// A long text normalised ([`model::normalize_long_text`]): kept as it is when it is already normal (the usual
+/// case), without a copy.
+fn long_text_owned(s: String) -> Text {
+    if model::is_normal_long_text(&s) {
+        Text::new(s)
+    } else {
+        Text::new(model::normalize_long_text(&s))
+    }
 }
 
 /// The row id of a phone number read back as a string. Compared by `+` and digits only, so formatting
@@ -515,6 +544,31 @@ mod tests {
 
     fn phones() -> BTreeMap<u64, String> {
         BTreeMap::from([(44, "+14155550144".to_string()), (45, "+14155550145".to_string())])
+    }
+
+    #[test]
+    fn a_moved_item_normalises_field_by_field() {
+        let items = [
+            json!({"id": 1, "name": "a", "instructions": "Plain.", "expected_outcome_prompt": "Done.",
+                   "first_message": "Hi", "tags": ["managed-by:evalform", "x"], "folder_path": "  Sales.In ",
+                   "metrics": [3]}),
+            json!({"id": 2, "name": "b", "instructions": "Trailing  \r\nlines\t\n\n", "folder_path": "Sales",
+                   "expected_outcome_prompt": null, "first_message": " kept leading"}),
+            json!({"id": 3, "name": "c", "instructions": "", "folder_path": null}),
+        ];
+        for v in items {
+            let it = item(v);
+            let moved = normalize_scenario_owned(it.clone(), None, &phones()).unwrap();
+            let s = &moved.spec;
+            // As the manifests would say it, field by field.
+            let long = |t: &Option<String>| Text::new(model::normalize_long_text(t.as_deref().unwrap_or("")));
+            assert_eq!(s.script, Some(Script::Text(long(&Some(it.instructions.clone())))));
+            assert_eq!(s.expected_outcome, Some(long(&it.expected_outcome_prompt)));
+            assert_eq!(s.first_message, Some(long(&it.first_message)));
+            assert_eq!(s.folder.as_deref(), Some(it.folder_path.as_deref().unwrap_or("").trim()));
+            assert!(!s.tags.as_ref().unwrap().contains(crate::model::OWNERSHIP_TAG));
+            assert_eq!(s.tags.as_ref().unwrap().len(), it.tags.len().min(1));
+        }
     }
 
     #[test]

@@ -30,12 +30,34 @@ enum On {
 struct Src<'f> {
     name: String,
     text: &'f str,
-    index: TreePositions,
+    /// The file's tree, for positions: held while the file is converted, then dropped ([`Src::release`]) and
+    /// parsed again from `text` only if a later message (a cross-file reference check) needs a place in it.
+    index: std::cell::OnceCell<TreePositions>,
 }
 
 impl Src<'_> {
+    fn nearest(&self, path: &str) -> yaml::Located {
+        let index = self.index.get_or_init(|| {
+            // The text parsed when the file was converted: it parses again into the same tree.
+            let root = yaml::parse_document(self.text).ok().flatten().map(|d| d.root);
+            TreePositions::new(root.unwrap_or_else(|| yaml::Node {
+                pos: yaml::Pos { line: 1, column: 1 },
+                width: 1,
+                kind: yaml::NodeKind::Map(Vec::new()),
+                span: yaml::Span { start: 0, end: 0 },
+                flow: false,
+            }))
+        });
+        index.nearest(path)
+    }
+
+    /// Drop the tree once the file is converted: the trees of all files are not held at once.
+    fn release(&mut self) {
+        self.index = std::cell::OnceCell::new();
+    }
+
     fn diag(&self, path: &str, on: On, message: impl Into<String>) -> Diagnostic {
-        let l = self.index.nearest(path);
+        let l = self.nearest(path);
         let (pos, width) = match (on, l.key) {
             (On::Key, Some(k)) => (k, l.key_width),
             _ => (l.value, l.value_width),
@@ -44,12 +66,12 @@ impl Src<'_> {
     }
 
     fn span(&self, path: &str) -> SourceSpan {
-        let l = self.index.nearest(path);
+        let l = self.nearest(path);
         SourceSpan { file: self.name.clone(), line: l.value.line, column: l.value.column }
     }
 
     fn place(&self, path: &str, on: On) -> String {
-        let l = self.index.nearest(path);
+        let l = self.nearest(path);
         let pos = match (on, l.key) {
             (On::Key, Some(k)) => k,
             _ => l.value,
@@ -158,7 +180,7 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> Converted {
             if sound {
                 shadowed.extend(super::shadow::shadowed_in(&name, &file.text, &manifest, &index));
             }
-            c.srcs.push(Src { name, text, index });
+            c.srcs.push(Src { name, text, index: std::cell::OnceCell::from(index) });
             let fi = c.srcs.len() - 1;
             if let Some(cekura) = &manifest.cekura {
                 c.cekura(fi, cekura);
@@ -166,6 +188,7 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> Converted {
             if let Some(tela) = &manifest.tela {
                 c.tela(fi, tela);
             }
+            c.srcs[fi].release();
         }
     }
     if !c.incomplete {

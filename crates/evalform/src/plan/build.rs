@@ -250,7 +250,7 @@ impl<'a> AgentPlanner<'a> {
         } else {
             Vec::new()
         };
-        let diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
+        let mut diffs: Vec<(&Evaluator, Option<&Evaluator>, EvaluatorDiff)> = evaluators
             .into_iter()
             .filter(|(want, _)| self.selection.selects(&self.evaluator_address(&want.name)))
             .map(|(want, have)| (want, have, diff_with_refs(want, self.refs_of(want), have)))
@@ -288,7 +288,10 @@ impl<'a> AgentPlanner<'a> {
         let mut bulk: Vec<BulkItem> = Vec::new();
         let mut languages: Vec<(EvaluatorRef, Address, String)> = Vec::new();
         let mut touched: BTreeMap<EvaluatorRef, Vec<usize>> = BTreeMap::new();
-        for (want, _, d) in diffs.iter().filter(|(_, have, _)| have.is_none()) {
+        // Each diff's field changes move into the plan (one copy of them, not two).
+        let mut field_changes: Vec<Vec<FieldChange>> =
+            diffs.iter_mut().map(|(_, _, d)| std::mem::take(&mut d.changes)).collect();
+        for (i, (want, _, d)) in diffs.iter().enumerate().filter(|(_, (_, have, _))| have.is_none()) {
             let address = self.evaluator_address(&want.name);
             if d.personality.is_none() && want.spec.personality.is_some() {
                 continue;
@@ -306,7 +309,7 @@ impl<'a> AgentPlanner<'a> {
                 ..patch_body(d, true)
             };
             let op = self.b.op(Call::CreateEvaluator { agent: self.agent, body }, dep_of(d), vec![address.clone()]);
-            self.b.change(address.clone(), Action::Create, None, d.changes.clone());
+            self.b.change(address.clone(), Action::Create, None, std::mem::take(&mut field_changes[i]));
             let target = EvaluatorRef::Created(want.name.clone());
             touched.entry(target.clone()).or_default().push(op);
             let mut atoms = BTreeSet::new();
@@ -324,7 +327,7 @@ impl<'a> AgentPlanner<'a> {
         }
 
         // Updates: decide per evaluator whether it needs a PATCH, then what is left for bulk.
-        let updates: Vec<_> = diffs.iter().filter_map(|(w, h, d)| h.map(|h| (*w, h, d))).collect();
+        let updates: Vec<_> = diffs.iter().enumerate().filter_map(|(i, (w, h, d))| h.map(|h| (i, *w, h, d))).collect();
         let needs_patch_alone = |d: &EvaluatorDiff| {
             d.name.is_some()
                 || d.expected_outcome.is_some()
@@ -333,18 +336,18 @@ impl<'a> AgentPlanner<'a> {
                 || d.script.as_ref().is_some_and(|s| s.tail.is_none())
         };
         let mut tail_count: BTreeMap<&Text, usize> = BTreeMap::new();
-        for (_, _, d) in &updates {
+        for (_, _, _, d) in &updates {
             if !needs_patch_alone(d) {
                 if let Some(tail) = d.script.as_ref().and_then(|s| s.tail.as_ref()) {
                     *tail_count.entry(tail).or_default() += 1;
                 }
             }
         }
-        for (want, have, d) in &updates {
+        for &(i, want, have, d) in &updates {
             let address = self.evaluator_address(&want.name);
             let id = have.id.unwrap_or_default();
             let target = EvaluatorRef::Id(id);
-            self.b.change(address.clone(), Action::Update, Some(id.to_string()), d.changes.clone());
+            self.b.change(address.clone(), Action::Update, Some(id.to_string()), std::mem::take(&mut field_changes[i]));
             // A tail no other evaluator shares goes by PATCH: idempotent, and no more calls than an append.
             let shared_tail = d
                 .script
@@ -395,7 +398,7 @@ impl<'a> AgentPlanner<'a> {
                 after: Some(FieldValue::Text(Text::new(format!("adopted by evalform (tag {OWNERSHIP_TAG})")))),
             };
             // A PATCH of `tags` carries the tag already; otherwise one call adds it.
-            let tags_sent = updates.iter().any(|(w, _, d)| std::ptr::eq(*w, want) && d.tags.is_some());
+            let tags_sent = updates.iter().any(|(_, w, _, d)| std::ptr::eq(*w, want) && d.tags.is_some());
             if !tags_sent {
                 let op = self.b.op(Call::AdoptEvaluator { id }, [], vec![address.clone()]);
                 touched.entry(EvaluatorRef::Id(id)).or_default().push(op);
