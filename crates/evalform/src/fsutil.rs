@@ -16,12 +16,27 @@ pub struct WriteError {
     pub error: std::io::Error,
 }
 
-/// Write `contents` to `target` atomically, creating its directory when needed.
+/// Write `contents` to `target` atomically, creating its directory when needed. A target that is a symbolic link
+/// is written through (the file it points to is replaced, the link stays a link); an existing file keeps its
+/// permissions, and a read-only one is refused rather than replaced.
 pub fn write_atomic(target: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let fail = |path: &Path| {
         let path = path.to_path_buf();
         move |error| WriteError { path, error }
     };
+    let resolved;
+    let target = match std::fs::symlink_metadata(target) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = std::fs::canonicalize(target).map_err(fail(target))?;
+            resolved.as_path()
+        }
+        _ => target,
+    };
+    let permissions = std::fs::metadata(target).ok().map(|m| m.permissions());
+    if permissions.as_ref().is_some_and(std::fs::Permissions::readonly) {
+        let error = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the file is read-only");
+        return Err(fail(target)(error));
+    }
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(fail(dir))?;
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -29,6 +44,9 @@ pub fn write_atomic(target: &Path, contents: &[u8]) -> Result<(), WriteError> {
     let tmp = dir.join(format!(".{name}.evalform-tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
+        if let Some(p) = &permissions {
+            f.set_permissions(p.clone())?;
+        }
         f.write_all(contents)?;
         f.sync_all()?;
         std::fs::rename(&tmp, target)?;
@@ -72,5 +90,26 @@ mod tests {
         assert!(err.to_string().starts_with(&format!("cannot write {}: ", target.display())), "{err}");
         assert!(target.join("keep").exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file was removed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_stays_a_link_permissions_stay_and_a_read_only_file_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.yaml");
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink("real.yaml", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is kept");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new", "the file it points to is written");
+        assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o640);
+
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let err = write_atomic(&real, b"newer").unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new", "a read-only file is left as it was");
     }
 }

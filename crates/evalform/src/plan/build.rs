@@ -94,6 +94,13 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         for f in want.folders.iter().map(String::as_str).chain(declared) {
             add_with_parents_set(used, f);
         }
+        // A declared evaluator that does not move (no `folder`, or its folder ignored) stays where the platform
+        // has it, for every agent of the project: another agent's folder deletion must not count on it.
+        if let Some(have) = observed.state.agents.get(agent) {
+            for f in staying_folders(*agent, want, have, &selection) {
+                add_with_parents_set(used, f);
+            }
+        }
     }
     let mut folder_views = Vec::new();
     for (agent, want) in &desired.agents {
@@ -833,6 +840,42 @@ impl<'a> AgentPlanner<'a> {
 }
 
 /// `path` (unless empty) and every parent of it.
+/// The platform folders of the agent's declared evaluators that this plan does not move (no `folder`, `folder` in
+/// `ignore_changes`, or not selected), matched by id pin, name, or an earlier name. The agent's own planner finds
+/// the same more exactly; this is for the other agents of the project.
+fn staying_folders<'a>(
+    agent: AgentId,
+    want: &'a AgentState,
+    have: &'a AgentState,
+    selection: &'a Selection,
+) -> impl Iterator<Item = &'a str> + 'a {
+    // Indexed once: a lookup per declared evaluator would be quadratic at 10,000.
+    let mut by_name: BTreeMap<&str, &Evaluator> = BTreeMap::new();
+    let mut by_id: BTreeMap<u64, &Evaluator> = BTreeMap::new();
+    for r in &have.evaluators {
+        by_name.entry(r.name.as_str()).or_insert(r);
+        if let Some(id) = r.id {
+            by_id.insert(id, r);
+        }
+    }
+    want.evaluators.iter().filter_map(move |w| {
+        // Cheap test first: an evaluator with a managed `folder` moves unless unselected.
+        let manages_folder = w.spec.folder.is_some() && !w.ignore_changes.contains(&crate::model::Field::Folder);
+        let address = || Address::Evaluator { agent, name: w.name.clone() };
+        if manages_folder && selection.selects(&address()) {
+            return None;
+        }
+        let found = match w.id {
+            Some(id) => by_id.get(&id).copied(),
+            None => by_name.get(w.name.as_str()).copied().or_else(|| {
+                let earlier = want.renamed_from.get(&address()).map(Vec::as_slice).unwrap_or_default();
+                earlier.iter().find_map(|old| by_name.get(old.as_str()).copied())
+            }),
+        };
+        found.and_then(|r| r.spec.folder.as_deref())
+    })
+}
+
 fn add_with_parents_set(set: &mut BTreeSet<String>, path: &str) {
     let mut prefix = String::new();
     for part in path.split('.').filter(|p| !p.is_empty()) {

@@ -160,7 +160,10 @@ pub(super) fn folder_deletes(
     let mut out = Vec::new();
     for path in outermost {
         let address = Address::Folder { agent, path: (*path).clone() };
-        if !selects(&address) {
+        // An excluded subfolder would go with its parent: the exclusion wins, and the parent stays.
+        let excluded_inside =
+            unused.iter().any(|f| within(f, path) && !selects(&Address::Folder { agent, path: (*f).clone() }));
+        if !selects(&address) || excluded_inside {
             continue;
         }
         let mut taken = Vec::new();
@@ -380,6 +383,44 @@ mod tests {
             plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
         let changes: Vec<String> = p.changes.iter().map(|c| format!("{:?} {}", c.action, c.address)).collect();
         assert_eq!(changes, ["Delete cekura.agent[101].folder[\"Old\"]"]);
+    }
+
+    /// 101 prunes folders; `Old` and `Old.Deeper` hold nothing of 101's. What 202 declares, and the settings, decide.
+    fn deletes_with(
+        theirs_declared: Vec<Evaluator>,
+        theirs_on_platform: Vec<Evaluator>,
+        settings: &PlanSettings,
+    ) -> Vec<String> {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        let mine = AgentState { agent: 101, prune: true, prune_folders: true, ..AgentState::default() };
+        let theirs = AgentState { agent: 202, evaluators: theirs_declared, ..AgentState::default() };
+        let platform = |agent, evaluators| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Old", "Old.Deeper"]),
+            evaluators,
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed = State {
+            agents: BTreeMap::from([(101, platform(101, vec![])), (202, platform(202, theirs_on_platform))]),
+            ..State::default()
+        };
+        let p = plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, settings).unwrap();
+        p.changes.iter().filter(|c| c.action == crate::plan::Action::Delete).map(|c| c.address.to_string()).collect()
+    }
+
+    #[test]
+    fn prune_folders_spares_a_folder_another_agent_s_declared_evaluator_stays_in_and_an_excluded_subfolder() {
+        let default = PlanSettings::default();
+        assert_eq!(deletes_with(vec![], vec![], &default), ["cekura.agent[101].folder[\"Old\"]"]);
+        // 202 declares an evaluator without `folder`: it stays in `Old.Deeper`, so `Old` is in use.
+        let stays = || vec![evaluator(None, "Theirs", None)];
+        let there = vec![evaluator(Some(2), "Theirs", Some("Old.Deeper"))];
+        assert_eq!(deletes_with(stays(), there, &default), Vec::<String>::new());
+        // Excluding the subfolder keeps its parent: the exclusion wins over the deletion that would take it.
+        let settings = PlanSettings { excludes: vec!["cekura.agent[101].folder[\"Old.Deeper\"]".into()], ..default };
+        assert_eq!(deletes_with(vec![], vec![], &settings), Vec::<String>::new());
     }
 
     fn unmanaged_lines(desired: &State, observed: State, settings: &PlanSettings) -> Vec<String> {
