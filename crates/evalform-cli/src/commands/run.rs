@@ -44,6 +44,17 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     let mut prompts = Vec::new();
     let mut tela = None;
     if state.prompts.values().any(|p| !p.test_cases.is_empty()) {
+        // A version named through a variable that is not set: running would test whichever version Tela picks.
+        let unset = state.prompts.values().filter(|p| !p.test_cases.is_empty()).find_map(|p| {
+            let v = p.prompt_version.as_ref().filter(|v| v.expose().is_empty())?;
+            Some((p.prompt.clone(), v.template().unwrap_or_default().to_string()))
+        });
+        if let Some((prompt, template)) = unset {
+            return Err(CliError::new(format!(
+                "`tela.prompt_version` of prompt {prompt} is `{template}`, and its variable is not set"
+            ))
+            .hint("set the variable, or leave `prompt_version` out to let Tela choose the version; nothing was run"));
+        }
         let client = crate::connect::tela_client(&args.remote, global.parallelism)?;
         let remote = runner::tela::list_declared_prompts(&client, state).await?;
         prompts = runner::tela::select_test_cases(state, &remote, &selection).map_err(missing_test_cases)?;

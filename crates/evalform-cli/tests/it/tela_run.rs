@@ -532,3 +532,29 @@ async fn plans_ignore_the_prompt_version() {
     });
     sb.shutdown().await;
 }
+
+/// `prompt_version: ${env:NAME}` with NAME unset: `run` does not need the environment for anything else, but running
+/// here would test whichever version Tela picks. It refuses before starting anything; `${env:NAME:-}` (empty on
+/// purpose) lets Tela choose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_version_whose_variable_is_unset_runs_nothing() {
+    let sb = sandbox(BOTH).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", &tela_with_version("${env:EVALFORM_TEST_PROMPT_VERSION}"));
+    let out = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: `tela.prompt_version` of prompt 5f0c2a4e-0000-4000-8000-000000000001 is `${env:EVALFORM_TEST_PROMPT_VERSION}`, and its variable is not set
+        hint: set the variable, or leave `prompt_version` out to let Tela choose the version; nothing was run
+        ");
+    });
+    assert_eq!(run_bodies(&sb), Vec::<serde_json::Value>::new(), "nothing was started");
+    write(dir.path(), "tela.yaml", &tela_with_version("${env:EVALFORM_TEST_PROMPT_VERSION:-}"));
+    let out = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(run_bodies(&sb), [json!({})]);
+    sb.shutdown().await;
+}

@@ -1110,7 +1110,8 @@ impl<'a, 'f> Converter<'a, 'f> {
     }
 
     /// `tela.prompt_version`: any text (`${var:...}`, `${env:...}` allowed), not blank as written; a reference that
-    /// comes out empty (`${env:V:-}` unset) leaves the version to Tela. Files of one prompt agree.
+    /// comes out empty (`${env:V:-}` unset) leaves the version to Tela; one whose variable is unset stays, empty.
+    /// Files of one prompt agree.
     fn prompt_version(&mut self, fi: usize, prompt: &str, written: &str, acc: &mut PromptAcc) {
         let path = "tela.prompt_version";
         if written.trim().is_empty() {
@@ -1122,7 +1123,11 @@ impl<'a, 'f> Converter<'a, 'f> {
             return;
         }
         let version = self.text(fi, path, written);
-        if version.expose().trim().is_empty() {
+        // Empty on purpose (`${env:V:-}` unset): Tela chooses. Empty because a variable is unset (a command that
+        // does not need the environment, such as `validate` or `run`): kept empty, so that `run` can refuse to run
+        // a version nobody named instead of letting Tela choose one silently.
+        let unset = || env::interpolate(written, self.opts.env, super::EnvMode::Required).is_err();
+        if version.expose().trim().is_empty() && !unset() {
             return;
         }
         match (&acc.state.prompt_version, &acc.version_decl) {
