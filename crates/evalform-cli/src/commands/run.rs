@@ -361,14 +361,28 @@ fn print_started(
 /// Selected Tela test cases that the platform does not have.
 fn missing_test_cases(missing: Vec<runner::tela::MissingCase>) -> CliError {
     let n = missing.len();
-    let mut out = CliError::new(format!(
-        "{n} selected Tela test case{} not on the platform",
-        if n == 1 { " is" } else { "s are" }
-    ));
+    let copies = missing.iter().any(|m| !m.copies.is_empty());
+    let mut out = if copies {
+        CliError::new(format!(
+            "{n} selected Tela test case{} not on the platform exactly once",
+            if n == 1 { " is" } else { "s are" }
+        ))
+    } else {
+        CliError::new(format!(
+            "{n} selected Tela test case{} not on the platform",
+            if n == 1 { " is" } else { "s are" }
+        ))
+    };
     for m in &missing {
         out = out.cause(m.describe());
     }
-    out.hint("run `evalform apply` first, so that Tela has every test case the manifests declare")
+    if copies {
+        out.hint(
+            "a title is a test case's identity: delete or rename the copies in Tela, then run again; nothing was run",
+        )
+    } else {
+        out.hint("run `evalform apply` first, so that Tela has every test case the manifests declare")
+    }
 }
 
 /// Starting a prompt's test cases failed. Never resent: say what may have started, and what did.

@@ -558,3 +558,39 @@ async fn a_prompt_version_whose_variable_is_unset_runs_nothing() {
     assert_eq!(run_bodies(&sb), [json!({})]);
     sb.shutdown().await;
 }
+
+/// Two live test cases with one title (a copy made in Tela): `run` would have run one and `apply` changed the other.
+/// Both refuse, naming the copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_the_platform_has_twice_is_refused_by_run_and_plan() {
+    let sb =
+        sandbox(&[("tc-late", "Late order"), ("tc-late-copy", "Late order"), ("tc-refund", "Refund that should fail")])
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &["--name", "Late*"]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: 1 selected Tela test case is not on the platform exactly once
+        caused by: "Late order" of prompt 5f0c2a4e-0000-4000-8000-000000000001, declared at tela.yaml:5:7: 2 test cases on the platform have this title (tc-late, tc-late-copy)
+        hint: a title is a test case's identity: delete or rename the copies in Tela, then run again; nothing was run
+        "#);
+    });
+    assert_eq!(run_bodies(&sb), Vec::<serde_json::Value>::new(), "nothing was started");
+    let mut cmd = common::evalform();
+    cmd.env("TELA_API_KEY", "tela-key").env("TELA_BASE_URL", sb.base_url()).arg("plan");
+    let plan = common::run(cmd, Some(dir.path()));
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(plan.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: cannot plan: 1 problem
+        caused by: tela.yaml:5:7: tela.prompt[5f0c2a4e-0000-4000-8000-000000000001].test_case["Late order"]: 2 test cases with this title exist on the platform (ids tc-late, tc-late-copy) (hint: a title is a test case's identity: delete or rename the copies in Tela)
+        "#);
+    });
+    sb.shutdown().await;
+}

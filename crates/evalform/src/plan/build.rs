@@ -142,7 +142,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         }
     }
     super::folders::list_unused(&folder_views, &|a| selection.selects(a), &mut b);
-    tela::plan_prompts(desired, &observed.state, &selection, &mut b);
+    tela::plan_prompts(desired, &observed.state, &selection, &mut b, &mut errors);
     if settings.patterns_must_match {
         errors.extend(selection.unused());
     }

@@ -420,6 +420,11 @@ pub enum PlanError {
     )]
     DuplicateRemoteName { address: Address, location: Option<SourceSpan>, ids: Vec<u64> },
     #[error(
+        "{}{address}: {} test cases with this title exist on the platform (ids {}) (hint: a title is a test case's identity: delete or rename the copies in Tela)",
+        at(.location), .ids.len(), .ids.join(", ")
+    )]
+    DuplicateRemoteTitle { address: Address, location: Option<SourceSpan>, ids: Vec<String> },
+    #[error(
         "{}{address}: test profile `{name}` is neither on the platform nor declared in the manifests (hint: declare it under `test_profiles`, or give its id)",
         at(.location)
     )]

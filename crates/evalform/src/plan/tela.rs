@@ -9,12 +9,32 @@ use std::collections::BTreeMap;
 
 use super::build::{map_changes, Builder};
 use super::target::Selection;
-use super::{Action, Call, FieldChange, FieldValue, TestCaseBody, Unmanaged};
+use super::{Action, Call, FieldChange, FieldValue, PlanError, TestCaseBody, Unmanaged};
 use crate::model::{Address, Message, State, TestCase, Text};
 
-pub(super) fn plan_prompts(desired: &State, observed: &State, selection: &Selection, b: &mut Builder) {
+pub(super) fn plan_prompts(
+    desired: &State,
+    observed: &State,
+    selection: &Selection,
+    b: &mut Builder,
+    errors: &mut Vec<PlanError>,
+) {
     for (prompt, want) in &desired.prompts {
         let have: &[TestCase] = observed.prompts.get(prompt).map(|p| p.test_cases.as_slice()).unwrap_or_default();
+        let mut titled: BTreeMap<&str, Vec<&TestCase>> = BTreeMap::new();
+        for c in have {
+            titled.entry(c.title.as_str()).or_default().push(c);
+        }
+        // A declared title the platform has twice: which copy to change is not evalform's guess to make.
+        for case in &want.test_cases {
+            if let Some(copies) = titled.get(case.title.as_str()).filter(|c| c.len() > 1) {
+                errors.push(PlanError::DuplicateRemoteTitle {
+                    address: Address::TestCase { prompt: prompt.clone(), title: case.title.clone() },
+                    location: case.source.clone(),
+                    ids: copies.iter().filter_map(|c| c.id.clone()).collect(),
+                });
+            }
+        }
         let by_title: BTreeMap<&str, &TestCase> = have.iter().map(|c| (c.title.as_str(), c)).collect();
         let mut new_cases = Vec::new();
         let mut new_addresses = Vec::new();

@@ -39,19 +39,25 @@ pub struct PromptTargets {
     pub version: Option<Text>,
 }
 
-/// A selected test case that the platform does not have, described for a message.
+/// A selected test case that the platform does not have, or has more than once (`copies`: the ids of the live test
+/// cases with its title, when there are several), described for a message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MissingCase {
     pub prompt: String,
     pub title: String,
     pub source: Option<String>,
+    pub copies: Vec<String>,
 }
 
 impl MissingCase {
-    /// `"Order has not arrived" of prompt 5f0c…, declared at tela.yaml:4:7`.
+    /// `"Order has not arrived" of prompt 5f0c…, declared at tela.yaml:4:7`, and the ids of its copies.
     pub fn describe(&self) -> String {
         let at = self.source.as_ref().map(|s| format!(", declared at {s}")).unwrap_or_default();
-        format!("{:?} of prompt {}{at}", self.title, self.prompt)
+        let copies = match self.copies.as_slice() {
+            [] => String::new(),
+            ids => format!(": {} test cases on the platform have this title ({})", ids.len(), ids.join(", ")),
+        };
+        format!("{:?} of prompt {}{at}{copies}", self.title, self.prompt)
     }
 }
 
@@ -76,10 +82,18 @@ pub fn select_test_cases(
                 continue;
             }
             let source = tc.source.as_ref().map(ToString::to_string);
-            match listed.iter().find(|l| l.deleted_at.is_none() && l.title == tc.title) {
-                Some(found) => cases.push(CaseTarget { id: found.id.clone(), title: tc.title.clone(), source }),
-                None => missing.push(MissingCase { prompt: prompt.clone(), title: tc.title.clone(), source }),
-            }
+            // A title is the identity: two live copies (one made in Tela's editor) would leave it to chance which
+            // one runs, and apply would change another. Refused, naming both.
+            let live: Vec<&wire::TestCase> =
+                listed.iter().filter(|l| l.deleted_at.is_none() && l.title == tc.title).collect();
+            let copies = match live.as_slice() {
+                [found] => {
+                    cases.push(CaseTarget { id: found.id.clone(), title: tc.title.clone(), source });
+                    continue;
+                }
+                several => several.iter().map(|l| l.id.clone()).collect(),
+            };
+            missing.push(MissingCase { prompt: prompt.clone(), title: tc.title.clone(), source, copies });
         }
         if !cases.is_empty() {
             let all_declared = cases.len() == desired.test_cases.len();
