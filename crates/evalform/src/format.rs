@@ -128,6 +128,13 @@ fn starts_with_bom(path: &std::path::Path) -> bool {
 
 /// Write one formatted file in place, atomically. A file that started with a byte order mark keeps it.
 pub fn write(file: &FormattedFile) -> Result<(), WriteError> {
+    // Formatting took a moment: a file saved by an editor (or written by `pull`) since it was read is left alone,
+    // not overwritten with the formatting of its old text.
+    let now = std::fs::read_to_string(&file.path).map_err(|error| WriteError { path: file.path.clone(), error })?;
+    if now.strip_prefix(BOM).unwrap_or(&now) != file.before {
+        let error = std::io::Error::other("it changed since evalform read it; run `evalform fmt` again");
+        return Err(WriteError { path: file.path.clone(), error });
+    }
     if file.bom {
         write_atomic(&file.path, format!("{BOM}{}", file.after).as_bytes())
     } else {

@@ -429,3 +429,25 @@ proptest! {
         prop_assert_eq!(format(&out), out.clone(), "{}\n---\n{}", text, out);
     }
 }
+
+#[test]
+fn a_file_changed_since_it_was_read_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("suite.yaml");
+    std::fs::write(&path, "version: 1\n").unwrap();
+    let file = super::FormattedFile {
+        path: path.clone(),
+        before: "version: 1\n".into(),
+        after: "version: 1\n# formatted\n".into(),
+        bom: false,
+    };
+    // Someone saves the file between the read and the write.
+    std::fs::write(&path, "version: 1\ncekura: {agent: 12}\n").unwrap();
+    let err = super::write(&file).unwrap_err();
+    assert!(err.to_string().contains("changed since evalform read it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "version: 1\ncekura: {agent: 12}\n");
+    // Unchanged since the read: written.
+    std::fs::write(&path, "version: 1\n").unwrap();
+    super::write(&file).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "version: 1\n# formatted\n");
+}
