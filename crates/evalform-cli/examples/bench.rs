@@ -119,6 +119,17 @@ fn noop(before: &[AgentSuite]) -> Workload {
     Workload { after: before.to_vec(), lower_bound: 0, per_resource: 0 }
 }
 
+/// Milliseconds of CPU used by this process itself (`utime` + `stime` of `/proc/self/stat`): the in-process
+/// sandbox serving a child's requests, plus the benchmark's own sampling. `None` off Linux.
+fn self_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the whole line are the 12th and 13th after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 * 10.0)
+}
+
 /// Seconds of CPU used by this process's waited-for children (`cutime` + `cstime` of `/proc/self/stat`, in clock
 /// ticks of 1/100 s, the Linux default), so a child's CPU is the difference around its run. `None` off Linux.
 fn children_cpu_ms() -> Option<f64> {
@@ -237,6 +248,8 @@ struct Run {
     wall: Duration,
     /// evalform's own CPU time (user + system), apart from the in-process sandbox's.
     cpu_ms: Option<f64>,
+    /// The benchmark process's own CPU time meanwhile: the in-process sandbox serving evalform's requests.
+    server_cpu_ms: Option<f64>,
     peak_kib: u64,
     ok: bool,
 }
@@ -251,6 +264,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let cpu_before = children_cpu_ms();
+    let own_before = self_cpu_ms();
     let start = Instant::now();
     let mut child = Command::new(exe)
         .args(args)
@@ -276,6 +290,7 @@ fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
     };
     let wall = start.elapsed();
     let cpu_ms = cpu_before.zip(children_cpu_ms()).map(|(a, b)| b - a);
+    let server_cpu_ms = own_before.zip(self_cpu_ms()).map(|(a, b)| b - a);
     if !status.success() && status.code() != Some(2) {
         let mut err = String::new();
         if let Some(mut e) = child.stderr.take() {
@@ -287,7 +302,7 @@ fn run_evalform(base_url: &str, args: &[&str]) -> Result<Run, String> {
             err.lines().take(20).collect::<Vec<_>>().join("\n")
         );
     }
-    Ok(Run { wall, cpu_ms, peak_kib: peak, ok: status.success() || status.code() == Some(2) })
+    Ok(Run { wall, cpu_ms, server_cpu_ms, peak_kib: peak, ok: status.success() || status.code() == Some(2) })
 }
 
 #[derive(Debug)]
@@ -300,6 +315,7 @@ struct Row {
     lower_bound: usize,
     plan_ms: f64,
     plan_cpu_ms: Option<f64>,
+    plan_server_cpu_ms: Option<f64>,
     floor_ms: f64,
     parse_floor_ms: f64,
     reads: usize,
@@ -334,6 +350,11 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         .await
         .map_err(|e| e.to_string())??;
     let reads = sandbox.requests().iter().filter(|r| r.method == "GET").count();
+    if std::env::var_os("EVALFORM_BENCH_LOG").is_some() {
+        for r in sandbox.requests() {
+            eprintln!("{} {} {}", r.method, r.route, r.query.as_deref().unwrap_or(""));
+        }
+    }
 
     sandbox.clear_requests();
     let u = url.clone();
@@ -355,6 +376,7 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         lower_bound: w.lower_bound,
         plan_ms: plan.wall.as_secs_f64() * 1000.0,
         plan_cpu_ms: plan.cpu_ms,
+        plan_server_cpu_ms: plan.server_cpu_ms,
         floor_ms,
         parse_floor_ms,
         reads,
@@ -394,8 +416,8 @@ fn main() -> ExitCode {
         o.evaluators, o.latency_ms, o.parallelism, DEFAULT_BATCH_SIZE, o.seed
     );
     println!();
-    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | reads | floor | parse floor | plan/(floor+parse) | apply wall | peak RSS | verified |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | sandbox CPU | reads | floor | parse floor | plan/(floor+parse) | apply wall | peak RSS | verified |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut failed = false;
     for &agents in &o.agents {
         for name in &o.workloads {
@@ -412,7 +434,7 @@ fn main() -> ExitCode {
                         format!("{:+.1}%", (r.writes as f64 / r.lower_bound as f64 - 1.0) * 100.0)
                     };
                     println!(
-                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.0} MiB | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.0} MiB | {} |",
                         r.workload,
                         r.agents,
                         r.evaluators,
@@ -422,6 +444,7 @@ fn main() -> ExitCode {
                         vs,
                         r.plan_ms,
                         r.plan_cpu_ms.map_or("n/a".to_string(), |c| format!("{c:.0} ms")),
+                        r.plan_server_cpu_ms.map_or("n/a".to_string(), |c| format!("{c:.0} ms")),
                         r.reads,
                         r.floor_ms,
                         r.parse_floor_ms,
