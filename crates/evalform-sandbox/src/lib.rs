@@ -279,7 +279,10 @@ async fn handle(
         execute_and_commit(&shared, &route, &call)
     });
     let (status, resp) = match result {
-        Ok((status, Some(v))) => (status, (status, axum::Json(v)).into_response()),
+        Ok((status, Some(routes::Payload::Value(v)))) => (status, (status, axum::Json(v)).into_response()),
+        Ok((status, Some(routes::Payload::Json(bytes)))) => {
+            (status, (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+        }
         Ok((status, None)) => (status, status.into_response()),
         Err(e) => {
             let mut resp = (e.status, axum::Json(e.body)).into_response();

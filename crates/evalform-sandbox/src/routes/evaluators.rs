@@ -3,17 +3,17 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::super::drf::{paginate_with, ApiError};
+use super::super::drf::{paginate_json, ApiError};
 use super::super::readings::Reading;
 use super::super::state::{SandboxState, WriteMode};
-use super::{ok, Call, Reply, Route};
+use super::{ok, Call, Payload, Reply, Route};
 
 pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Result<Reply, ApiError> {
     match (route, call.method) {
         (Route::Scenarios, "GET") => list(state, call),
         (Route::Scenarios, _) => {
             let id = state.write_evaluator(WriteMode::Create, None, None, call.body()?)?;
-            Ok((StatusCode::CREATED, state.evaluator(id)))
+            Ok((StatusCode::CREATED, state.evaluator(id).map(Payload::from)))
         }
         (Route::Scenario(id), "GET") => state.evaluator(*id).map(ok).unwrap_or_else(|| Err(ApiError::not_found())),
         (Route::Scenario(id), "DELETE") => {
@@ -64,5 +64,6 @@ fn list(state: &SandboxState, call: &Call<'_>) -> Result<Reply, ApiError> {
         .filter(|e| folder.is_none() || e.folder_path.as_deref() == folder)
         .filter(|e| tags.is_empty() || e.tags.iter().any(|t| tags.contains(&t.as_str())))
         .collect();
-    ok(paginate_with(items, &call.url, call.query, |e| state.evaluator_list_item(e))?)
+    let page = paginate_json(items, &call.url, call.query, |e| state.list_item_view(e))?;
+    Ok((StatusCode::OK, Some(Payload::Json(page))))
 }

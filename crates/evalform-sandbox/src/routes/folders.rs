@@ -10,7 +10,7 @@ use super::{ok, Call, Reply, Route};
 
 pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Result<Reply, ApiError> {
     match route {
-        Route::CreateFolder => Ok((StatusCode::CREATED, Some(state.create_folder(call.body()?)?))),
+        Route::CreateFolder => Ok((StatusCode::CREATED, Some(state.create_folder(call.body()?)?.into()))),
         Route::RenameFolder => ok(state.rename_folder(call.body()?)?),
         Route::MoveFolder => ok(state.move_folder(call.body()?)?),
         Route::DeleteFolder => {

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::super::drf::ApiError;
 use super::super::state::{SandboxState, WriteMode};
-use super::{ok, Call, Reply, Route};
+use super::{ok, Call, Payload, Reply, Route};
 
 pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Result<Reply, ApiError> {
     match (route, call.method) {
@@ -19,7 +19,7 @@ pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) 
         }
         (Route::Metrics, _) => {
             let id = state.write_metric(WriteMode::Create, None, call.body()?)?;
-            Ok((StatusCode::CREATED, state.metric(id)))
+            Ok((StatusCode::CREATED, state.metric(id).map(Payload::from)))
         }
         (Route::Metric(id), "GET") => state.metric(*id).map(ok).unwrap_or_else(|| Err(ApiError::not_found())),
         (Route::Metric(id), "DELETE") => {

@@ -269,10 +269,24 @@ impl Call<'_> {
 }
 
 /// A successful answer: status and optional JSON body.
-pub type Reply = (StatusCode, Option<Value>);
+pub type Reply = (StatusCode, Option<Payload>);
+
+/// A JSON body: a value, or one already written out as JSON text (a page of a long list, see
+/// [`super::drf::paginate_json`]).
+#[derive(Debug)]
+pub enum Payload {
+    Value(Value),
+    Json(Vec<u8>),
+}
+
+impl From<Value> for Payload {
+    fn from(v: Value) -> Self {
+        Payload::Value(v)
+    }
+}
 
 fn ok(v: Value) -> Result<Reply, ApiError> {
-    Ok((StatusCode::OK, Some(v)))
+    Ok((StatusCode::OK, Some(v.into())))
 }
 
 /// Run one request against the state: each resource's handlers live in their own module.

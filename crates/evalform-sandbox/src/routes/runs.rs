@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::super::drf::ApiError;
 use super::super::readings::Reading;
 use super::super::state::{SandboxState, SPEC_SCHEMA_V1};
-use super::{ok, Call, Reply, Route};
+use super::{ok, Call, Payload, Reply, Route};
 
 pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Result<Reply, ApiError> {
     let reply = match route {
@@ -15,12 +15,16 @@ pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) 
         Route::RunScenariosJson => {
             let dry_run = call.get("dry_run").is_some_and(|v| matches!(v, "true" | "True" | "1"));
             let reply = state.run_spec(call.body()?, dry_run)?;
-            Ok((if dry_run { StatusCode::OK } else { StatusCode::CREATED }, Some(reply)))
+            Ok((if dry_run { StatusCode::OK } else { StatusCode::CREATED }, Some(reply.into())))
         }
-        _ => Ok((StatusCode::CREATED, Some(state.start_runs(call.body()?)?))),
+        _ => Ok((StatusCode::CREATED, Some(state.start_runs(call.body()?)?.into()))),
     }?;
     if state.reads(Reading::StatusUpper) {
-        return Ok((reply.0, reply.1.map(upper_case_statuses)));
+        let upper = |p| match p {
+            Payload::Value(v) => Payload::Value(upper_case_statuses(v)),
+            written => written,
+        };
+        return Ok((reply.0, reply.1.map(upper)));
     }
     Ok(reply)
 }

@@ -5,14 +5,14 @@ use serde_json::Value;
 
 use super::super::drf::{paginate, ApiError};
 use super::super::state::{SandboxState, WriteMode};
-use super::{ok, Call, Reply, Route};
+use super::{ok, Call, Payload, Reply, Route};
 
 pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Result<Reply, ApiError> {
     match (route, call.method) {
         (Route::CronJobs, "GET") => list(state, call),
         (Route::CronJobs, _) => {
             let id = state.write_cron_job(WriteMode::Create, None, call.body()?)?;
-            Ok((StatusCode::CREATED, state.cron_job(id)))
+            Ok((StatusCode::CREATED, state.cron_job(id).map(Payload::from)))
         }
         (Route::CronJob(id), "GET") => state.cron_job(*id).map(ok).unwrap_or_else(|| Err(ApiError::not_found())),
         (Route::CronJob(id), "DELETE") => {

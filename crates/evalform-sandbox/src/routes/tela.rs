@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::super::drf::ApiError;
 use super::super::state::{tela_error, test_case_json, SandboxState};
-use super::{ok, Call, Reply, Route};
+use super::{ok, Call, Payload, Reply, Route};
 
 pub(super) fn execute(state: &mut SandboxState, route: &Route, call: &Call<'_>) -> Result<Reply, ApiError> {
     match (route, call.method) {
@@ -62,11 +62,11 @@ fn create(state: &mut SandboxState, call: &Call<'_>) -> Result<Reply, ApiError> 
                 created.push(scratch.test_case(&id).unwrap_or_default());
             }
             *state = scratch;
-            Ok((StatusCode::CREATED, Some(Value::Array(created))))
+            Ok((StatusCode::CREATED, Some(Value::Array(created).into())))
         }
         one => {
             let id = state.create_test_case(None, one)?;
-            Ok((StatusCode::CREATED, state.test_case(&id)))
+            Ok((StatusCode::CREATED, state.test_case(&id).map(Payload::from)))
         }
     }
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::super::drf::{invalid_pk, object_body, python_json, ApiError, FieldErrors, REQUIRED};
 use super::super::readings::Reading;
+use super::test_profiles::TestProfileView;
 use super::{dedup, SandboxState, WriteMode, NAME_MAX};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,45 @@ pub struct StoredEvaluator {
     pub max_duration: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A phone number as reads show it (`inbound_phone_number_data`, `outbound_phone_number_data`).
+#[derive(Debug, Serialize)]
+pub struct PhoneView<'a> {
+    id: u64,
+    number: &'a str,
+    phone_number_id: String,
+}
+
+/// An evaluator as the list shows it (`ScenarioList`), in the platform's key order.
+#[derive(Debug, Serialize)]
+pub struct ListItemView<'a> {
+    id: u64,
+    name: &'a str,
+    agent: Option<u64>,
+    agent_name: &'a str,
+    personality: Option<u64>,
+    personality_name: &'a str,
+    phone_number: Option<&'a str>,
+    expected_outcome_prompt: &'a str,
+    instructions: &'a str,
+    scenario_language: &'a str,
+    scenario_type: &'a str,
+    tags: &'a [String],
+    inbound_phone_number: Option<u64>,
+    inbound_phone_number_data: Option<PhoneView<'a>>,
+    metrics: &'a [u64],
+    metric_names: Vec<&'a str>,
+    first_message: &'a str,
+    tool_ids: &'a [String],
+    test_profile: Option<u64>,
+    test_profile_data: Option<TestProfileView<'a>>,
+    dynamic_variable_values: Option<()>,
+    folder_path: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: &'a str,
+    created_by: u64,
+    last_updated_by: u64,
 }
 
 /// The fields of an evaluator write, read and checked: `None` leaves the stored value as it is.
@@ -323,45 +363,62 @@ impl SandboxState {
         }
     }
     fn phone_json(&self, row: Option<u64>) -> Value {
-        match row.and_then(|r| self.seed.phone_number(r)) {
-            Some(p) => json!({ "id": p.id, "number": p.number, "phone_number_id": format!("PN{:08}", p.id) }),
-            None => Value::Null,
+        serde_json::to_value(self.phone_view(row)).unwrap_or_default()
+    }
+
+    fn phone_view(&self, row: Option<u64>) -> Option<PhoneView<'_>> {
+        row.and_then(|r| self.seed.phone_number(r)).map(|p| PhoneView {
+            id: p.id,
+            number: &p.number,
+            phone_number_id: format!("PN{:08}", p.id),
+        })
+    }
+
+    /// The fields the list item and the single GET share, borrowed from the stored evaluator: a page of the list
+    /// is written out from these straight away (see [`crate::drf::paginate_json`]), without a JSON value of every
+    /// field built first.
+    pub fn list_item_view<'a>(&'a self, e: &'a StoredEvaluator) -> ListItemView<'a> {
+        let agent = e.agent.and_then(|a| self.seed.agent(a));
+        ListItemView {
+            id: e.id,
+            name: &e.name,
+            agent: e.agent,
+            agent_name: agent.map(|a| a.name.as_str()).unwrap_or(""),
+            personality: e.personality,
+            personality_name: e
+                .personality
+                .and_then(|p| self.seed.personality(p))
+                .map(|p| p.name.as_str())
+                .unwrap_or(""),
+            phone_number: e.phone_number.and_then(|r| self.seed.phone_number(r)).map(|p| p.number.as_str()),
+            expected_outcome_prompt: &e.expected_outcome_prompt,
+            instructions: &e.instructions,
+            scenario_language: &e.scenario_language,
+            scenario_type: &e.scenario_type,
+            tags: &e.tags,
+            inbound_phone_number: e.inbound_phone_number,
+            inbound_phone_number_data: self.phone_view(e.inbound_phone_number),
+            metrics: &e.metrics,
+            metric_names: e.metrics.iter().filter_map(|m| self.metric_name(*m)).collect(),
+            first_message: &e.first_message,
+            tool_ids: &e.tool_ids,
+            test_profile: e.test_profile,
+            test_profile_data: e
+                .test_profile
+                .and_then(|t| self.test_profiles.get(&t))
+                .map(|p| self.test_profile_view(p)),
+            dynamic_variable_values: None,
+            folder_path: e.folder_path.as_deref(),
+            created_at: &e.created_at,
+            updated_at: &e.updated_at,
+            created_by: 1,
+            last_updated_by: 1,
         }
     }
 
     fn common_fields(&self, e: &StoredEvaluator) -> Map<String, Value> {
-        let agent = e.agent.and_then(|a| self.seed.agent(a));
-        let metric_names: Vec<&str> = e.metrics.iter().filter_map(|m| self.metric_name(*m)).collect();
-        let json = json!({
-            "id": e.id,
-            "name": e.name,
-            "agent": e.agent,
-            "agent_name": agent.map(|a| a.name.as_str()).unwrap_or(""),
-            "personality": e.personality,
-            "personality_name": e.personality.and_then(|p| self.seed.personality(p)).map(|p| p.name.as_str()).unwrap_or(""),
-            "phone_number": e.phone_number.and_then(|r| self.seed.phone_number(r)).map(|p| p.number.as_str()),
-            "expected_outcome_prompt": e.expected_outcome_prompt,
-            "instructions": e.instructions,
-            "scenario_language": e.scenario_language,
-            "scenario_type": e.scenario_type,
-            "tags": e.tags,
-            "inbound_phone_number": e.inbound_phone_number,
-            "inbound_phone_number_data": self.phone_json(e.inbound_phone_number),
-            "metrics": e.metrics,
-            "metric_names": metric_names,
-            "first_message": e.first_message,
-            "tool_ids": e.tool_ids,
-            "test_profile": e.test_profile,
-            "test_profile_data": e.test_profile.and_then(|t| self.test_profiles.get(&t)).map(|p| self.test_profile_json(p)),
-            "dynamic_variable_values": null,
-            "folder_path": e.folder_path,
-            "created_at": e.created_at,
-            "updated_at": e.updated_at,
-            "created_by": 1,
-            "last_updated_by": 1,
-        });
-        match json {
-            Value::Object(map) => map,
+        match serde_json::to_value(self.list_item_view(e)) {
+            Ok(Value::Object(map)) => map,
             _ => Map::new(),
         }
     }

@@ -275,6 +275,78 @@ mod tests {
     }
 
     #[test]
+    fn a_list_page_written_from_views_is_the_page_of_values_with_the_platform_s_keys_in_order() {
+        let mut s = SandboxState::new(Seed::default());
+        let profile = s
+            .write_test_profile(
+                WriteMode::Create,
+                None,
+                None,
+                &json!({"name": "P", "agent": 12, "information": {"a": 1}}),
+            )
+            .unwrap();
+        s.create_folder(&json!({"name": "A", "project_id": 1376})).unwrap();
+        s.create_folder(&json!({"name": "B", "project_id": 1376, "parent_path": "A"})).unwrap();
+        s.insert_evaluator(
+            5,
+            json!({"name": "Full", "agent": 12, "personality": 7, "tags": ["t"], "metrics": [501],
+                   "tool_ids": ["TOOL_END_CALL"], "test_profile": profile, "folder_path": "A.B",
+                   "inbound_phone_number": 44, "phone_number": 45, "instructions": "Say \"hi\"\n"}),
+        )
+        .unwrap();
+        s.insert_evaluator(6, json!({"name": "Bare", "agent": 12, "personality": 7})).unwrap();
+        let q = crate::drf::parse_query(Some("agent_id=12&page_size=1"));
+        let items = || s.evaluators.values().collect::<Vec<_>>();
+        let written = crate::drf::paginate_json(items(), "http://h/s/", &q, |e| s.list_item_view(e)).unwrap();
+        let written: Value = serde_json::from_slice(&written).unwrap();
+        let values = crate::drf::paginate_with(items(), "http://h/s/", &q, |e| s.evaluator_list_item(e)).unwrap();
+        assert_eq!(written, values);
+        assert_eq!(written["next"], "http://h/s/?agent_id=12&page_size=1&page=2");
+        let item = &written["results"][0];
+        let keys: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "name",
+                "agent",
+                "agent_name",
+                "personality",
+                "personality_name",
+                "phone_number",
+                "expected_outcome_prompt",
+                "instructions",
+                "scenario_language",
+                "scenario_type",
+                "tags",
+                "inbound_phone_number",
+                "inbound_phone_number_data",
+                "metrics",
+                "metric_names",
+                "first_message",
+                "tool_ids",
+                "test_profile",
+                "test_profile_data",
+                "dynamic_variable_values",
+                "folder_path",
+                "created_at",
+                "updated_at",
+                "created_by",
+                "last_updated_by",
+            ]
+        );
+        assert_eq!(
+            item["inbound_phone_number_data"],
+            json!({"id": 44, "number": "+14155550144", "phone_number_id": "PN00000044"})
+        );
+        assert_eq!(item["phone_number"], "+14155550145");
+        assert_eq!(item["test_profile_data"]["information"], json!({"a": 1}));
+        assert_eq!(item["instructions"], "Say \"hi\"\n");
+        assert_eq!(item["dynamic_variable_values"], Value::Null);
+        assert_eq!(item["metric_names"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
     fn run_success_depends_on_the_marker_only() {
         let mut s = SandboxState::new(Seed::default());
         s.insert_evaluator(5, json!({"name": "Ok", "agent": 12, "personality": 7})).unwrap();

@@ -6,6 +6,21 @@ use serde_json::{json, Value};
 use super::super::drf::{invalid_pk, object_body, ApiError, FieldErrors};
 use super::{read_name, SandboxState, WriteMode};
 
+/// A test profile as reads show it, in the platform's key order.
+#[derive(Debug, Serialize)]
+pub struct TestProfileView<'a> {
+    id: u64,
+    project: u64,
+    agent: Option<u64>,
+    agent_name: &'a str,
+    name: &'a str,
+    information: &'a Value,
+    created_by: u64,
+    last_updated_by: u64,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTestProfile {
     pub id: u64,
@@ -95,17 +110,21 @@ impl SandboxState {
     }
 
     pub fn test_profile_json(&self, p: &StoredTestProfile) -> Value {
-        json!({
-            "id": p.id,
-            "project": p.project,
-            "agent": p.agent,
-            "agent_name": p.agent.and_then(|a| self.seed.agent(a)).map(|a| a.name.as_str()).unwrap_or(""),
-            "name": p.name,
-            "information": p.information,
-            "created_by": 1,
-            "last_updated_by": 1,
-            "created_at": p.created_at,
-            "updated_at": p.updated_at,
-        })
+        serde_json::to_value(self.test_profile_view(p)).unwrap_or_default()
+    }
+
+    pub fn test_profile_view<'a>(&'a self, p: &'a StoredTestProfile) -> TestProfileView<'a> {
+        TestProfileView {
+            id: p.id,
+            project: p.project,
+            agent: p.agent,
+            agent_name: p.agent.and_then(|a| self.seed.agent(a)).map(|a| a.name.as_str()).unwrap_or(""),
+            name: &p.name,
+            information: &p.information,
+            created_by: 1,
+            last_updated_by: 1,
+            created_at: &p.created_at,
+            updated_at: &p.updated_at,
+        }
     }
 }
