@@ -167,10 +167,12 @@ pub async fn wait_and_report(
     let deadline = Instant::now() + poll.timeout;
     let waiting = wait_all(p, client, started, tela.as_ref(), deadline, &poll);
     let (results, unfinished, tela_unfinished) = match &tela {
-        Some(runs) if runs.started.iter().any(|s| s.generations().next().is_some()) => tokio::select! {
-            done = waiting => done,
-            _ = tokio::signal::ctrl_c() => return Err(interrupted(p, runs, started).await),
-        },
+        Some(runs) if runs.started.iter().any(|s| s.generations().next().is_some()) => {
+            match interruptible(waiting, tokio::signal::ctrl_c()).await {
+                Some(done) => done,
+                None => return Err(interrupted(p, runs, started).await),
+            }
+        }
         _ => waiting.await,
     };
 
@@ -214,6 +216,25 @@ pub async fn wait_and_report(
         ));
     }
     Ok(if report.passed { Outcome::Success } else { Outcome::Failure })
+}
+
+/// `work`, unless `signal` (Ctrl-C) comes first: then `None`, and `work` is dropped. A handler that cannot be
+/// registered (`signal` ends in an error) means no Ctrl-C handling, said in a warning, never an interruption.
+async fn interruptible<T>(
+    work: impl std::future::Future<Output = T>,
+    signal: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Option<T> {
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return Some(done),
+        caught = signal => match caught {
+            Ok(()) => return None,
+            Err(e) => tracing::warn!(
+                "Ctrl-C cannot be handled ({e}): an interruption would not abort or name the runs started"
+            ),
+        },
+    }
+    Some(work.await)
 }
 
 type Waited = (Vec<runner::AgentResult>, Vec<WaitError>, Vec<runner::tela::TelaWaitError>);
@@ -508,4 +529,29 @@ async fn warn_of_differences(
         differing.join(", ")
     ));
     p.warn("  hint: `evalform test` runs them as the manifests say, without changing the platform; or `evalform apply` first");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interruptible;
+
+    /// A few polls of work that is not ready at first.
+    async fn slow_work() -> u32 {
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        7
+    }
+
+    #[tokio::test]
+    async fn a_signal_handler_that_cannot_be_registered_does_not_interrupt() {
+        let failed = async { Err(std::io::Error::other("no signal driver")) };
+        assert_eq!(interruptible(slow_work(), failed).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_interrupts_and_otherwise_the_work_ends() {
+        assert_eq!(interruptible(slow_work(), async { Ok(()) }).await, None);
+        assert_eq!(interruptible(slow_work(), std::future::pending()).await, Some(7));
+    }
 }
