@@ -87,7 +87,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     // what ended; what it all is lives in `so_far`, outside the future that Ctrl-C drops.
     let so_far = SoFar::default();
     let work = start_and_wait(p, &so_far, cekura.as_ref(), &agents, tela.as_ref(), &prompts, &overrides, &args);
-    match interruptible(work, tokio::signal::ctrl_c()).await {
+    match interruptible(work, ctrl_c_from_now()).await {
         Some(done) => done,
         None => Err(interrupted(p, &so_far, tela.as_ref(), &args.report).await),
     }
@@ -282,6 +282,21 @@ async fn report_after_wait(
     Ok(if report.passed { Outcome::Success } else { Outcome::Failure })
 }
 
+/// Ctrl-C, caught from this call on. `tokio::signal::ctrl_c()` only registers its handler when first polled, and
+/// a signal that comes before that ends the process without a word.
+fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
+    #[cfg(unix)]
+    let listener = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(windows)]
+    let listener = tokio::signal::windows::ctrl_c();
+    async move {
+        match listener?.recv().await {
+            Some(()) => Ok(()),
+            None => Err(std::io::Error::other("the signal stream ended")),
+        }
+    }
+}
+
 /// `work`, unless `signal` (Ctrl-C) comes first: then `None`, and `work` is dropped. A handler that cannot be
 /// registered (`signal` ends in an error) means no Ctrl-C handling, said in a warning, never an interruption.
 async fn interruptible<T>(
@@ -427,8 +442,8 @@ async fn interrupted(
     }
     if let Some(sent) = so_far.sending.take() {
         err = err.cause(format!(
-            "{sent} was on its way: it may have started them; evalform did not send it again, and cannot abort \
-             what it may have started"
+            "{sent} was on its way when interrupted, so its runs may have started; evalform did not send it again \
+             and cannot abort them (it never learned their ids)"
         ));
     }
 
