@@ -236,9 +236,16 @@ async fn handle(
 
     let decision = lock(&shared.faults).decide(method.as_str(), &path);
     if decision.latency_ms > 0 {
+        // Counted until the sleep ends, or until the request is dropped (its client went away).
+        struct Held<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
         shared.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _held = Held(&shared.held);
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
-        shared.held.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
     let route = routes::resolve(method.as_str(), &path);
     let template = route.as_ref().map(|r| r.template().to_string()).unwrap_or_else(|_| path.clone());

@@ -89,7 +89,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     let work = start_and_wait(p, &so_far, cekura.as_ref(), &agents, tela.as_ref(), &prompts, &overrides, &args);
     match interruptible(work, ctrl_c_from_now()).await {
         Some(done) => done,
-        None => Err(interrupted(p, &so_far, tela.as_ref(), &args.report).await),
+        None => Err(interrupted(p, &so_far, tela.as_ref(), &args.report, args.no_wait).await),
     }
 }
 
@@ -415,6 +415,7 @@ async fn interrupted(
     so_far: &SoFar<'_>,
     client: Option<&evalform::tela::TelaClient>,
     args: &ReportArgs,
+    no_wait: bool,
 ) -> CliError {
     let what =
         if so_far.waiting.get() { "interrupted: stopped waiting" } else { "interrupted: stopped starting the runs" };
@@ -447,16 +448,20 @@ async fn interrupted(
         ));
     }
 
-    // The report: what ended, then what was started and had not ended, as interrupted.
+    // The report: what ended, then what was started and had not ended, as interrupted. With `--no-wait`, what
+    // was started, as `--no-wait` prints it.
     let started = so_far.cekura.borrow().clone();
+    if no_wait {
+        print_started(p, &started, &tela, args.format);
+    }
     let mut results = so_far.ended.take();
     let reason = "interrupted (Ctrl-C) before it ended";
-    for (agent, id) in &started {
+    for (agent, id) in started.iter().filter(|_| !no_wait) {
         if !results.iter().any(|r| r.prompt.is_none() && r.result_id == *id) {
             results.push(runner::outcome::unfinished(agent, *id, "interrupted", reason, 0.0));
         }
     }
-    for prompt in &tela {
+    for prompt in tela.iter().filter(|_| !no_wait) {
         if !results.iter().any(|r| r.prompt.as_deref() == Some(prompt.prompt.as_str())) {
             let mut result = runner::tela::read(prompt, &Default::default(), Some(reason), 0.0);
             result.status = "interrupted".into();

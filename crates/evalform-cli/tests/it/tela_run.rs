@@ -828,3 +828,29 @@ async fn ctrl_c_in_a_cekura_only_run_reports_and_names_the_result() {
     });
     sb.shutdown().await;
 }
+
+/// With `--no-wait`, an interruption while a later start is on its way prints what was started as `--no-wait`
+/// does (not a report), and names the start on its way.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_no_wait_prints_what_was_started() {
+    let sb = sandbox(BOTH).await;
+    hold(&sb, "/test-case/run-all");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let out = interrupt_when(&sb, dir.path(), &["--no-wait"], Some("started result 1001"), 1);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        agent 101: result 1001
+        --- stderr
+        started result 1001 for agent 101: 1 evaluator
+        error: interrupted: stopped starting the runs
+        caused by: POST /test-case/run-all for test cases "Late order" (id tc-late), "Refund that should fail" (id tc-refund) of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 was on its way when interrupted, so its runs may have started; evalform did not send it again and cannot abort them (it never learned their ids)
+        hint: Cekura has no cancel: result 1001 (agent 101) goes on running
+        "#);
+    });
+    drop(sb); // the held request never ends: do not wait for it
+}
