@@ -1,5 +1,5 @@
-//! Fault injection: added latency, 429 with `Retry-After`, 5xx, and "commit the write, then drop the connection
-//! without a response". Each fault has a rate drawn from one seeded generator, so a run with the same seed and the
+//! Fault injection: added latency, 429 with `Retry-After`, 5xx, "commit the write, then drop the connection
+//! without a response", and "commit the write, then answer 2xx with a body that cannot be read". Each fault has a rate drawn from one seeded generator, so a run with the same seed and the
 //! same request sequence injects the same faults; `fail_next` fails exactly the next N matching requests.
 //!
 //! Faults never apply to `/_sandbox/` paths. This module decides; it does not touch sockets or state.
@@ -19,6 +19,10 @@ pub enum FaultKind {
     /// A 400 `{"detail": ...}` before the request is handled: a clean rejection, nothing committed. Only through
     /// `fail_next` (there is no rate): tests use it to reject one chosen write.
     BadRequest,
+    /// The request is handled and committed, then a 2xx is answered with a body that is not JSON (an HTML page,
+    /// as a proxy in front of the API might send). Only through `fail_next`: tests use it on one chosen write, the
+    /// start of a run above all, whose outcome the client cannot read.
+    UnreadableOk,
 }
 
 /// Fail exactly the next `count` matching requests with `kind`, before any rate is drawn.

@@ -68,6 +68,8 @@ struct Shared {
     log: Mutex<log::RequestLog>,
     file: Option<StateFile>,
     before_next: Mutex<Option<BeforeNext>>,
+    /// Requests sleeping through their `latency_ms` right now (not yet handled).
+    held: std::sync::atomic::AtomicUsize,
 }
 
 /// A change of the state to make just before the next request of one method and path is handled: a person's
@@ -125,6 +127,7 @@ impl Sandbox {
             log: Mutex::new(log::RequestLog::default()),
             file,
             before_next: Mutex::new(None),
+            held: std::sync::atomic::AtomicUsize::new(0),
         });
         if let Some(file) = &shared.file {
             file.save(&lock(&shared.state)).map_err(std::io::Error::other)?;
@@ -183,6 +186,12 @@ impl RunningSandbox {
             Some(BeforeNext { method: method.to_string(), path: path.to_string(), edit: Box::new(edit) });
     }
 
+    /// How many requests are being held by `latency_ms` right now: arrived, not yet handled. A test waits for
+    /// this to know that a client's request is in flight, without timing.
+    pub fn held_requests(&self) -> usize {
+        self.shared.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Replace the fault config (and restart its generator from its seed).
     pub fn set_faults(&self, faults: FaultConfig) {
         *lock(&self.shared.faults) = faults::Faults::new(faults);
@@ -227,6 +236,15 @@ async fn handle(
 
     let decision = lock(&shared.faults).decide(method.as_str(), &path);
     if decision.latency_ms > 0 {
+        // Counted until the sleep ends, or until the request is dropped (its client went away).
+        struct Held<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Held<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        shared.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _held = Held(&shared.held);
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
     }
     let route = routes::resolve(method.as_str(), &path);
@@ -299,6 +317,11 @@ async fn handle(
         lock(&shared.log).push(entry(status, RequestOutcome::DroppedAfterCommit));
         conn.kill();
         return resp;
+    }
+    if decision.fault == Some(FaultKind::UnreadableOk) && status.is_success() {
+        lock(&shared.log).push(entry(status, RequestOutcome::AnsweredUnreadable));
+        let page = "<html><head><title>OK</title></head><body>Request accepted.</body></html>";
+        return (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     }
     lock(&shared.log).push(entry(status, RequestOutcome::Answered));
     resp

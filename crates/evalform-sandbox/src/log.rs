@@ -21,6 +21,8 @@ pub enum RequestOutcome {
     Injected400,
     /// Handled (and committed, for a write), then the connection was dropped without a response.
     DroppedAfterCommit,
+    /// Handled (and committed), then answered with its 2xx status and a body that is not JSON (`unreadable_ok`).
+    AnsweredUnreadable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! named by its result id (a Tela test case by its generation), also when waiting ends in an error, so the user can
 //! look at it later. Ctrl-C while waiting aborts the Tela test cases this run started.
 
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use evalform::http::ApiError;
@@ -25,7 +26,6 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
     };
     crate::project::announce(p, &manifests.state);
     let state = &manifests.state;
-    let progress = |line: String| p.status(&line);
 
     // Cekura evaluators, then Tela test cases; each platform is contacted only when the manifests declare
     // something of it.
@@ -83,11 +83,49 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
         personality: args.personality,
         name: Some("evalform run".into()),
     };
-    let mut started = Vec::new();
-    if let Some(client) = &cekura {
-        for agent in &agents {
-            let body = runner::start_body(agent, &overrides);
-            let reply = client.run_scenarios(&body).await.map_err(|e| start_error(e, agent.agent, &started))?;
+    // From the first start on, Ctrl-C aborts (Tela) and names (Cekura) everything started so far, and reports
+    // what ended; what it all is lives in `so_far`, outside the future that Ctrl-C drops.
+    let so_far = SoFar::default();
+    let work = start_and_wait(p, &so_far, cekura.as_ref(), &agents, tela.as_ref(), &prompts, &overrides, &args);
+    match interruptible(work, ctrl_c_from_now()).await {
+        Some(done) => done,
+        None => Err(interrupted(p, &so_far, tela.as_ref(), &args.report, args.no_wait).await),
+    }
+}
+
+/// What a run has started, what is on its way, and what has ended, as it goes.
+#[derive(Default)]
+struct SoFar<'a> {
+    cekura: RefCell<Vec<(&'a runner::AgentTargets, u64)>>,
+    tela: RefCell<Vec<runner::tela::StartedPrompt>>,
+    /// The start request on its way (its outcome would be unknown if interrupted), described for the user.
+    sending: RefCell<Option<String>>,
+    /// What the prompt being started has started already (one run per test case).
+    tela_partial: RefCell<Option<runner::tela::StartedPrompt>>,
+    /// The results that ended (or were given up on), in the report's order.
+    ended: RefCell<Vec<runner::AgentResult>>,
+    waiting: Cell<bool>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn start_and_wait<'a>(
+    p: &Printer,
+    so_far: &SoFar<'a>,
+    cekura: Option<&evalform::cekura::CekuraClient>,
+    agents: &'a [runner::AgentTargets],
+    tela: Option<&evalform::tela::TelaClient>,
+    prompts: &[runner::tela::PromptTargets],
+    overrides: &RunOverrides,
+    args: &RunArgs,
+) -> Result<Outcome, CliError> {
+    let progress = |line: String| p.status(&line);
+    if let Some(client) = cekura {
+        for agent in agents {
+            let body = runner::start_body(agent, overrides);
+            so_far.sending.replace(Some(cekura_start_sent(agent)));
+            let reply = client.run_scenarios(&body).await;
+            so_far.sending.replace(None);
+            let reply = reply.map_err(|e| start_error(e, agent, &so_far.cekura.borrow()))?;
             progress(format!(
                 "started result {} for agent {}: {} evaluator{}",
                 reply.id,
@@ -95,14 +133,20 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
                 agent.targets.len(),
                 if agent.targets.len() == 1 { "" } else { "s" }
             ));
-            started.push((agent, reply.id));
+            so_far.cekura.borrow_mut().push((agent, reply.id));
         }
     }
-    let mut tela_started = Vec::new();
-    if let Some(client) = &tela {
-        for prompt in &prompts {
+    if let Some(client) = tela {
+        for prompt in prompts {
+            let sending = |partial: &runner::tela::StartedPrompt, cases: &[runner::tela::CaseTarget]| {
+                so_far.sending.replace(Some(tela_start_sent(prompt, cases)));
+                so_far.tela_partial.replace(Some(partial.clone()));
+            };
+            let begun = runner::tela::start_telling(client, prompt, &sending).await;
+            so_far.sending.replace(None);
+            so_far.tela_partial.replace(None);
             let begun =
-                runner::tela::start(client, prompt).await.map_err(|e| tela_start_error(e, &started, &tela_started))?;
+                begun.map_err(|e| tela_start_error(e, prompt, &so_far.cekura.borrow(), &so_far.tela.borrow()))?;
             let n = begun.generations().count();
             let how = if begun.execution.is_some() { "run-all" } else { "one run each" };
             progress(format!("started {n} test case{} of Tela prompt {} ({how})", plural(n), prompt.prompt));
@@ -114,17 +158,40 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
                     case.not_started.as_deref().unwrap_or("no generation")
                 ));
             }
-            tela_started.push(begun);
+            so_far.tela.borrow_mut().push(begun);
         }
     }
 
+    let started = so_far.cekura.borrow().clone();
+    let tela_started = so_far.tela.borrow().clone();
     if args.no_wait {
         print_started(p, &started, &tela_started, args.report.format);
         return Ok(Outcome::Success);
     }
+    so_far.waiting.set(true);
+    let tela_runs = tela.map(|client| TelaRuns { client, started: tela_started });
+    report_after_wait(p, cekura, &started, tela_runs.as_ref(), &args.report, so_far).await
+}
 
-    let tela_runs = tela.as_ref().map(|client| TelaRuns { client, started: tela_started });
-    wait_and_report(p, cekura.as_ref(), &started, tela_runs, &args.report).await
+/// What a Cekura start sends, for a message.
+fn cekura_start_sent(agent: &runner::AgentTargets) -> String {
+    let names: Vec<String> = agent.targets.iter().map(|t| format!("{:?} (id {})", t.name, t.id)).collect();
+    format!(
+        "POST /test_framework/v1/scenarios/run_scenarios/ for agent {}, evaluator{} {}",
+        agent.agent,
+        plural(names.len()),
+        names.join(", ")
+    )
+}
+
+/// What a Tela start of `cases` sends, for a message.
+fn tela_start_sent(prompt: &runner::tela::PromptTargets, cases: &[runner::tela::CaseTarget]) -> String {
+    let names: Vec<String> = cases.iter().map(|c| format!("{:?} (id {})", c.title, c.id)).collect();
+    let request = match cases {
+        [one] if !prompt.all_declared => format!("POST /test-case/{}/run", one.id),
+        _ => "POST /test-case/run-all".to_string(),
+    };
+    format!("{request} for test case{} {} of Tela prompt {}", plural(names.len()), names.join(", "), prompt.prompt)
 }
 
 /// The Tela test cases a run started, to wait for (and to abort on Ctrl-C).
@@ -154,7 +221,6 @@ pub fn check_report_args(args: &ReportArgs) -> Result<(), CliError> {
 /// Wait for every started result (one deadline for all of them), report them as one run in `format`, and end
 /// as the contract says: 1 unless the set met `min_success_rate`; an error naming every result that did not end.
 /// Tela test cases, when a run started some, are waited for after the Cekura results and reported with them.
-/// Ctrl-C while waiting aborts the started Tela test cases (Cekura has no cancel: its results are named).
 pub async fn wait_and_report(
     p: &Printer,
     client: Option<&evalform::cekura::CekuraClient>,
@@ -162,26 +228,26 @@ pub async fn wait_and_report(
     tela: Option<TelaRuns<'_>>,
     args: &ReportArgs,
 ) -> Result<Outcome, CliError> {
+    report_after_wait(p, client, started, tela.as_ref(), args, &SoFar::default()).await
+}
+
+/// [`wait_and_report`], keeping each result in `so_far.ended` as it ends (for a report on Ctrl-C).
+async fn report_after_wait(
+    p: &Printer,
+    client: Option<&evalform::cekura::CekuraClient>,
+    started: &[(&runner::AgentTargets, u64)],
+    tela: Option<&TelaRuns<'_>>,
+    args: &ReportArgs,
+    so_far: &SoFar<'_>,
+) -> Result<Outcome, CliError> {
     let (min_success_rate, format) = (args.min_success_rate, args.format);
     let poll = crate::env::poll_settings(Duration::from_secs(args.timeout));
     let deadline = Instant::now() + poll.timeout;
-    let waiting = wait_all(p, client, started, tela.as_ref(), deadline, &poll);
-    let (results, unfinished, tela_unfinished) = match &tela {
-        Some(runs) if runs.started.iter().any(|s| s.generations().next().is_some()) => tokio::select! {
-            done = waiting => done,
-            _ = tokio::signal::ctrl_c() => return Err(interrupted(p, runs, started).await),
-        },
-        _ => waiting.await,
-    };
+    let (unfinished, tela_unfinished) = wait_all(p, client, started, tela, deadline, &poll, so_far).await;
+    let results = so_far.ended.take();
 
     let report = RunReport::new(results, min_success_rate);
-    let text = match format {
-        RunFormat::Text => report::text(&report),
-        RunFormat::Json => report::json(&report),
-        RunFormat::Junit => report::junit(&report),
-        RunFormat::Markdown => report::markdown(&report),
-    };
-    p.data(&text);
+    print_report(p, &report, format);
     if let Some(first) = unfinished.first() {
         let mut err = CliError::from_error(first);
         for more in &unfinished[1..] {
@@ -216,9 +282,54 @@ pub async fn wait_and_report(
     Ok(if report.passed { Outcome::Success } else { Outcome::Failure })
 }
 
-type Waited = (Vec<runner::AgentResult>, Vec<WaitError>, Vec<runner::tela::TelaWaitError>);
+/// Ctrl-C, caught from this call on. `tokio::signal::ctrl_c()` only registers its handler when first polled, and
+/// a signal that comes before that ends the process without a word.
+fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
+    #[cfg(unix)]
+    let listener = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(windows)]
+    let listener = tokio::signal::windows::ctrl_c();
+    async move {
+        match listener?.recv().await {
+            Some(()) => Ok(()),
+            None => Err(std::io::Error::other("the signal stream ended")),
+        }
+    }
+}
 
-/// Wait for the Cekura results, then for the Tela test cases, against one deadline.
+/// `work`, unless `signal` (Ctrl-C) comes first: then `None`, and `work` is dropped. A handler that cannot be
+/// registered (`signal` ends in an error) means no Ctrl-C handling, said in a warning, never an interruption.
+async fn interruptible<T>(
+    work: impl std::future::Future<Output = T>,
+    signal: impl std::future::Future<Output = std::io::Result<()>>,
+) -> Option<T> {
+    tokio::pin!(work);
+    tokio::select! {
+        done = &mut work => return Some(done),
+        caught = signal => match caught {
+            Ok(()) => return None,
+            Err(e) => tracing::warn!(
+                "Ctrl-C cannot be handled ({e}): an interruption would not abort or name the runs started"
+            ),
+        },
+    }
+    Some(work.await)
+}
+
+type Waited = (Vec<WaitError>, Vec<runner::tela::TelaWaitError>);
+
+fn print_report(p: &Printer, report: &RunReport, format: RunFormat) {
+    let text = match format {
+        RunFormat::Text => report::text(report),
+        RunFormat::Json => report::json(report),
+        RunFormat::Junit => report::junit(report),
+        RunFormat::Markdown => report::markdown(report),
+    };
+    p.data(&text);
+}
+
+/// Wait for the Cekura results, then for the Tela test cases, against one deadline; each result goes to
+/// `so_far.ended` as it ends.
 async fn wait_all(
     p: &Printer,
     client: Option<&evalform::cekura::CekuraClient>,
@@ -226,9 +337,10 @@ async fn wait_all(
     tela: Option<&TelaRuns<'_>>,
     deadline: Instant,
     poll: &runner::PollSettings,
+    so_far: &SoFar<'_>,
 ) -> Waited {
     let progress = |line: String| p.status(&line);
-    let mut results = Vec::new();
+    let results = &so_far.ended;
     let mut unfinished = Vec::new();
     let cekura = client.map(|c| started.iter().map(move |s| (c, s))).into_iter().flatten();
     for (client, (agent, result_id)) in cekura {
@@ -247,7 +359,7 @@ async fn wait_all(
         match waited {
             Ok(result) => {
                 progress(format!("result {result_id} (agent {}): {}", agent.agent, result.status));
-                results.push(runner::outcome::read_result(agent, &result, began.elapsed().as_secs_f64()));
+                results.borrow_mut().push(runner::outcome::read_result(agent, &result, began.elapsed().as_secs_f64()));
             }
             Err(err) => {
                 // Still reported (JUnit lists every evaluator that was started), then named as an error below.
@@ -258,7 +370,7 @@ async fn wait_all(
                     WaitError::Poll { .. } => ("unknown".to_string(), format!("result {result_id} could not be read")),
                 };
                 let elapsed = began.elapsed().as_secs_f64();
-                results.push(runner::outcome::unfinished(agent, *result_id, &status, &reason, elapsed));
+                results.borrow_mut().push(runner::outcome::unfinished(agent, *result_id, &status, &reason, elapsed));
                 unfinished.push(err);
             }
         }
@@ -290,17 +402,28 @@ async fn wait_all(
             }
         };
         progress(format!("Tela prompt {}: {}", prompt.prompt, result.status));
-        results.push(result);
+        results.borrow_mut().push(result);
     }
-    (results, unfinished, tela_unfinished)
+    (unfinished, tela_unfinished)
 }
 
-/// Ctrl-C: abort every started Tela test case (once each), say which were aborted and which could not be, and
-/// name the Cekura results that go on (Cekura's API has no cancel).
-async fn interrupted(p: &Printer, tela: &TelaRuns<'_>, started: &[(&runner::AgentTargets, u64)]) -> CliError {
-    let mut err = CliError::new("interrupted: stopped waiting");
-    for prompt in &tela.started {
-        let failed = runner::tela::abort(tela.client, prompt).await;
+/// Ctrl-C after the first start: abort every started Tela test case (once each), say which were aborted and which
+/// could not be, name a start that was on its way (it may have started), print the report of what ended with the
+/// rest as interrupted, and name the Cekura results that go on (Cekura's API has no cancel).
+async fn interrupted(
+    p: &Printer,
+    so_far: &SoFar<'_>,
+    client: Option<&evalform::tela::TelaClient>,
+    args: &ReportArgs,
+    no_wait: bool,
+) -> CliError {
+    let what =
+        if so_far.waiting.get() { "interrupted: stopped waiting" } else { "interrupted: stopped starting the runs" };
+    let mut err = CliError::new(what);
+    let mut tela = so_far.tela.take();
+    tela.extend(so_far.tela_partial.take().filter(|partial| partial.generations().next().is_some()));
+    for (client, prompt) in client.iter().flat_map(|c| tela.iter().map(move |t| (*c, t))) {
+        let failed = runner::tela::abort(client, prompt).await;
         for (case, _) in prompt.generations() {
             match failed.iter().find(|(id, _)| *id == case.target.id) {
                 None => p.status(&format!(
@@ -317,6 +440,41 @@ async fn interrupted(p: &Printer, tela: &TelaRuns<'_>, started: &[(&runner::Agen
                 }
             }
         }
+    }
+    if let Some(sent) = so_far.sending.take() {
+        err = err.cause(format!(
+            "{sent} was on its way when interrupted, so its runs may have started; evalform did not send it again \
+             and cannot abort them (it never learned their ids)"
+        ));
+    }
+
+    // The report: what ended, then what was started and had not ended, as interrupted. With `--no-wait`, what
+    // was started, as `--no-wait` prints it.
+    let started = so_far.cekura.borrow().clone();
+    if no_wait {
+        print_started(p, &started, &tela, args.format);
+    }
+    let mut results = so_far.ended.take();
+    let reason = "interrupted (Ctrl-C) before it ended";
+    for (agent, id) in started.iter().filter(|_| !no_wait) {
+        if !results.iter().any(|r| r.prompt.is_none() && r.result_id == *id) {
+            results.push(runner::outcome::unfinished(agent, *id, "interrupted", reason, 0.0));
+        }
+    }
+    for prompt in tela.iter().filter(|_| !no_wait) {
+        if !results.iter().any(|r| r.prompt.as_deref() == Some(prompt.prompt.as_str())) {
+            let mut result = runner::tela::read(prompt, &Default::default(), Some(reason), 0.0);
+            result.status = "interrupted".into();
+            for failure in result.evaluators.iter_mut().flat_map(|e| e.failures.iter_mut()) {
+                if failure.generation_id.is_some() {
+                    failure.status = "interrupted".into();
+                }
+            }
+            results.push(result);
+        }
+    }
+    if !results.is_empty() {
+        print_report(p, &RunReport::new(results, args.min_success_rate), args.format);
     }
     if !started.is_empty() {
         let ids: Vec<String> = started.iter().map(|(a, id)| format!("{id} (agent {})", a.agent)).collect();
@@ -388,12 +546,27 @@ fn missing_test_cases(missing: Vec<runner::tela::MissingCase>) -> CliError {
 /// Starting a prompt's test cases failed. Never resent: say what may have started, and what did.
 fn tela_start_error(
     err: runner::tela::StartError,
+    targets: &runner::tela::PromptTargets,
     started: &[(&runner::AgentTargets, u64)],
     tela: &[runner::tela::StartedPrompt],
 ) -> CliError {
     let unknown = err.source.is_outcome_unknown();
     let mut out = CliError::from_error(&err);
-    if unknown {
+    if let ApiError::Decode { .. } = &err.source {
+        // Answered 2xx: Tela took the request, and its answer (the generations) is lost.
+        let cases = match targets.all_declared {
+            true => &targets.cases[..],
+            false => targets.cases.get(err.started.cases.len()..=err.started.cases.len()).unwrap_or_default(),
+        };
+        out = CliError::new(format!(
+            "the Tela test cases of prompt {} may have started: Tela accepted the start, and evalform cannot read \
+             its answer",
+            err.prompt
+        ))
+        .cause(err.source.to_string())
+        .hint(format!("sent once and not retried (evalform never resends a start whose outcome is unknown): {}", tela_start_sent(targets, cases)))
+        .hint("look at their generations in Tela before running again; stop them there, or with POST /test-case/{id}/abort");
+    } else if unknown {
         out = out.hint(
             "the test cases may have started anyway; look at them in Tela before running again (evalform does not resend a run)",
         );
@@ -440,10 +613,23 @@ fn select_error(err: SelectError) -> CliError {
 }
 
 /// Starting runs failed. An unknown outcome may have started them: say so, and never start them again blindly.
-fn start_error(err: ApiError, agent: u64, started: &[(&runner::AgentTargets, u64)]) -> CliError {
+fn start_error(err: ApiError, agent: &runner::AgentTargets, started: &[(&runner::AgentTargets, u64)]) -> CliError {
     let unknown = err.is_outcome_unknown();
-    let mut out = CliError::new(format!("cannot start the runs of agent {agent}")).cause(err.to_string());
-    if unknown {
+    let id = agent.agent;
+    let mut out = CliError::new(format!("cannot start the runs of agent {id}")).cause(err.to_string());
+    if let ApiError::Decode { .. } = &err {
+        // Answered 2xx: the platform took the request, and its answer (the result id) is lost.
+        out = CliError::new(format!(
+            "the runs of agent {id} may have started: the platform accepted the start, and evalform cannot read its \
+             answer"
+        ))
+        .cause(err.to_string())
+        .hint(format!(
+            "sent once and not retried (evalform never resends a start whose outcome is unknown): {}",
+            cekura_start_sent(agent)
+        ))
+        .hint("look at the agent's results on the Cekura dashboard before running again");
+    } else if unknown {
         out = out
             .hint("the runs may have started anyway; look at the agent's results on the platform before running again");
     } else if let Some(h) = api_hint(&err) {
@@ -508,4 +694,29 @@ async fn warn_of_differences(
         differing.join(", ")
     ));
     p.warn("  hint: `evalform test` runs them as the manifests say, without changing the platform; or `evalform apply` first");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interruptible;
+
+    /// A few polls of work that is not ready at first.
+    async fn slow_work() -> u32 {
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        7
+    }
+
+    #[tokio::test]
+    async fn a_signal_handler_that_cannot_be_registered_does_not_interrupt() {
+        let failed = async { Err(std::io::Error::other("no signal driver")) };
+        assert_eq!(interruptible(slow_work(), failed).await, Some(7));
+    }
+
+    #[tokio::test]
+    async fn ctrl_c_interrupts_and_otherwise_the_work_ends() {
+        assert_eq!(interruptible(slow_work(), async { Ok(()) }).await, None);
+        assert_eq!(interruptible(slow_work(), std::future::pending()).await, Some(7));
+    }
 }

@@ -379,3 +379,26 @@ async fn the_command_deadline_also_bounds_the_wait() {
     assert!(out.stderr.contains("did not end within"), "{}", out.snapshot());
     sb.shutdown().await;
 }
+
+/// The platform answers the start 201 with a page evalform cannot read: the runs may have started. The error says
+/// so, names what was sent, and the start is not resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_answered_2xx_with_an_unreadable_body_may_have_started_and_is_not_resent() {
+    let sb = sandbox(&[(5, "Order status inquiry", &["smoke"]), (6, "Refund request", &["smoke"])]).await;
+    sb.set_faults(FaultConfig::fail_next(FaultKind::UnreadableOk, 1, Some("POST"), Some("run_scenarios")));
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), MANIFEST);
+    let out = run_cmd(&sb, dir.path(), &["--tags", "smoke"]);
+    insta::assert_snapshot!(out.snapshot(), @r#"
+    exit: 1
+    --- stdout
+    --- stderr
+    error: the runs of agent 101 may have started: the platform accepted the start, and evalform cannot read its answer
+    caused by: POST /test_framework/v1/scenarios/run_scenarios/: unexpected response: expected JSON, got an HTML page ("OK", 73 bytes)
+    hint: sent once and not retried (evalform never resends a start whose outcome is unknown): POST /test_framework/v1/scenarios/run_scenarios/ for agent 101, evaluators "Order status inquiry" (id 5), "Refund request" (id 6)
+    hint: look at the agent's results on the Cekura dashboard before running again
+    "#);
+    let starts = sb.requests().iter().filter(|r| r.path.ends_with("/run_scenarios/")).count();
+    assert_eq!(starts, 1, "a start whose answer cannot be read is not sent again");
+    sb.shutdown().await;
+}

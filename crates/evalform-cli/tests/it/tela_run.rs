@@ -366,6 +366,12 @@ async fn ctrl_c_aborts_the_started_test_cases() {
         insta::assert_snapshot!(out.snapshot(), @r#"
         exit: 1
         --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 0 of 2 runs succeeded
+          ERROR   Stuck late order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003e9: interrupted (Ctrl-C) before it ended
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea: interrupted (Ctrl-C) before it ended
+        FAILED: 0 of 2 runs succeeded (0%); required 100%
         --- stderr
         started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
         Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck late order": running
@@ -593,4 +599,258 @@ async fn a_title_the_platform_has_twice_is_refused_by_run_and_plan() {
         "#);
     });
     sb.shutdown().await;
+}
+
+/// Run `evalform run ARGS` on `dir` against `sb` with both keys, send it SIGINT once it has printed a stderr line
+/// containing `line` (when given) and the sandbox holds `held` requests in their latency (a start on its way),
+/// and collect what it printed. No timing: the signal follows what evalform printed and what the sandbox holds.
+#[cfg(unix)]
+fn interrupt_when(sb: &RunningSandbox, dir: &Path, args: &[&str], line: Option<&str>, held: usize) -> Output {
+    use std::io::{BufRead, BufReader, Read};
+
+    let mut cmd = common::evalform();
+    cmd.env("CEKURA_API_KEY", "sandbox-key")
+        .env("CEKURA_BASE_URL", sb.base_url())
+        .env("TELA_API_KEY", "tela-key")
+        .env("TELA_BASE_URL", sb.base_url())
+        .env("EVALFORM_POLL_INTERVAL_MS", "5")
+        .args(["run", "--timeout", "120"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start evalform");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while let Some(wanted) = line {
+        let mut next = String::new();
+        assert_ne!(stderr.read_line(&mut next).unwrap(), 0, "evalform ended before it was interrupted: {seen}");
+        seen.push_str(&next);
+        if next.contains(wanted) {
+            break;
+        }
+    }
+    until_held(sb, held);
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    Output { code: status.code().unwrap_or(-1), stdout, stderr: seen }
+}
+
+/// Wait until the sandbox holds `n` requests in their latency (a start on its way).
+fn until_held(sb: &RunningSandbox, n: usize) {
+    for _ in 0..12_000 {
+        if sb.held_requests() >= n {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("the sandbox never held {n} request(s)");
+}
+
+/// Hold every `POST` to `path` open (for ten minutes: the test interrupts evalform long before).
+fn hold(sb: &RunningSandbox, path: &str) {
+    sb.set_faults(FaultConfig {
+        latency_ms: 600_000,
+        method: Some("POST".into()),
+        path: Some(path.into()),
+        ..FaultConfig::default()
+    });
+}
+
+/// Ctrl-C while a later start is in flight (the Cekura runs started, Tela's run-all held open by the sandbox):
+/// evalform does not die silently leaving the Cekura runs unnamed; it names them, names the start that was in
+/// flight (it may have started), reports what it started as interrupted, and exits 1.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_a_later_start_is_in_flight_names_everything_started() {
+    let sb = sandbox(BOTH).await;
+    hold(&sb, "/test-case/run-all");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let out = interrupt_when(&sb, dir.path(), &[], Some("started result 1001"), 1);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+            exit: 1
+            --- stdout
+            agent 101, result 1001: interrupted, 0 of 0 runs succeeded
+              ERROR   Order status inquiry (0/0 runs)
+                      interrupted (Ctrl-C) before it ended
+            FAILED: 0 of 0 runs succeeded (0%); required 100%
+            --- stderr
+            started result 1001 for agent 101: 1 evaluator
+            error: interrupted: stopped starting the runs
+            caused by: POST /test-case/run-all for test cases "Late order" (id tc-late), "Refund that should fail" (id tc-refund) of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 was on its way when interrupted, so its runs may have started; evalform did not send it again and cannot abort them (it never learned their ids)
+            hint: Cekura has no cancel: result 1001 (agent 101) goes on running
+            "#);
+    });
+    drop(sb); // the held request never ends: do not wait for it
+}
+
+/// Ctrl-C after some results ended: the report of what ended is printed (the rest as interrupted), the started
+/// Tela test cases are aborted, and evalform exits 1 with the interruption.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_prints_the_report_of_what_ended_then_the_interruption() {
+    let sb = sandbox(&[("tc-stuck", "Stuck order")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tela = "version: 1\ntela:\n  prompt: 5f0c2a4e-0000-4000-8000-000000000001\n  test_cases:\n    - title: Stuck order\n      messages:\n        - {role: user, content: Where is it?}\n      expected_output: A link.\n";
+    write(dir.path(), "tela.yaml", tela);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let out = interrupt_when(&sb, dir.path(), &[], Some("\"Stuck order\": running"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+            exit: 1
+            --- stdout
+            agent 101, result 1001: completed, 1 of 1 runs succeeded
+              passed  Order status inquiry (1/1 runs)
+            prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 0 of 1 runs succeeded
+              ERROR   Stuck order (0/1 runs)
+                      generation 9e4e2a7e-0000-4000-8000-0000000003eb: interrupted (Ctrl-C) before it ended
+            FAILED: 1 of 2 runs succeeded (50%); required 100%
+            --- stderr
+            started result 1001 for agent 101: 1 evaluator
+            started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+            result 1001 (agent 101): running
+            result 1001 (agent 101): completed
+            Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
+            abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003eb)
+            error: interrupted: stopped waiting
+            hint: Cekura has no cancel: result 1001 (agent 101) goes on running
+            "#);
+    });
+    let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
+    assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"]);
+    sb.shutdown().await;
+}
+
+/// Tela answers the run-all 200 with a page evalform cannot read: the test cases may have started. The error says
+/// so, names what was sent, and the start is not resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_answered_2xx_with_an_unreadable_body_may_have_started_and_is_not_resent() {
+    let sb = sandbox(BOTH).await;
+    sb.set_faults(FaultConfig::fail_next(FaultKind::UnreadableOk, 1, Some("POST"), Some("/test-case/run-all")));
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    let out = run_cmd(&sb, dir.path(), &[]);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+            exit: 1
+            --- stdout
+            --- stderr
+            error: the Tela test cases of prompt 5f0c2a4e-0000-4000-8000-000000000001 may have started: Tela accepted the start, and evalform cannot read its answer
+            caused by: POST /test-case/run-all: unexpected response: expected JSON, got an HTML page ("OK", 73 bytes)
+            hint: sent once and not retried (evalform never resends a start whose outcome is unknown): POST /test-case/run-all for test cases "Late order" (id tc-late), "Refund that should fail" (id tc-refund) of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001
+            hint: look at their generations in Tela before running again; stop them there, or with POST /test-case/{id}/abort
+            "#);
+    });
+    assert_eq!(tela_runs(&sb), ["POST /test-case/run-all"], "a start whose answer cannot be read is never resent");
+    let running = sb.with_state(|s| s.test_cases.values().map(|t| t.generations.len()).sum::<usize>());
+    assert_eq!(running, 2, "the sandbox did start both test cases");
+    sb.shutdown().await;
+}
+
+/// Ctrl-C while a prompt's test cases are started one by one (`--name` selects some of them) and the second `run`
+/// is on its way: the first, already started, is aborted; the second is named as possibly started.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_between_two_runs_of_one_prompt_aborts_the_first_and_names_the_second() {
+    let sb =
+        sandbox(&[("tc-late", "Late order"), ("tc-stuck", "Stuck order"), ("tc-later", "Stuck later order")]).await;
+    hold(&sb, "/test-case/tc-later/run");
+    let dir = tempfile::tempdir().unwrap();
+    let tela = TELA.replace("Refund that should fail", "Stuck order")
+        + "    - title: Stuck later order\n      messages:\n        - {role: user, content: And now?}\n";
+    write(dir.path(), "tela.yaml", &tela);
+    let out = interrupt_when(&sb, dir.path(), &["--name", "Stuck*"], None, 1);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 0 of 1 runs succeeded
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003e9: interrupted (Ctrl-C) before it ended
+        FAILED: 0 of 1 runs succeeded (0%); required 100%
+        --- stderr
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003e9)
+        error: interrupted: stopped starting the runs
+        caused by: POST /test-case/tc-later/run for test case "Stuck later order" (id tc-later) of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 was on its way when interrupted, so its runs may have started; evalform did not send it again and cannot abort them (it never learned their ids)
+        "#);
+    });
+    let posts = tela_runs(&sb);
+    assert_eq!(
+        posts,
+        ["POST /test-case/tc-stuck/run", "POST /test-case/tc-stuck/abort"],
+        "the held run is not logged yet"
+    );
+    drop(sb); // the held request never ends: do not wait for it
+}
+
+/// A Cekura-only run interrupted while waiting: the report (the result as interrupted), the result named as going
+/// on, exit 1; before, the process died of the signal without a word.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_in_a_cekura_only_run_reports_and_names_the_result() {
+    let sb = sandbox(&[]).await;
+    sb.with_state(|s| {
+        s.insert_evaluator(9, json!({"name": "Stuck caller", "agent": 101, "personality": 7, "metrics": [501]}))
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cekura.yaml", "version: 1\ncekura:\n  agent: 101\n  evaluators:\n    - name: Stuck caller\n");
+    let out = interrupt_when(&sb, dir.path(), &["--format", "junit"], Some("result 1001 (agent 101): running"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        <?xml version="1.0" encoding="UTF-8"?>
+        <testsuites name="evalform run" tests="1" failures="0" errors="1" time="[TIME]">
+          <testsuite name="agent-101" id="0" tests="1" failures="0" errors="1" skipped="0" time="[TIME]">
+            <properties>
+              <property name="result_id" value="1001"/>
+              <property name="status" value="interrupted"/>
+            </properties>
+            <testcase classname="agent-101" name="Stuck caller">
+              <error message="interrupted (Ctrl-C) before it ended" type="run-error">interrupted (Ctrl-C) before it ended</error>
+            </testcase>
+          </testsuite>
+        </testsuites>
+        --- stderr
+        started result 1001 for agent 101: 1 evaluator
+        result 1001 (agent 101): running
+        error: interrupted: stopped waiting
+        hint: Cekura has no cancel: result 1001 (agent 101) goes on running
+        "#);
+    });
+    sb.shutdown().await;
+}
+
+/// With `--no-wait`, an interruption while a later start is on its way prints what was started as `--no-wait`
+/// does (not a report), and names the start on its way.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_no_wait_prints_what_was_started() {
+    let sb = sandbox(BOTH).await;
+    hold(&sb, "/test-case/run-all");
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", TELA);
+    write(dir.path(), "cekura.yaml", CEKURA);
+    let out = interrupt_when(&sb, dir.path(), &["--no-wait"], Some("started result 1001"), 1);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        agent 101: result 1001
+        --- stderr
+        started result 1001 for agent 101: 1 evaluator
+        error: interrupted: stopped starting the runs
+        caused by: POST /test-case/run-all for test cases "Late order" (id tc-late), "Refund that should fail" (id tc-refund) of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 was on its way when interrupted, so its runs may have started; evalform did not send it again and cannot abort them (it never learned their ids)
+        hint: Cekura has no cancel: result 1001 (agent 101) goes on running
+        "#);
+    });
+    drop(sb); // the held request never ends: do not wait for it
 }

@@ -111,6 +111,8 @@ impl RunFailure {
         };
         if self.status != "completed" {
             return match (self.run_id.is_some() || self.generation_id.is_some(), &self.explanation) {
+                // Not ended: evalform stopped waiting for it (Ctrl-C), and the explanation says so.
+                (true, Some(why)) if self.status == "interrupted" => format!("{run}: {why}"),
                 (true, _) => format!("{run} ended {}", self.status),
                 (false, Some(why)) => why.clone(),
                 (false, None) => "the platform reported no run for this evaluator".into(),

@@ -183,6 +183,17 @@ fn version_refusal(err: &ApiError, sent: bool) -> Option<VersionRefusal> {
 /// order, each naming `targets.version` when set. No request is sent twice: a start refused over the prompt
 /// version (none sent, and Tela wants one) started nothing, and ends the start with [`VersionRefusal::Required`].
 pub async fn start(client: &TelaClient, targets: &PromptTargets) -> Result<StartedPrompt, StartError> {
+    start_telling(client, targets, &|_, _| {}).await
+}
+
+/// [`start`], telling `sending` before each request what this prompt has started so far and which test cases the
+/// request is about to start (all of them for `run-all`, one for a `run`): a caller that is interrupted while the
+/// request is on its way can name what may have started, and abort what did.
+pub async fn start_telling(
+    client: &TelaClient,
+    targets: &PromptTargets,
+    sending: &dyn Fn(&StartedPrompt, &[CaseTarget]),
+) -> Result<StartedPrompt, StartError> {
     let mut started = StartedPrompt { prompt: targets.prompt.clone(), execution: None, cases: Vec::new() };
     let version = targets.version.as_ref().map(Text::expose);
     let fail = |started: StartedPrompt, source: ApiError| StartError {
@@ -193,6 +204,7 @@ pub async fn start(client: &TelaClient, targets: &PromptTargets) -> Result<Start
     };
     if targets.all_declared {
         let ids: Vec<String> = targets.cases.iter().map(|c| c.id.clone()).collect();
+        sending(&started, &targets.cases);
         let reply = match client.run_all_test_cases(&ids, version).await {
             Ok(reply) => reply,
             Err(e) => return Err(fail(started, e)),
@@ -213,6 +225,7 @@ pub async fn start(client: &TelaClient, targets: &PromptTargets) -> Result<Start
         return Ok(started);
     }
     for target in &targets.cases {
+        sending(&started, std::slice::from_ref(target));
         let reply = match client.run_test_case(&target.id, version).await {
             Ok(reply) => reply,
             Err(e) => return Err(fail(started, e)),
