@@ -404,3 +404,24 @@ fn an_evaluator_of_another_agent_naming_a_metric_renamed_in_the_same_run_by_its_
     assert_eq!(evaluator_metrics(&w, "Question of agent 101"), vec![id]);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn a_metric_one_agent_renames_and_another_declares_under_the_new_name_alone_is_a_located_error() {
+    let w = World::new();
+    let id = owned_project_metric(&w, OLD);
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_renamed_by_one_agent_created_by_other", out.snapshot()));
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "nothing applied: {:?}", w.writes());
+
+    // With the same `renamed_from` in both, the project's metric is renamed, and no second one is created.
+    w.write("b.yaml", &agent_suite(202, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("failed"), "{}", out.snapshot());
+    assert_eq!(metric_names(&w, 7), ["Uses the caller's name"]);
+    assert_eq!(metric_id(&w, "Uses the caller's name"), id, "the same metric, renamed");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

@@ -166,7 +166,8 @@ impl Claim<'_> {
 
 /// Metrics belong to the project, not to one agent: what the manifests of all its agents say of them must agree.
 /// Errors for a platform metric two declared metrics take under different names (renamed to two names, or renamed
-/// by one agent's manifests and declared under its old name by another's), for an evaluator that refers to a
+/// by one agent's manifests and declared under its old name by another's), for a metric one agent's manifests
+/// would create while another's rename a platform metric to its name, for an evaluator that refers to a
 /// metric by the old name this plan renames away, and for a rename whose old and new names both exist when an
 /// agent of the project prunes and evalform owns the old one (the prune would delete it). Returns, per agent, the renames its project's manifests make.
 pub(super) fn check_project(
@@ -226,6 +227,22 @@ pub(super) fn check_project(
             });
         }
         let renamed: Vec<&Claim> = claims.iter().filter(|c| c.renames()).collect();
+        // A declared metric no platform metric is, while another agent's manifests rename one to its name: it
+        // would be created beside the renamed one.
+        for (want, have) in group {
+            let matched = matched_remotes(want.agent, want, have);
+            for m in want.metrics.iter().filter(|m| !matched.contains_key(&m.name)) {
+                let Some(by) = renamed.iter().find(|c| c.metric.name == m.name) else { continue };
+                errors.push(PlanError::MetricRenamedElsewhere {
+                    address: Address::Metric { agent: want.agent, name: m.name.clone() },
+                    location: m.source.clone(),
+                    old: by.remote.name.clone(),
+                    id: by.remote.id.unwrap_or_default(),
+                    by: by.address(),
+                    by_location: by.metric.source.clone(),
+                });
+            }
+        }
         let ids: BTreeMap<String, u64> =
             renamed.iter().filter_map(|c| Some((c.metric.name.clone(), c.remote.id?))).collect();
         for (want, _) in group {

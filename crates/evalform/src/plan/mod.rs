@@ -462,6 +462,20 @@ pub enum PlanError {
         other_location: Option<SourceSpan>,
         other_renames: bool,
     },
+    /// A declared metric the platform does not have, while another agent's manifests rename a platform metric to
+    /// its name: the plan would create a second metric of that name.
+    #[error(
+        "{}{address}: would be created, but {by}{} renames the project's metric \"{old}\" (id {id}) to this name (hint: metrics belong to the project: add `renamed_from: [{old:?}]` here too, or declare the metric in one agent's manifests only)",
+        at(.location), within(.by_location)
+    )]
+    MetricRenamedElsewhere {
+        address: Address,
+        location: Option<SourceSpan>,
+        old: String,
+        id: u64,
+        by: Address,
+        by_location: Option<SourceSpan>,
+    },
     /// A metric's earlier name and its name are both on the platform: the rename cannot happen, and a prune of the
     /// project would delete the earlier one (evalform owns it).
     #[error(
