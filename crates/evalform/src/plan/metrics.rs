@@ -169,7 +169,8 @@ impl Claim<'_> {
 /// by one agent's manifests and declared under its old name by another's), for a metric one agent's manifests
 /// would create while another's rename a platform metric to its name, for an evaluator that refers to a
 /// metric by the old name this plan renames away, and for a rename whose old and new names both exist when an
-/// agent of the project prunes and evalform owns the old one (the prune would delete it). Returns, per agent, the renames its project's manifests make.
+/// agent of the project prunes and evalform owns the old one (the prune would delete it). Returns, per agent, the
+/// renames its project's manifests make.
 pub(super) fn check_project(
     desired: &State,
     observed: &State,
@@ -188,8 +189,9 @@ pub(super) fn check_project(
     let mut out = ProjectRenames::new();
     for group in groups.values() {
         let mut claims: Vec<Claim> = Vec::new();
-        for (want, have) in group {
-            let matched = matched_remotes(want.agent, want, have);
+        let matched: Vec<BTreeMap<String, &Metric>> =
+            group.iter().map(|(want, have)| matched_remotes(want.agent, want, have)).collect();
+        for ((want, _), matched) in group.iter().zip(&matched) {
             for m in &want.metrics {
                 let Some(remote) = matched.get(&m.name).copied() else { continue };
                 let claim = Claim { agent: want.agent, metric: m, remote };
@@ -229,8 +231,7 @@ pub(super) fn check_project(
         let renamed: Vec<&Claim> = claims.iter().filter(|c| c.renames()).collect();
         // A declared metric no platform metric is, while another agent's manifests rename one to its name: it
         // would be created beside the renamed one.
-        for (want, have) in group {
-            let matched = matched_remotes(want.agent, want, have);
+        for ((want, _), matched) in group.iter().zip(&matched) {
             for m in want.metrics.iter().filter(|m| !matched.contains_key(&m.name)) {
                 let Some(by) = renamed.iter().find(|c| c.metric.name == m.name) else { continue };
                 errors.push(PlanError::MetricRenamedElsewhere {
@@ -247,6 +248,9 @@ pub(super) fn check_project(
             renamed.iter().filter_map(|c| Some((c.metric.name.clone(), c.remote.id?))).collect();
         for (want, _) in group {
             out.insert(want.agent, ids.clone());
+            if renamed.is_empty() {
+                continue;
+            }
             let catalog = catalogs.get(&want.agent);
             let slug = |s: &str| catalog.is_some_and(|c| c.metrics.iter().any(|m| m.slug.as_deref() == Some(s)));
             for ev in &want.evaluators {
