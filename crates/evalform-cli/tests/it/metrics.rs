@@ -297,3 +297,131 @@ fn a_metric_name_two_metrics_of_the_project_share_is_refused_not_guessed() {
     );
     assert_eq!(w.run(&["plan"]).code, 0);
 }
+
+// Metrics belong to the project: agents 101 and 202 share project 7, and so share its metrics. A rename one agent's
+// manifests declare is a statement about the project's metric, which the other agent's manifests must agree with.
+
+const OLD: &str = "Greets the caller by name";
+
+/// A project-7 metric made by evalform (ownership mark), named `name`: returns its id.
+fn owned_project_metric(w: &World, name: &str) -> u64 {
+    w.sb.with_state(|s| {
+        let body = json!({"name": name, "project": 7, "type": "llm_judge", "eval_type": "binary",
+                          "description": "Score TRUE if the agent used the caller's name.",
+                          "configuration": {"managed_by": "evalform"}});
+        s.write_metric(WriteMode::Create, None, &body).unwrap()
+    })
+}
+
+/// Agent `agent`'s manifest declaring one metric `name` (with `renamed_from` when given) and one evaluator that
+/// refers to `uses` by name.
+fn agent_suite(agent: u64, prune: bool, metric: Option<(&str, Option<&str>)>, uses: &str) -> String {
+    let mut out = format!("version: 1\ncekura:\n  agent: {agent}\n");
+    if prune {
+        out.push_str("  prune: true\n");
+    }
+    if let Some((name, renamed_from)) = metric {
+        out.push_str(&format!("  metrics:\n    - name: {name:?}\n"));
+        if let Some(old) = renamed_from {
+            out.push_str(&format!("      renamed_from: [{old:?}]\n"));
+        }
+        out.push_str("      description: Score TRUE if the agent used the caller's name.\n");
+    }
+    out.push_str(&format!(
+        "  evaluators:\n    - name: Question of agent {agent}\n      personality: 7\n      instructions: Ask a question.\n      metrics: [{uses:?}]\n"
+    ));
+    out
+}
+
+fn metric_names(w: &World, project: u64) -> Vec<String> {
+    w.sb.with_state(|s| s.metrics.values().filter(|m| m.project == project).map(|m| m.name.clone()).collect())
+}
+
+#[test]
+fn two_agents_of_a_project_renaming_one_metric_to_different_names_is_a_located_error() {
+    let w = World::new();
+    owned_project_metric(&w, OLD);
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, Some(("Says the caller's name", Some(OLD))), "Says the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_renamed_twice_across_agents", out.snapshot()));
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "nothing applied: {:?}", w.writes());
+    assert_eq!(metric_names(&w, 7), [OLD]);
+}
+
+#[test]
+fn a_metric_one_agent_renames_while_another_declares_it_under_its_old_name_is_a_located_error() {
+    let w = World::new();
+    owned_project_metric(&w, OLD);
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, Some((OLD, None)), OLD));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_renamed_and_declared_across_agents", out.snapshot()));
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "nothing applied: {:?}", w.writes());
+    assert_eq!(metric_names(&w, 7), [OLD]);
+}
+
+#[test]
+fn a_rename_whose_new_name_exists_too_is_refused_under_prune_and_deletes_nothing() {
+    let w = World::new();
+    let old = owned_project_metric(&w, OLD);
+    owned_project_metric(&w, "Uses the caller's name");
+    w.write("a.yaml", &agent_suite(101, true, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, None, "call_success"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_rename_target_exists_prune", out.snapshot()));
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "nothing applied: {:?}", w.writes());
+    assert!(w.sb.with_state(|s| s.metrics.contains_key(&old)), "the old metric is kept");
+
+    // Without prune nothing would be lost: the old metric is left alone and listed, saying why it was not renamed.
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("metric_rename_target_exists_no_prune", out.snapshot()));
+    assert_eq!(out.code, 0);
+}
+
+#[test]
+fn an_evaluator_of_another_agent_naming_a_metric_renamed_in_the_same_run_by_its_old_name_is_a_located_error() {
+    let w = World::new();
+    let id = owned_project_metric(&w, OLD);
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, None, OLD));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_renamed_old_name_used_by_other_agent", out.snapshot()));
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "nothing applied: {:?}", w.writes());
+
+    // By its new name, the other agent's evaluator is attached to the same metric, renamed in the same apply.
+    w.write("b.yaml", &agent_suite(202, false, None, "Uses the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(metric_names(&w, 7), ["Uses the caller's name"]);
+    assert_eq!(metric_id(&w, "Uses the caller's name"), id, "the same metric, renamed");
+    assert_eq!(evaluator_metrics(&w, "Question of agent 202"), vec![id]);
+    assert_eq!(evaluator_metrics(&w, "Question of agent 101"), vec![id]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_metric_one_agent_renames_and_another_declares_under_the_new_name_alone_is_a_located_error() {
+    let w = World::new();
+    let id = owned_project_metric(&w, OLD);
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_renamed_by_one_agent_created_by_other", out.snapshot()));
+    assert_eq!(out.code, 1);
+    assert!(w.writes().is_empty(), "nothing applied: {:?}", w.writes());
+
+    // With the same `renamed_from` in both, the project's metric is renamed, and no second one is created.
+    w.write("b.yaml", &agent_suite(202, false, Some(("Uses the caller's name", Some(OLD))), "Uses the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("failed"), "{}", out.snapshot());
+    assert_eq!(metric_names(&w, 7), ["Uses the caller's name"]);
+    assert_eq!(metric_id(&w, "Uses the caller's name"), id, "the same metric, renamed");
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

@@ -85,6 +85,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         }
     }
     let no_metrics = BTreeSet::new();
+    let metric_renames =
+        super::metrics::check_project(desired, &observed.state, &observed.catalogs, &project_of, &mut errors);
     // Folders belong to the project too: a folder any agent's manifests of the project declare or put an evaluator
     // in is in use, with its parents.
     let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
@@ -120,7 +122,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
         let project = project_of(agent, want);
-        let refs = resolve_refs(want, have, catalog, &mut errors);
+        let refs = resolve_refs(want, have, catalog, metric_renames.get(agent), &mut errors);
         let view = AgentPlanner {
             agent: *agent,
             want,

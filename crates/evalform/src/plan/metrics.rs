@@ -14,7 +14,8 @@ use super::diff::text_value;
 use super::target::Selection;
 use super::{Action, Call, FieldChange, FieldValue, MetricBody, PlanError, Unmanaged};
 use crate::model::{
-    Address, AgentId, AgentState, Metric, MetricSpec, Text, METRIC_OWNERSHIP_KEY, METRIC_OWNERSHIP_VALUE,
+    Address, AgentId, AgentState, Catalog, Metric, MetricRef, MetricSpec, State, Text, METRIC_OWNERSHIP_KEY,
+    METRIC_OWNERSHIP_VALUE,
 };
 
 /// `configuration` with evalform's mark added to what the platform has (an object, or nothing).
@@ -139,6 +140,160 @@ pub(super) fn renamed_metrics<'a>(
     all
 }
 
+/// Per agent, the metrics its project's manifests rename in this plan (new name -> id), whichever agent's manifests
+/// declare the rename: an evaluator of any agent of the project may refer to a renamed metric by its new name.
+pub(super) type ProjectRenames = BTreeMap<AgentId, BTreeMap<String, u64>>;
+
+/// One agent: what the manifests want of it, and what the platform has.
+type WantHave<'a> = (&'a AgentState, &'a AgentState);
+
+/// One declared metric matched to a platform metric.
+struct Claim<'a> {
+    agent: AgentId,
+    metric: &'a Metric,
+    remote: &'a Metric,
+}
+
+impl Claim<'_> {
+    fn address(&self) -> Address {
+        Address::Metric { agent: self.agent, name: self.metric.name.clone() }
+    }
+
+    fn renames(&self) -> bool {
+        self.remote.name != self.metric.name
+    }
+}
+
+/// Metrics belong to the project, not to one agent: what the manifests of all its agents say of them must agree.
+/// Errors for a platform metric two declared metrics take under different names (renamed to two names, or renamed
+/// by one agent's manifests and declared under its old name by another's), for a metric one agent's manifests
+/// would create while another's rename a platform metric to its name, for an evaluator that refers to a
+/// metric by the old name this plan renames away, and for a rename whose old and new names both exist when an
+/// agent of the project prunes and evalform owns the old one (the prune would delete it). Returns, per agent, the
+/// renames its project's manifests make.
+pub(super) fn check_project(
+    desired: &State,
+    observed: &State,
+    catalogs: &BTreeMap<AgentId, Catalog>,
+    project_of: &dyn Fn(&AgentId, &AgentState) -> Option<u64>,
+    errors: &mut Vec<PlanError>,
+) -> ProjectRenames {
+    let nothing = AgentState::default();
+    // Agents of an unknown project are each a project of their own.
+    let mut groups: BTreeMap<(Option<u64>, Option<AgentId>), Vec<WantHave>> = BTreeMap::new();
+    for (agent, want) in &desired.agents {
+        let project = project_of(agent, want);
+        let have = observed.agents.get(agent).unwrap_or(&nothing);
+        groups.entry((project, project.is_none().then_some(*agent))).or_default().push((want, have));
+    }
+    let mut out = ProjectRenames::new();
+    for group in groups.values() {
+        let mut claims: Vec<Claim> = Vec::new();
+        let matched: Vec<BTreeMap<String, &Metric>> =
+            group.iter().map(|(want, have)| matched_remotes(want.agent, want, have)).collect();
+        for ((want, _), matched) in group.iter().zip(&matched) {
+            for m in &want.metrics {
+                let Some(remote) = matched.get(&m.name).copied() else { continue };
+                let claim = Claim { agent: want.agent, metric: m, remote };
+                let other = claims.iter().find(|c| c.remote.id == remote.id && c.metric.name != m.name);
+                match other {
+                    Some(other) => errors.push(PlanError::MetricClaimedTwice {
+                        address: claim.address(),
+                        location: m.source.clone(),
+                        remote: remote.name.clone(),
+                        id: remote.id.unwrap_or_default(),
+                        renames: claim.renames(),
+                        other: other.address(),
+                        other_location: other.metric.source.clone(),
+                        other_renames: other.renames(),
+                    }),
+                    None => claims.push(claim),
+                }
+            }
+        }
+        // Only a prune would lose anything: without one, the old metric is listed as not managed, saying why.
+        let prunes = group.iter().any(|(want, _)| want.prune);
+        let owned =
+            |id: Option<u64>| group.iter().any(|(_, have)| id.is_some_and(|id| have.owned_metrics.contains(&id)));
+        for (want, have) in group {
+            stale_renames(want, have, |m, old, new| {
+                if prunes && owned(old.id) {
+                    errors.push(PlanError::MetricRenameTargetExists {
+                        address: Address::Metric { agent: want.agent, name: m.name.clone() },
+                        location: m.source.clone(),
+                        old: old.name.clone(),
+                        old_id: old.id.unwrap_or_default(),
+                        id: new.id.unwrap_or_default(),
+                    });
+                }
+            });
+        }
+        let renamed: Vec<&Claim> = claims.iter().filter(|c| c.renames()).collect();
+        // A declared metric no platform metric is, while another agent's manifests rename one to its name: it
+        // would be created beside the renamed one.
+        for ((want, _), matched) in group.iter().zip(&matched) {
+            for m in want.metrics.iter().filter(|m| !matched.contains_key(&m.name)) {
+                let Some(by) = renamed.iter().find(|c| c.metric.name == m.name) else { continue };
+                errors.push(PlanError::MetricRenamedElsewhere {
+                    address: Address::Metric { agent: want.agent, name: m.name.clone() },
+                    location: m.source.clone(),
+                    old: by.remote.name.clone(),
+                    id: by.remote.id.unwrap_or_default(),
+                    by: by.address(),
+                    by_location: by.metric.source.clone(),
+                });
+            }
+        }
+        let ids: BTreeMap<String, u64> =
+            renamed.iter().filter_map(|c| Some((c.metric.name.clone(), c.remote.id?))).collect();
+        for (want, _) in group {
+            out.insert(want.agent, ids.clone());
+            if renamed.is_empty() {
+                continue;
+            }
+            let catalog = catalogs.get(&want.agent);
+            let slug = |s: &str| catalog.is_some_and(|c| c.metrics.iter().any(|m| m.slug.as_deref() == Some(s)));
+            for ev in &want.evaluators {
+                let refs = ev.spec.metrics.iter().flatten();
+                for old in refs.filter_map(|r| match r {
+                    MetricRef::Slug(s) if !slug(s) && !want.metrics.iter().any(|m| m.name == *s) => Some(s),
+                    _ => None,
+                }) {
+                    let Some(by) = renamed.iter().find(|c| c.remote.name == *old) else { continue };
+                    errors.push(PlanError::MetricOldName {
+                        address: Address::Evaluator { agent: want.agent, name: ev.name.clone() },
+                        location: ev.source.clone(),
+                        old: old.clone(),
+                        new: by.metric.name.clone(),
+                        by: by.address(),
+                        by_location: by.metric.source.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Each declared metric whose name the platform has, with an earlier name (`renamed_from`) the platform has too
+/// and no metric of the agent declares: `f(declared, old, new)`. Neither is renamed.
+fn stale_renames<'a>(
+    want: &'a AgentState,
+    have: &'a AgentState,
+    mut f: impl FnMut(&'a Metric, &'a Metric, &'a Metric),
+) {
+    let declared = |name: &str| want.metrics.iter().any(|d| d.name == name);
+    for m in &want.metrics {
+        let Some(new) = have.metrics.iter().find(|r| r.name == m.name) else { continue };
+        let address = Address::Metric { agent: want.agent, name: m.name.clone() };
+        for old in want.renamed_from.get(&address).into_iter().flatten().filter(|o| !declared(o)) {
+            if let Some(r) = have.metrics.iter().find(|r| r.name == *old) {
+                f(m, r, new);
+            }
+        }
+    }
+}
+
 /// Plan the creates and updates of the agent's declared metrics. Returns, per metric this plan creates, the
 /// operation that creates it.
 pub(super) fn plan_metrics(
@@ -223,12 +378,24 @@ pub(super) fn plan_metric_prune(
             b.change(address, Action::Delete, Some(id.to_string()), Vec::new());
             continue;
         }
-        let note = want.prune.then(|| {
-            format!(
-                "prune leaves it: evalform did not create or adopt it (no {METRIC_OWNERSHIP_KEY}: \
-                 {METRIC_OWNERSHIP_VALUE} in its configuration)"
-            )
+        let mut stale = None;
+        stale_renames(want, have, |m, old, _| {
+            if old.id == r.id {
+                stale.get_or_insert_with(|| m.name.clone());
+            }
         });
+        let note = match stale {
+            Some(new) => Some(format!(
+                "not renamed: metric {new:?} names it in `renamed_from`, but {new:?} exists too (delete or rename \
+                 one of the two on the platform, or remove it from `renamed_from`)"
+            )),
+            None => want.prune.then(|| {
+                format!(
+                    "prune leaves it: evalform did not create or adopt it (no {METRIC_OWNERSHIP_KEY}: \
+                     {METRIC_OWNERSHIP_VALUE} in its configuration)"
+                )
+            }),
+        };
         b.unmanaged.push(Unmanaged { address, remote_id: Some(id.to_string()), note });
     }
 }
@@ -308,6 +475,62 @@ mod tests {
             "Create cekura.agent[12].metric[\"New\"]",
             "cekura.agent[12].metric[\"Made by evalform, now undeclared\"] (id 2)",
             "cekura.agent[12].metric[\"Made by a person\"] (id 3)",
+        ]
+        "#);
+    }
+
+    /// The declared metric "New" renamed from "Old"; the platform has "Old" (id 1, evalform's when `owned`) and,
+    /// when `both`, "New" (id 2) too.
+    fn renaming(prune: bool, both: bool, owned: bool) -> (State, Observed) {
+        let (mut desired, mut observed) = world(prune);
+        let want = desired.agents.get_mut(&12).unwrap();
+        want.metrics = vec![metric(None, "New", "Judge N.")];
+        want.renamed_from.insert(Address::Metric { agent: 12, name: "New".into() }, vec!["Old".into()]);
+        let have = observed.state.agents.get_mut(&12).unwrap();
+        have.metrics = vec![metric(Some(1), "Old", "Judge N.")];
+        if both {
+            have.metrics.push(metric(Some(2), "New", "Judge N."));
+        }
+        have.owned_metrics = if owned { [1, 2].into() } else { [2].into() };
+        (desired, observed)
+    }
+
+    #[test]
+    fn an_evaluator_naming_a_metric_by_the_old_name_its_own_agent_renames_it_from_is_an_error() {
+        let (mut desired, observed) = renaming(false, false, true);
+        let ev =
+            crate::plan::tests::wanted("Order status", |s| s.metrics = Some([MetricRef::Slug("Old".into())].into()));
+        desired.agents.get_mut(&12).unwrap().evaluators = vec![ev];
+        let errors = plan(&desired, &observed, &PlanSettings::default()).unwrap_err();
+        // (This world has no catalog: the name is unknown to it too, which is a separate error.)
+        let old_name: Vec<String> =
+            errors.0.iter().filter(|e| matches!(e, PlanError::MetricOldName { .. })).map(ToString::to_string).collect();
+        insta::assert_debug_snapshot!(old_name, @r#"
+        [
+            "suite.yaml:3:5: cekura.agent[12].evaluator[\"Order status\"]: metric `Old` is renamed to \"New\" in this plan, by cekura.agent[12].metric[\"New\"] (hint: refer to it by its new name, `New`)",
+        ]
+        "#);
+    }
+
+    #[test]
+    fn a_rename_whose_new_name_exists_is_refused_only_when_prune_would_delete_the_old_metric() {
+        let (desired, observed) = renaming(true, true, true);
+        let errors = plan(&desired, &observed, &PlanSettings::default()).unwrap_err();
+        assert!(matches!(errors.0[..], [PlanError::MetricRenameTargetExists { old_id: 1, id: 2, .. }]), "{errors:?}");
+
+        // Made by a person, the old metric is not evalform's to delete: it is listed, saying why it was not renamed.
+        let (desired, observed) = renaming(true, true, false);
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        insta::assert_debug_snapshot!(lines(&p), @r#"
+        [
+            "cekura.agent[12].metric[\"Old\"] (id 1): not renamed: metric \"New\" names it in `renamed_from`, but \"New\" exists too (delete or rename one of the two on the platform, or remove it from `renamed_from`)",
+        ]
+        "#);
+        let (desired, observed) = renaming(false, true, true);
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        insta::assert_debug_snapshot!(lines(&p), @r#"
+        [
+            "cekura.agent[12].metric[\"Old\"] (id 1): not renamed: metric \"New\" names it in `renamed_from`, but \"New\" exists too (delete or rename one of the two on the platform, or remove it from `renamed_from`)",
         ]
         "#);
     }

@@ -446,6 +446,64 @@ pub enum PlanError {
     RenameClash { address: Address, location: Option<SourceSpan>, kind: String, old: String },
     #[error("{flag} `{pattern}` matches no resource of the manifests' agents and prompts")]
     PatternMatchesNothing { flag: String, pattern: String },
+    /// Two declared metrics of one project (of different agents) are the same platform metric under two names.
+    #[error(
+        "{}{address}: {} the project's metric \"{remote}\" (id {id}), which {other}{} {}: one metric cannot have two names (hint: metrics belong to the project, so every agent's manifests must call a metric by one name: rename it in all of them, with the same `renamed_from`, or in none)",
+        at(.location), if *.renames { "renames" } else { "is" }, within(.other_location),
+        match (*.renames, *.other_renames) { (_, false) => "declares under that name", (true, true) => "renames too", (false, true) => "renames" }
+    )]
+    MetricClaimedTwice {
+        address: Address,
+        location: Option<SourceSpan>,
+        remote: String,
+        id: u64,
+        renames: bool,
+        other: Address,
+        other_location: Option<SourceSpan>,
+        other_renames: bool,
+    },
+    /// A declared metric the platform does not have, while another agent's manifests rename a platform metric to
+    /// its name: the plan would create a second metric of that name.
+    #[error(
+        "{}{address}: would be created, but {by}{} renames the project's metric \"{old}\" (id {id}) to this name (hint: metrics belong to the project: add `renamed_from: [{old:?}]` here too, or declare the metric in one agent's manifests only)",
+        at(.location), within(.by_location)
+    )]
+    MetricRenamedElsewhere {
+        address: Address,
+        location: Option<SourceSpan>,
+        old: String,
+        id: u64,
+        by: Address,
+        by_location: Option<SourceSpan>,
+    },
+    /// A metric's earlier name and its name are both on the platform: the rename cannot happen, and a prune of the
+    /// project would delete the earlier one (evalform owns it).
+    #[error(
+        "{}{address}: `renamed_from` names \"{old}\" (id {old_id}), but the project has a metric of this name too (id {id}): both exist, so neither is renamed, and `prune` would delete \"{old}\", which evalform created or adopted (hint: if \"{old}\" is a leftover, remove it from `renamed_from` and prune deletes it; to keep it, declare it too; or delete or rename one of the two on the platform)",
+        at(.location)
+    )]
+    MetricRenameTargetExists { address: Address, location: Option<SourceSpan>, old: String, old_id: u64, id: u64 },
+    /// An evaluator refers by its earlier name to a metric this plan renames.
+    #[error(
+        "{}{address}: metric `{old}` is renamed to \"{new}\" in this plan, by {by}{} (hint: refer to it by its new name, `{new}`)",
+        at(.location), within(.by_location)
+    )]
+    MetricOldName {
+        address: Address,
+        location: Option<SourceSpan>,
+        old: String,
+        new: String,
+        by: Address,
+        by_location: Option<SourceSpan>,
+    },
+}
+
+/// ` (suite.yaml:4:7)`, or nothing when the resource has no location.
+fn within(location: &Option<SourceSpan>) -> String {
+    match location {
+        Some(s) => format!(" ({s})"),
+        None => String::new(),
+    }
 }
 
 /// `the metrics 501 and 1020`, `metric 501 or the one the manifests declare (not created yet)`.

@@ -19,7 +19,7 @@ pub fn resolve_agent(
     catalog: &Catalog,
     errors: &mut Vec<PlanError>,
 ) -> AgentState {
-    let refs = resolve_refs(desired, observed, catalog, errors);
+    let refs = resolve_refs(desired, observed, catalog, None, errors);
     let mut out = desired.clone();
     for (ev, r) in out.evaluators.iter_mut().zip(refs) {
         (ev.spec.personality, ev.spec.test_profile) = (r.personality, r.test_profile);
@@ -68,11 +68,14 @@ impl<'a> RefsView<'a> {
     }
 }
 
-/// [`resolve_agent`]'s references only, one per desired evaluator, in order.
+/// [`resolve_agent`]'s references only, one per desired evaluator, in order. `project_renames` are the metrics
+/// the manifests of the agent's whole project rename (new name -> id), when known: metrics belong to the project,
+/// so another agent's manifests may rename one that this agent's evaluators refer to by its new name.
 pub fn resolve_refs(
     desired: &AgentState,
     observed: &AgentState,
     catalog: &Catalog,
+    project_renames: Option<&BTreeMap<String, u64>>,
     errors: &mut Vec<PlanError>,
 ) -> Vec<Refs> {
     let mut profile_ids: BTreeMap<&str, u64> = BTreeMap::new();
@@ -103,10 +106,13 @@ pub fn resolve_refs(
     let declared_metrics: BTreeSet<&str> = desired.metrics.iter().map(|m| m.name.as_str()).collect();
     // A metric renamed in the manifests is referred to by its new name, while the platform has it under an earlier
     // one: the new name is that metric's id.
-    let renamed_metrics: BTreeMap<String, u64> = super::metrics::renamed_metrics(desired.agent, desired, observed)
+    let mut renamed_metrics: BTreeMap<String, u64> = super::metrics::renamed_metrics(desired.agent, desired, observed)
         .into_iter()
         .filter_map(|(name, r)| r.id.map(|id| (name, id)))
         .collect();
+    for (name, id) in project_renames.into_iter().flatten() {
+        renamed_metrics.entry(name.clone()).or_insert(*id);
+    }
 
     let project_metric_ids: BTreeSet<u64> = observed.metrics.iter().filter_map(|m| m.id).collect();
     let known = Known {
