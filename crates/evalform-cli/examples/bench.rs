@@ -320,7 +320,8 @@ struct Row {
     parse_floor_ms: f64,
     reads: usize,
     apply_ms: f64,
-    peak_mib: f64,
+    plan_peak_mib: f64,
+    apply_peak_mib: f64,
     verified: bool,
 }
 
@@ -381,7 +382,8 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         parse_floor_ms,
         reads,
         apply_ms: apply.wall.as_secs_f64() * 1000.0,
-        peak_mib: plan.peak_kib.max(apply.peak_kib) as f64 / 1024.0,
+        plan_peak_mib: plan.peak_kib as f64 / 1024.0,
+        apply_peak_mib: apply.peak_kib as f64 / 1024.0,
         verified: plan.ok && apply.ok,
     })
 }
@@ -416,7 +418,7 @@ fn main() -> ExitCode {
         o.evaluators, o.latency_ms, o.parallelism, DEFAULT_BATCH_SIZE, o.seed
     );
     println!();
-    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | sandbox CPU | reads | floor | parse floor | plan/(floor+parse) | apply wall | peak RSS | verified |");
+    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | sandbox CPU | reads | floor | parse floor | plan/(floor+parse) | apply wall | peak RSS (plan, apply) | verified |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut failed = false;
     for &agents in &o.agents {
@@ -434,7 +436,7 @@ fn main() -> ExitCode {
                         format!("{:+.1}%", (r.writes as f64 / r.lower_bound as f64 - 1.0) * 100.0)
                     };
                     println!(
-                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.0} MiB | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.0}, {:.0} MiB | {} |",
                         r.workload,
                         r.agents,
                         r.evaluators,
@@ -450,7 +452,8 @@ fn main() -> ExitCode {
                         r.parse_floor_ms,
                         r.plan_ms / (r.floor_ms + r.parse_floor_ms).max(1.0),
                         r.apply_ms,
-                        r.peak_mib,
+                        r.plan_peak_mib,
+                        r.apply_peak_mib,
                         if r.verified { "yes" } else { "NO" }
                     );
                     failed |= !r.verified || (matches!(r.workload.as_str(), "no-op" | "imported") && r.writes > 0);
