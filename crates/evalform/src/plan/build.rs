@@ -188,7 +188,9 @@ enum Atom {
 struct BulkItem {
     target: EvaluatorRef,
     address: Address,
-    atoms: BTreeSet<Atom>,
+    /// Sorted, each atom once: a set, kept as a vector because an evaluator has few (a `BTreeSet`'s first node
+    /// holds room for eleven, and the plan of a fleet change holds one per evaluator).
+    atoms: Vec<Atom>,
     deps: BTreeSet<usize>,
 }
 
@@ -321,11 +323,14 @@ impl<'a> AgentPlanner<'a> {
             self.b.change(address.clone(), Action::Create, None, std::mem::take(&mut field_changes[i]));
             let target = EvaluatorRef::Created(want.name.clone());
             touched.entry(target.clone()).or_default().push(op);
-            let mut atoms = BTreeSet::new();
+            let mut atoms = Vec::new();
             atoms.extend(d.first_message.clone().map(Atom::FirstMessage));
             atoms.extend(d.max_duration.map(Atom::MaxDuration));
             atoms.extend(created_metric_atoms(d));
             if !atoms.is_empty() {
+                atoms.sort();
+                atoms.dedup();
+                atoms.shrink_to_fit();
                 let mut deps = metric_deps(d);
                 deps.insert(op);
                 bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps });
@@ -364,7 +369,7 @@ impl<'a> AgentPlanner<'a> {
                 .and_then(|s| s.tail.as_ref())
                 .filter(|t| self.allow_append && tail_count.get(t) > Some(&1));
             let patch = needs_patch_alone(d) || (d.script.is_some() && shared_tail.is_none());
-            let mut atoms = BTreeSet::new();
+            let mut atoms = Vec::new();
             atoms.extend(d.first_message.clone().map(Atom::FirstMessage));
             atoms.extend(d.max_duration.map(Atom::MaxDuration));
             atoms.extend(created_metric_atoms(d));
@@ -392,6 +397,9 @@ impl<'a> AgentPlanner<'a> {
                 atoms.extend(d.folder.clone().map(Atom::Folder));
             }
             if !atoms.is_empty() {
+                atoms.sort();
+                atoms.dedup();
+                atoms.shrink_to_fit();
                 bulk.push(BulkItem { target: target.clone(), address: address.clone(), atoms, deps });
             }
             if let Some(lang) = &d.language {
@@ -1017,12 +1025,13 @@ type BulkGroup = (Vec<EvaluatorRef>, Vec<EvaluatorRef>, Vec<Address>, BTreeSet<u
 /// of one field.
 fn group_bulk(items: &[BulkItem], batch_size: usize) -> Vec<BulkGroup> {
     // (i) by evaluator signature
-    let mut by_signature: BTreeMap<&BTreeSet<Atom>, Vec<&BulkItem>> = BTreeMap::new();
+    // Sorted vectors of distinct atoms compare as the sets they hold.
+    let mut by_signature: BTreeMap<&[Atom], Vec<&BulkItem>> = BTreeMap::new();
     for item in items {
         by_signature.entry(&item.atoms).or_default().push(item);
     }
     let by_signature: Vec<(BTreeSet<Atom>, Vec<&BulkItem>)> =
-        by_signature.into_iter().map(|(atoms, items)| (atoms.clone(), items)).collect();
+        by_signature.into_iter().map(|(atoms, items)| (atoms.iter().cloned().collect(), items)).collect();
     // (ii) by evaluator set
     let mut holders: BTreeMap<&Atom, BTreeSet<usize>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {

@@ -268,6 +268,9 @@ pub fn diff_with_refs(
             d.phone_number = Some(v);
         }
     }
+    // Most diffs hold one or two changes; the first push made room for four, and a fleet change keeps one diff
+    // per evaluator until the plan is built.
+    d.changes.shrink_to_fit();
     d
 }
 
