@@ -19,6 +19,10 @@ pub enum FaultKind {
     /// A 400 `{"detail": ...}` before the request is handled: a clean rejection, nothing committed. Only through
     /// `fail_next` (there is no rate): tests use it to reject one chosen write.
     BadRequest,
+    /// A 404 `{"detail": "Not found."}` before the request is handled: nothing is committed. Only through
+    /// `fail_next`: tests use it to answer one chosen write as a platform answers one for something that is not
+    /// there (a folder deletion landing after someone else's).
+    NotFound,
 }
 
 /// Fail exactly the next `count` matching requests with `kind`, before any rate is drawn.
