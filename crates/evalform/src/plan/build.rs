@@ -100,6 +100,12 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             for f in staying_folders(*agent, want, have, &selection) {
                 add_with_parents_set(used, f);
             }
+            // A folder one agent's manifests rename is in use under either name, with all it takes along: no plan
+            // of the project deletes it while it moves.
+            let renames = super::folders::renames(want, have);
+            for f in super::folders::renamed_folders(&have.folders, &renames) {
+                add_with_parents_set(used, &f);
+            }
         }
     }
     let mut folder_views = Vec::new();
@@ -264,16 +270,7 @@ impl<'a> AgentPlanner<'a> {
             .filter(|(_, _, d)| !d.is_empty())
             .collect();
 
-        let mut folder_ops = self.plan_folders(&diffs);
-        super::folders::plan_renames(
-            self.agent,
-            self.want.project.or(self.have.project),
-            self.folder_renames,
-            self.have,
-            &mut folder_ops,
-            self.b,
-            self.errors,
-        );
+        let folder_ops = self.plan_folders(&diffs);
         let profile_ops = self.plan_profiles(&profiles, &diffs);
         // The creates of the metrics an evaluator's metric adds wait for.
         let metric_deps = |d: &EvaluatorDiff| -> BTreeSet<usize> {
@@ -686,6 +683,9 @@ impl<'a> AgentPlanner<'a> {
     }
 
     /// Create missing folders, each level after its parent. Returns folder path -> the op creating it.
+    /// Create the folders the manifests need and make the renames, shallower paths first (a folder created under a
+    /// renamed parent waits for the rename, a folder moved into a created one for the creation). Returns path -> the
+    /// operation that makes the folder be there.
     fn plan_folders(&mut self, diffs: &[(&Evaluator, Option<&Evaluator>, EvaluatorDiff)]) -> BTreeMap<String, usize> {
         let mut wanted: BTreeMap<String, Option<String>> = BTreeMap::new(); // path -> evaluator that needs it
         for f in &self.want.folders {
@@ -702,15 +702,30 @@ impl<'a> AgentPlanner<'a> {
         let mut ordered: Vec<(String, Option<String>)> = wanted.into_iter().collect();
         ordered.sort_by_key(|(p, _)| (p.matches('.').count(), p.clone()));
         let mut ops = BTreeMap::new();
-        if ordered.is_empty() {
-            return ops;
-        }
-        let Some(project) = self.want.project.or(self.have.project) else {
+        let project = self.want.project.or(self.have.project);
+        if project.is_none() && !ordered.is_empty() {
             let address = Address::Folder { agent: self.agent, path: ordered[0].0.clone() };
             self.errors.push(PlanError::MissingProject { address });
-            return ops;
-        };
+            ordered.clear();
+        }
+        let steps = super::folders::rename_steps(self.folder_renames);
+        let mut renames = steps.iter().peekable();
+        let mut last_rename = None;
+        let depth = |p: &str| p.matches('.').count();
         for (path, needed_by) in ordered {
+            while let Some(step) = renames.next_if(|s| depth(&s.to) <= depth(&path)) {
+                super::folders::plan_rename(
+                    self.agent,
+                    project,
+                    step,
+                    self.have,
+                    &mut ops,
+                    &mut last_rename,
+                    self.b,
+                    self.errors,
+                );
+            }
+            let Some(project) = project else { break };
             let address = Address::Folder { agent: self.agent, path: path.clone() };
             let (parent, name) = match path.rsplit_once('.') {
                 Some((parent, name)) => (Some(parent.to_string()), name.to_string()),
@@ -724,6 +739,18 @@ impl<'a> AgentPlanner<'a> {
             let op = self.b.op(Call::CreateFolder { project, name, parent_path: parent }, deps, vec![address.clone()]);
             self.b.change(address, Action::Create, None, Vec::new());
             ops.insert(path, op);
+        }
+        for step in renames {
+            super::folders::plan_rename(
+                self.agent,
+                project,
+                step,
+                self.have,
+                &mut ops,
+                &mut last_rename,
+                self.b,
+                self.errors,
+            );
         }
         ops
     }

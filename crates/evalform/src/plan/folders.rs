@@ -28,7 +28,8 @@ pub fn within(path: &str, folder: &str) -> bool {
 }
 
 /// The renames to make, as (platform path, declared path): a declared folder the platform does not have under its
-/// path, while it has one of its earlier paths (the first found, in the order written).
+/// path, while it has one of its earlier paths (the first found, in the order written). In the order they are made:
+/// shallower declared paths first (a folder moving into a renamed parent waits for it), then outer platform paths.
 pub fn renames(want: &AgentState, have: &AgentState) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (new, earlier) in &want.folder_renames {
@@ -39,20 +40,64 @@ pub fn renames(want: &AgentState, have: &AgentState) -> Vec<(String, String)> {
             out.push((old.clone(), new.clone()));
         }
     }
-    // Outer folders first: a nested rename then finds its folder where the outer one put it.
-    out.sort_by_key(|(old, _)| old.matches('.').count());
+    out.sort_by_key(|(old, new)| (depth(new), depth(old)));
     out
+}
+
+fn depth(path: &str) -> usize {
+    path.matches('.').count()
+}
+
+/// One rename as it is made: `old` is the platform path the manifests name, `from` where that folder is once the
+/// renames before it are made (a child of a renamed parent has moved with it), `to` the declared path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameStep {
+    pub old: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// The renames in the order they are made, each from where the ones before it leave its folder.
+pub fn rename_steps(renames: &[(String, String)]) -> Vec<RenameStep> {
+    let mut out: Vec<RenameStep> = Vec::new();
+    for (old, new) in renames {
+        let from = out.iter().fold(old.clone(), |path, s| moved(&path, &s.from, &s.to));
+        out.push(RenameStep { old: old.clone(), from, to: new.clone() });
+    }
+    out
+}
+
+/// Where a folder at `path` once every rename is made was on the platform before them.
+pub fn platform_path(path: &str, steps: &[RenameStep]) -> String {
+    steps.iter().rev().fold(path.to_string(), |p, s| moved(&p, &s.to, &s.from))
+}
+
+/// Where a platform folder is once every rename is made.
+fn renamed(path: &str, steps: &[RenameStep]) -> String {
+    steps.iter().fold(path.to_string(), |p, s| moved(&p, &s.from, &s.to))
+}
+
+/// The folders a rename of `renames` involves: every platform folder it takes along (the renamed folder and all
+/// under it) under its platform path, and each renamed folder under its declared path. A folder being renamed is
+/// in use under either name for every agent of the project, and what it takes along under its present name, so that
+/// no plan deletes it while it moves (the agent that renames plans on the platform as it will be, and may delete an
+/// unused subfolder after the rename, in order).
+pub(super) fn renamed_folders<'a>(
+    folders: &'a BTreeSet<String>,
+    renames: &'a [(String, String)],
+) -> impl Iterator<Item = String> + 'a {
+    let taken = folders.iter().filter(|f| renames.iter().any(|(old, _)| within(f, old)));
+    taken.cloned().chain(renames.iter().map(|(_, new)| new.clone()))
 }
 
 /// The platform agent as it will be once `renames` are made: folders and evaluators' folders moved.
 pub fn after_renames(have: &AgentState, renames: &[(String, String)]) -> AgentState {
+    let steps = rename_steps(renames);
     let mut out = have.clone();
-    for (old, new) in renames {
-        out.folders = out.folders.iter().map(|f| moved(f, old, new)).collect();
-        for e in &mut out.evaluators {
-            if let Some(f) = &mut e.spec.folder {
-                *f = moved(f, old, new);
-            }
+    out.folders = out.folders.iter().map(|f| renamed(f, &steps)).collect();
+    for e in &mut out.evaluators {
+        if let Some(f) = &mut e.spec.folder {
+            *f = renamed(f, &steps);
         }
     }
     out
@@ -65,55 +110,57 @@ fn split(path: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// The calls of the renames: a move when the parent changes, a rename when the last segment does (both, move
-/// first). Each waits for the creation of its new parent (`folder_ops`); the declared path and every folder under
-/// it are then entered in `folder_ops`, so that evaluators moving into them wait for the rename.
+/// The calls of one rename: a move when the parent changes, a rename when the last segment does (both, move
+/// first), from where the renames before it left the folder. Each waits for the rename before it (`last`: renames
+/// of one agent are made one at a time, as each may move the folder of another) and for the creation or rename of
+/// its new parent (`folder_ops`); the declared path and every folder under it (in `after`, the platform once every
+/// rename is made) are then entered in `folder_ops`, so that what goes into them waits for the rename.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn plan_renames(
+pub(super) fn plan_rename(
     agent: AgentId,
     project: Option<u64>,
-    renames: &[(String, String)],
+    step: &RenameStep,
     after: &AgentState,
     folder_ops: &mut BTreeMap<String, usize>,
+    last: &mut Option<usize>,
     b: &mut Builder,
     errors: &mut Vec<PlanError>,
 ) {
-    for (old, new) in renames {
-        let address = Address::Folder { agent, path: new.clone() };
-        let Some(project) = project else {
-            errors.push(PlanError::MissingProject { address });
-            continue;
+    let RenameStep { old, from, to } = step;
+    let address = Address::Folder { agent, path: to.clone() };
+    let Some(project) = project else {
+        errors.push(PlanError::MissingProject { address });
+        return;
+    };
+    let ((from_parent, from_leaf), (to_parent, to_leaf)) = (split(from), split(to));
+    let mut deps: Vec<usize> = to_parent.and_then(|p| folder_ops.get(p)).copied().into_iter().collect();
+    deps.extend(*last);
+    let mut path = from.clone();
+    let mut made = None;
+    if from_parent != to_parent {
+        let call = Call::MoveFolder { project, path: path.clone(), new_parent_path: to_parent.map(str::to_string) };
+        let op = b.op(call, deps.clone(), vec![address.clone()]);
+        deps = vec![op];
+        made = Some(op);
+        path = match to_parent {
+            Some(p) => format!("{p}.{from_leaf}"),
+            None => from_leaf.to_string(),
         };
-        let ((old_parent, old_leaf), (new_parent, new_leaf)) = (split(old), split(new));
-        let mut deps: Vec<usize> = new_parent.and_then(|p| folder_ops.get(p)).copied().into_iter().collect();
-        let mut path = old.clone();
-        let mut last = None;
-        if old_parent != new_parent {
-            let call =
-                Call::MoveFolder { project, path: path.clone(), new_parent_path: new_parent.map(str::to_string) };
-            let op = b.op(call, deps.clone(), vec![address.clone()]);
-            deps = vec![op];
-            last = Some(op);
-            path = match new_parent {
-                Some(p) => format!("{p}.{old_leaf}"),
-                None => old_leaf.to_string(),
-            };
-        }
-        if old_leaf != new_leaf {
-            let op =
-                b.op(Call::RenameFolder { project, path, name: new_leaf.to_string() }, deps, vec![address.clone()]);
-            last = Some(op);
-        }
-        let field = FieldChange {
-            field: "path".into(),
-            before: Some(FieldValue::Text(Text::new(old.clone()))),
-            after: Some(FieldValue::Text(Text::new(new.clone()))),
-        };
-        b.change(address, Action::Update, None, vec![field]);
-        if let Some(op) = last {
-            for f in after.folders.iter().filter(|f| *f == new || f.starts_with(&format!("{new}."))) {
-                folder_ops.insert(f.clone(), op);
-            }
+    }
+    if from_leaf != to_leaf {
+        let op = b.op(Call::RenameFolder { project, path, name: to_leaf.to_string() }, deps, vec![address.clone()]);
+        made = Some(op);
+    }
+    let field = FieldChange {
+        field: "path".into(),
+        before: Some(FieldValue::Text(Text::new(old.clone()))),
+        after: Some(FieldValue::Text(Text::new(to.clone()))),
+    };
+    b.change(address, Action::Update, None, vec![field]);
+    if let Some(op) = made {
+        *last = Some(op);
+        for f in after.folders.iter().filter(|f| within(f, to)) {
+            folder_ops.insert(f.clone(), op);
         }
     }
 }
@@ -492,6 +539,73 @@ mod tests {
         assert_eq!(deleted, ["cekura.agent[101].folder[\"Empty\"]"]);
         assert!(p.notes.iter().any(|n| n.message.starts_with("prune_folders keeps this folder")), "{:?}", p.notes);
         assert!(!p.unmanaged.iter().any(|u| matches!(u.address, Address::Folder { .. })), "{:?}", p.unmanaged);
+    }
+
+    /// Project 7: 101 renames `Old` to `New` (naming no subfolder); the platform has `Old`, `Old.Inner`, `Unused`.
+    /// Which agent prunes folders is the argument. Returns the deletions, and each with the calls it waits for.
+    fn deletes_around_a_rename(pruner: u64) -> Vec<String> {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        let mut mine = AgentState { agent: 101, prune: true, folders: folders(&["New"]), ..AgentState::default() };
+        mine.folder_renames.insert("New".into(), vec!["Old".into()]);
+        let mut theirs = AgentState { agent: 202, prune: true, ..AgentState::default() };
+        for a in [&mut mine, &mut theirs] {
+            a.prune_folders = a.agent == pruner;
+        }
+        let platform = |agent| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Old", "Old.Inner", "Unused"]),
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed =
+            State { agents: BTreeMap::from([(101, platform(101)), (202, platform(202))]), ..State::default() };
+        let p =
+            plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
+        p.operations
+            .iter()
+            .map(|o| {
+                let waits: Vec<String> = o.depends_on.iter().map(|d| format!("{:?}", p.operations[*d].call)).collect();
+                format!("{:?} after {waits:?}", o.call)
+            })
+            .filter(|line| line.starts_with("DeleteFolder"))
+            .collect()
+    }
+
+    #[test]
+    fn a_folder_one_agent_renames_is_not_deleted_by_another_under_either_name_nor_what_it_takes_along() {
+        assert_eq!(
+            deletes_around_a_rename(202),
+            [r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after []"#]
+        );
+        // The agent that renames sees the platform as it will be: the unused subfolder goes, after the rename.
+        assert_eq!(
+            deletes_around_a_rename(101),
+            [
+                r#"DeleteFolder { project: 7, path: "New.Inner", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
+                r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn each_rename_starts_where_the_renames_before_it_left_its_folder() {
+        let renames = [
+            ("Orders.Tracking".to_string(), "Sales.Delivery".to_string()),
+            ("Orders".to_string(), "Sales".to_string()),
+            ("Loose".to_string(), "Sales.Loose".to_string()),
+        ];
+        let mut sorted = renames.to_vec();
+        sorted.sort_by_key(|(old, new)| (new.matches('.').count(), old.matches('.').count()));
+        let steps: Vec<(String, String)> = super::rename_steps(&sorted).into_iter().map(|s| (s.from, s.to)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("Orders".to_string(), "Sales".to_string()),
+                ("Loose".to_string(), "Sales.Loose".to_string()),
+                ("Sales.Tracking".to_string(), "Sales.Delivery".to_string()),
+            ]
+        );
     }
 
     #[test]
