@@ -3,7 +3,8 @@
 //! Each fingerprint is the SHA-256 of a canonical JSON serialisation of one observed object's normalised
 //! fields. Only the hash is kept: a secret the platform returned in clear (a test profile variable) never reaches
 //! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`,
-//! `cekura.folder/AGENT/PATH` (the evaluators a folder deletion would take), `cekura.metric/ID`,
+//! `cekura.folder/AGENT/PATH` (what deleting or renaming the platform folder would take along: its subfolders and
+//! the evaluators of every read agent of the project in or under it), `cekura.metric/ID`,
 //! `tela.test_case/UUID`. Must stay pure and deterministic (maps are ordered).
 
 use std::collections::BTreeMap;
@@ -271,6 +272,41 @@ mod tests {
         assert_ne!(a["cekura.folder/12/Old"], b["cekura.folder/12/Old"]);
         assert_ne!(a["cekura.folder/12/Old.Deep"], b["cekura.folder/12/Old.Deep"]);
         assert_eq!(a["cekura.folder/12/Kept"], b["cekura.folder/12/Kept"]);
+    }
+
+    #[test]
+    fn a_folder_fingerprint_covers_every_read_agent_of_the_project_and_the_subfolders() {
+        let evaluator = |id, folder: &str| Evaluator {
+            id: Some(id),
+            name: format!("E{id}"),
+            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
+            ignore_changes: Default::default(),
+            source: None,
+        };
+        let agent = |agent, project| AgentState {
+            agent,
+            project: Some(project),
+            folders: ["Old".to_string()].into(),
+            ..AgentState::default()
+        };
+        let mut state = State::default();
+        state.agents.insert(101, agent(101, 7));
+        state.agents.insert(202, agent(202, 7));
+        state.agents.insert(303, agent(303, 8));
+        let a = fingerprints(&state);
+        // Agent 202's evaluator lands in project 7's `Old`: what 101's deletion of it would take changed.
+        state.agents.get_mut(&202).unwrap().evaluators.push(evaluator(2, "Old"));
+        let b = fingerprints(&state);
+        assert_ne!(a["cekura.folder/101/Old"], b["cekura.folder/101/Old"]);
+        assert_eq!(b["cekura.folder/101/Old"], b["cekura.folder/202/Old"]);
+        // Another project's folder of the same path is another folder.
+        assert_eq!(a["cekura.folder/303/Old"], b["cekura.folder/303/Old"]);
+        // A subfolder appears under it.
+        for a in state.agents.values_mut().filter(|a| a.project == Some(7)) {
+            a.folders.insert("Old.New".into());
+        }
+        let c = fingerprints(&state);
+        assert_ne!(b["cekura.folder/101/Old"], c["cekura.folder/101/Old"]);
     }
 
     #[test]
