@@ -90,6 +90,16 @@ pub(super) fn renamed_folders<'a>(
     taken.cloned().chain(renames.iter().map(|(_, new)| new.clone()))
 }
 
+/// The paths of `folders` once the renames are made, of those a rename moves. `renames` may come from several
+/// agents of a project: each agent's, in its order.
+pub(super) fn after_renaming(folders: &BTreeSet<String>, renames: &[(String, String)]) -> Vec<String> {
+    let mut renames = renames.to_vec();
+    renames.sort_by(|(o1, n1), (o2, n2)| (depth(n1), depth(o1), o1, n1).cmp(&(depth(n2), depth(o2), o2, n2)));
+    renames.dedup();
+    let steps = rename_steps(&renames);
+    folders.iter().map(|f| renamed(f, &steps)).filter(|f| !folders.contains(f)).collect()
+}
+
 /// The platform agent as it will be once `renames` are made: folders and evaluators' folders moved.
 pub fn after_renames(have: &AgentState, renames: &[(String, String)]) -> AgentState {
     let steps = rename_steps(renames);
@@ -586,6 +596,42 @@ mod tests {
                 r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
             ]
         );
+    }
+
+    #[test]
+    fn a_folder_another_agents_declared_evaluator_stays_in_is_in_use_under_its_name_after_a_rename() {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        // 101 renames `Old` to `New` and prunes folders; 202 declares an evaluator without `folder`, which stays
+        // in `Old.Inner`: once renamed, `New.Inner`.
+        let mut mine = AgentState {
+            agent: 101,
+            prune: true,
+            prune_folders: true,
+            folders: folders(&["New"]),
+            ..AgentState::default()
+        };
+        mine.folder_renames.insert("New".into(), vec!["Old".into()]);
+        let theirs =
+            AgentState { agent: 202, evaluators: vec![evaluator(None, "Theirs", None)], ..AgentState::default() };
+        let platform = |agent, evaluators| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Old", "Old.Inner"]),
+            evaluators,
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed = State {
+            agents: BTreeMap::from([
+                (101, platform(101, vec![])),
+                (202, platform(202, vec![evaluator(Some(2), "Theirs", Some("Old.Inner"))])),
+            ]),
+            ..State::default()
+        };
+        let p =
+            plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
+        let changes: Vec<String> = p.changes.iter().map(|c| format!("{:?} {}", c.action, c.address)).collect();
+        assert_eq!(changes, ["Update cekura.agent[101].folder[\"New\"]"]);
     }
 
     #[test]
