@@ -534,3 +534,41 @@ fn a_saved_deletion_of_a_subfolder_of_a_renamed_folder_is_stale_once_an_evaluato
     assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
     assert_eq!(folders_of(&w), ["Orders", "Orders.Old", "Orders.Tracking"]);
 }
+
+#[test]
+fn a_folder_two_agents_rename_alike_is_renamed_once() {
+    let w = World::new();
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  folders: [Old]\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  folders: [Old]\n");
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let renamed =
+        |agent| format!("version: 1\ncekura:\n  agent: {agent}\n  folders: [{{path: New, renamed_from: [Old]}}]\n");
+    w.write("a.yaml", &renamed(101));
+    // 202 also makes a folder under the renamed one: it waits for 101's rename.
+    w.write("b.yaml", &renamed(202).replace("renamed_from: [Old]}]", "renamed_from: [Old]}, New.Sub]"));
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("folder_renamed_by_two_agents_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
+        "1 \"/test_framework/v1/scenarios/create_folder/\" after [0]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(
+        writes(&w),
+        ["POST /test_framework/v1/scenarios/rename_folder/", "POST /test_framework/v1/scenarios/create_folder/"]
+    );
+    assert_eq!(project_folders(&w, 7), ["New", "New.Sub"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

@@ -89,7 +89,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     // in is in use, with its parents.
     let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
     // Per project, the folder renames of every agent, and the platform folders they take along (both names).
-    let mut project_renames: BTreeMap<Option<u64>, (Vec<(String, String)>, Vec<String>)> = BTreeMap::new();
+    let mut project_renames: BTreeMap<Option<u64>, (super::folders::Renames, Vec<String>)> = BTreeMap::new();
     for (agent, want) in &desired.agents {
         let used = used_folders.entry(project_of(agent, want)).or_default();
         let declared = want.evaluators.iter().filter_map(|e| e.spec.folder.as_deref());
@@ -122,6 +122,9 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         }
     }
     let mut folder_views = Vec::new();
+    // Per project, the folder renames planned so far (platform path, declared path) and the call that makes each:
+    // a rename the manifests of several agents declare is made once.
+    let mut renames_planned: BTreeMap<Option<u64>, super::folders::RenamesPlanned> = BTreeMap::new();
     for (agent, want) in &desired.agents {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
@@ -149,6 +152,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             project_metrics,
             project_folders,
             folder_renames: &folder_renames,
+            renames_planned: renames_planned.entry(project).or_default(),
             batch_size: settings.batch_size.max(1),
             allow_append: settings.allow_append,
             b: &mut b,
@@ -222,6 +226,8 @@ struct AgentPlanner<'a> {
     project_folders: &'a BTreeSet<String>,
     /// (platform path, declared path) of the folders to rename or move.
     folder_renames: &'a [(String, String)],
+    /// The renames of this agent's project planned by the agents before it, with the call that makes each.
+    renames_planned: &'a mut super::folders::RenamesPlanned,
     batch_size: usize,
     /// `false` in apply's repair rounds: every instruction change is a full replacement.
     allow_append: bool,
@@ -727,16 +733,7 @@ impl<'a> AgentPlanner<'a> {
         let depth = |p: &str| p.matches('.').count();
         for (path, needed_by) in ordered {
             while let Some(step) = renames.next_if(|s| depth(&s.to) <= depth(&path)) {
-                super::folders::plan_rename(
-                    self.agent,
-                    project,
-                    step,
-                    self.have,
-                    &mut ops,
-                    &mut last_rename,
-                    self.b,
-                    self.errors,
-                );
+                self.plan_rename(project, step, &mut ops, &mut last_rename);
             }
             let Some(project) = project else { break };
             let address = Address::Folder { agent: self.agent, path: path.clone() };
@@ -754,18 +751,32 @@ impl<'a> AgentPlanner<'a> {
             ops.insert(path, op);
         }
         for step in renames {
-            super::folders::plan_rename(
-                self.agent,
-                project,
-                step,
-                self.have,
-                &mut ops,
-                &mut last_rename,
-                self.b,
-                self.errors,
-            );
+            self.plan_rename(project, step, &mut ops, &mut last_rename);
         }
         ops
+    }
+
+    /// One rename, unless an agent of the project planned before this one makes it already: then what goes into
+    /// the folder waits for that agent's call.
+    fn plan_rename(
+        &mut self,
+        project: Option<u64>,
+        step: &super::folders::RenameStep,
+        ops: &mut BTreeMap<String, usize>,
+        last: &mut Option<usize>,
+    ) {
+        let key = (step.old.clone(), step.to.clone());
+        if let Some(made) = self.renames_planned.get(&key).copied() {
+            if let Some(op) = made {
+                *last = Some(op);
+                for f in self.have.folders.iter().filter(|f| super::folders::within(f, &step.to)) {
+                    ops.insert(f.clone(), op);
+                }
+            }
+            return;
+        }
+        let made = super::folders::plan_rename(self.agent, project, step, self.have, ops, last, self.b, self.errors);
+        self.renames_planned.insert(key, made);
     }
 
     /// Create and update test profiles. Returns profile name -> the op creating it.

@@ -11,6 +11,12 @@ use super::build::Builder;
 use super::{Action, Call, FieldChange, FieldValue, PlanError, Unmanaged};
 use crate::model::{Address, AgentId, AgentState, Evaluator, Text};
 
+/// Folder renames as (platform path, declared path).
+pub(super) type Renames = Vec<(String, String)>;
+
+/// The renames of a project planned so far, (platform path, declared path), each with the last call that makes it.
+pub(super) type RenamesPlanned = BTreeMap<(String, String), Option<usize>>;
+
 /// `path` after the folder `from` (and everything under it) moved to `to`.
 pub fn moved(path: &str, from: &str, to: &str) -> String {
     if path == from {
@@ -124,7 +130,8 @@ fn split(path: &str) -> (Option<&str>, &str) {
 /// first), from where the renames before it left the folder. Each waits for the rename before it (`last`: renames
 /// of one agent are made one at a time, as each may move the folder of another) and for the creation or rename of
 /// its new parent (`folder_ops`); the declared path and every folder under it (in `after`, the platform once every
-/// rename is made) are then entered in `folder_ops`, so that what goes into them waits for the rename.
+/// rename is made) are then entered in `folder_ops`, so that what goes into them waits for the rename. Returns the
+/// last call of the rename.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn plan_rename(
     agent: AgentId,
@@ -135,12 +142,12 @@ pub(super) fn plan_rename(
     last: &mut Option<usize>,
     b: &mut Builder,
     errors: &mut Vec<PlanError>,
-) {
+) -> Option<usize> {
     let RenameStep { old, from, to } = step;
     let address = Address::Folder { agent, path: to.clone() };
     let Some(project) = project else {
         errors.push(PlanError::MissingProject { address });
-        return;
+        return None;
     };
     let ((from_parent, from_leaf), (to_parent, to_leaf)) = (split(from), split(to));
     let mut deps: Vec<usize> = to_parent.and_then(|p| folder_ops.get(p)).copied().into_iter().collect();
@@ -173,6 +180,7 @@ pub(super) fn plan_rename(
             folder_ops.insert(f.clone(), op);
         }
     }
+    made
 }
 
 /// A folder `prune_folders` deletes: its path and the evaluators it takes with it (id, name), every one an evaluator
