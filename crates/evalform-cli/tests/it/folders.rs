@@ -572,3 +572,38 @@ fn a_folder_two_agents_rename_alike_is_renamed_once() {
     assert_eq!(project_folders(&w, 7), ["New", "New.Sub"]);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn a_folder_holding_evaluators_of_two_pruning_agents_is_emptied_by_each_then_deleted_once() {
+    // Agents 101 and 202 of project 7 both prune folders; `Old` holds an evaluator of each, which each prunes.
+    let w = World::new();
+    let before = |agent, name| {
+        format!(
+            "version: 1\ncekura:\n  agent: {agent}\n  prune: true\n  folders: [Old]\n  evaluators:\n    - name: {name}\n      \
+             folder: Old\n      personality: 7\n      instructions: Ask {name}.\n"
+        )
+    };
+    w.write("a.yaml", &before(101, "A1"));
+    w.write("b.yaml", &before(202, "B1"));
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    let after = |agent| format!("version: 1\ncekura:\n  agent: {agent}\n  prune: true\n  prune_folders: true\n");
+    w.write("a.yaml", &after(101));
+    w.write("b.yaml", &after(202));
+    // Neither agent's deletion of `Old` may count on the other's evaluator: each prunes its own, and the folder,
+    // empty then, is deleted once (by the plan of apply's verification round, which finds it empty).
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("folder_of_two_pruning_agents_plan", out.snapshot()));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    settings().bind(|| insta::assert_snapshot!("folder_of_two_pruning_agents_apply", out.snapshot()));
+    assert_eq!(
+        writes(&w),
+        [
+            "POST /test_framework/v1/scenarios/delete_scenarios/",
+            "POST /test_framework/v1/scenarios/delete_scenarios/",
+            "POST /test_framework/v1/scenarios/delete_folder/",
+        ]
+    );
+    assert_eq!(project_folders(&w, 7), Vec::<String>::new());
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}

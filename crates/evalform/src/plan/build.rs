@@ -122,9 +122,16 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         }
     }
     let mut folder_views = Vec::new();
-    // Per project, the folder renames planned so far (platform path, declared path) and the call that makes each:
-    // a rename the manifests of several agents declare is made once.
-    let mut renames_planned: BTreeMap<Option<u64>, super::folders::RenamesPlanned> = BTreeMap::new();
+    // Per project, what its agents share about folders while they are planned one after another.
+    let mut shared_folders: BTreeMap<Option<u64>, super::folders::ProjectFolders> = project_renames
+        .iter()
+        .map(|(project, (renames, _))| {
+            (
+                *project,
+                super::folders::ProjectFolders { steps: super::folders::project_steps(renames), ..Default::default() },
+            )
+        })
+        .collect();
     for (agent, want) in &desired.agents {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
@@ -152,7 +159,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             project_metrics,
             project_folders,
             folder_renames: &folder_renames,
-            renames_planned: renames_planned.entry(project).or_default(),
+            shared: shared_folders.entry(project).or_default(),
+            platform: &observed.state.agents,
             batch_size: settings.batch_size.max(1),
             allow_append: settings.allow_append,
             b: &mut b,
@@ -226,8 +234,10 @@ struct AgentPlanner<'a> {
     project_folders: &'a BTreeSet<String>,
     /// (platform path, declared path) of the folders to rename or move.
     folder_renames: &'a [(String, String)],
-    /// The renames of this agent's project planned by the agents before it, with the call that makes each.
-    renames_planned: &'a mut super::folders::RenamesPlanned,
+    /// What the agents of this agent's project share about folders (renames and deletions planned so far).
+    shared: &'a mut super::folders::ProjectFolders,
+    /// Every agent read of the platform: a folder deletion does not count on another agent's evaluator inside.
+    platform: &'a BTreeMap<AgentId, AgentState>,
     batch_size: usize,
     /// `false` in apply's repair rounds: every instruction change is a full replacement.
     allow_append: bool,
@@ -457,12 +467,20 @@ impl<'a> AgentPlanner<'a> {
         );
         let folder_deletes = if self.want.prune_folders {
             let selection = self.selection;
+            let project = self.want.project.or(self.have.project);
+            let others: Vec<&AgentState> = self
+                .platform
+                .values()
+                .filter(|a| a.agent != self.agent && project.is_some() && a.project == project)
+                .collect();
             super::folders::folder_deletes(
                 self.agent,
                 self.want,
                 self.have,
                 &used_folders,
                 &orphans,
+                &others,
+                &self.shared.steps,
                 &|a| selection.selects(a),
                 self.b,
             )
@@ -481,6 +499,7 @@ impl<'a> AgentPlanner<'a> {
             self.want.project.or(self.have.project),
             folder_deletes,
             first_op..last_op,
+            &mut self.shared.deleted,
             self.b,
             self.errors,
         );
@@ -766,7 +785,7 @@ impl<'a> AgentPlanner<'a> {
         last: &mut Option<usize>,
     ) {
         let key = (step.old.clone(), step.to.clone());
-        if let Some(made) = self.renames_planned.get(&key).copied() {
+        if let Some(made) = self.shared.renames_planned.get(&key).copied() {
             if let Some(op) = made {
                 *last = Some(op);
                 for f in self.have.folders.iter().filter(|f| super::folders::within(f, &step.to)) {
@@ -776,7 +795,7 @@ impl<'a> AgentPlanner<'a> {
             return;
         }
         let made = super::folders::plan_rename(self.agent, project, step, self.have, ops, last, self.b, self.errors);
-        self.renames_planned.insert(key, made);
+        self.shared.renames_planned.insert(key, made);
     }
 
     /// Create and update test profiles. Returns profile name -> the op creating it.

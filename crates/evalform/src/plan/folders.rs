@@ -16,8 +16,17 @@ use crate::model::{Address, AgentId, AgentState, Evaluator, Text};
 /// Folder renames as (platform path, declared path).
 pub(super) type Renames = Vec<(String, String)>;
 
-/// The renames of a project planned so far, (platform path, declared path), each with the last call that makes it.
-pub(super) type RenamesPlanned = BTreeMap<(String, String), Option<usize>>;
+/// What the agents of one project share about its folders while they are planned one after another.
+#[derive(Debug, Default)]
+pub(super) struct ProjectFolders {
+    /// The folder renames of every agent of the project, in the order they are made.
+    pub steps: Vec<RenameStep>,
+    /// The renames planned so far, (platform path, declared path), each with the last call that makes it: a rename
+    /// several agents declare is made once.
+    pub renames_planned: BTreeMap<(String, String), Option<usize>>,
+    /// The folders an agent planned before deletes: deleted once.
+    pub deleted: BTreeSet<String>,
+}
 
 /// `path` after the folder `from` (and everything under it) moved to `to`.
 pub fn moved(path: &str, from: &str, to: &str) -> String {
@@ -98,13 +107,18 @@ pub(super) fn renamed_folders<'a>(
     taken.cloned().chain(renames.iter().map(|(_, new)| new.clone()))
 }
 
-/// The paths of `folders` once the renames are made, of those a rename moves. `renames` may come from several
-/// agents of a project: each agent's, in its order.
-pub(super) fn after_renaming(folders: &BTreeSet<String>, renames: &[(String, String)]) -> Vec<String> {
+/// The renames of several agents of a project in the order they are made, each once.
+pub(super) fn project_steps(renames: &[(String, String)]) -> Vec<RenameStep> {
     let mut renames = renames.to_vec();
     renames.sort_by(|(o1, n1), (o2, n2)| (depth(n1), depth(o1), o1, n1).cmp(&(depth(n2), depth(o2), o2, n2)));
     renames.dedup();
-    let steps = rename_steps(&renames);
+    rename_steps(&renames)
+}
+
+/// The paths of `folders` once the renames are made, of those a rename moves. `renames` may come from several
+/// agents of a project: each agent's, in its order.
+pub(super) fn after_renaming(folders: &BTreeSet<String>, renames: &[(String, String)]) -> Vec<String> {
+    let steps = project_steps(renames);
     folders.iter().map(|f| renamed(f, &steps)).filter(|f| !folders.contains(f)).collect()
 }
 
@@ -210,14 +224,18 @@ fn keeps_folder(e: &Evaluator, have: &AgentState, prune: bool, selected: bool) -
 /// Under `prune_folders: true`, the folders to delete: the outermost platform folders no manifest uses (`used` holds
 /// every folder a manifest of the project declares or puts an evaluator in, with its parents), whose evaluators,
 /// once the declared ones have moved out, are all ones `prune` deletes (`orphans`: the agent's evaluators no
-/// manifest declares). A folder holding anything else is kept, with a note naming what keeps it. `selects` says
-/// whether `--target`/`--exclude` select an address.
+/// manifest declares). A folder holding anything else, an evaluator of another read agent of the project (`others`)
+/// among them, is kept, with a note naming what keeps it. `selects` says whether `--target`/`--exclude` select an
+/// address.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn folder_deletes(
     agent: AgentId,
     want: &AgentState,
     have: &AgentState,
     used: &BTreeSet<String>,
     orphans: &[&Evaluator],
+    others: &[&AgentState],
+    steps: &[RenameStep],
     selects: &dyn Fn(&Address) -> bool,
     b: &mut Builder,
 ) -> Vec<FolderDelete> {
@@ -246,9 +264,35 @@ pub(super) fn folder_deletes(
                 )),
             }
         }
-        if kept.is_empty() {
+        // Another agent's evaluator in it (where it will be once the project's renames are made) is that agent's
+        // plan's to move or prune: this deletion does not count on it, and waits for a plan that finds it gone.
+        let mut theirs = Vec::new();
+        for other in others {
+            for e in &other.evaluators {
+                let Some(folder) = e.spec.folder.as_deref() else { continue };
+                if within(&renamed(folder, steps), path) {
+                    theirs.push(format!(
+                        "{} (id {}) of agent {}",
+                        serde_json::to_string(&e.name).unwrap_or_default(),
+                        e.id.unwrap_or_default(),
+                        other.agent
+                    ));
+                }
+            }
+        }
+        if kept.is_empty() && theirs.is_empty() {
             out.push(FolderDelete { path: (*path).clone(), evaluators: taken });
+        } else if kept.is_empty() {
+            b.note(
+                Some(address),
+                format!(
+                    "prune_folders keeps this folder, which no manifest uses, while it holds evaluators of other \
+                     agents, which their own plans move or prune (a later plan deletes it once they are out): {}",
+                    theirs.join("; ")
+                ),
+            );
         } else {
+            kept.extend(theirs.into_iter().map(|e| format!("{e}: another agent's")));
             b.note(
                 Some(address),
                 format!(
@@ -262,18 +306,24 @@ pub(super) fn folder_deletes(
     out
 }
 
-/// The calls and changes of the folder deletions: one `delete_folder` each, after every operation of the agent
-/// planned before it (`after`: the moves of declared evaluators out of it among them). The change lists every
+/// The calls and changes of the folder deletions: one `delete_folder` each (once per project), after every
+/// operation of the agent planned before it (`after`: the moves of declared evaluators out of it among them). The change lists every
 /// evaluator it takes with it, each of which also shows as deleted.
 pub(super) fn plan_folder_deletes(
     agent: AgentId,
     project: Option<u64>,
     deletes: Vec<FolderDelete>,
     after: std::ops::Range<usize>,
+    deleted: &mut BTreeSet<String>,
     b: &mut Builder,
     errors: &mut Vec<PlanError>,
 ) {
     for FolderDelete { path, evaluators } in deletes {
+        // Deleted by an agent of the project planned before: it held no evaluator of this agent (it would have kept
+        // the folder), so there is nothing left to do.
+        if evaluators.is_empty() && !deleted.insert(path.clone()) {
+            continue;
+        }
         let address = Address::Folder { agent, path: path.clone() };
         let Some(project) = project else {
             errors.push(PlanError::MissingProject { address });
