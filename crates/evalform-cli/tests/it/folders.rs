@@ -607,3 +607,71 @@ fn a_folder_holding_evaluators_of_two_pruning_agents_is_emptied_by_each_then_del
     assert_eq!(project_folders(&w, 7), Vec::<String>::new());
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn another_agent_of_the_project_plans_on_the_folders_as_a_rename_leaves_them() {
+    // 202 renames `Old` to `New`; 101's evaluator is in `Old`, and 101's manifests now put it in `New` (and a new
+    // folder under it), without declaring the rename themselves.
+    let w = World::new();
+    let theirs = "version: 1\ncekura:\n  agent: 202\n  folders: [Old]\n";
+    let mine = "version: 1\ncekura:\n  agent: 101\n  folders: [Old]\n  evaluators:\n    - name: Mine\n      \
+                folder: Old\n      personality: 7\n      instructions: Ask about an order.\n";
+    w.write("a.yaml", mine);
+    w.write("b.yaml", theirs);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.write("b.yaml", &theirs.replace("folders: [Old]", "folders: [{path: New, renamed_from: [Old]}]"));
+    w.write("a.yaml", &mine.replace("folders: [Old]", "folders: [New, New.Sub]").replace("folder: Old", "folder: New"));
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("folder_renamed_by_another_agent_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
+        "1 \"/test_framework/v1/scenarios/create_folder/\" after [0]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(
+        writes(&w),
+        ["POST /test_framework/v1/scenarios/rename_folder/", "POST /test_framework/v1/scenarios/create_folder/"]
+    );
+    assert_eq!(project_folders(&w, 7), ["New", "New.Sub"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_saved_deletion_after_another_agents_rename_is_stale_once_an_evaluator_lands_in_the_folder() {
+    let w = World::new();
+    w.write("a.yaml", RENAMER);
+    w.write("b.yaml", PRUNER);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    // 101 renames `Old` and no longer names its subfolder: 202's prune_folders deletes it, as `New.Inner`, after the
+    // rename.
+    w.write("a.yaml", &RENAMER.replace("folders: [Old, Old.Inner]", "folders: [{path: New, renamed_from: [Old]}]"));
+    let out = w.run(&["plan", "--out", "plan.json"]);
+    settings().bind(|| insta::assert_snapshot!("folder_deleted_after_another_agents_rename_plan", out.snapshot()));
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            serde_json::json!({"name": "Dental question", "agent": 202, "personality": 7,
+                               "instructions": "Ask about a filling.", "folder_path": "Old.Inner"}),
+        )
+        .unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    settings().bind(|| {
+        insta::assert_snapshot!("folder_deleted_after_another_agents_rename_saved_plan_stale", out.snapshot())
+    });
+    assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
+    assert_eq!(project_folders(&w, 7), ["Old", "Old.Inner"]);
+}

@@ -260,21 +260,35 @@ impl Refusal {
     }
 }
 
-/// The renames of folders a plan makes, per agent, in the order it makes them (from the `path` field of each
-/// folder's change).
-fn folder_renames(plan: &Plan) -> BTreeMap<u64, Vec<crate::plan::folders::RenameStep>> {
+/// Where an agent's folders are: its project (`(true, project)`), or the agent alone when its project is unknown.
+type FolderScope = (bool, u64);
+
+fn folder_scope(agent: u64, observed: &crate::model::State) -> FolderScope {
+    match observed.agents.get(&agent).and_then(|a| a.project) {
+        Some(project) => (true, project),
+        None => (false, agent),
+    }
+}
+
+/// The renames of folders a plan makes, per project, in the order it makes them (from the `path` field of each
+/// folder's change; an agent of the project makes each, and every agent of it plans on what they leave).
+fn folder_renames(
+    plan: &Plan,
+    observed: &crate::model::State,
+) -> BTreeMap<FolderScope, Vec<crate::plan::folders::RenameStep>> {
     use crate::model::Address;
     use crate::plan::FieldValue;
-    let mut pairs: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+    let mut pairs: BTreeMap<FolderScope, Vec<(String, String)>> = BTreeMap::new();
     for c in plan.changes.iter().filter(|c| c.action == crate::plan::Action::Update) {
         let Address::Folder { agent, .. } = &c.address else { continue };
         if let Some(f) = c.fields.iter().find(|f| f.field == "path") {
             if let (Some(FieldValue::Text(old)), Some(FieldValue::Text(new))) = (&f.before, &f.after) {
-                pairs.entry(*agent).or_default().push((old.expose().to_string(), new.expose().to_string()));
+                let scope = folder_scope(*agent, observed);
+                pairs.entry(scope).or_default().push((old.expose().to_string(), new.expose().to_string()));
             }
         }
     }
-    pairs.into_iter().map(|(agent, renames)| (agent, crate::plan::folders::rename_steps(&renames))).collect()
+    pairs.into_iter().map(|(scope, renames)| (scope, crate::plan::folders::rename_steps(&renames))).collect()
 }
 
 /// The fingerprint keys of the remote objects a change is about (none when it has none). A folder is keyed by its
@@ -282,12 +296,13 @@ fn folder_renames(plan: &Plan) -> BTreeMap<u64, Vec<crate::plan::folders::Rename
 /// mapped back; a rename is about the folder it renames and the path it gives it (which must still be free).
 fn object_keys(
     c: &crate::plan::ResourceChange,
-    renames: &BTreeMap<u64, Vec<crate::plan::folders::RenameStep>>,
+    renames: &BTreeMap<FolderScope, Vec<crate::plan::folders::RenameStep>>,
+    observed: &crate::model::State,
 ) -> Vec<String> {
     use crate::model::Address;
     if let Address::Folder { agent, path } = &c.address {
         let key = |p: &str| format!("cekura.folder/{agent}/{p}");
-        let steps = renames.get(agent).map(Vec::as_slice).unwrap_or_default();
+        let steps = renames.get(&folder_scope(*agent, observed)).map(Vec::as_slice).unwrap_or_default();
         return match c.action {
             crate::plan::Action::Delete => vec![key(&crate::plan::folders::platform_path(path, steps))],
             crate::plan::Action::Update => match steps.iter().find(|s| s.to == *path) {
@@ -365,7 +380,7 @@ pub fn check_saved(
     use crate::plan::{BulkScope, Call, EvaluatorRef};
     let mut r = Refusal::default();
     let changed = |keys: &[String]| keys.iter().any(|k| saved.fingerprints.get(k) != now.get(k));
-    let renames = folder_renames(saved);
+    let renames = folder_renames(saved, observed);
     let fresh_by: BTreeMap<String, &crate::plan::ResourceChange> =
         fresh.changes.iter().map(|c| (c.address.to_string(), c)).collect();
     let saved_by: BTreeMap<String, &crate::plan::ResourceChange> =
@@ -373,7 +388,7 @@ pub fn check_saved(
     for c in &saved.changes {
         let address = c.address.to_string();
         let f = fresh_by.get(&address).copied();
-        let keys = object_keys(c, &renames);
+        let keys = object_keys(c, &renames, observed);
         if f == Some(c) && !changed(&keys) {
             continue;
         }
@@ -415,10 +430,10 @@ pub fn check_saved(
             r.edited.push(format!("{address}: the file's change does not follow from its recorded manifests"));
         }
     }
-    let fresh_renames = folder_renames(fresh);
+    let fresh_renames = folder_renames(fresh, observed);
     for f in &fresh.changes {
         let address = f.address.to_string();
-        let keys = object_keys(f, &fresh_renames);
+        let keys = object_keys(f, &fresh_renames, observed);
         // The object it changes was there when the plan was made (a rename's new path is free, not an object).
         let existed = keys.first().is_none_or(|k| saved.fingerprints.contains_key(k));
         if !saved_by.contains_key(&address) && existed && !changed(&keys) {

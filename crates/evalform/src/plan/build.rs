@@ -126,20 +126,27 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     let mut shared_folders: BTreeMap<Option<u64>, super::folders::ProjectFolders> = project_renames
         .iter()
         .map(|(project, (renames, _))| {
-            (
-                *project,
-                super::folders::ProjectFolders { steps: super::folders::project_steps(renames), ..Default::default() },
-            )
+            let renames = super::folders::project_renames(renames);
+            let steps = super::folders::rename_steps(&renames);
+            (*project, super::folders::ProjectFolders { renames, steps, ..Default::default() })
         })
         .collect();
-    for (agent, want) in &desired.agents {
+    // The agents that rename folders are planned first in their project, so that a rename is made by an agent that
+    // declares it, and what the other agents put in the folder can wait for it.
+    let mut order: Vec<(&AgentId, &AgentState)> = desired.agents.iter().collect();
+    order.sort_by_key(|(agent, want)| {
+        let have = observed.state.agents.get(*agent);
+        have.is_none_or(|have| super::folders::renames(want, have).is_empty())
+    });
+    for (agent, want) in order {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let nothing = AgentState { agent: *agent, ..AgentState::default() };
         let have = observed.state.agents.get(agent).unwrap_or(&nothing);
-        // A folder renamed in the manifests is renamed on the platform with one call: everything else is compared
-        // with the platform as it will be after it.
-        let folder_renames = super::folders::renames(want, have);
+        // A folder renamed in the manifests (of any agent of the project) is renamed on the platform with one call:
+        // everything else is compared with the platform as it will be after it.
+        let project = project_of(agent, want);
+        let folder_renames = shared_folders.get(&project).map(|s| s.renames.clone()).unwrap_or_default();
         let renamed;
         let have = if folder_renames.is_empty() {
             have
@@ -148,7 +155,6 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             &renamed
         };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
-        let project = project_of(agent, want);
         let refs = resolve_refs(want, have, catalog, &mut errors);
         let view = AgentPlanner {
             agent: *agent,
@@ -498,7 +504,8 @@ impl<'a> AgentPlanner<'a> {
             self.agent,
             self.want.project.or(self.have.project),
             folder_deletes,
-            first_op..last_op,
+            // After the project's renames too (made by the agent that declares them).
+            (first_op..last_op).chain(self.shared.renames_planned.values().flatten().copied()).collect(),
             &mut self.shared.deleted,
             self.b,
             self.errors,
@@ -775,8 +782,8 @@ impl<'a> AgentPlanner<'a> {
         ops
     }
 
-    /// One rename, unless an agent of the project planned before this one makes it already: then what goes into
-    /// the folder waits for that agent's call.
+    /// One rename of the project: made by the first agent whose manifests declare it (the agents that rename are
+    /// planned first); the other agents' operations in the folder wait for that call.
     fn plan_rename(
         &mut self,
         project: Option<u64>,
@@ -792,6 +799,10 @@ impl<'a> AgentPlanner<'a> {
                     ops.insert(f.clone(), op);
                 }
             }
+            return;
+        }
+        // Another agent's rename, planned after this agent: that agent makes it.
+        if !self.want.folder_renames.get(&step.to).is_some_and(|earlier| earlier.contains(&step.old)) {
             return;
         }
         let made = super::folders::plan_rename(self.agent, project, step, self.have, ops, last, self.b, self.errors);

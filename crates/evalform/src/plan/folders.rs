@@ -19,7 +19,10 @@ pub(super) type Renames = Vec<(String, String)>;
 /// What the agents of one project share about its folders while they are planned one after another.
 #[derive(Debug, Default)]
 pub(super) struct ProjectFolders {
-    /// The folder renames of every agent of the project, in the order they are made.
+    /// The folder renames of every agent of the project, in the order they are made: every agent of the project
+    /// plans on the platform as they leave it.
+    pub renames: Renames,
+    /// The same as they are made, each from where the ones before it leave its folder.
     pub steps: Vec<RenameStep>,
     /// The renames planned so far, (platform path, declared path), each with the last call that makes it: a rename
     /// several agents declare is made once.
@@ -108,17 +111,17 @@ pub(super) fn renamed_folders<'a>(
 }
 
 /// The renames of several agents of a project in the order they are made, each once.
-pub(super) fn project_steps(renames: &[(String, String)]) -> Vec<RenameStep> {
+pub(super) fn project_renames(renames: &[(String, String)]) -> Renames {
     let mut renames = renames.to_vec();
     renames.sort_by(|(o1, n1), (o2, n2)| (depth(n1), depth(o1), o1, n1).cmp(&(depth(n2), depth(o2), o2, n2)));
     renames.dedup();
-    rename_steps(&renames)
+    renames
 }
 
 /// The paths of `folders` once the renames are made, of those a rename moves. `renames` may come from several
 /// agents of a project: each agent's, in its order.
 pub(super) fn after_renaming(folders: &BTreeSet<String>, renames: &[(String, String)]) -> Vec<String> {
-    let steps = project_steps(renames);
+    let steps = rename_steps(&project_renames(renames));
     folders.iter().map(|f| renamed(f, &steps)).filter(|f| !folders.contains(f)).collect()
 }
 
@@ -313,7 +316,7 @@ pub(super) fn plan_folder_deletes(
     agent: AgentId,
     project: Option<u64>,
     deletes: Vec<FolderDelete>,
-    after: std::ops::Range<usize>,
+    after: Vec<usize>,
     deleted: &mut BTreeSet<String>,
     b: &mut Builder,
     errors: &mut Vec<PlanError>,
@@ -643,19 +646,15 @@ mod tests {
     }
 
     #[test]
-    fn a_folder_one_agent_renames_is_not_deleted_by_another_under_either_name_nor_what_it_takes_along() {
-        assert_eq!(
-            deletes_around_a_rename(202),
-            [r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after []"#]
-        );
-        // The agent that renames sees the platform as it will be: the unused subfolder goes, after the rename.
-        assert_eq!(
-            deletes_around_a_rename(101),
-            [
-                r#"DeleteFolder { project: 7, path: "New.Inner", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
-                r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
-            ]
-        );
+    fn every_agent_of_the_project_plans_folder_deletions_on_the_platform_as_the_renames_leave_it() {
+        // Whichever agent prunes, the renamed folder is deleted under neither name; the subfolder it takes along,
+        // which no manifest uses, goes under its new path, after the rename.
+        let after_rename = [
+            r#"DeleteFolder { project: 7, path: "New.Inner", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
+            r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
+        ];
+        assert_eq!(deletes_around_a_rename(202), after_rename);
+        assert_eq!(deletes_around_a_rename(101), after_rename);
     }
 
     #[test]
