@@ -88,8 +88,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     // Folders belong to the project too: a folder any agent's manifests of the project declare or put an evaluator
     // in is in use, with its parents.
     let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
-    // Per project, the folder renames of every agent, and the platform folders they take along (both names).
-    let mut project_renames: BTreeMap<Option<u64>, (super::folders::Renames, Vec<String>)> = BTreeMap::new();
+    // Per project, the folder renames of every agent.
+    let mut project_renames: BTreeMap<Option<u64>, super::folders::Renames> = BTreeMap::new();
     for (agent, want) in &desired.agents {
         let used = used_folders.entry(project_of(agent, want)).or_default();
         let declared = want.evaluators.iter().filter_map(|e| e.spec.folder.as_deref());
@@ -102,30 +102,23 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             for f in staying_folders(*agent, want, have, &selection) {
                 add_with_parents_set(used, f);
             }
-            let renames = super::folders::renames(want, have);
-            let (renamed, taken) = project_renames.entry(project_of(agent, want)).or_default();
-            taken.extend(super::folders::renamed_folders(&have.folders, &renames));
-            renamed.extend(renames);
+            project_renames.entry(project_of(agent, want)).or_default().extend(super::folders::renames(want, have));
         }
     }
-    for (project, (renames, taken)) in &project_renames {
+    for (project, renames) in &project_renames {
         let used = used_folders.entry(*project).or_default();
-        // The agent that renames plans on the platform as it will be: a folder in use (where another agent's
-        // declared evaluator stays) is in use under its path after the renames too.
+        // Every agent of the project plans on the platform as the renames leave it: a folder in use (where a
+        // declared evaluator stays, found on the platform as it is) is in use under its path after the renames.
+        // (A renamed folder is declared under its new path; its old path is in no agent's view.)
         for f in super::folders::after_renaming(used, renames) {
             add_with_parents_set(used, &f);
-        }
-        // A folder one agent's manifests rename is in use under either name, with all it takes along under its
-        // present name: no plan of the project deletes it while it moves.
-        for f in taken {
-            add_with_parents_set(used, f);
         }
     }
     let mut folder_views = Vec::new();
     // Per project, what its agents share about folders while they are planned one after another.
     let mut shared_folders: BTreeMap<Option<u64>, super::folders::ProjectFolders> = project_renames
         .iter()
-        .map(|(project, (renames, _))| {
+        .map(|(project, renames)| {
             let renames = super::folders::project_renames(renames);
             let steps = super::folders::rename_steps(&renames);
             (*project, super::folders::ProjectFolders { renames, steps, ..Default::default() })

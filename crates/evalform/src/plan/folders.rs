@@ -97,19 +97,6 @@ fn renamed(path: &str, steps: &[RenameStep]) -> String {
     steps.iter().fold(path.to_string(), |p, s| moved(&p, &s.from, &s.to))
 }
 
-/// The folders a rename of `renames` involves: every platform folder it takes along (the renamed folder and all
-/// under it) under its platform path, and each renamed folder under its declared path. A folder being renamed is
-/// in use under either name for every agent of the project, and what it takes along under its present name, so that
-/// no plan deletes it while it moves (the agent that renames plans on the platform as it will be, and may delete an
-/// unused subfolder after the rename, in order).
-pub(super) fn renamed_folders<'a>(
-    folders: &'a BTreeSet<String>,
-    renames: &'a [(String, String)],
-) -> impl Iterator<Item = String> + 'a {
-    let taken = folders.iter().filter(|f| renames.iter().any(|(old, _)| within(f, old)));
-    taken.cloned().chain(renames.iter().map(|(_, new)| new.clone()))
-}
-
 /// The renames of several agents of a project in the order they are made, each once.
 pub(super) fn project_renames(renames: &[(String, String)]) -> Renames {
     let mut renames = renames.to_vec();
