@@ -2,8 +2,8 @@
 //! the declared folder, renamed (`rename_folder`) or moved (`move_folder`) with one call, its subfolders and
 //! evaluators following on the platform. The planner compares evaluators with the platform *as it will be after the
 //! rename*, so nothing moves evaluator by evaluator. Renames are made one at a time, each from where the ones before
-//! it left its folder, once per project however many agents declare them; a folder being renamed is in use for
-//! every agent of the project, under either path. The folders no manifest uses are deleted under
+//! it left its folder, once per project however many agents declare them, and every agent of the project plans on
+//! the folders as they leave them. The folders no manifest uses are deleted under
 //! `prune_folders` when that takes nothing but what `prune` deletes anyway, and otherwise listed as not managed,
 //! once per project. Pure, like the rest of the planner.
 
