@@ -23,6 +23,10 @@ pub enum FaultKind {
     /// as a proxy in front of the API might send). Only through `fail_next`: tests use it on one chosen write, the
     /// start of a run above all, whose outcome the client cannot read.
     UnreadableOk,
+    /// A 404 `{"detail": "Not found."}` before the request is handled: nothing is committed. Only through
+    /// `fail_next`: tests use it to answer one chosen write as a platform answers one for something that is not
+    /// there (a folder deletion landing after someone else's).
+    NotFound,
 }
 
 /// Fail exactly the next `count` matching requests with `kind`, before any rate is drawn.

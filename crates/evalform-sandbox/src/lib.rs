@@ -260,13 +260,8 @@ async fn handle(
         outcome,
     };
 
-    let injected = injected_fault(&shared, decision.fault);
-    if let Some((resp, outcome)) = injected {
-        lock(&shared.log).push(entry(resp.status(), outcome));
-        return resp;
-    }
-
-    // A test's edit set to land just before this request (a person editing between evalform's read and write).
+    // A test's edit set to land just before this request (a person editing between evalform's read and write). It
+    // lands whether or not a fault then answers the request: the person does not know of the fault.
     let hook = {
         let mut slot = lock(&shared.before_next);
         match slot.take() {
@@ -280,6 +275,12 @@ async fn handle(
     if let Some(h) = hook {
         (h.edit)(&mut lock(&shared.state));
     }
+    let injected = injected_fault(&shared, decision.fault);
+    if let Some((resp, outcome)) = injected {
+        lock(&shared.log).push(entry(resp.status(), outcome));
+        return resp;
+    }
+
     let result = route.and_then(|route| {
         authenticate(route.api(), &headers)?;
         if body.is_none() && !bytes.is_empty() {
@@ -327,7 +328,7 @@ async fn handle(
     resp
 }
 
-/// The answer of an injected 429, 5xx or 400 (answered before the request is handled: nothing is committed).
+/// The answer of an injected 429, 5xx, 400 or 404 (answered before the request is handled: nothing is committed).
 fn injected_fault(shared: &Shared, fault: Option<FaultKind>) -> Option<(Response, RequestOutcome)> {
     match fault {
         Some(FaultKind::TooManyRequests) => {
@@ -355,6 +356,10 @@ fn injected_fault(shared: &Shared, fault: Option<FaultKind>) -> Option<(Response
             )
                 .into_response();
             Some((resp, RequestOutcome::Injected400))
+        }
+        Some(FaultKind::NotFound) => {
+            let resp = (StatusCode::NOT_FOUND, axum::Json(json!({ "detail": "Not found." }))).into_response();
+            Some((resp, RequestOutcome::Injected404))
         }
         _ => None,
     }

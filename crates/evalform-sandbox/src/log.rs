@@ -19,6 +19,8 @@ pub enum RequestOutcome {
     Injected5xx,
     /// Answered 400 by fault injection (`fail_next` with `bad_request`), not handled.
     Injected400,
+    /// Answered 404 by fault injection (`fail_next` with `not_found`), not handled.
+    Injected404,
     /// Handled (and committed, for a write), then the connection was dropped without a response.
     DroppedAfterCommit,
     /// Handled (and committed), then answered with its 2xx status and a body that is not JSON (`unreadable_ok`).

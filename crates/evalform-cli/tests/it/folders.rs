@@ -329,3 +329,349 @@ fn a_folder_already_gone_when_its_deletion_lands_counts_as_done() {
     assert_eq!(evaluator_names(&w), ["Where is my parcel", "Order status"]);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn a_folder_already_gone_counts_as_done_when_its_deletion_answers_404() {
+    use evalform_sandbox::{FaultConfig, FaultKind};
+    let w = World::new();
+    w.write("suite.yaml", OWNED);
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    let without_refunds = OWNED.replace("Orders.Tracking, Refunds]", "Orders.Tracking]").replace(
+        "    - name: Refund please\n      folder: Refunds\n      instructions: Ask for a refund of order 2.\n",
+        "",
+    );
+    w.write("suite.yaml", &without_refunds);
+    // Someone else deletes the folder just before evalform's deletion lands, and the platform answers that one 404
+    // (the sandbox's `not_found` fault), as a platform may for a folder that does not exist.
+    w.sb.before_next("POST", "/test_framework/v1/scenarios/delete_folder/", |s| {
+        s.delete_folder(&serde_json::json!({"project_id": 1376, "path": "Refunds"})).unwrap();
+    });
+    w.sb.set_faults(FaultConfig::fail_next(FaultKind::NotFound, 1, Some("POST"), Some("delete_folder")));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("folder_delete_404_apply", out.snapshot()));
+    let sent: Vec<String> =
+        w.log().iter().filter(|r| r.method != "GET").map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect();
+    assert_eq!(sent, ["POST /test_framework/v1/scenarios/delete_folder/ 404"]);
+    assert_eq!(folders_of(&w), ["Orders", "Orders.Tracking"]);
+    assert_eq!(evaluator_names(&w), ["Where is my parcel", "Order status"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+/// Agent 101 declares folders; agent 202 of the same project (7) prunes folders and declares none.
+const RENAMER: &str = r#"version: 1
+cekura:
+  agent: 101
+  folders: [Old, Old.Inner]
+"#;
+const PRUNER: &str = r#"version: 1
+cekura:
+  agent: 202
+  prune: true
+  prune_folders: true
+"#;
+
+fn project_folders(w: &World, project: u64) -> Vec<String> {
+    let mut out: Vec<String> =
+        w.sb.with_state(|s| s.folders.iter().filter(|f| f.project == project).map(|f| f.path.clone()).collect());
+    out.sort();
+    out
+}
+
+#[test]
+fn a_folder_one_agent_renames_is_not_deleted_by_another_agents_prune_folders() {
+    let w = World::new();
+    w.write("a.yaml", RENAMER);
+    w.write("b.yaml", PRUNER);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    assert_eq!(project_folders(&w, 7), ["Old", "Old.Inner"]);
+    // 101 renames `Old` (its subfolder goes with it). 202's plan sees `Old` and `Old.Inner`, which no manifest
+    // declares under those paths, and must not delete them while they move.
+    w.write(
+        "a.yaml",
+        &RENAMER.replace("folders: [Old, Old.Inner]", "folders: [{path: New, renamed_from: [Old]}, New.Inner]"),
+    );
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("folder_renamed_by_one_agent_plan", out.snapshot()));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(writes(&w), ["POST /test_framework/v1/scenarios/rename_folder/"]);
+    assert_eq!(project_folders(&w, 7), ["New", "New.Inner"]);
+}
+
+#[test]
+fn nested_renames_and_a_folder_created_under_a_renamed_parent_are_planned_in_order() {
+    let w = World::new();
+    w.write("suite.yaml", SUITE);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    // `Orders` becomes `Sales`, `Orders.Tracking` becomes `Sales.Delivery`, and `Sales.Returns` is new.
+    let nested = SUITE
+        .replace(
+            "folders: [Orders, Orders.Tracking]",
+            "folders:\n    - {path: Sales, renamed_from: [Orders]}\n    - {path: Sales.Delivery, renamed_from: \
+             [Orders.Tracking]}\n    - Sales.Returns",
+        )
+        .replace("folder: Orders.Tracking", "folder: Sales.Delivery");
+    w.write("suite.yaml", &nested);
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("folder_nested_rename_plan", out.snapshot()));
+    // The rename of the child and the creation under the parent wait for the parent's rename.
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["body"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 {\"path\":\"Orders\",\"name\":\"Sales\",\"project_id\":1376} after []",
+        "1 {\"path\":\"Sales.Tracking\",\"name\":\"Delivery\",\"project_id\":1376} after [0]",
+        "2 {\"name\":\"Returns\",\"project_id\":1376,\"parent_path\":\"Sales\"} after [0]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    settings().bind(|| insta::assert_snapshot!("folder_nested_rename_apply", out.snapshot()));
+    assert_eq!(
+        writes(&w),
+        [
+            "POST /test_framework/v1/scenarios/rename_folder/",
+            "POST /test_framework/v1/scenarios/rename_folder/",
+            "POST /test_framework/v1/scenarios/create_folder/",
+        ]
+    );
+    assert_eq!(folders_of(&w), ["Sales", "Sales.Delivery", "Sales.Returns"]);
+    let folders: Vec<Option<String>> =
+        w.sb.with_state(|s| s.evaluators.values().map(|e| e.folder_path.clone()).collect());
+    assert_eq!(folders, [Some("Sales.Delivery".to_string()), Some("Sales.Delivery".to_string())]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_saved_folder_rename_is_stale_once_the_folder_changed_on_the_platform() {
+    let w = World::new();
+    w.write("suite.yaml", SUITE);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.write(
+        "suite.yaml",
+        &SUITE
+            .replace(
+                "folders: [Orders, Orders.Tracking]",
+                "folders: [Orders, {path: Orders.Delivery, renamed_from: [Orders.Tracking]}]",
+            )
+            .replace("folder: Orders.Tracking", "folder: Orders.Delivery"),
+    );
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    // Someone renames the folder in the dashboard meanwhile.
+    w.sb.with_state(|s| {
+        s.rename_folder(&serde_json::json!({"project_id": 1376, "path": "Orders.Tracking", "name": "Late"})).unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    settings().bind(|| insta::assert_snapshot!("folder_rename_saved_plan_stale", out.snapshot()));
+    assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
+    assert_eq!(folders_of(&w), ["Orders", "Orders.Late"]);
+}
+
+#[test]
+fn a_saved_folder_deletion_is_stale_once_another_agents_evaluator_lands_in_it() {
+    // 101 prunes folders and no longer uses `Old`; 202's manifests are loaded too.
+    let w = World::new();
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  folders: [Old]\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n");
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    // A person makes an evaluator of agent 202 in `Old`.
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            serde_json::json!({"name": "Dental question", "agent": 202, "personality": 7,
+                               "instructions": "Ask about a filling.", "folder_path": "Old"}),
+        )
+        .unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    settings().bind(|| insta::assert_snapshot!("folder_delete_saved_plan_stale_other_agent", out.snapshot()));
+    assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
+    assert_eq!(project_folders(&w, 7), ["Old"]);
+}
+
+#[test]
+fn a_saved_deletion_of_a_subfolder_of_a_renamed_folder_is_stale_once_an_evaluator_lands_in_it() {
+    let w = World::new();
+    let suite = SUITE.replace("folders: [Orders, Orders.Tracking]", "folders: [Orders, Orders.Tracking, Orders.Old]");
+    w.write("suite.yaml", &suite);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    // `Orders` becomes `Sales`; `Orders.Old` goes along as `Sales.Old`, which no manifest uses: pruned after the
+    // rename, under the path it has then.
+    let renamed = SUITE
+        .replace("agent: 12\n", "agent: 12\n  prune: true\n  prune_folders: true\n")
+        .replace(
+            "folders: [Orders, Orders.Tracking]",
+            "folders: [{path: Sales, renamed_from: [Orders]}, Sales.Tracking]",
+        )
+        .replace("folder: Orders.Tracking", "folder: Sales.Tracking");
+    w.write("suite.yaml", &renamed);
+    let out = w.run(&["plan", "--out", "plan.json"]);
+    settings().bind(|| insta::assert_snapshot!("folder_rename_then_delete_plan", out.snapshot()));
+    // A person puts an evaluator in the subfolder, under its present path.
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            serde_json::json!({"name": "Made in the dashboard", "agent": 12, "personality": 7,
+                               "instructions": "Ask for a refund.", "folder_path": "Orders.Old"}),
+        )
+        .unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    settings().bind(|| insta::assert_snapshot!("folder_rename_then_delete_saved_plan_stale", out.snapshot()));
+    assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
+    assert_eq!(folders_of(&w), ["Orders", "Orders.Old", "Orders.Tracking"]);
+}
+
+#[test]
+fn a_folder_two_agents_rename_alike_is_renamed_once() {
+    let w = World::new();
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  folders: [Old]\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  folders: [Old]\n");
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    let renamed =
+        |agent| format!("version: 1\ncekura:\n  agent: {agent}\n  folders: [{{path: New, renamed_from: [Old]}}]\n");
+    w.write("a.yaml", &renamed(101));
+    // 202 also makes a folder under the renamed one: it waits for 101's rename.
+    w.write("b.yaml", &renamed(202).replace("renamed_from: [Old]}]", "renamed_from: [Old]}, New.Sub]"));
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("folder_renamed_by_two_agents_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
+        "1 \"/test_framework/v1/scenarios/create_folder/\" after [0]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(
+        writes(&w),
+        ["POST /test_framework/v1/scenarios/rename_folder/", "POST /test_framework/v1/scenarios/create_folder/"]
+    );
+    assert_eq!(project_folders(&w, 7), ["New", "New.Sub"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_folder_holding_evaluators_of_two_pruning_agents_is_emptied_by_each_then_deleted_once() {
+    // Agents 101 and 202 of project 7 both prune folders; `Old` holds an evaluator of each, which each prunes.
+    let w = World::new();
+    let before = |agent, name| {
+        format!(
+            "version: 1\ncekura:\n  agent: {agent}\n  prune: true\n  folders: [Old]\n  evaluators:\n    - name: {name}\n      \
+             folder: Old\n      personality: 7\n      instructions: Ask {name}.\n"
+        )
+    };
+    w.write("a.yaml", &before(101, "A1"));
+    w.write("b.yaml", &before(202, "B1"));
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    let after = |agent| format!("version: 1\ncekura:\n  agent: {agent}\n  prune: true\n  prune_folders: true\n");
+    w.write("a.yaml", &after(101));
+    w.write("b.yaml", &after(202));
+    // Neither agent's deletion of `Old` may count on the other's evaluator: each prunes its own, and the folder,
+    // empty then, is deleted once (by the plan of apply's verification round, which finds it empty).
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("folder_of_two_pruning_agents_plan", out.snapshot()));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    settings().bind(|| insta::assert_snapshot!("folder_of_two_pruning_agents_apply", out.snapshot()));
+    assert_eq!(
+        writes(&w),
+        [
+            "POST /test_framework/v1/scenarios/delete_scenarios/",
+            "POST /test_framework/v1/scenarios/delete_scenarios/",
+            "POST /test_framework/v1/scenarios/delete_folder/",
+        ]
+    );
+    assert_eq!(project_folders(&w, 7), Vec::<String>::new());
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn another_agent_of_the_project_plans_on_the_folders_as_a_rename_leaves_them() {
+    // 202 renames `Old` to `New`; 101's evaluator is in `Old`, and 101's manifests now put it in `New` (and a new
+    // folder under it), without declaring the rename themselves.
+    let w = World::new();
+    let theirs = "version: 1\ncekura:\n  agent: 202\n  folders: [Old]\n";
+    let mine = "version: 1\ncekura:\n  agent: 101\n  folders: [Old]\n  evaluators:\n    - name: Mine\n      \
+                folder: Old\n      personality: 7\n      instructions: Ask about an order.\n";
+    w.write("a.yaml", mine);
+    w.write("b.yaml", theirs);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.write("b.yaml", &theirs.replace("folders: [Old]", "folders: [{path: New, renamed_from: [Old]}]"));
+    w.write("a.yaml", &mine.replace("folders: [Old]", "folders: [New, New.Sub]").replace("folder: Old", "folder: New"));
+    let out = w.run(&["plan", "--detailed-exitcode"]);
+    settings().bind(|| insta::assert_snapshot!("folder_renamed_by_another_agent_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
+        "1 \"/test_framework/v1/scenarios/create_folder/\" after [0]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(
+        writes(&w),
+        ["POST /test_framework/v1/scenarios/rename_folder/", "POST /test_framework/v1/scenarios/create_folder/"]
+    );
+    assert_eq!(project_folders(&w, 7), ["New", "New.Sub"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_saved_deletion_after_another_agents_rename_is_stale_once_an_evaluator_lands_in_the_folder() {
+    let w = World::new();
+    w.write("a.yaml", RENAMER);
+    w.write("b.yaml", PRUNER);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    // 101 renames `Old` and no longer names its subfolder: 202's prune_folders deletes it, as `New.Inner`, after the
+    // rename.
+    w.write("a.yaml", &RENAMER.replace("folders: [Old, Old.Inner]", "folders: [{path: New, renamed_from: [Old]}]"));
+    let out = w.run(&["plan", "--out", "plan.json"]);
+    settings().bind(|| insta::assert_snapshot!("folder_deleted_after_another_agents_rename_plan", out.snapshot()));
+    w.sb.with_state(|s| {
+        s.insert_evaluator(
+            9001,
+            serde_json::json!({"name": "Dental question", "agent": 202, "personality": 7,
+                               "instructions": "Ask about a filling.", "folder_path": "Old.Inner"}),
+        )
+        .unwrap();
+    });
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    settings().bind(|| {
+        insta::assert_snapshot!("folder_deleted_after_another_agents_rename_saved_plan_stale", out.snapshot())
+    });
+    assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
+    assert_eq!(project_folders(&w, 7), ["Old", "Old.Inner"]);
+}

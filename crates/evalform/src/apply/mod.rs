@@ -480,6 +480,10 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
         }
     };
     let mut made = None;
+    let deleted_folder = match &op.call {
+        Call::DeleteFolder { project, path, .. } => Some((*project, path.as_str())),
+        _ => None,
+    };
     let status = match result {
         Ok(answer) => {
             match &op.call {
@@ -508,6 +512,17 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
             }
             OpStatus::Done
         }
+        // A folder already gone (another apply, or a person, deleted it) is the goal reached, whether the platform
+        // refuses the deletion of a missing folder with a 400 or a 404: settled by reading the folders.
+        Err(e @ ApiError::Rejected { status: 400 | 404, .. }) if deleted_folder.is_some() => {
+            match (remote.cekura.as_ref(), deleted_folder) {
+                (Some(c), Some((project, path))) => match c.list_folders(project).await {
+                    Ok(folders) if !folders.iter().any(|f| f.path == path) => OpStatus::Done,
+                    _ => OpStatus::Failed(e.to_string()),
+                },
+                _ => OpStatus::Failed(e.to_string()),
+            }
+        }
         // A folder is identified by its path alone: when the platform refuses to create it, it may be because it
         // exists already (another apply, or the dashboard, made it since the plan read the folders). That is the
         // goal reached; settle it by reading the folders, as any doubtful write is settled.
@@ -525,14 +540,6 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
                     None => OpStatus::Failed(e.to_string()),
                 }
             }
-            // A folder already gone (another apply deleted it) is the goal reached.
-            Call::DeleteFolder { project, path, .. } => match remote.cekura.as_ref() {
-                Some(c) => match c.list_folders(*project).await {
-                    Ok(folders) if !folders.iter().any(|f| f.path == *path) => OpStatus::Done,
-                    _ => OpStatus::Failed(e.to_string()),
-                },
-                None => OpStatus::Failed(e.to_string()),
-            },
             _ => OpStatus::Failed(e.to_string()),
         },
         // A delete of something already gone has reached its goal.

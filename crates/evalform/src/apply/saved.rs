@@ -260,20 +260,103 @@ impl Refusal {
     }
 }
 
-/// The fingerprint key of the remote object a change is about, when it has one.
-fn object_key(c: &crate::plan::ResourceChange) -> Option<String> {
-    use crate::model::Address;
-    if let (Address::Folder { agent, path }, crate::plan::Action::Delete) = (&c.address, c.action) {
-        return Some(format!("cekura.folder/{agent}/{path}"));
+/// Where an agent's folders are: its project (`(true, project)`), or the agent alone when its project is unknown.
+type FolderScope = (bool, u64);
+
+fn folder_scope(agent: u64, observed: &crate::model::State) -> FolderScope {
+    match observed.agents.get(&agent).and_then(|a| a.project) {
+        Some(project) => (true, project),
+        None => (false, agent),
     }
-    let id = c.remote_id.as_ref()?;
-    match &c.address {
-        Address::Evaluator { .. } => Some(format!("cekura.scenario/{id}")),
-        Address::TestProfile { .. } => Some(format!("cekura.test_profile/{id}")),
-        Address::TestCase { .. } => Some(format!("tela.test_case/{id}")),
-        Address::Metric { .. } => Some(format!("cekura.metric/{id}")),
-        Address::Schedule { .. } => Some(format!("cekura.cron_job/{id}")),
-        Address::Folder { .. } => None,
+}
+
+/// The renames of folders a plan makes, per project, in the order it makes them (from the `path` field of each
+/// folder's change; an agent of the project makes each, and every agent of it plans on what they leave).
+fn folder_renames(
+    plan: &Plan,
+    observed: &crate::model::State,
+) -> BTreeMap<FolderScope, Vec<crate::plan::folders::RenameStep>> {
+    use crate::model::Address;
+    use crate::plan::FieldValue;
+    let mut pairs: BTreeMap<FolderScope, Vec<(String, String)>> = BTreeMap::new();
+    for c in plan.changes.iter().filter(|c| c.action == crate::plan::Action::Update) {
+        let Address::Folder { agent, .. } = &c.address else { continue };
+        if let Some(f) = c.fields.iter().find(|f| f.field == "path") {
+            if let (Some(FieldValue::Text(old)), Some(FieldValue::Text(new))) = (&f.before, &f.after) {
+                let scope = folder_scope(*agent, observed);
+                pairs.entry(scope).or_default().push((old.expose().to_string(), new.expose().to_string()));
+            }
+        }
+    }
+    pairs.into_iter().map(|(scope, renames)| (scope, crate::plan::folders::rename_steps(&renames))).collect()
+}
+
+/// The fingerprint keys of the remote objects a change is about (none when it has none). A folder is keyed by its
+/// path on the platform: a deletion's path, which is where the folder is once the plan's renames are made, is
+/// mapped back; a rename is about the folder it renames and the path it gives it (which must still be free).
+fn object_keys(
+    c: &crate::plan::ResourceChange,
+    renames: &BTreeMap<FolderScope, Vec<crate::plan::folders::RenameStep>>,
+    observed: &crate::model::State,
+) -> Vec<String> {
+    use crate::model::Address;
+    if let Address::Folder { agent, path } = &c.address {
+        let key = |p: &str| format!("cekura.folder/{agent}/{p}");
+        let steps = renames.get(&folder_scope(*agent, observed)).map(Vec::as_slice).unwrap_or_default();
+        return match c.action {
+            crate::plan::Action::Delete => vec![key(&crate::plan::folders::platform_path(path, steps))],
+            crate::plan::Action::Update => match steps.iter().find(|s| s.to == *path) {
+                Some(step) => vec![key(&step.old), key(path)],
+                None => Vec::new(),
+            },
+            crate::plan::Action::Create => Vec::new(),
+        };
+    }
+    let Some(id) = c.remote_id.as_ref() else { return Vec::new() };
+    let key = match &c.address {
+        Address::Evaluator { .. } => format!("cekura.scenario/{id}"),
+        Address::TestProfile { .. } => format!("cekura.test_profile/{id}"),
+        Address::TestCase { .. } => format!("tela.test_case/{id}"),
+        Address::Metric { .. } => format!("cekura.metric/{id}"),
+        Address::Schedule { .. } => format!("cekura.cron_job/{id}"),
+        Address::Folder { .. } => return Vec::new(),
+    };
+    vec![key]
+}
+
+/// Why a saved change of a folder is stale: `keys` as [`object_keys`] gives them.
+fn folder_staleness(
+    address: &str,
+    c: &crate::plan::ResourceChange,
+    keys: &[String],
+    saved: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> String {
+    let folder_of = |key: &String| key.splitn(3, '/').nth(2).unwrap_or_default().to_string();
+    match (c.action, keys) {
+        (crate::plan::Action::Update, [old, new, ..]) => {
+            if !now.contains_key(old) {
+                format!(
+                    "{address}: the folder {} it renames is no longer on the platform (renamed, moved or deleted since \
+                     the plan was made)",
+                    folder_of(old)
+                )
+            } else if saved.get(new) != now.get(new) {
+                format!("{address}: a folder {} now exists on the platform", folder_of(new))
+            } else {
+                format!(
+                    "{address}: the evaluators or subfolders in {} changed on the platform (the rename would take \
+                     others along)",
+                    folder_of(old)
+                )
+            }
+        }
+        (_, [key, ..]) if !now.contains_key(key) => {
+            format!("{address}: deleted on the platform since the plan was made")
+        }
+        _ => format!(
+            "{address}: the evaluators or subfolders in it changed on the platform (deleting it would take others)"
+        ),
     }
 }
 
@@ -296,7 +379,8 @@ pub fn check_saved(
 ) -> Refusal {
     use crate::plan::{BulkScope, Call, EvaluatorRef};
     let mut r = Refusal::default();
-    let changed = |key: &Option<String>| key.as_ref().is_some_and(|k| saved.fingerprints.get(k) != now.get(k));
+    let changed = |keys: &[String]| keys.iter().any(|k| saved.fingerprints.get(k) != now.get(k));
+    let renames = folder_renames(saved, observed);
     let fresh_by: BTreeMap<String, &crate::plan::ResourceChange> =
         fresh.changes.iter().map(|c| (c.address.to_string(), c)).collect();
     let saved_by: BTreeMap<String, &crate::plan::ResourceChange> =
@@ -304,11 +388,13 @@ pub fn check_saved(
     for c in &saved.changes {
         let address = c.address.to_string();
         let f = fresh_by.get(&address).copied();
-        let key = object_key(c);
-        if f == Some(c) && !changed(&key) {
+        let keys = object_keys(c, &renames, observed);
+        if f == Some(c) && !changed(&keys) {
             continue;
         }
-        if changed(&key) {
+        if changed(&keys) && matches!(c.address, crate::model::Address::Folder { .. }) {
+            r.stale.push(folder_staleness(&address, c, &keys, &saved.fingerprints, now));
+        } else if changed(&keys) {
             let fields: Vec<&str> = match f {
                 Some(f) => {
                     let mut names: Vec<&str> = c
@@ -329,11 +415,8 @@ pub fn check_saved(
                 }
                 None => Vec::new(),
             };
-            let folder = matches!(c.address, crate::model::Address::Folder { .. });
-            r.stale.push(match (f, now.contains_key(key.as_deref().unwrap_or_default())) {
-                (_, true) if folder => {
-                    format!("{address}: the evaluators in it changed on the platform (deleting it would take others)")
-                }
+            let key = keys.first().map(String::as_str).unwrap_or_default();
+            r.stale.push(match (f, now.contains_key(key)) {
                 (_, false) => format!("{address}: deleted on the platform since the plan was made"),
                 (None, true) => format!("{address}: changed on the platform; it now needs no change"),
                 (Some(_), true) if fields.is_empty() => {
@@ -347,11 +430,13 @@ pub fn check_saved(
             r.edited.push(format!("{address}: the file's change does not follow from its recorded manifests"));
         }
     }
+    let fresh_renames = folder_renames(fresh, observed);
     for f in &fresh.changes {
         let address = f.address.to_string();
-        let key = object_key(f);
-        let existed = key.as_ref().is_none_or(|k| saved.fingerprints.contains_key(k));
-        if !saved_by.contains_key(&address) && existed && !changed(&key) {
+        let keys = object_keys(f, &fresh_renames, observed);
+        // The object it changes was there when the plan was made (a rename's new path is free, not an object).
+        let existed = keys.first().is_none_or(|k| saved.fingerprints.contains_key(k));
+        if !saved_by.contains_key(&address) && existed && !changed(&keys) {
             r.edited.push(format!("{address}: its recorded manifests call for a change the file does not hold"));
         }
     }

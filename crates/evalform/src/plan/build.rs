@@ -90,6 +90,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     // Folders belong to the project too: a folder any agent's manifests of the project declare or put an evaluator
     // in is in use, with its parents.
     let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
+    // Per project, the folder renames of every agent.
+    let mut project_renames: BTreeMap<Option<u64>, super::folders::Renames> = BTreeMap::new();
     for (agent, want) in &desired.agents {
         let used = used_folders.entry(project_of(agent, want)).or_default();
         let declared = want.evaluators.iter().filter_map(|e| e.spec.folder.as_deref());
@@ -102,17 +104,44 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             for f in staying_folders(*agent, want, have, &selection) {
                 add_with_parents_set(used, f);
             }
+            project_renames.entry(project_of(agent, want)).or_default().extend(super::folders::renames(want, have));
+        }
+    }
+    for (project, renames) in &project_renames {
+        let used = used_folders.entry(*project).or_default();
+        // Every agent of the project plans on the platform as the renames leave it: a folder in use (where a
+        // declared evaluator stays, found on the platform as it is) is in use under its path after the renames.
+        // (A renamed folder is declared under its new path; its old path is in no agent's view.)
+        for f in super::folders::after_renaming(used, renames) {
+            add_with_parents_set(used, &f);
         }
     }
     let mut folder_views = Vec::new();
-    for (agent, want) in &desired.agents {
+    // Per project, what its agents share about folders while they are planned one after another.
+    let mut shared_folders: BTreeMap<Option<u64>, super::folders::ProjectFolders> = project_renames
+        .iter()
+        .map(|(project, renames)| {
+            let renames = super::folders::project_renames(renames);
+            let steps = super::folders::rename_steps(&renames);
+            (*project, super::folders::ProjectFolders { renames, steps, ..Default::default() })
+        })
+        .collect();
+    // The agents that rename folders are planned first in their project, so that a rename is made by an agent that
+    // declares it, and what the other agents put in the folder can wait for it.
+    let mut order: Vec<(&AgentId, &AgentState)> = desired.agents.iter().collect();
+    order.sort_by_key(|(agent, want)| {
+        let have = observed.state.agents.get(*agent);
+        have.is_none_or(|have| super::folders::renames(want, have).is_empty())
+    });
+    for (agent, want) in order {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let nothing = AgentState { agent: *agent, ..AgentState::default() };
         let have = observed.state.agents.get(agent).unwrap_or(&nothing);
-        // A folder renamed in the manifests is renamed on the platform with one call: everything else is compared
-        // with the platform as it will be after it.
-        let folder_renames = super::folders::renames(want, have);
+        // A folder renamed in the manifests (of any agent of the project) is renamed on the platform with one call:
+        // everything else is compared with the platform as it will be after it.
+        let project = project_of(agent, want);
+        let folder_renames = shared_folders.get(&project).map(|s| s.renames.clone()).unwrap_or_default();
         let renamed;
         let have = if folder_renames.is_empty() {
             have
@@ -121,7 +150,6 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             &renamed
         };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
-        let project = project_of(agent, want);
         let refs = resolve_refs(want, have, catalog, metric_renames.get(agent), &mut errors);
         let view = AgentPlanner {
             agent: *agent,
@@ -132,6 +160,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             project_metrics,
             project_folders,
             folder_renames: &folder_renames,
+            shared: shared_folders.entry(project).or_default(),
+            platform: &observed.state.agents,
             batch_size: settings.batch_size.max(1),
             allow_append: settings.allow_append,
             b: &mut b,
@@ -207,6 +237,10 @@ struct AgentPlanner<'a> {
     project_folders: &'a BTreeSet<String>,
     /// (platform path, declared path) of the folders to rename or move.
     folder_renames: &'a [(String, String)],
+    /// What the agents of this agent's project share about folders (renames and deletions planned so far).
+    shared: &'a mut super::folders::ProjectFolders,
+    /// Every agent read of the platform: a folder deletion does not count on another agent's evaluator inside.
+    platform: &'a BTreeMap<AgentId, AgentState>,
     batch_size: usize,
     /// `false` in apply's repair rounds: every instruction change is a full replacement.
     allow_append: bool,
@@ -268,16 +302,7 @@ impl<'a> AgentPlanner<'a> {
             .filter(|(_, _, d)| !d.is_empty())
             .collect();
 
-        let mut folder_ops = self.plan_folders(&diffs);
-        super::folders::plan_renames(
-            self.agent,
-            self.want.project.or(self.have.project),
-            self.folder_renames,
-            self.have,
-            &mut folder_ops,
-            self.b,
-            self.errors,
-        );
+        let folder_ops = self.plan_folders(&diffs);
         let profile_ops = self.plan_profiles(&profiles, &diffs);
         // The creates of the metrics an evaluator's metric adds wait for.
         let metric_deps = |d: &EvaluatorDiff| -> BTreeSet<usize> {
@@ -451,12 +476,20 @@ impl<'a> AgentPlanner<'a> {
         );
         let folder_deletes = if self.want.prune_folders {
             let selection = self.selection;
+            let project = self.want.project.or(self.have.project);
+            let others: Vec<&AgentState> = self
+                .platform
+                .values()
+                .filter(|a| a.agent != self.agent && project.is_some() && a.project == project)
+                .collect();
             super::folders::folder_deletes(
                 self.agent,
                 self.want,
                 self.have,
                 &used_folders,
                 &orphans,
+                &others,
+                &self.shared.steps,
                 &|a| selection.selects(a),
                 self.b,
             )
@@ -474,7 +507,9 @@ impl<'a> AgentPlanner<'a> {
             self.agent,
             self.want.project.or(self.have.project),
             folder_deletes,
-            first_op..last_op,
+            // After the project's renames too (made by the agent that declares them).
+            (first_op..last_op).chain(self.shared.renames_planned.values().flatten().copied()).collect(),
+            &mut self.shared.deleted,
             self.b,
             self.errors,
         );
@@ -696,6 +731,9 @@ impl<'a> AgentPlanner<'a> {
     }
 
     /// Create missing folders, each level after its parent. Returns folder path -> the op creating it.
+    /// Create the folders the manifests need and make the renames, shallower paths first (a folder created under a
+    /// renamed parent waits for the rename, a folder moved into a created one for the creation). Returns path -> the
+    /// operation that makes the folder be there.
     fn plan_folders(&mut self, diffs: &[(&Evaluator, Option<&Evaluator>, EvaluatorDiff)]) -> BTreeMap<String, usize> {
         let mut wanted: BTreeMap<String, Option<String>> = BTreeMap::new(); // path -> evaluator that needs it
         for f in &self.want.folders {
@@ -712,15 +750,21 @@ impl<'a> AgentPlanner<'a> {
         let mut ordered: Vec<(String, Option<String>)> = wanted.into_iter().collect();
         ordered.sort_by_key(|(p, _)| (p.matches('.').count(), p.clone()));
         let mut ops = BTreeMap::new();
-        if ordered.is_empty() {
-            return ops;
-        }
-        let Some(project) = self.want.project.or(self.have.project) else {
+        let project = self.want.project.or(self.have.project);
+        if project.is_none() && !ordered.is_empty() {
             let address = Address::Folder { agent: self.agent, path: ordered[0].0.clone() };
             self.errors.push(PlanError::MissingProject { address });
-            return ops;
-        };
+            ordered.clear();
+        }
+        let steps = super::folders::rename_steps(self.folder_renames);
+        let mut renames = steps.iter().peekable();
+        let mut last_rename = None;
+        let depth = |p: &str| p.matches('.').count();
         for (path, needed_by) in ordered {
+            while let Some(step) = renames.next_if(|s| depth(&s.to) <= depth(&path)) {
+                self.plan_rename(project, step, &mut ops, &mut last_rename);
+            }
+            let Some(project) = project else { break };
             let address = Address::Folder { agent: self.agent, path: path.clone() };
             let (parent, name) = match path.rsplit_once('.') {
                 Some((parent, name)) => (Some(parent.to_string()), name.to_string()),
@@ -735,7 +779,37 @@ impl<'a> AgentPlanner<'a> {
             self.b.change(address, Action::Create, None, Vec::new());
             ops.insert(path, op);
         }
+        for step in renames {
+            self.plan_rename(project, step, &mut ops, &mut last_rename);
+        }
         ops
+    }
+
+    /// One rename of the project: made by the first agent whose manifests declare it (the agents that rename are
+    /// planned first); the other agents' operations in the folder wait for that call.
+    fn plan_rename(
+        &mut self,
+        project: Option<u64>,
+        step: &super::folders::RenameStep,
+        ops: &mut BTreeMap<String, usize>,
+        last: &mut Option<usize>,
+    ) {
+        let key = (step.old.clone(), step.to.clone());
+        if let Some(made) = self.shared.renames_planned.get(&key).copied() {
+            if let Some(op) = made {
+                *last = Some(op);
+                for f in self.have.folders.iter().filter(|f| super::folders::within(f, &step.to)) {
+                    ops.insert(f.clone(), op);
+                }
+            }
+            return;
+        }
+        // Another agent's rename, planned after this agent: that agent makes it.
+        if !self.want.folder_renames.get(&step.to).is_some_and(|earlier| earlier.contains(&step.old)) {
+            return;
+        }
+        let made = super::folders::plan_rename(self.agent, project, step, self.have, ops, last, self.b, self.errors);
+        self.shared.renames_planned.insert(key, made);
     }
 
     /// Create and update test profiles. Returns profile name -> the op creating it.

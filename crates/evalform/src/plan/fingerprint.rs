@@ -3,7 +3,8 @@
 //! Each fingerprint is the SHA-256 of a canonical JSON serialisation of one observed object's normalised
 //! fields. Only the hash is kept: a secret the platform returned in clear (a test profile variable) never reaches
 //! a plan file. Keys: `cekura.scenario/ID`, `cekura.test_profile/ID`, `cekura.folders/PROJECT`,
-//! `cekura.folder/AGENT/PATH` (the evaluators a folder deletion would take), `cekura.metric/ID`,
+//! `cekura.folder/AGENT/PATH` (what deleting or renaming the platform folder would take along: its subfolders and
+//! the evaluators of every read agent of the project in or under it), `cekura.metric/ID`,
 //! `tela.test_case/UUID`. Must stay pure and deterministic (maps are ordered).
 
 use std::collections::BTreeMap;
@@ -99,10 +100,60 @@ fn hash(v: &Value) -> String {
     sha256_hex(v.to_string().as_bytes())
 }
 
+/// Per platform folder, what deleting or renaming it would take along: its subfolders, and the evaluators in it or
+/// under them of every agent read of its project (a folder is the project's, and whichever agent's evaluator lands
+/// in it changes what a deletion would take). Keyed `cekura.folder/AGENT/PATH` for each agent of the project, by the
+/// folder's path on the platform.
+fn folder_fingerprints(observed: &State, out: &mut BTreeMap<String, String>) {
+    let mut projects: BTreeMap<Option<u64>, Vec<&crate::model::AgentState>> = BTreeMap::new();
+    for agent in observed.agents.values() {
+        projects.entry(agent.project).or_default().push(agent);
+    }
+    // An agent without a known project is a project of its own.
+    let groups = projects.into_iter().flat_map(|(project, agents)| match project {
+        Some(_) => vec![agents],
+        None => agents.into_iter().map(|a| vec![a]).collect(),
+    });
+    for agents in groups {
+        let folders: std::collections::BTreeSet<&str> =
+            agents.iter().flat_map(|a| a.folders.iter().map(String::as_str)).collect();
+        let mut inside: BTreeMap<&str, (Vec<u64>, Vec<&str>)> =
+            folders.iter().map(|f| (*f, (Vec::new(), Vec::new()))).collect();
+        for e in agents.iter().flat_map(|a| &a.evaluators) {
+            let (Some(id), Some(folder)) = (e.id, e.spec.folder.as_deref()) else { continue };
+            for prefix in prefixes(folder) {
+                if let Some((ids, _)) = inside.get_mut(prefix) {
+                    ids.push(id);
+                }
+            }
+        }
+        for f in &folders {
+            for prefix in prefixes(f).filter(|p| p.len() < f.len()) {
+                if let Some((_, subfolders)) = inside.get_mut(prefix) {
+                    subfolders.push(f);
+                }
+            }
+        }
+        for (folder, (mut ids, subfolders)) in inside {
+            ids.sort_unstable();
+            let hash = hash(&json!({"evaluators": ids, "subfolders": subfolders}));
+            for agent in &agents {
+                out.insert(format!("cekura.folder/{}/{folder}", agent.agent), hash.clone());
+            }
+        }
+    }
+}
+
+/// Each folder above `path`, then `path` itself: `A`, `A.B`, `A.B.C`.
+fn prefixes(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('.').map(|(end, _)| &path[..end]).chain([path])
+}
+
 /// One hash per observed object, keyed as documented in [`crate::plan::Plan::fingerprints`].
 pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut buf = Vec::new();
+    folder_fingerprints(observed, &mut out);
     for agent in observed.agents.values() {
         for e in &agent.evaluators {
             if let Some(id) = e.id {
@@ -120,20 +171,6 @@ pub fn fingerprints(observed: &State) -> BTreeMap<String, String> {
         }
         if let Some(project) = agent.project {
             out.insert(format!("cekura.folders/{project}"), hash(&json!(agent.folders)));
-        }
-        // Per folder, what deleting it would take: the agent's evaluators in it and in its subfolders.
-        let mut inside: BTreeMap<&str, Vec<u64>> = agent.folders.iter().map(|f| (f.as_str(), Vec::new())).collect();
-        for e in &agent.evaluators {
-            let (Some(id), Some(folder)) = (e.id, e.spec.folder.as_deref()) else { continue };
-            for (end, _) in folder.match_indices('.').chain([(folder.len(), "")]) {
-                if let Some(ids) = inside.get_mut(&folder[..end]) {
-                    ids.push(id);
-                }
-            }
-        }
-        for (folder, mut ids) in inside {
-            ids.sort_unstable();
-            out.insert(format!("cekura.folder/{}/{folder}", agent.agent), hash(&json!(ids)));
         }
         for s in &agent.schedules {
             if let Some(id) = s.id {
@@ -235,6 +272,41 @@ mod tests {
         assert_ne!(a["cekura.folder/12/Old"], b["cekura.folder/12/Old"]);
         assert_ne!(a["cekura.folder/12/Old.Deep"], b["cekura.folder/12/Old.Deep"]);
         assert_eq!(a["cekura.folder/12/Kept"], b["cekura.folder/12/Kept"]);
+    }
+
+    #[test]
+    fn a_folder_fingerprint_covers_every_read_agent_of_the_project_and_the_subfolders() {
+        let evaluator = |id, folder: &str| Evaluator {
+            id: Some(id),
+            name: format!("E{id}"),
+            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
+            ignore_changes: Default::default(),
+            source: None,
+        };
+        let agent = |agent, project| AgentState {
+            agent,
+            project: Some(project),
+            folders: ["Old".to_string()].into(),
+            ..AgentState::default()
+        };
+        let mut state = State::default();
+        state.agents.insert(101, agent(101, 7));
+        state.agents.insert(202, agent(202, 7));
+        state.agents.insert(303, agent(303, 8));
+        let a = fingerprints(&state);
+        // Agent 202's evaluator lands in project 7's `Old`: what 101's deletion of it would take changed.
+        state.agents.get_mut(&202).unwrap().evaluators.push(evaluator(2, "Old"));
+        let b = fingerprints(&state);
+        assert_ne!(a["cekura.folder/101/Old"], b["cekura.folder/101/Old"]);
+        assert_eq!(b["cekura.folder/101/Old"], b["cekura.folder/202/Old"]);
+        // Another project's folder of the same path is another folder.
+        assert_eq!(a["cekura.folder/303/Old"], b["cekura.folder/303/Old"]);
+        // A subfolder appears under it.
+        for a in state.agents.values_mut().filter(|a| a.project == Some(7)) {
+            a.folders.insert("Old.New".into());
+        }
+        let c = fingerprints(&state);
+        assert_ne!(b["cekura.folder/101/Old"], c["cekura.folder/101/Old"]);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Folder renames and moves (`folders: [{path: NEW, renamed_from: [OLD]}]`): a platform folder of an earlier path is
 //! the declared folder, renamed (`rename_folder`) or moved (`move_folder`) with one call, its subfolders and
 //! evaluators following on the platform. The planner compares evaluators with the platform *as it will be after the
-//! rename*, so nothing moves evaluator by evaluator. The folders no manifest uses are deleted under
+//! rename*, so nothing moves evaluator by evaluator. Renames are made one at a time, each from where the ones before
+//! it left its folder, once per project however many agents declare them, and every agent of the project plans on
+//! the folders as they leave them. The folders no manifest uses are deleted under
 //! `prune_folders` when that takes nothing but what `prune` deletes anyway, and otherwise listed as not managed,
 //! once per project. Pure, like the rest of the planner.
 
@@ -10,6 +12,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::build::Builder;
 use super::{Action, Call, FieldChange, FieldValue, PlanError, Unmanaged};
 use crate::model::{Address, AgentId, AgentState, Evaluator, Text};
+
+/// Folder renames as (platform path, declared path).
+pub(super) type Renames = Vec<(String, String)>;
+
+/// What the agents of one project share about its folders while they are planned one after another.
+#[derive(Debug, Default)]
+pub(super) struct ProjectFolders {
+    /// The folder renames of every agent of the project, in the order they are made: every agent of the project
+    /// plans on the platform as they leave it.
+    pub renames: Renames,
+    /// The same as they are made, each from where the ones before it leave its folder.
+    pub steps: Vec<RenameStep>,
+    /// The renames planned so far, (platform path, declared path), each with the last call that makes it: a rename
+    /// several agents declare is made once.
+    pub renames_planned: BTreeMap<(String, String), Option<usize>>,
+    /// The folders an agent planned before deletes: deleted once.
+    pub deleted: BTreeSet<String>,
+}
 
 /// `path` after the folder `from` (and everything under it) moved to `to`.
 pub fn moved(path: &str, from: &str, to: &str) -> String {
@@ -28,7 +48,8 @@ pub fn within(path: &str, folder: &str) -> bool {
 }
 
 /// The renames to make, as (platform path, declared path): a declared folder the platform does not have under its
-/// path, while it has one of its earlier paths (the first found, in the order written).
+/// path, while it has one of its earlier paths (the first found, in the order written). In the order they are made:
+/// shallower declared paths first (a folder moving into a renamed parent waits for it), then outer platform paths.
 pub fn renames(want: &AgentState, have: &AgentState) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (new, earlier) in &want.folder_renames {
@@ -39,20 +60,66 @@ pub fn renames(want: &AgentState, have: &AgentState) -> Vec<(String, String)> {
             out.push((old.clone(), new.clone()));
         }
     }
-    // Outer folders first: a nested rename then finds its folder where the outer one put it.
-    out.sort_by_key(|(old, _)| old.matches('.').count());
+    out.sort_by_key(|(old, new)| (depth(new), depth(old)));
     out
+}
+
+fn depth(path: &str) -> usize {
+    path.matches('.').count()
+}
+
+/// One rename as it is made: `old` is the platform path the manifests name, `from` where that folder is once the
+/// renames before it are made (a child of a renamed parent has moved with it), `to` the declared path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenameStep {
+    pub old: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// The renames in the order they are made, each from where the ones before it leave its folder.
+pub fn rename_steps(renames: &[(String, String)]) -> Vec<RenameStep> {
+    let mut out: Vec<RenameStep> = Vec::new();
+    for (old, new) in renames {
+        let from = out.iter().fold(old.clone(), |path, s| moved(&path, &s.from, &s.to));
+        out.push(RenameStep { old: old.clone(), from, to: new.clone() });
+    }
+    out
+}
+
+/// Where a folder at `path` once every rename is made was on the platform before them.
+pub fn platform_path(path: &str, steps: &[RenameStep]) -> String {
+    steps.iter().rev().fold(path.to_string(), |p, s| moved(&p, &s.to, &s.from))
+}
+
+/// Where a platform folder is once every rename is made.
+fn renamed(path: &str, steps: &[RenameStep]) -> String {
+    steps.iter().fold(path.to_string(), |p, s| moved(&p, &s.from, &s.to))
+}
+
+/// The renames of several agents of a project in the order they are made, each once.
+pub(super) fn project_renames(renames: &[(String, String)]) -> Renames {
+    let mut renames = renames.to_vec();
+    renames.sort_by(|(o1, n1), (o2, n2)| (depth(n1), depth(o1), o1, n1).cmp(&(depth(n2), depth(o2), o2, n2)));
+    renames.dedup();
+    renames
+}
+
+/// The paths of `folders` once the renames are made, of those a rename moves. `renames` may come from several
+/// agents of a project: each agent's, in its order.
+pub(super) fn after_renaming(folders: &BTreeSet<String>, renames: &[(String, String)]) -> Vec<String> {
+    let steps = rename_steps(&project_renames(renames));
+    folders.iter().map(|f| renamed(f, &steps)).filter(|f| !folders.contains(f)).collect()
 }
 
 /// The platform agent as it will be once `renames` are made: folders and evaluators' folders moved.
 pub fn after_renames(have: &AgentState, renames: &[(String, String)]) -> AgentState {
+    let steps = rename_steps(renames);
     let mut out = have.clone();
-    for (old, new) in renames {
-        out.folders = out.folders.iter().map(|f| moved(f, old, new)).collect();
-        for e in &mut out.evaluators {
-            if let Some(f) = &mut e.spec.folder {
-                *f = moved(f, old, new);
-            }
+    out.folders = out.folders.iter().map(|f| renamed(f, &steps)).collect();
+    for e in &mut out.evaluators {
+        if let Some(f) = &mut e.spec.folder {
+            *f = renamed(f, &steps);
         }
     }
     out
@@ -65,57 +132,61 @@ fn split(path: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// The calls of the renames: a move when the parent changes, a rename when the last segment does (both, move
-/// first). Each waits for the creation of its new parent (`folder_ops`); the declared path and every folder under
-/// it are then entered in `folder_ops`, so that evaluators moving into them wait for the rename.
+/// The calls of one rename: a move when the parent changes, a rename when the last segment does (both, move
+/// first), from where the renames before it left the folder. Each waits for the rename before it (`last`: renames
+/// of one agent are made one at a time, as each may move the folder of another) and for the creation or rename of
+/// its new parent (`folder_ops`); the declared path and every folder under it (in `after`, the platform once every
+/// rename is made) are then entered in `folder_ops`, so that what goes into them waits for the rename. Returns the
+/// last call of the rename.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn plan_renames(
+pub(super) fn plan_rename(
     agent: AgentId,
     project: Option<u64>,
-    renames: &[(String, String)],
+    step: &RenameStep,
     after: &AgentState,
     folder_ops: &mut BTreeMap<String, usize>,
+    last: &mut Option<usize>,
     b: &mut Builder,
     errors: &mut Vec<PlanError>,
-) {
-    for (old, new) in renames {
-        let address = Address::Folder { agent, path: new.clone() };
-        let Some(project) = project else {
-            errors.push(PlanError::MissingProject { address });
-            continue;
+) -> Option<usize> {
+    let RenameStep { old, from, to } = step;
+    let address = Address::Folder { agent, path: to.clone() };
+    let Some(project) = project else {
+        errors.push(PlanError::MissingProject { address });
+        return None;
+    };
+    let ((from_parent, from_leaf), (to_parent, to_leaf)) = (split(from), split(to));
+    let mut deps: Vec<usize> = to_parent.and_then(|p| folder_ops.get(p)).copied().into_iter().collect();
+    deps.extend(*last);
+    let mut path = from.clone();
+    let mut made = None;
+    if from_parent != to_parent {
+        let call = Call::MoveFolder { project, path: path.clone(), new_parent_path: to_parent.map(str::to_string) };
+        let op = b.op(call, deps.clone(), vec![address.clone()]);
+        deps = vec![op];
+        made = Some(op);
+        path = match to_parent {
+            Some(p) => format!("{p}.{from_leaf}"),
+            None => from_leaf.to_string(),
         };
-        let ((old_parent, old_leaf), (new_parent, new_leaf)) = (split(old), split(new));
-        let mut deps: Vec<usize> = new_parent.and_then(|p| folder_ops.get(p)).copied().into_iter().collect();
-        let mut path = old.clone();
-        let mut last = None;
-        if old_parent != new_parent {
-            let call =
-                Call::MoveFolder { project, path: path.clone(), new_parent_path: new_parent.map(str::to_string) };
-            let op = b.op(call, deps.clone(), vec![address.clone()]);
-            deps = vec![op];
-            last = Some(op);
-            path = match new_parent {
-                Some(p) => format!("{p}.{old_leaf}"),
-                None => old_leaf.to_string(),
-            };
-        }
-        if old_leaf != new_leaf {
-            let op =
-                b.op(Call::RenameFolder { project, path, name: new_leaf.to_string() }, deps, vec![address.clone()]);
-            last = Some(op);
-        }
-        let field = FieldChange {
-            field: "path".into(),
-            before: Some(FieldValue::Text(Text::new(old.clone()))),
-            after: Some(FieldValue::Text(Text::new(new.clone()))),
-        };
-        b.change(address, Action::Update, None, vec![field]);
-        if let Some(op) = last {
-            for f in after.folders.iter().filter(|f| *f == new || f.starts_with(&format!("{new}."))) {
-                folder_ops.insert(f.clone(), op);
-            }
+    }
+    if from_leaf != to_leaf {
+        let op = b.op(Call::RenameFolder { project, path, name: to_leaf.to_string() }, deps, vec![address.clone()]);
+        made = Some(op);
+    }
+    let field = FieldChange {
+        field: "path".into(),
+        before: Some(FieldValue::Text(Text::new(old.clone()))),
+        after: Some(FieldValue::Text(Text::new(to.clone()))),
+    };
+    b.change(address, Action::Update, None, vec![field]);
+    if let Some(op) = made {
+        *last = Some(op);
+        for f in after.folders.iter().filter(|f| within(f, to)) {
+            folder_ops.insert(f.clone(), op);
         }
     }
+    made
 }
 
 /// A folder `prune_folders` deletes: its path and the evaluators it takes with it (id, name), every one an evaluator
@@ -143,14 +214,18 @@ fn keeps_folder(e: &Evaluator, have: &AgentState, prune: bool, selected: bool) -
 /// Under `prune_folders: true`, the folders to delete: the outermost platform folders no manifest uses (`used` holds
 /// every folder a manifest of the project declares or puts an evaluator in, with its parents), whose evaluators,
 /// once the declared ones have moved out, are all ones `prune` deletes (`orphans`: the agent's evaluators no
-/// manifest declares). A folder holding anything else is kept, with a note naming what keeps it. `selects` says
-/// whether `--target`/`--exclude` select an address.
+/// manifest declares). A folder holding anything else, an evaluator of another read agent of the project (`others`)
+/// among them, is kept, with a note naming what keeps it. `selects` says whether `--target`/`--exclude` select an
+/// address.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn folder_deletes(
     agent: AgentId,
     want: &AgentState,
     have: &AgentState,
     used: &BTreeSet<String>,
     orphans: &[&Evaluator],
+    others: &[&AgentState],
+    steps: &[RenameStep],
     selects: &dyn Fn(&Address) -> bool,
     b: &mut Builder,
 ) -> Vec<FolderDelete> {
@@ -179,9 +254,35 @@ pub(super) fn folder_deletes(
                 )),
             }
         }
-        if kept.is_empty() {
+        // Another agent's evaluator in it (where it will be once the project's renames are made) is that agent's
+        // plan's to move or prune: this deletion does not count on it, and waits for a plan that finds it gone.
+        let mut theirs = Vec::new();
+        for other in others {
+            for e in &other.evaluators {
+                let Some(folder) = e.spec.folder.as_deref() else { continue };
+                if within(&renamed(folder, steps), path) {
+                    theirs.push(format!(
+                        "{} (id {}) of agent {}",
+                        serde_json::to_string(&e.name).unwrap_or_default(),
+                        e.id.unwrap_or_default(),
+                        other.agent
+                    ));
+                }
+            }
+        }
+        if kept.is_empty() && theirs.is_empty() {
             out.push(FolderDelete { path: (*path).clone(), evaluators: taken });
+        } else if kept.is_empty() {
+            b.note(
+                Some(address),
+                format!(
+                    "prune_folders keeps this folder, which no manifest uses, while it holds evaluators of other \
+                     agents, which their own plans move or prune (a later plan deletes it once they are out): {}",
+                    theirs.join("; ")
+                ),
+            );
         } else {
+            kept.extend(theirs.into_iter().map(|e| format!("{e}: another agent's")));
             b.note(
                 Some(address),
                 format!(
@@ -195,18 +296,24 @@ pub(super) fn folder_deletes(
     out
 }
 
-/// The calls and changes of the folder deletions: one `delete_folder` each, after every operation of the agent
-/// planned before it (`after`: the moves of declared evaluators out of it among them). The change lists every
+/// The calls and changes of the folder deletions: one `delete_folder` each (once per project), after every
+/// operation of the agent planned before it (`after`: the moves of declared evaluators out of it among them). The change lists every
 /// evaluator it takes with it, each of which also shows as deleted.
 pub(super) fn plan_folder_deletes(
     agent: AgentId,
     project: Option<u64>,
     deletes: Vec<FolderDelete>,
-    after: std::ops::Range<usize>,
+    after: Vec<usize>,
+    deleted: &mut BTreeSet<String>,
     b: &mut Builder,
     errors: &mut Vec<PlanError>,
 ) {
     for FolderDelete { path, evaluators } in deletes {
+        // Deleted by an agent of the project planned before: it held no evaluator of this agent (it would have kept
+        // the folder), so there is nothing left to do.
+        if evaluators.is_empty() && !deleted.insert(path.clone()) {
+            continue;
+        }
         let address = Address::Folder { agent, path: path.clone() };
         let Some(project) = project else {
             errors.push(PlanError::MissingProject { address });
@@ -492,6 +599,105 @@ mod tests {
         assert_eq!(deleted, ["cekura.agent[101].folder[\"Empty\"]"]);
         assert!(p.notes.iter().any(|n| n.message.starts_with("prune_folders keeps this folder")), "{:?}", p.notes);
         assert!(!p.unmanaged.iter().any(|u| matches!(u.address, Address::Folder { .. })), "{:?}", p.unmanaged);
+    }
+
+    /// Project 7: 101 renames `Old` to `New` (naming no subfolder); the platform has `Old`, `Old.Inner`, `Unused`.
+    /// Which agent prunes folders is the argument. Returns the deletions, and each with the calls it waits for.
+    fn deletes_around_a_rename(pruner: u64) -> Vec<String> {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        let mut mine = AgentState { agent: 101, prune: true, folders: folders(&["New"]), ..AgentState::default() };
+        mine.folder_renames.insert("New".into(), vec!["Old".into()]);
+        let mut theirs = AgentState { agent: 202, prune: true, ..AgentState::default() };
+        for a in [&mut mine, &mut theirs] {
+            a.prune_folders = a.agent == pruner;
+        }
+        let platform = |agent| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Old", "Old.Inner", "Unused"]),
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed =
+            State { agents: BTreeMap::from([(101, platform(101)), (202, platform(202))]), ..State::default() };
+        let p =
+            plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
+        p.operations
+            .iter()
+            .map(|o| {
+                let waits: Vec<String> = o.depends_on.iter().map(|d| format!("{:?}", p.operations[*d].call)).collect();
+                format!("{:?} after {waits:?}", o.call)
+            })
+            .filter(|line| line.starts_with("DeleteFolder"))
+            .collect()
+    }
+
+    #[test]
+    fn every_agent_of_the_project_plans_folder_deletions_on_the_platform_as_the_renames_leave_it() {
+        // Whichever agent prunes, the renamed folder is deleted under neither name; the subfolder it takes along,
+        // which no manifest uses, goes under its new path, after the rename.
+        let after_rename = [
+            r#"DeleteFolder { project: 7, path: "New.Inner", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
+            r#"DeleteFolder { project: 7, path: "Unused", evaluators: [] } after ["RenameFolder { project: 7, path: \"Old\", name: \"New\" }"]"#,
+        ];
+        assert_eq!(deletes_around_a_rename(202), after_rename);
+        assert_eq!(deletes_around_a_rename(101), after_rename);
+    }
+
+    #[test]
+    fn a_folder_another_agents_declared_evaluator_stays_in_is_in_use_under_its_name_after_a_rename() {
+        let folders = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        // 101 renames `Old` to `New` and prunes folders; 202 declares an evaluator without `folder`, which stays
+        // in `Old.Inner`: once renamed, `New.Inner`.
+        let mut mine = AgentState {
+            agent: 101,
+            prune: true,
+            prune_folders: true,
+            folders: folders(&["New"]),
+            ..AgentState::default()
+        };
+        mine.folder_renames.insert("New".into(), vec!["Old".into()]);
+        let theirs =
+            AgentState { agent: 202, evaluators: vec![evaluator(None, "Theirs", None)], ..AgentState::default() };
+        let platform = |agent, evaluators| AgentState {
+            agent,
+            project: Some(7),
+            folders: folders(&["Old", "Old.Inner"]),
+            evaluators,
+            ..AgentState::default()
+        };
+        let desired = State { agents: BTreeMap::from([(101, mine), (202, theirs)]), ..State::default() };
+        let observed = State {
+            agents: BTreeMap::from([
+                (101, platform(101, vec![])),
+                (202, platform(202, vec![evaluator(Some(2), "Theirs", Some("Old.Inner"))])),
+            ]),
+            ..State::default()
+        };
+        let p =
+            plan(&desired, &Observed { state: observed, catalogs: BTreeMap::new() }, &PlanSettings::default()).unwrap();
+        let changes: Vec<String> = p.changes.iter().map(|c| format!("{:?} {}", c.action, c.address)).collect();
+        assert_eq!(changes, ["Update cekura.agent[101].folder[\"New\"]"]);
+    }
+
+    #[test]
+    fn each_rename_starts_where_the_renames_before_it_left_its_folder() {
+        let renames = [
+            ("Orders.Tracking".to_string(), "Sales.Delivery".to_string()),
+            ("Orders".to_string(), "Sales".to_string()),
+            ("Loose".to_string(), "Sales.Loose".to_string()),
+        ];
+        let mut sorted = renames.to_vec();
+        sorted.sort_by_key(|(old, new)| (new.matches('.').count(), old.matches('.').count()));
+        let steps: Vec<(String, String)> = super::rename_steps(&sorted).into_iter().map(|s| (s.from, s.to)).collect();
+        assert_eq!(
+            steps,
+            [
+                ("Orders".to_string(), "Sales".to_string()),
+                ("Loose".to_string(), "Sales.Loose".to_string()),
+                ("Sales.Tracking".to_string(), "Sales.Delivery".to_string()),
+            ]
+        );
     }
 
     #[test]

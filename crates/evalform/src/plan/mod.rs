@@ -23,7 +23,8 @@ pub struct Plan {
     pub operations: Vec<Operation>,
     /// Every remote object the plan read, by key (`cekura.scenario/101`, `cekura.test_profile/55`,
     /// `cekura.folders/1376`, `cekura.folder/12/Sales.Old`, `tela.test_case/UUID`), to a hash of its normalised
-    /// managed fields (for a folder: the ids of the agent's evaluators in it and its subfolders).
+    /// managed fields (for a folder, keyed by its platform path: its subfolders, and the ids of the evaluators in it
+    /// or under it of every agent read of its project).
     pub fingerprints: BTreeMap<String, String>,
     /// Things the reviewer must know that are not changes: a delete the platform cannot do, a skipped resource.
     pub notes: Vec<PlanNote>,
