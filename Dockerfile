@@ -7,7 +7,7 @@
 
 # Build stage: Alpine's Rust links against musl, so the binary is static.
 FROM rust:1-alpine AS build
-RUN apk add --no-cache musl-dev
+RUN apk add --no-cache musl-dev make
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p evalform-cli --bin evalform \

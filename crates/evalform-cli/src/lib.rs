@@ -13,3 +13,9 @@ pub mod error;
 pub mod printer;
 pub mod project;
 pub mod redact;
+
+/// Every program built on this crate (the `evalform` binary, its tests and benchmarks) allocates with jemalloc,
+/// configured in `.cargo/config.toml`; see docs/benchmarks.md for what it changes.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
