@@ -217,6 +217,17 @@ mod tests {
     use super::*;
     use crate::model::{AgentState, EvaluatorSpec};
 
+    /// An evaluator `E{id}` of the platform in `folder`.
+    fn evaluator(id: u64, folder: &str) -> Evaluator {
+        Evaluator {
+            id: Some(id),
+            name: format!("E{id}"),
+            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
+            ignore_changes: Default::default(),
+            source: None,
+        }
+    }
+
     #[test]
     fn fingerprints_change_with_content_and_hide_values() {
         let mut state = State::default();
@@ -249,13 +260,6 @@ mod tests {
     }
     #[test]
     fn a_folder_fingerprint_changes_when_an_evaluator_lands_anywhere_under_it() {
-        let evaluator = |id, folder: &str| Evaluator {
-            id: Some(id),
-            name: format!("E{id}"),
-            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
-            ignore_changes: Default::default(),
-            source: None,
-        };
         let mut state = State::default();
         state.agents.insert(
             12,
@@ -276,13 +280,6 @@ mod tests {
 
     #[test]
     fn a_folder_fingerprint_covers_every_read_agent_of_the_project_and_the_subfolders() {
-        let evaluator = |id, folder: &str| Evaluator {
-            id: Some(id),
-            name: format!("E{id}"),
-            spec: EvaluatorSpec { folder: Some(folder.into()), ..EvaluatorSpec::default() },
-            ignore_changes: Default::default(),
-            source: None,
-        };
         let agent = |agent, project| AgentState {
             agent,
             project: Some(project),
