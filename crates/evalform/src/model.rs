@@ -9,6 +9,9 @@
 //! neither reports nor changes it. Observed state always has every field the platform returned set.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+mod set;
+pub use set::SmallSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -465,9 +468,9 @@ pub struct EvaluatorSpec {
     pub personality: Option<NamedRef>,
     pub test_profile: Option<ProfileRef>,
     /// Metric ids, or slugs before resolution.
-    pub metrics: Option<BTreeSet<MetricRef>>,
-    pub tools: Option<BTreeSet<String>>,
-    pub tags: Option<BTreeSet<String>>,
+    pub metrics: Option<SmallSet<MetricRef>>,
+    pub tools: Option<SmallSet<String>>,
+    pub tags: Option<SmallSet<String>>,
     pub language: Option<String>,
     pub max_duration: Option<u32>,
     /// The phone-number row id (the API reads back the number string; the fetcher maps it to the row id).

@@ -249,12 +249,13 @@ impl World {
                 if let Some(t) = &w.tools {
                     check(
                         "tools",
-                        &g.tool_ids.iter().cloned().collect::<BTreeSet<_>>() == t,
+                        &g.tool_ids.iter().cloned().collect::<evalform::model::SmallSet<_>>() == t,
                         format!("{:?}", g.tool_ids),
                     );
                 }
                 if let Some(t) = &w.tags {
-                    let theirs: BTreeSet<String> = g.tags.iter().filter(|t| *t != OWNERSHIP_TAG).cloned().collect();
+                    let theirs: evalform::model::SmallSet<String> =
+                        g.tags.iter().filter(|t| *t != OWNERSHIP_TAG).cloned().collect();
                     check("tags", &theirs == t, format!("{:?}", g.tags));
                 }
                 if let Some(l) = &w.language {

@@ -320,7 +320,7 @@ async fn sandbox_a_platform_matching_the_manifest_reads_back_equal() {
     let mut ids = Vec::new();
     for e in &desired.evaluators {
         let s = &e.spec;
-        let ids_of = |set: &Option<std::collections::BTreeSet<MetricRef>>| -> Vec<u64> {
+        let ids_of = |set: &Option<evalform::model::SmallSet<MetricRef>>| -> Vec<u64> {
             set.iter().flatten().map(|m| if let MetricRef::Id(id) = m { *id } else { panic!("{m:?}") }).collect()
         };
         let mut body = json!({

@@ -586,9 +586,9 @@ mod tests {
         assert_eq!(s.script, Some(Script::Text(Text::new("Call about order 1.\nAsk twice."))));
         assert_eq!(s.expected_outcome, Some(Text::new("Date given.")));
         assert_eq!(s.first_message, Some(Text::new("Hi")));
-        assert_eq!(s.tags, Some(BTreeSet::from(["orders".to_string(), "smoke".to_string()])));
+        assert_eq!(s.tags, Some(crate::model::SmallSet::from(["orders".to_string(), "smoke".to_string()])));
         assert_eq!(s.tools.as_ref().unwrap().len(), 2);
-        assert_eq!(s.metrics, Some(BTreeSet::from([MetricRef::Id(501), MetricRef::Id(502)])));
+        assert_eq!(s.metrics, Some(crate::model::SmallSet::from([MetricRef::Id(501), MetricRef::Id(502)])));
         assert_eq!(s.personality, Some(NamedRef::Id(8)));
         assert_eq!(s.test_profile, Some(ProfileRef::Id(3)));
         assert_eq!(s.phone_number, Some(45));
@@ -602,8 +602,8 @@ mod tests {
         let it = item(json!({"id": 1, "name": "A", "folder_path": null, "tags": null, "phone_number": ""}));
         let s = normalize_scenario(&it, None, &phones()).unwrap().spec;
         assert_eq!(s.folder.as_deref(), Some(""));
-        assert_eq!(s.tags, Some(BTreeSet::new()));
-        assert_eq!(s.metrics, Some(BTreeSet::new()));
+        assert_eq!(s.tags, Some(crate::model::SmallSet::new()));
+        assert_eq!(s.metrics, Some(crate::model::SmallSet::new()));
         assert_eq!(s.phone_number, None);
         assert_eq!(s.personality, None);
         let it = item(json!({"id": 1, "name": "A", "folder_path": ""}));

@@ -559,7 +559,7 @@ fn evaluator_entries(e: &Evaluator, refs: &Refs, suffix: Option<&str>, pinned: b
 }
 
 /// Metrics by slug where the catalog has one, else by id; slugs first (sorted), then ids (ascending).
-fn metric_nodes(metrics: &BTreeSet<MetricRef>, catalog: &Catalog) -> Vec<Node> {
+fn metric_nodes(metrics: &crate::model::SmallSet<MetricRef>, catalog: &Catalog) -> Vec<Node> {
     let mut slugs = BTreeSet::new();
     let mut ids = BTreeSet::new();
     for m in metrics {
@@ -588,8 +588,8 @@ fn slug_of(catalog: &Catalog, id: u64) -> Option<String> {
     (holders == 1).then(|| slug.to_string())
 }
 
-fn string_set(set: &BTreeSet<String>) -> Node {
-    Node::Flow(set.iter().map(|s| Node::Str(s.clone())).collect())
+fn string_set<'a>(set: impl IntoIterator<Item = &'a String>) -> Node {
+    Node::Flow(set.into_iter().map(|s| Node::Str(s.clone())).collect())
 }
 
 pub(crate) fn conditional_actions(flow: &ConditionalActions) -> Node {

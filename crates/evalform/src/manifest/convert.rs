@@ -896,7 +896,7 @@ impl<'a, 'f> Converter<'a, 'f> {
         }
         if let Some(metrics) = own.metrics.as_ref().or(defaults.metrics.as_ref()) {
             let base = layers.at(own.metrics.is_some(), "metrics");
-            let mut set = BTreeSet::new();
+            let mut set = model::SmallSet::new();
             for (k, m) in metrics.iter().enumerate() {
                 set.insert(match m {
                     IdOrName::Id(id) => MetricRef::Id(*id),
@@ -909,10 +909,11 @@ impl<'a, 'f> Converter<'a, 'f> {
             spec.metrics = Some(set);
         }
         if let Some(tools) = own.tools.as_ref().or(defaults.tools.as_ref()) {
-            spec.tools = Some(self.literal_set(fi, &layers.at(own.tools.is_some(), "tools"), tools, "a tool id"));
+            spec.tools =
+                Some(self.literal_set(fi, &layers.at(own.tools.is_some(), "tools"), tools, "a tool id").into());
         }
         if let Some(tags) = own.tags.as_ref().or(defaults.tags.as_ref()) {
-            spec.tags = Some(self.literal_set(fi, &layers.at(own.tags.is_some(), "tags"), tags, "a tag"));
+            spec.tags = Some(self.literal_set(fi, &layers.at(own.tags.is_some(), "tags"), tags, "a tag").into());
         }
         self.add_extras(fi, spec);
     }
@@ -921,7 +922,7 @@ impl<'a, 'f> Converter<'a, 'f> {
     fn add_extras(&mut self, fi: usize, spec: &mut EvaluatorSpec) {
         let extras = std::mem::take(&mut self.extras);
         if !extras.metrics.is_empty() {
-            let set = spec.metrics.get_or_insert_with(BTreeSet::new);
+            let set = spec.metrics.get_or_insert_with(model::SmallSet::new);
             for (k, m) in extras.metrics.iter().enumerate() {
                 set.insert(match m {
                     IdOrName::Id(id) => MetricRef::Id(*id),
@@ -934,11 +935,11 @@ impl<'a, 'f> Converter<'a, 'f> {
         }
         if !extras.tools.is_empty() {
             let more = self.literal_set(fi, "cekura.defaults.extra_tools", &extras.tools, "a tool id");
-            spec.tools.get_or_insert_with(BTreeSet::new).extend(more);
+            spec.tools.get_or_insert_with(model::SmallSet::new).extend(more);
         }
         if !extras.tags.is_empty() {
             let more = self.literal_set(fi, "cekura.defaults.extra_tags", &extras.tags, "a tag");
-            spec.tags.get_or_insert_with(BTreeSet::new).extend(more);
+            spec.tags.get_or_insert_with(model::SmallSet::new).extend(more);
         }
         self.extras = extras;
     }
@@ -1332,7 +1333,7 @@ cekura:
         assert_eq!(first.spec.test_profile, Some(ProfileRef::Name("Gold".into())));
         assert_eq!(
             first.spec.metrics,
-            Some(BTreeSet::from([MetricRef::Id(501), MetricRef::Slug("call_success".into())]))
+            Some(crate::model::SmallSet::from([MetricRef::Id(501), MetricRef::Slug("call_success".into())]))
         );
         assert_eq!(first.spec.max_duration, Some(300));
         assert_eq!(first.spec.script, Some(Script::Text(Text::new("Ask about order 1.\n\nConfirm your name."))));
@@ -1346,7 +1347,7 @@ cekura:
         assert_eq!(first.source, Some(SourceSpan { file: "f0.yaml".into(), line: 15, column: 7 }));
 
         assert_eq!(second.spec.folder.as_deref(), Some("Sales.Inbound"));
-        assert_eq!(second.spec.tags, Some(BTreeSet::new()));
+        assert_eq!(second.spec.tags, Some(crate::model::SmallSet::new()));
         assert_eq!(second.spec.max_duration, Some(60));
         assert_eq!(second.spec.script, Some(Script::Text(Text::new("Ask about order 2. Then hang up."))));
 
@@ -1396,7 +1397,7 @@ cekura:
 #[cfg(test)]
 mod extras_tests {
     use super::super::{load_texts, EnvMode, LoadOptions, ManifestFile};
-    use super::{BTreeSet, MetricRef};
+    use super::MetricRef;
 
     #[test]
     fn extra_sets_add_to_every_evaluator_even_those_with_their_own() {
@@ -1408,15 +1409,15 @@ mod extras_tests {
         let state = load_texts(files, &opts).map_err(|d| d.render(false)).unwrap().state;
         let [a, b] = &state.agents[&5].evaluators[..] else { panic!() };
         let metrics = |ids: &[u64]| {
-            let mut set: BTreeSet<MetricRef> = ids.iter().map(|i| MetricRef::Id(*i)).collect();
+            let mut set: crate::model::SmallSet<MetricRef> = ids.iter().map(|i| MetricRef::Id(*i)).collect();
             set.insert(MetricRef::Slug("tone".into()));
             Some(set)
         };
         assert_eq!(a.spec.metrics, metrics(&[1, 9]));
         assert_eq!(b.spec.metrics, metrics(&[2, 9]));
-        assert_eq!(a.spec.tags, Some(BTreeSet::from(["nightly".to_string()])));
-        assert_eq!(b.spec.tags, Some(BTreeSet::from(["nightly".to_string(), "smoke".to_string()])));
-        assert_eq!(b.spec.tools, Some(BTreeSet::from(["TOOL_END_CALL".to_string()])));
+        assert_eq!(a.spec.tags, Some(crate::model::SmallSet::from(["nightly".to_string()])));
+        assert_eq!(b.spec.tags, Some(crate::model::SmallSet::from(["nightly".to_string(), "smoke".to_string()])));
+        assert_eq!(b.spec.tools, Some(crate::model::SmallSet::from(["TOOL_END_CALL".to_string()])));
     }
 }
 

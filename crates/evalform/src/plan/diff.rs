@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::{FieldChange, FieldValue, TestProfileRef};
-use crate::model::{Evaluator, Field, MetricRef, NamedRef, ProfileRef, Script, Text};
+use crate::model::{Evaluator, Field, MetricRef, NamedRef, ProfileRef, Script, SmallSet, Text};
 
 /// A change of an evaluator's metric set, both as the whole new list (for PATCH and create) and as the set
 /// operations relative to what the platform has now (for `adv_update`).
@@ -44,8 +44,8 @@ pub struct EvaluatorDiff {
     pub personality: Option<u64>,
     pub test_profile: Option<TestProfileRef>,
     pub metrics: Option<MetricsChange>,
-    pub tools: Option<BTreeSet<String>>,
-    pub tags: Option<BTreeSet<String>>,
+    pub tools: Option<SmallSet<String>>,
+    pub tags: Option<SmallSet<String>>,
     pub language: Option<String>,
     pub max_duration: Option<u32>,
     pub phone_number: Option<u64>,
@@ -87,7 +87,7 @@ fn named_id(r: &NamedRef) -> Option<u64> {
     }
 }
 
-pub fn metric_ids(set: &BTreeSet<MetricRef>) -> BTreeSet<u64> {
+pub fn metric_ids(set: &SmallSet<MetricRef>) -> BTreeSet<u64> {
     set.iter()
         .filter_map(|m| match m {
             MetricRef::Id(id) => Some(*id),
@@ -98,7 +98,7 @@ pub fn metric_ids(set: &BTreeSet<MetricRef>) -> BTreeSet<u64> {
 
 /// The names of metrics that the plan creates (references left unresolved by the resolver because the manifests
 /// declare them and the platform does not have them yet).
-pub fn created_metric_names(set: &BTreeSet<MetricRef>) -> BTreeSet<String> {
+pub fn created_metric_names(set: &SmallSet<MetricRef>) -> BTreeSet<String> {
     set.iter()
         .filter_map(|m| match m {
             MetricRef::Slug(name) => Some(name.clone()),

@@ -36,7 +36,7 @@ pub fn resolve_agent(
 pub struct Refs {
     pub personality: Option<NamedRef>,
     pub test_profile: Option<ProfileRef>,
-    pub metrics: Option<BTreeSet<MetricRef>>,
+    pub metrics: Option<crate::model::SmallSet<MetricRef>>,
 }
 
 /// The references the diff compares: resolved ones, or an evaluator's own.
@@ -44,7 +44,7 @@ pub struct Refs {
 pub struct RefsView<'a> {
     pub personality: Option<&'a NamedRef>,
     pub test_profile: Option<&'a ProfileRef>,
-    pub metrics: Option<&'a BTreeSet<MetricRef>>,
+    pub metrics: Option<&'a crate::model::SmallSet<MetricRef>>,
 }
 
 impl Refs {
@@ -229,7 +229,7 @@ fn resolve_evaluator(
                 }
             }
         }
-        spec.metrics = Some(ids);
+        spec.metrics = Some(ids.into());
     }
     if let Some(ProfileRef::Name(name)) = &spec.test_profile {
         if let Some(id) = profile_ids.get(name.as_str()) {

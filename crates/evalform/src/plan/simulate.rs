@@ -391,9 +391,9 @@ impl Simulator {
             first_message: Some(Text::new("")),
             personality: None,
             test_profile: None,
-            metrics: Some(BTreeSet::new()),
-            tools: Some(BTreeSet::new()),
-            tags: Some(BTreeSet::new()),
+            metrics: Some(crate::model::SmallSet::new()),
+            tools: Some(crate::model::SmallSet::new()),
+            tags: Some(crate::model::SmallSet::new()),
             language: Some(DEFAULT_LANGUAGE.into()),
             max_duration: Some(DEFAULT_MAX_DURATION),
             phone_number: None,
@@ -453,7 +453,7 @@ impl Simulator {
                 created_ids.push(MetricRef::Id(*id));
             }
             let s = &mut self.agent_mut(agent).evaluators[i].spec;
-            let metrics = s.metrics.get_or_insert_with(BTreeSet::new);
+            let metrics = s.metrics.get_or_insert_with(crate::model::SmallSet::new);
             metrics.extend(b.metric_ids_to_add.iter().map(|m| MetricRef::Id(*m)));
             metrics.extend(created_ids);
             metrics.retain(|m| !matches!(m, MetricRef::Id(id) if b.metric_ids_to_remove.contains(id)));

@@ -21,8 +21,8 @@ pub(crate) fn remote(id: u64, name: &str, f: impl FnOnce(&mut EvaluatorSpec)) ->
         personality: Some(NamedRef::Id(7)),
         test_profile: None,
         metrics: Some([MetricRef::Id(501)].into()),
-        tools: Some(BTreeSet::new()),
-        tags: Some(BTreeSet::new()),
+        tools: Some(crate::model::SmallSet::new()),
+        tags: Some(crate::model::SmallSet::new()),
         language: Some("en".into()),
         max_duration: Some(300),
         phone_number: None,
@@ -215,7 +215,7 @@ fn problems_are_reported_together_with_places_and_hints() {
     let want = vec![
         wanted("Dup", |_| {}),
         pinned,
-        wanted("No personality", |s| s.tags = Some(BTreeSet::new())),
+        wanted("No personality", |s| s.tags = Some(crate::model::SmallSet::new())),
         wanted("Bad metric", |s| {
             s.personality = Some(NamedRef::Id(7));
             s.metrics = Some([MetricRef::Slug("latncy".into())].into());
@@ -441,8 +441,8 @@ fn arb_remote_spec() -> impl Strategy<Value = EvaluatorSpec> {
             personality: Some(NamedRef::Id(7 + personality)),
             test_profile: Some(ProfileRef::Id(55)),
             metrics: Some(metrics.into_iter().map(MetricRef::Id).collect()),
-            tools: Some(BTreeSet::new()),
-            tags: Some(if tagged { ["t".to_string()].into() } else { BTreeSet::new() }),
+            tools: Some(crate::model::SmallSet::new()),
+            tags: Some(if tagged { ["t".to_string()].into() } else { crate::model::SmallSet::new() }),
             language: Some("en".into()),
             max_duration: Some(300 + 60 * dur),
             phone_number: Some(40 + phone),
@@ -499,7 +499,7 @@ fn arb_desired_spec() -> impl Strategy<Value = (EvaluatorSpec, BTreeSet<crate::m
                     }),
                     personality: Some(NamedRef::Id(7 + personality.unwrap_or(0))),
                     metrics: metrics.map(|m| m.into_iter().map(MetricRef::Id).collect()),
-                    tags: tagged.map(|t| if t { ["t".to_string()].into() } else { BTreeSet::new() }),
+                    tags: tagged.map(|t| if t { ["t".to_string()].into() } else { crate::model::SmallSet::new() }),
                     max_duration: dur.map(|d| 300 + 60 * d),
                     phone_number: phone.map(|p| 40 + p),
                     test_profile: profile.map(|p| match p {
@@ -516,7 +516,13 @@ fn arb_desired_spec() -> impl Strategy<Value = (EvaluatorSpec, BTreeSet<crate::m
                             v.into()
                         }
                     }),
-                    tools: tools.map(|t| if t { ["TOOL_END_CALL".to_string()].into() } else { BTreeSet::new() }),
+                    tools: tools.map(|t| {
+                        if t {
+                            ["TOOL_END_CALL".to_string()].into()
+                        } else {
+                            crate::model::SmallSet::new()
+                        }
+                    }),
                     expected_outcome: expected.map(|e| ["ok", "The agent helps."][e].into()),
                     ..EvaluatorSpec::default()
                 };

@@ -362,8 +362,8 @@ impl<'d> Run<'d> {
                         })
                         .collect(),
                 ),
-                "tools" => Want::Strings(remote.spec.tools.clone().unwrap_or_default()),
-                "tags" => Want::Strings(remote.spec.tags.clone().unwrap_or_default()),
+                "tools" => Want::Strings(remote.spec.tools.iter().flatten().cloned().collect()),
+                "tags" => Want::Strings(remote.spec.tags.iter().flatten().cloned().collect()),
                 "language" | "max_duration" | "phone_number" => {
                     let value = match key {
                         "language" => remote.spec.language.clone().map(Value::Str),

@@ -22,8 +22,8 @@ fn base(script: &str) -> EvaluatorSpec {
         first_message: Some("Hi".into()),
         personality: Some(NamedRef::Id(7)),
         metrics: Some([MetricRef::Id(501)].into()),
-        tools: Some(BTreeSet::new()),
-        tags: Some(BTreeSet::new()),
+        tools: Some(crate::model::SmallSet::new()),
+        tags: Some(crate::model::SmallSet::new()),
         language: Some("en".into()),
         max_duration: Some(300),
         ..EvaluatorSpec::default()

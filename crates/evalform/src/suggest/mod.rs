@@ -260,7 +260,7 @@ fn place(e: &Evaluator, field: &str, value: &Value) -> Placed {
         "tags" | "tool_ids" => {
             let Some(items) = strings(value) else { return wrong("a list of texts") };
             let (current, key) = if field == "tags" { (&spec.tags, "tags") } else { (&spec.tools, "tools") };
-            let set: std::collections::BTreeSet<String> = items.iter().cloned().collect();
+            let set: crate::model::SmallSet<String> = items.iter().cloned().collect();
             if current.as_ref() == Some(&set) {
                 Placed::Same
             } else {
