@@ -122,23 +122,25 @@ fn noop(before: &[AgentSuite]) -> Workload {
 /// Milliseconds of CPU used by this process itself (`utime` + `stime` of `/proc/self/stat`): the in-process
 /// sandbox serving a child's requests, plus the benchmark's own sampling. `None` off Linux.
 fn self_cpu_ms() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of the whole line are the 12th and 13th after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 * 10.0)
+    // Fields 14 and 15 of the whole line.
+    stat_ms(11)
 }
 
-/// Seconds of CPU used by this process's waited-for children (`cutime` + `cstime` of `/proc/self/stat`, in clock
-/// ticks of 1/100 s, the Linux default), so a child's CPU is the difference around its run. `None` off Linux.
+/// Milliseconds of CPU used by this process's waited-for children (`cutime` + `cstime` of `/proc/self/stat`), so a
+/// child's CPU is the difference around its run. `None` off Linux.
 fn children_cpu_ms() -> Option<f64> {
+    // Fields 16 and 17 of the whole line.
+    stat_ms(13)
+}
+
+/// The sum of two consecutive clock-tick fields of `/proc/self/stat`, the first `after_name` fields after the
+/// command name, in milliseconds (ticks of 1/100 s, the Linux default).
+fn stat_ms(after_name: usize) -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name may hold spaces: fields are counted after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 16 and 17 of the whole line are the 14th and 15th after the name.
-    let ticks: u64 = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    let ticks: u64 = fields.get(after_name)?.parse::<u64>().ok()? + fields.get(after_name + 1)?.parse::<u64>().ok()?;
     Some(ticks as f64 * 10.0)
 }
 
