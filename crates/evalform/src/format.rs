@@ -344,6 +344,7 @@ impl Place {
                 "agent",
                 "project",
                 "prune",
+                "prune_folders",
                 "folders",
                 "metrics",
                 "schedules",
@@ -376,6 +377,7 @@ impl Place {
             ],
             Place::Metric => &[
                 "name",
+                "renamed_from",
                 "type",
                 "eval_type",
                 "description",

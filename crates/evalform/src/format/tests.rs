@@ -451,3 +451,48 @@ fn a_file_changed_since_it_was_read_is_not_overwritten() {
     super::write(&file).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "version: 1\n# formatted\n");
 }
+
+/// Every key the manifest schema defines has its place in fmt's order, so fmt never moves a known key (such as
+/// `prune_folders` or a metric's `renamed_from`) to the end of its mapping.
+#[test]
+fn every_key_of_the_schema_is_in_its_places_order() {
+    let schema = crate::manifest::raw::schema();
+    let places = [
+        ("Cekura", Place::Cekura),
+        ("Evaluator", Place::Evaluator),
+        ("Defaults", Place::Defaults),
+        ("Metric", Place::Metric),
+        ("Schedule", Place::Schedule),
+        ("TestProfile", Place::TestProfile),
+        ("RenamedFolder", Place::Folder),
+        ("ConditionalActions", Place::Flow),
+        ("Condition", Place::Condition),
+        ("Tela", Place::Tela),
+        ("TestCase", Place::TestCase),
+        ("Message", Place::Message),
+    ];
+    let mut missing = Vec::new();
+    let root: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    let defs = schema["$defs"].as_object().unwrap();
+    let mut checked: Vec<(&str, Vec<&String>, Place)> = vec![("root", root, Place::Root)];
+    for (name, place) in places {
+        let keys = defs[name]["properties"].as_object().unwrap_or_else(|| panic!("no definition {name}")).keys();
+        checked.push((name, keys.collect(), place));
+    }
+    for (name, keys, place) in checked {
+        for key in keys {
+            if !place.order().contains(&key.as_str()) {
+                missing.push(format!("{name}.{key}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "keys fmt would move to the end of their mapping: {missing:?}");
+}
+
+#[test]
+fn prune_folders_and_a_metric_s_renamed_from_keep_their_places() {
+    let text = "version: 1\ncekura:\n  agent: 12\n  prune: true\n  prune_folders: true\n  folders: [A]\n  metrics:\n    - name: Tone\n      renamed_from: [Voice]\n      type: llm_judge\n      description: d\n";
+    let formatted = format(text);
+    assert!(formatted.contains("  prune: true\n  prune_folders: true\n  folders:"), "{formatted}");
+    assert!(formatted.contains("    - name: Tone\n      renamed_from: [Voice]\n      type: llm_judge"), "{formatted}");
+}
