@@ -11,7 +11,7 @@ use super::diagnostic::Diagnostic;
 use super::env::{self, EnvError};
 use super::environment::{self, VarError};
 use super::raw::{self, IdOrName, ScenarioType};
-use super::structure::{nearest, Structure};
+use super::structure::{self, nearest, Structure};
 use super::{LoadOptions, ManifestFile};
 use crate::model::{
     self, AgentState, Condition, ConditionKind, ConditionTrigger, ConditionalActions, EvaluatorSpec, Information,
@@ -161,7 +161,7 @@ pub(crate) struct Converted {
 }
 
 pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> Converted {
-    let schema = raw::schema();
+    let schema = structure::compiled();
     let mut c = Converter {
         opts,
         srcs: Vec::new(),
@@ -176,7 +176,7 @@ pub(crate) fn convert(files: &[ManifestFile], opts: &LoadOptions) -> Converted {
         let name = file.path.to_string_lossy().replace('\\', "/");
         // A UTF-8 byte order mark (some Windows editors write one) is not part of the document.
         let text = file.text.strip_prefix('\u{feff}').unwrap_or(&file.text);
-        if let Some((index, manifest, sound)) = c.parse(&name, text, &schema) {
+        if let Some((index, manifest, sound)) = c.parse(&name, text, schema) {
             if sound {
                 shadowed.extend(super::shadow::shadowed_in(&name, &file.text, &manifest, &index));
             }
@@ -212,7 +212,7 @@ impl<'a, 'f> Converter<'a, 'f> {
         &mut self,
         name: &str,
         text: &str,
-        schema: &serde_json::Value,
+        schema: &structure::Schema,
     ) -> Option<(TreePositions, raw::Manifest, bool)> {
         let fail = |c: &mut Self, d: Diagnostic| {
             c.diags.push(d);

@@ -7,15 +7,181 @@
 //! `properties`, `additionalProperties`, `required`, `items`, `minimum`/`maximum`); it must not carry manifest
 //! rules beyond what the schema says (those live in `convert`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use super::diagnostic::Diagnostic;
 use crate::yaml::{Node, NodeKind, Pos, ScalarKind};
 
+/// The manifests' schema, compiled once per process from [`super::raw::schema`] into a tree the walk indexes
+/// directly: every `$ref` resolved, every keyword the walk reads taken out of its JSON map (looking keys up in
+/// `serde_json` maps for every node of every file was a tenth of `validate`).
+pub(crate) fn compiled() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| Schema::compile(&super::raw::schema()))
+}
+
+/// Index of a [`Shape`] in [`Schema::shapes`].
+type Id = usize;
+
+/// The compiled schema: its shapes, the root's first.
+#[derive(Debug)]
+pub(crate) struct Schema {
+    shapes: Vec<Shape>,
+}
+
+/// One schema, `$ref`s followed: what the walk reads of it.
+#[derive(Debug, Default)]
+struct Shape {
+    /// `anyOf` (or `oneOf`), when present.
+    alts: Option<Vec<Use>>,
+    /// `enum`; `None` items are `null`.
+    enum_values: Option<Vec<Option<String>>>,
+    /// `const`, when present; `None` when it is not text.
+    constant: Option<Option<String>>,
+    /// `type`, when present (one, or several).
+    types: Option<Vec<String>>,
+    /// `type` when it is a single name (what "is this alternative `null`" and "`integer`" look at).
+    single_type: Option<String>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    /// `properties`, in the schema's order (messages list them so).
+    properties: Option<Vec<Property>>,
+    /// The same, by name.
+    by_name: HashMap<String, usize>,
+    additional: Additional,
+    required: Vec<String>,
+    items: Option<Use>,
+}
+
+/// A place where a schema is used (a property, the items of a list, an alternative): the shape it resolves to and
+/// how messages name its object there.
+#[derive(Debug, Clone, Copy)]
+struct Use {
+    shape: Id,
+    title: Option<&'static str>,
+}
+
+#[derive(Debug)]
+struct Property {
+    name: String,
+    schema: Use,
+    description: Option<String>,
+}
+
+#[derive(Debug, Default)]
+enum Additional {
+    /// Absent, or anything other than `false` or a schema: any key is fine.
+    #[default]
+    Any,
+    /// `false`: unknown keys are reported.
+    Denied,
+    Schema(Use),
+}
+
+impl Schema {
+    fn compile(root: &Value) -> Schema {
+        let mut c = Compiler { root, shapes: Vec::new(), defs: HashMap::new() };
+        let first = c.shape(root);
+        debug_assert_eq!(first, 0);
+        Schema { shapes: c.shapes }
+    }
+
+    fn get(&self, id: Id) -> &Shape {
+        &self.shapes[id]
+    }
+}
+
+struct Compiler<'v> {
+    root: &'v Value,
+    shapes: Vec<Shape>,
+    /// `$defs` names already compiled (or being compiled: recursive definitions refer to their own index).
+    defs: HashMap<String, Id>,
+}
+
+impl<'v> Compiler<'v> {
+    /// Follow `$ref`s as the walk did: to the definition, or to the schema itself when it has none (or a dangling
+    /// one); the name of the last definition reached.
+    fn resolve(&self, mut schema: &'v Value) -> (&'v Value, Option<&'v str>) {
+        let mut def = None;
+        while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            let name = r.trim_start_matches("#/$defs/");
+            match self.root.get("$defs").and_then(|d| d.get(name)) {
+                Some(s) => {
+                    schema = s;
+                    def = Some(name);
+                }
+                None => break,
+            }
+        }
+        (schema, def)
+    }
+
+    fn use_of(&mut self, schema: &'v Value) -> Use {
+        Use { shape: self.shape(schema), title: def_title(schema) }
+    }
+
+    fn shape(&mut self, schema: &'v Value) -> Id {
+        let (s, def) = self.resolve(schema);
+        if let Some(name) = def {
+            if let Some(&id) = self.defs.get(name) {
+                return id;
+            }
+        }
+        let id = self.shapes.len();
+        self.shapes.push(Shape::default());
+        if let Some(name) = def {
+            self.defs.insert(name.to_string(), id);
+        }
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let mut shape = Shape {
+            enum_values: s.get("enum").and_then(Value::as_array).map(|vs| vs.iter().map(text).collect()),
+            constant: s.get("const").map(text),
+            types: match s.get("type") {
+                Some(Value::String(t)) => Some(vec![t.clone()]),
+                Some(Value::Array(ts)) => Some(ts.iter().filter_map(text).collect()),
+                _ => None,
+            },
+            single_type: s.get("type").and_then(text),
+            minimum: s.get("minimum").and_then(Value::as_f64),
+            maximum: s.get("maximum").and_then(Value::as_f64),
+            required: s
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(text).collect())
+                .unwrap_or_default(),
+            ..Shape::default()
+        };
+        if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
+            shape.alts = Some(alts.iter().map(|a| self.use_of(a)).collect());
+        }
+        if let Some(props) = s.get("properties").and_then(Value::as_object) {
+            let mut list = Vec::with_capacity(props.len());
+            for (name, prop) in props {
+                shape.by_name.insert(name.clone(), list.len());
+                list.push(Property {
+                    name: name.clone(),
+                    schema: self.use_of(prop),
+                    description: prop.get("description").and_then(text),
+                });
+            }
+            shape.properties = Some(list);
+        }
+        shape.additional = match s.get("additionalProperties") {
+            Some(Value::Bool(false)) => Additional::Denied,
+            Some(extra @ Value::Object(_)) => Additional::Schema(self.use_of(extra)),
+            _ => Additional::Any,
+        };
+        shape.items = s.get("items").map(|i| self.use_of(i));
+        self.shapes[id] = shape;
+        id
+    }
+}
+
 pub(crate) struct Structure<'a> {
-    root: &'a Value,
+    schema: &'a Schema,
     file: &'a str,
     text: &'a str,
     pub out: Vec<Diagnostic>,
@@ -25,14 +191,13 @@ pub(crate) struct Structure<'a> {
 }
 
 impl<'a> Structure<'a> {
-    pub fn new(schema: &'a Value, file: &'a str, text: &'a str) -> Self {
-        Structure { root: schema, file, text, out: Vec::new(), bad_keys: HashSet::new(), bad_values: HashSet::new() }
+    pub fn new(schema: &'a Schema, file: &'a str, text: &'a str) -> Self {
+        Structure { schema, file, text, out: Vec::new(), bad_keys: HashSet::new(), bad_values: HashSet::new() }
     }
 
     /// Check the document root against the schema.
     pub fn check_root(&mut self, node: &Node) {
-        let root = self.root;
-        self.check(node, root, "the manifest", None);
+        self.check(node, 0, "the manifest", None);
     }
 
     /// Whether a value (and its key, for a map entry) passed the check: what is kept to read the rest of a file.
@@ -40,40 +205,29 @@ impl<'a> Structure<'a> {
         !self.bad_values.contains(&value.pos) && key.is_none_or(|k| !self.bad_keys.contains(&k.pos))
     }
 
-    fn resolve(&self, mut schema: &'a Value) -> &'a Value {
-        while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-            let name = r.trim_start_matches("#/$defs/");
-            match self.root.get("$defs").and_then(|d| d.get(name)) {
-                Some(s) => schema = s,
-                None => break,
-            }
-        }
-        schema
+    fn is_null(&self, alt: &Use) -> bool {
+        self.schema.get(alt.shape).single_type.as_deref() == Some("null")
     }
 
     /// Does the node have a type this schema admits (shallow: nested content is not looked at)?
-    fn admits(&self, node: &Node, schema: &'a Value) -> bool {
-        let s = self.resolve(schema);
-        if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
-            return alts.iter().any(|a| self.admits(node, a));
+    fn admits(&self, node: &Node, id: Id) -> bool {
+        let s = self.schema.get(id);
+        if let Some(alts) = &s.alts {
+            return alts.iter().any(|a| self.admits(node, a.shape));
         }
         if let NodeKind::Alias = node.kind {
             return true;
         }
-        if let Some(values) = s.get("enum").and_then(Value::as_array) {
-            return node.as_str().is_some_and(|v| values.iter().any(|e| e.as_str() == Some(v)))
-                || (node.scalar_kind() == Some(ScalarKind::Null) && values.iter().any(Value::is_null));
+        if let Some(values) = &s.enum_values {
+            return node.as_str().is_some_and(|v| values.iter().any(|e| e.as_deref() == Some(v)))
+                || (node.scalar_kind() == Some(ScalarKind::Null) && values.iter().any(Option::is_none));
         }
-        if let Some(c) = s.get("const") {
-            return node.as_str().is_some_and(|v| c.as_str() == Some(v));
+        if let Some(c) = &s.constant {
+            return node.as_str().is_some_and(|v| c.as_deref() == Some(v));
         }
-        let types: Vec<&str> = match s.get("type") {
-            Some(Value::String(t)) => vec![t.as_str()],
-            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => return true,
-        };
+        let Some(types) = &s.types else { return true };
         let kind = node.scalar_kind();
-        types.iter().any(|t| match *t {
+        types.iter().any(|t| match t.as_str() {
             "null" => kind == Some(ScalarKind::Null),
             "boolean" => kind == Some(ScalarKind::Bool),
             "integer" => kind == Some(ScalarKind::Integer),
@@ -87,24 +241,21 @@ impl<'a> Structure<'a> {
     }
 
     /// "an integer", "a list", "one of: user, system", "an integer or a string".
-    fn expected(&self, schema: &'a Value) -> String {
-        let s = self.resolve(schema);
-        if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
-            let parts: Vec<String> = alts
-                .iter()
-                .filter(|a| self.resolve(a).get("type").and_then(Value::as_str) != Some("null"))
-                .map(|a| self.expected(a))
-                .collect();
+    fn expected(&self, id: Id) -> String {
+        let s = self.schema.get(id);
+        if let Some(alts) = &s.alts {
+            let parts: Vec<String> = alts.iter().filter(|a| !self.is_null(a)).map(|a| self.expected(a.shape)).collect();
             return parts.join(" or ");
         }
-        if let Some(values) = s.get("enum").and_then(Value::as_array) {
-            let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+        if let Some(values) = &s.enum_values {
+            let names: Vec<&str> = values.iter().filter_map(Option::as_deref).collect();
             return format!("one of: {}", names.join(", "));
         }
-        let types: Vec<&str> = match s.get("type") {
-            Some(Value::String(t)) => vec![t.as_str()],
-            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
-            _ => vec![],
+        // A single `type` is named whatever it is; of a list of types, `null` is left out.
+        let types: Vec<&str> = match (&s.single_type, &s.types) {
+            (Some(t), _) => vec![t.as_str()],
+            (None, Some(ts)) => ts.iter().map(String::as_str).filter(|t| *t != "null").collect(),
+            (None, None) => vec![],
         };
         let words: Vec<&str> = types
             .iter()
@@ -129,8 +280,9 @@ impl<'a> Structure<'a> {
         Diagnostic::at(self.file, self.text, node.pos, width, message)
     }
 
-    fn check(&mut self, node: &Node, schema: &'a Value, what: &str, key: Option<&str>) {
-        let s = self.resolve(schema);
+    fn check(&mut self, node: &Node, id: Id, what: &str, key: Option<&str>) {
+        let schema = self.schema;
+        let s = schema.get(id);
         if let NodeKind::Alias = node.kind {
             return;
         }
@@ -148,32 +300,27 @@ impl<'a> Structure<'a> {
                 return;
             }
         }
-        if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
-            let fitting: Vec<&Value> = alts.iter().filter(|a| self.admits(node, a)).collect();
-            let non_null: Vec<&Value> =
-                alts.iter().filter(|a| self.resolve(a).get("type").and_then(Value::as_str) != Some("null")).collect();
+        if let Some(alts) = &s.alts {
+            let fitting: Vec<&Use> = alts.iter().filter(|a| self.admits(node, a.shape)).collect();
+            let non_null: Vec<&Use> = alts.iter().filter(|a| !self.is_null(a)).collect();
             match fitting.as_slice() {
                 // An optional value of one kind: report as that kind does (enum values get their suggestion).
-                [] if non_null.len() == 1 => self.check(node, non_null[0], what, key),
-                [] => self.wrong_type(node, s, key, what),
-                [one] => {
-                    let what = def_title(one).unwrap_or(what);
-                    self.check(node, one, what, key)
-                }
+                [] if non_null.len() == 1 => self.check(node, non_null[0].shape, what, key),
+                [] => self.wrong_type(node, id, key, what),
+                [one] => self.check(node, one.shape, one.title.unwrap_or(what), key),
                 // An id or a name (`agent: 0x65`): a number is checked as a number, whatever else would admit it.
                 many => {
-                    let integer =
-                        many.iter().find(|a| self.resolve(a).get("type").and_then(Value::as_str) == Some("integer"));
+                    let integer = many.iter().find(|a| schema.get(a.shape).single_type.as_deref() == Some("integer"));
                     if let (Some(ScalarKind::Integer), Some(one)) = (node.scalar_kind(), integer) {
-                        self.check(node, one, what, key)
+                        self.check(node, one.shape, what, key)
                     }
                 }
             }
             return;
         }
-        if !self.admits(node, s) {
-            if let (Some(values), Some(v)) = (s.get("enum").and_then(Value::as_array), node.as_str()) {
-                let names: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+        if !self.admits(node, id) {
+            if let (Some(values), Some(v)) = (&s.enum_values, node.as_str()) {
+                let names: Vec<&str> = values.iter().filter_map(Option::as_deref).collect();
                 let mut d = self
                     .diag(node, node.width, format!("`{v}` is not a valid value for `{}`", key.unwrap_or("value")))
                     .label(format!("expected one of: {}", names.join(", ")));
@@ -184,15 +331,14 @@ impl<'a> Structure<'a> {
                 self.bad_values.insert(node.pos);
                 return;
             }
-            self.wrong_type(node, s, key, what);
+            self.wrong_type(node, id, key, what);
             return;
         }
         if let (Some(ScalarKind::Integer), Some(v)) = (node.scalar_kind(), node.as_str()) {
             let field = key.unwrap_or("value");
             let digits = v.trim_start_matches(['-', '+']);
             let n: Option<i128> = v.parse().ok();
-            let min = s.get("minimum").and_then(Value::as_f64);
-            let max = s.get("maximum").and_then(Value::as_f64);
+            let (min, max) = (s.minimum, s.maximum);
             let below = min.zip(n).is_some_and(|(m, n)| (n as f64) < m);
             let above = max.zip(n).is_some_and(|(m, n)| (n as f64) > m);
             let problem = if digits.starts_with("0x") || digits.starts_with("0o") {
@@ -221,12 +367,12 @@ impl<'a> Structure<'a> {
             }
         }
         match &node.kind {
-            NodeKind::Map(entries) => self.check_map(node, entries, s, what),
+            NodeKind::Map(entries) => self.check_map(node, entries, id, what),
             NodeKind::Seq(items) => {
-                if let Some(item_schema) = s.get("items") {
-                    let item_what = def_title(item_schema).unwrap_or(what);
-                    for item in items {
-                        self.check(item, item_schema, item_what, key);
+                if let Some(item) = s.items {
+                    let item_what = item.title.unwrap_or(what);
+                    for node in items {
+                        self.check(node, item.shape, item_what, key);
                     }
                 }
             }
@@ -234,8 +380,8 @@ impl<'a> Structure<'a> {
         }
     }
 
-    fn wrong_type(&mut self, node: &Node, schema: &'a Value, key: Option<&str>, what: &str) {
-        let expected = self.expected(schema);
+    fn wrong_type(&mut self, node: &Node, id: Id, key: Option<&str>, what: &str) {
+        let expected = self.expected(id);
         let subject = match key {
             Some(k) => format!("`{k}` in {what}"),
             None => what.to_string(),
@@ -247,9 +393,10 @@ impl<'a> Structure<'a> {
         self.bad_values.insert(node.pos);
     }
 
-    fn check_map(&mut self, node: &Node, entries: &[(Node, Node)], s: &'a Value, what: &str) {
-        let props = s.get("properties").and_then(Value::as_object);
-        let additional = s.get("additionalProperties");
+    fn check_map(&mut self, node: &Node, entries: &[(Node, Node)], id: Id, what: &str) {
+        let schema = self.schema;
+        let s = schema.get(id);
+        let prop = |name: &str| s.properties.as_ref().and_then(|p| s.by_name.get(name).map(|&i| &p[i]));
         let mut seen: Vec<(&str, &Node)> = Vec::new();
         // Keys suggested for a misspelt one are not reported missing as well.
         let mut suggested: Vec<&str> = Vec::new();
@@ -264,14 +411,13 @@ impl<'a> Structure<'a> {
                 continue;
             }
             seen.push((name, k));
-            if let Some(prop) = props.and_then(|p| p.get(name)) {
-                let inner = def_title(prop).unwrap_or(what);
-                self.check(v, prop, inner, Some(name));
+            if let Some(p) = prop(name) {
+                self.check(v, p.schema.shape, p.schema.title.unwrap_or(what), Some(name));
                 continue;
             }
-            match additional {
-                Some(Value::Bool(false)) => {
-                    let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+            match s.additional {
+                Additional::Denied => {
+                    let known: Vec<&str> = s.properties.iter().flatten().map(|p| p.name.as_str()).collect();
                     let mut d = self
                         .diag(k, k.width, format!("unknown key `{name}` in {what}"))
                         .label(format!("expected one of: {}", known.join(", ")));
@@ -282,24 +428,23 @@ impl<'a> Structure<'a> {
                     self.out.push(d);
                     self.bad_keys.insert(k.pos);
                 }
-                Some(extra @ Value::Object(_)) => self.check(v, extra, what, Some(name)),
-                _ => {}
+                Additional::Schema(extra) => self.check(v, extra.shape, what, Some(name)),
+                Additional::Any => {}
             }
         }
-        if let Some(required) = s.get("required").and_then(Value::as_array) {
-            for r in required.iter().filter_map(Value::as_str) {
-                if !seen.iter().any(|(n, _)| *n == r) && !suggested.contains(&r) {
-                    let mut d = self
-                        .diag(node, 1, format!("missing key `{r}` in {what}"))
-                        .label(format!("expected a `{r}` key in this mapping"));
-                    if let Some(prop) = props.and_then(|p| p.get(r)).and_then(|p| p.get("description")) {
-                        d = d.note(format!("`{r}`: {}", prop.as_str().unwrap_or_default().replace('\n', " ")));
-                    }
-                    if r == "version" {
-                        d = d.help("every manifest starts with `version: 1`");
-                    }
-                    self.out.push(d);
+        for r in &s.required {
+            let r = r.as_str();
+            if !seen.iter().any(|(n, _)| *n == r) && !suggested.contains(&r) {
+                let mut d = self
+                    .diag(node, 1, format!("missing key `{r}` in {what}"))
+                    .label(format!("expected a `{r}` key in this mapping"));
+                if let Some(description) = prop(r).and_then(|p| p.description.as_deref()) {
+                    d = d.note(format!("`{r}`: {}", description.replace('\n', " ")));
                 }
+                if r == "version" {
+                    d = d.help("every manifest starts with `version: 1`");
+                }
+                self.out.push(d);
             }
         }
     }
