@@ -253,11 +253,28 @@ impl CekuraClient {
         if !items.iter().any(|f| f.path.contains('.')) {
             let mut level: Vec<String> = items.iter().map(|f| f.path.clone()).collect();
             while !level.is_empty() {
-                let mut next = Vec::new();
-                for parent in level {
+                // The folders of one level are asked for their children all at once (bounded by the transport's
+                // limit), not one after another: ten folders cost one round trip, not ten.
+                let mut tasks = JoinSet::new();
+                for (i, parent) in level.iter().enumerate() {
+                    let client = self.clone();
                     let query = vec![("project_id", project.to_string()), ("parent_path", parent.clone())];
-                    let children: Vec<wire::Folder> = self.get_all_pages(FOLDERS, query).await?;
-                    let prefix = format!("{parent}.");
+                    tasks.spawn(async move { (i, client.get_all_pages::<wire::Folder>(FOLDERS, query).await) });
+                }
+                let mut read = Vec::with_capacity(level.len());
+                while let Some(joined) = tasks.join_next().await {
+                    read.push(joined.map_err(|e| ApiError::Unavailable {
+                        method: "GET".into(),
+                        path: FOLDERS.into(),
+                        reason: format!("a folder request was aborted: {e}"),
+                    })?);
+                }
+                // In the order of the level, so that the folders (and the first error) are as a serial read gives.
+                read.sort_by_key(|(i, _)| *i);
+                let mut next = Vec::new();
+                for (i, children) in read {
+                    let children = children?;
+                    let prefix = format!("{}.", level[i]);
                     next.extend(children.iter().filter(|c| c.path.starts_with(&prefix)).map(|c| c.path.clone()));
                     items.extend(children);
                 }
