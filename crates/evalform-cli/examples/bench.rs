@@ -320,6 +320,7 @@ struct Row {
     plan_server_cpu_ms: Option<f64>,
     floor_ms: f64,
     parse_floor_ms: f64,
+    validate_ms: f64,
     reads: usize,
     apply_ms: f64,
     plan_peak_mib: f64,
@@ -339,12 +340,20 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
     // An imported suite manages every field, max_duration too, which only the single read returns.
     suite::write_manifests_managing(dir, &w.after, true, name == "imported").map_err(|e| e.to_string())?;
     let parse_floor_ms = parse_floor_ms(dir);
+    let d = dir.to_string_lossy().to_string();
+    let d2 = d.clone();
+    // `validate` reads the same files, and nothing else: set beside the parse floor.
+    let validate = tokio::task::spawn_blocking(move || run_evalform("http://127.0.0.1:9", &["validate", "-q", &d2]))
+        .await
+        .map_err(|e| e.to_string())??;
+    if !validate.ok {
+        return Err("evalform validate failed on the workload's manifests".into());
+    }
     let sandbox = Sandbox::start(0, SandboxConfig::default()).await.map_err(|e| e.to_string())?;
     sandbox.with_state(|s| suite::seed_sandbox(s, &before))?;
     sandbox.set_faults(FaultConfig { latency_ms: o.latency_ms, ..FaultConfig::default() });
     let url = sandbox.base_url();
     let p = o.parallelism.to_string();
-    let d = dir.to_string_lossy().to_string();
 
     sandbox.clear_requests();
     let u = url.clone();
@@ -382,6 +391,7 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         plan_server_cpu_ms: plan.server_cpu_ms,
         floor_ms,
         parse_floor_ms,
+        validate_ms: validate.wall.as_secs_f64() * 1000.0,
         reads,
         apply_ms: apply.wall.as_secs_f64() * 1000.0,
         plan_peak_mib: plan.peak_kib as f64 / 1024.0,
@@ -420,8 +430,8 @@ fn main() -> ExitCode {
         o.evaluators, o.latency_ms, o.parallelism, DEFAULT_BATCH_SIZE, o.seed
     );
     println!();
-    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | sandbox CPU | reads | floor | parse floor | plan/(floor+parse) | apply wall | peak RSS (plan, apply) | verified |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| workload | agents | evaluators | writes (evalform) | writes (1 per resource) | lower bound | vs bound | plan wall | plan CPU | sandbox CPU | reads | floor | parse floor | plan/(floor+parse) | validate wall | validate/parse | apply wall | peak RSS (plan, apply) | verified |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     let mut failed = false;
     for &agents in &o.agents {
         for name in &o.workloads {
@@ -438,7 +448,7 @@ fn main() -> ExitCode {
                         format!("{:+.1}%", (r.writes as f64 / r.lower_bound as f64 - 1.0) * 100.0)
                     };
                     println!(
-                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.0}, {:.0} MiB | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {:.0} ms | {} | {} | {} | {:.0} ms | {:.0} ms | {:.2}× | {:.0} ms | {:.2}× | {:.0} ms | {:.0}, {:.0} MiB | {} |",
                         r.workload,
                         r.agents,
                         r.evaluators,
@@ -453,6 +463,8 @@ fn main() -> ExitCode {
                         r.floor_ms,
                         r.parse_floor_ms,
                         r.plan_ms / (r.floor_ms + r.parse_floor_ms).max(1.0),
+                        r.validate_ms,
+                        r.validate_ms / r.parse_floor_ms.max(1.0),
                         r.apply_ms,
                         r.plan_peak_mib,
                         r.apply_peak_mib,

@@ -186,7 +186,7 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
     w(out, "== 1. What would change? ==");
     w(out, "$ evalform plan examples/specs");
     let (plan, names) = plan_with_names(&remote, desired).await?;
-    out.push_str(&evalform::render::text(&evalform::render::named(&plan, &names), false));
+    out.push_str(&evalform::render::text(&evalform::render::named(plan.clone(), &names), false));
     w(out, "");
     let appends = plan
         .operations
@@ -235,7 +235,7 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
     w(out, "== 5. The nightly drift check notices ==");
     w(out, "$ evalform plan --detailed-exitcode examples/specs");
     let (drift, names) = plan_with_names(&remote, desired).await?;
-    out.push_str(&evalform::render::text(&evalform::render::named(&drift, &names), false));
+    out.push_str(&evalform::render::text(&evalform::render::named(drift.clone(), &names), false));
     w(
         out,
         &format!(
@@ -251,7 +251,7 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
     w(out, "$ evalform plan examples/metrics");
     let judges = load_judges()?;
     let (plan, names) = plan_with_names(&remote, &judges.state).await?;
-    out.push_str(&evalform::render::text(&evalform::render::named(&plan, &names), false));
+    out.push_str(&evalform::render::text(&evalform::render::named(plan.clone(), &names), false));
     w(out, "");
     w(out, "$ evalform apply --auto-approve examples/metrics");
     let report = converge(&remote, &judges.state, &PlanSettings::default(), plan, 1, &Silent).await?;

@@ -122,7 +122,7 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
         }
     };
 
-    p.data(&evalform::render::text(&evalform::render::named(&plan, &names), p.color()));
+    p.data(&evalform::render::text(&evalform::render::named(plan.clone(), &names), p.color()));
     if plan.operations.is_empty() {
         return Ok(Outcome::Success);
     }

@@ -16,8 +16,14 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         return Ok(Outcome::Failure);
     };
 
-    // Shown with names; saved and executed with the ids.
-    let shown = evalform::render::named(&plan, &names);
+    let changes = !plan.is_empty();
+    // Saved and executed with the ids; shown with names. The saved text is made first, so that the plan can then be
+    // shown without a copy; it is written after the plan is shown, as before.
+    let saved = match &args.out {
+        Some(out) => Some((out, saved_text(&plan, &loaded.files, &settings, &names))),
+        None => None,
+    };
+    let shown = evalform::render::named(plan, &names);
     match args.format {
         PlanFormat::Text => p.data(&evalform::render::text(&shown, p.color())),
         PlanFormat::Json => {
@@ -25,12 +31,10 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
         }
         PlanFormat::Markdown => p.data(&evalform::render::markdown(&shown)),
     }
-    if let Some(out) = &args.out {
+    drop(shown);
+    if let Some((out, text)) = saved {
+        let text = text?;
         // Scrubbed like every other output: a secret value quoted by the platform's side of a change stays out.
-        let mut saved = SavedPlan::new(plan.clone(), &loaded.files, &settings.targets, &settings.excludes);
-        saved.environment = crate::project::env_name().map(str::to_string);
-        saved.names = names.clone();
-        let text = saved.to_text()?;
         let scrubbed = crate::redact::scrub(&text);
         if changes_what_apply_sends(&text, &scrubbed) {
             return Err(CliError::new(format!(
@@ -50,7 +54,21 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: PlanArgs) -> Result<Out
             out.display()
         ));
     }
-    Ok(if args.detailed_exitcode && !plan.is_empty() { Outcome::Changes } else { Outcome::Success })
+    Ok(if args.detailed_exitcode && changes { Outcome::Changes } else { Outcome::Success })
+}
+
+/// The plan file's text, before scrubbing: the plan with its ids, the manifests it was made from, and the names
+/// for `show`.
+fn saved_text(
+    plan: &evalform::plan::Plan,
+    files: &[evalform::manifest::ManifestFile],
+    settings: &evalform::plan::PlanSettings,
+    names: &evalform::render::Names,
+) -> Result<String, CliError> {
+    let mut saved = SavedPlan::new(plan.clone(), files, &settings.targets, &settings.excludes);
+    saved.environment = crate::project::env_name().map(str::to_string);
+    saved.names = names.clone();
+    Ok(saved.to_text()?)
 }
 
 /// Whether masking secrets changed the part of a saved plan that `apply --plan` executes (the manifests and the

@@ -9,7 +9,7 @@ use crate::printer::Printer;
 
 pub fn run(p: &Printer, args: ShowArgs) -> Result<Outcome, CliError> {
     let saved = SavedPlan::read_sealed(&args.file)?;
-    let plan = &evalform::render::named(&saved.plan, &saved.names);
+    let plan = &evalform::render::named(saved.plan, &saved.names);
     if let Some(env) = &saved.environment {
         p.status(&format!("A plan for environment {env}, made by evalform {}.", saved.evalform_version));
     }

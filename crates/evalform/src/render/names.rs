@@ -70,10 +70,10 @@ impl Names {
     }
 }
 
-/// The plan as people read it: metrics and personalities of evaluator changes by name and id.
-pub fn named(plan: &Plan, names: &Names) -> Plan {
-    let mut out = plan.clone();
-    for change in &mut out.changes {
+/// The plan as people read it: metrics and personalities of evaluator changes by name and id. It takes the plan,
+/// so that showing a plan that is not kept copies nothing.
+pub fn named(mut plan: Plan, names: &Names) -> Plan {
+    for change in &mut plan.changes {
         let Address::Evaluator { agent, .. } = change.address else { continue };
         for field in &mut change.fields {
             let relabel = |value: &mut Option<FieldValue>| match (field.field.as_str(), value.as_mut()) {
@@ -97,7 +97,7 @@ pub fn named(plan: &Plan, names: &Names) -> Plan {
             relabel(&mut field.after);
         }
     }
-    out
+    plan
 }
 
 #[cfg(test)]
@@ -133,7 +133,7 @@ mod tests {
             }],
             ..Plan::default()
         };
-        let shown = named(&plan, &names);
+        let shown = named(plan.clone(), &names);
         let f = &shown.changes[0].fields;
         assert_eq!(f[0].after, Some(FieldValue::Set(["501".to_string(), "politeness (504)".to_string()].into())));
         assert_eq!(f[1].before, Some(FieldValue::Label("7".into())));
