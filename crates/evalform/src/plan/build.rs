@@ -28,6 +28,10 @@ pub struct Builder {
     pub operations: Vec<Operation>,
     pub notes: Vec<PlanNote>,
     pub unmanaged: Vec<Unmanaged>,
+    /// The project metrics no manifest declares, by id, as the agents seen so far left them (every agent of a
+    /// project reads the project's metrics): deleted (`true`) or listed as not managed (`false`). Each is deleted
+    /// or listed once.
+    pub undeclared_metrics: BTreeMap<u64, bool>,
 }
 
 impl Builder {

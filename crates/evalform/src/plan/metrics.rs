@@ -373,11 +373,25 @@ pub(super) fn plan_metric_prune(
         }
         let id = r.id.unwrap_or_default();
         let owned = have.owned_metrics.contains(&id);
+        // Another agent of the project read the same metric: it is deleted once, and listed only when no agent
+        // of the project deletes it.
+        let earlier = b.undeclared_metrics.get(&id).copied();
+        if earlier == Some(true) {
+            continue;
+        }
         if want.prune && owned {
+            if earlier == Some(false) {
+                let listed = |u: &Unmanaged| {
+                    matches!(u.address, Address::Metric { .. }) && u.remote_id.as_deref() == Some(&id.to_string())
+                };
+                b.unmanaged.retain(|u| !listed(u));
+            }
+            b.undeclared_metrics.insert(id, true);
             b.op(Call::DeleteMetric { id }, [], vec![address.clone()]);
             b.change(address, Action::Delete, Some(id.to_string()), Vec::new());
             continue;
         }
+
         let mut stale = None;
         stale_renames(want, have, |m, old, _| {
             if old.id == r.id {
@@ -396,6 +410,17 @@ pub(super) fn plan_metric_prune(
                 )
             }),
         };
+        if earlier == Some(false) {
+            // Listed already: by an agent without `prune`, whose line says nothing on prune; this one's says why.
+            let listed = b.unmanaged.iter_mut().find(|u| {
+                matches!(u.address, Address::Metric { .. }) && u.remote_id.as_deref() == Some(&id.to_string())
+            });
+            if let Some(listed) = listed.filter(|l| l.note.is_none()) {
+                listed.note = note;
+            }
+            continue;
+        }
+        b.undeclared_metrics.insert(id, false);
         b.unmanaged.push(Unmanaged { address, remote_id: Some(id.to_string()), note });
     }
 }
@@ -475,6 +500,46 @@ mod tests {
             "Create cekura.agent[12].metric[\"New\"]",
             "cekura.agent[12].metric[\"Made by evalform, now undeclared\"] (id 2)",
             "cekura.agent[12].metric[\"Made by a person\"] (id 3)",
+        ]
+        "#);
+    }
+
+    /// Two agents of one project: the platform lists the project's metrics for each.
+    fn two_agents(prune: bool) -> (State, Observed) {
+        let (mut desired, mut observed) = world(prune);
+        let mut want = desired.agents[&12].clone();
+        want.agent = 13;
+        want.metrics.clear();
+        desired.agents.insert(13, want);
+        desired.agents.get_mut(&12).unwrap().project = Some(1376);
+        desired.agents.get_mut(&13).unwrap().project = Some(1376);
+        let mut have = observed.state.agents[&12].clone();
+        have.agent = 13;
+        observed.state.agents.insert(13, have);
+        (desired, observed)
+    }
+
+    #[test]
+    fn a_project_metric_no_manifest_declares_is_deleted_or_listed_once_not_once_per_agent() {
+        for prune in [true, false] {
+            let (desired, observed) = two_agents(prune);
+            let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+            let deletes = p.operations.iter().filter(|o| matches!(o.call, Call::DeleteMetric { id: 2 })).count();
+            assert_eq!(deletes, usize::from(prune), "prune {prune}: {:#?}", lines(&p));
+            let listed: Vec<String> = p.unmanaged.iter().map(crate::render::unmanaged_line).collect();
+            let by_hand = listed.iter().filter(|l| l.contains("Made by a person")).count();
+            assert_eq!(by_hand, 1, "prune {prune}: {listed:#?}");
+        }
+        // Only the second agent prunes: its deletion stands and takes the first agent's line away; the line of the
+        // metric made by a person says why prune leaves it.
+        let (mut desired, observed) = two_agents(false);
+        desired.agents.get_mut(&13).unwrap().prune = true;
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        insta::assert_debug_snapshot!(lines(&p), @r#"
+        [
+            "Create cekura.agent[12].metric[\"New\"]",
+            "Delete cekura.agent[13].metric[\"Made by evalform, now undeclared\"]",
+            "cekura.agent[12].metric[\"Made by a person\"] (id 3): prune leaves it: evalform did not create or adopt it (no managed_by: evalform in its configuration)",
         ]
         "#);
     }
