@@ -140,6 +140,8 @@ pub async fn plan_manifests(
 ) -> Result<Option<Planned>, CliError> {
     // The reads that need only ids start now, for the agents and prompts the files' headers name, and run while
     // the manifests load; the loaded state decides which of them are used.
+    // Where the time goes, at `-v`: loading, the platform's reads (started before loading), planning.
+    let started = std::time::Instant::now();
     let guess = evalform::manifest::scan::scan(paths);
     let (want_cekura, want_tela) = (!guess.agents.is_empty(), !guess.prompts.is_empty());
     let early =
@@ -151,6 +153,8 @@ pub async fn plan_manifests(
     let Some(loaded) = off_the_runtime(|| load_desired(p, paths))? else {
         return Ok(None);
     };
+    let loaded_at = started.elapsed();
+    tracing::info!("timing: manifests loaded in {}ms ({})", loaded_at.as_millis(), loaded.summary());
     let settings = PlanSettings { fingerprints, ..plan_settings(targets) };
     let needs = (!loaded.state.agents.is_empty(), !loaded.state.prompts.is_empty());
     // The clients built for the guess are kept (each is built, and says where its settings came from, once).
@@ -174,7 +178,19 @@ pub async fn plan_manifests(
         let _spinner = p.spinner("Reading the platform");
         remote.observe_prefetched(&loaded.state, prefetch).await?
     };
+    let read_at = started.elapsed();
+    tracing::info!(
+        "timing: platform read {}ms after the start ({}ms after loading; the reads start while the manifests load)",
+        read_at.as_millis(),
+        read_at.saturating_sub(loaded_at).as_millis()
+    );
     let plan = evalform::plan::plan(&loaded.state, &snapshot.observed, &settings)?;
+    tracing::info!(
+        "timing: planned in {}ms ({} changes, {} API calls)",
+        started.elapsed().saturating_sub(read_at).as_millis(),
+        plan.changes.len(),
+        plan.operations.len()
+    );
     let names = evalform::render::Names::from_catalogs(&snapshot.observed.catalogs);
     Ok(Some(Planned { loaded, settings, remote, plan, names }))
 }

@@ -27,10 +27,11 @@ fn the_vendor_url_variable_is_read_and_a_conflict_names_both() {
     });
     let shown = out.snapshot().replace(&url, "http://127.0.0.1:[PORT]");
     settings().bind(|| {
-        insta::assert_snapshot!(shown, @r"
+        insta::assert_snapshot!(shown, @"
         exit: 1
         --- stdout
         --- stderr
+         INFO timing: manifests loaded in [DURATION] (4 files, 2 agents, 13 evaluators, 4 test profiles, 1 prompt with 4 test cases)
         error: CEKURA_BASE_URL and CEKURA_API_URL are both set, to different URLs
         caused by: CEKURA_BASE_URL=http://127.0.0.1:[PORT]
         caused by: CEKURA_API_URL=https://staging.example.com

@@ -321,3 +321,18 @@ fn headers_the_quick_look_cannot_read_change_nothing() {
     assert_eq!(out.stderr.matches("Cekura: base URL").count(), 1, "{}", out.stderr);
     assert_eq!(out.stderr.matches("Tela: base URL").count(), 1, "{}", out.stderr);
 }
+
+/// `-v` says where a plan's time goes: loading, the platform's reads (which start while the manifests load) and
+/// planning.
+#[test]
+fn verbose_plan_says_where_the_time_goes() {
+    let w = World::examples();
+    let out = w.run(&["plan", "-v"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    let timings: Vec<&str> = out.stderr.lines().filter(|l| l.contains("timing:")).collect();
+    crate::common::settings().bind(|| insta::assert_snapshot!(timings.join("\n"), @"
+    INFO timing: manifests loaded in [DURATION] (4 files, 2 agents, 13 evaluators, 4 test profiles, 1 prompt with 4 test cases)
+    INFO timing: platform read [DURATION] after the start ([DURATION] after loading; the reads start while the manifests load)
+    INFO timing: planned in [DURATION] (28 changes, 41 API calls)
+    "));
+}
