@@ -425,3 +425,28 @@ fn a_metric_one_agent_renames_and_another_declares_under_the_new_name_alone_is_a
     assert_eq!(metric_id(&w, "Uses the caller's name"), id, "the same metric, renamed");
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+/// Two agents of a project declare one new metric alike, each with an evaluator that uses it: it is created once,
+/// and both evaluators are attached to it in the same apply (the platform refuses a second metric of one name in a
+/// project).
+#[test]
+fn a_new_metric_two_agents_of_a_project_declare_is_created_once_for_both() {
+    let w = World::new();
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
+    let out = w.run(&["apply", "--auto-approve"]);
+    settings().bind(|| insta::assert_snapshot!("metric_declared_by_two_agents_created_once", out.snapshot()));
+    assert_eq!(out.code, 0);
+    assert_eq!(metric_names(&w, 7), ["Uses the caller's name"]);
+    let id = metric_id(&w, "Uses the caller's name");
+    assert_eq!(evaluator_metrics(&w, "Question of agent 101"), vec![id]);
+    assert_eq!(evaluator_metrics(&w, "Question of agent 202"), vec![id]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+
+    // Declared differently where both set a field: a located error, and nothing is written.
+    let other = agent_suite(202, false, Some(("Uses the caller's name", None)), "Uses the caller's name");
+    w.write("b.yaml", &other.replace("Score TRUE if the agent used", "Score TRUE only if the agent used"));
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("metric_declared_differently_by_two_agents", out.snapshot()));
+    assert_eq!(out.code, 1);
+}

@@ -503,9 +503,12 @@ async fn perform(remote: &Remote, op: &Operation, created: &Mutex<CreatedIds>) -
                         made = Some(Created::TestProfile { agent, name: name.clone(), id });
                     }
                 }
-                Call::CreateMetric { body, .. } => {
+                Call::CreateMetric { body, shared_with, .. } => {
                     if let (Some(id), Some(name)) = (answer.get("id").and_then(Value::as_u64), &body.name) {
-                        created.lock().unwrap_or_else(|e| e.into_inner()).metrics.insert((agent, name.clone()), id);
+                        let mut created = created.lock().unwrap_or_else(|e| e.into_inner());
+                        for a in std::iter::once(agent).chain(shared_with.iter().copied()) {
+                            created.metrics.insert((a, name.clone()), id);
+                        }
                     }
                 }
                 _ => {}

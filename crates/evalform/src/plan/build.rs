@@ -32,6 +32,10 @@ pub struct Builder {
     /// project reads the project's metrics): deleted (`true`) or listed as not managed (`false`). Each is deleted
     /// or listed once.
     pub undeclared_metrics: BTreeMap<u64, bool>,
+    /// The declared metrics written so far, by project and name (every agent of a project reads and writes the
+    /// project's metrics): the operation that creates or updates each. A metric several agents declare alike is
+    /// written once.
+    pub metric_writes: BTreeMap<(u64, String), usize>,
 }
 
 impl Builder {

@@ -96,6 +96,41 @@ fn diff_metric(want: &MetricSpec, have: Option<&MetricSpec>) -> (Vec<FieldChange
     (changes, body)
 }
 
+/// Fill the fields `into` does not send with those `from` sends (the declarations agree where both manage a field).
+fn merge_body(into: &mut MetricBody, from: MetricBody) {
+    into.kind = into.kind.take().or(from.kind);
+    into.eval_type = into.eval_type.take().or(from.eval_type);
+    into.description = into.description.take().or(from.description);
+    into.enum_values = into.enum_values.take().or(from.enum_values);
+    into.evaluation_trigger = into.evaluation_trigger.take().or(from.evaluation_trigger);
+    into.custom_code = into.custom_code.take().or(from.custom_code);
+    into.simulation_enabled = into.simulation_enabled.or(from.simulation_enabled);
+    into.observability_enabled = into.observability_enabled.or(from.observability_enabled);
+}
+
+/// The fields two declarations of one metric both manage and set differently, as the manifests name them.
+fn conflicting_fields(a: &MetricSpec, b: &MetricSpec) -> Vec<&'static str> {
+    fn differ<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        matches!((a, b), (Some(a), Some(b)) if a != b)
+    }
+    let mut out = Vec::new();
+    for (field, conflict) in [
+        ("type", differ(&a.kind, &b.kind)),
+        ("eval_type", differ(&a.eval_type, &b.eval_type)),
+        ("description", differ(&a.description, &b.description)),
+        ("enum_values", differ(&a.enum_values, &b.enum_values)),
+        ("evaluation_trigger", differ(&a.evaluation_trigger, &b.evaluation_trigger)),
+        ("custom_code", differ(&a.custom_code, &b.custom_code)),
+        ("simulation_enabled", differ(&a.simulation_enabled, &b.simulation_enabled)),
+        ("observability_enabled", differ(&a.observability_enabled, &b.observability_enabled)),
+    ] {
+        if conflict {
+            out.push(field);
+        }
+    }
+    out
+}
+
 /// Per declared metric (by name), the platform metric it is: the one of its name; else, in the order written, the
 /// first of its earlier names (`renamed_from`) that the platform has, that no declared metric is named and that no
 /// other declared metric took first. That one is renamed in place.
@@ -208,6 +243,28 @@ pub(super) fn check_project(
                         other_renames: other.renames(),
                     }),
                     None => claims.push(claim),
+                }
+            }
+        }
+        // One metric declared by several agents of the project: where two manage a field, they must agree, or
+        // each agent's plan would write its own value over the other's.
+        let mut first: BTreeMap<&str, (AgentId, &Metric)> = BTreeMap::new();
+        for (want, _) in group {
+            for m in &want.metrics {
+                let Some((agent, earlier)) = first.get(m.name.as_str()).copied() else {
+                    first.insert(&m.name, (want.agent, m));
+                    continue;
+                };
+                let fields = conflicting_fields(&earlier.spec, &m.spec);
+                if !fields.is_empty() {
+                    errors.push(PlanError::MetricDeclaredDifferently {
+                        address: Address::Metric { agent: want.agent, name: m.name.clone() },
+                        location: m.source.clone(),
+                        name: m.name.clone(),
+                        fields: fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
+                        other: Address::Metric { agent, name: m.name.clone() },
+                        other_location: earlier.source.clone(),
+                    });
                 }
             }
         }
@@ -325,10 +382,31 @@ pub(super) fn plan_metrics(
                     errors.push(PlanError::MissingProject { address });
                     continue;
                 };
+                // Another agent of the project creates it already (declared alike: see `check_project`); the fields
+                // only this agent's manifests manage are sent with it.
+                if let Some(&op) = b.metric_writes.get(&(project, m.name.clone())) {
+                    if let Call::CreateMetric { shared_with, body: sent, agent: first, .. } = &mut b.operations[op].call
+                    {
+                        shared_with.push(agent);
+                        merge_body(sent, body);
+                        let first = Address::Metric { agent: *first, name: m.name.clone() };
+                        if let Some(change) = b.changes.iter_mut().find(|c| c.address == first) {
+                            for f in changes {
+                                if !change.fields.iter().any(|g| g.field == f.field) {
+                                    change.fields.push(f);
+                                }
+                            }
+                        }
+                        created.insert(m.name.clone(), op);
+                        continue;
+                    }
+                }
                 changes.insert(0, FieldChange { field: "name".into(), before: None, after: Some(word(&m.name)) });
                 body.name = Some(m.name.clone());
                 body.configuration = Some(marked_configuration(None));
-                let op = b.op(Call::CreateMetric { agent, project, body }, [], vec![address.clone()]);
+                let call = Call::CreateMetric { agent, project, body, shared_with: Vec::new() };
+                let op = b.op(call, [], vec![address.clone()]);
+                b.metric_writes.insert((project, m.name.clone()), op);
                 b.change(address, Action::Create, None, changes);
                 created.insert(m.name.clone(), op);
             }
@@ -347,7 +425,16 @@ pub(super) fn plan_metrics(
                 if changes.is_empty() {
                     continue;
                 }
-                b.op(Call::UpdateMetric { id, body }, [], vec![address.clone()]);
+                // The same write, planned already for another agent of the project: sent once.
+                let key = have.project.or(want.project).map(|p| (p, m.name.clone()));
+                let planned = key.as_ref().and_then(|k| b.metric_writes.get(k)).map(|&op| &b.operations[op].call);
+                if matches!(planned, Some(Call::UpdateMetric { id: i, body: sent }) if *i == id && *sent == body) {
+                    continue;
+                }
+                let op = b.op(Call::UpdateMetric { id, body }, [], vec![address.clone()]);
+                if let Some(key) = key {
+                    b.metric_writes.entry(key).or_insert(op);
+                }
                 b.change(address, Action::Update, Some(id.to_string()), changes);
             }
         }
@@ -540,6 +627,82 @@ mod tests {
             "Create cekura.agent[12].metric[\"New\"]",
             "Delete cekura.agent[13].metric[\"Made by evalform, now undeclared\"]",
             "cekura.agent[12].metric[\"Made by a person\"] (id 3): prune leaves it: evalform did not create or adopt it (no managed_by: evalform in its configuration)",
+        ]
+        "#);
+    }
+
+    #[test]
+    fn a_metric_two_agents_of_a_project_declare_alike_is_written_once() {
+        let (mut desired, observed) = two_agents(false);
+        desired.agents.get_mut(&13).unwrap().metrics = desired.agents[&12].metrics.clone();
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        let creates = p.operations.iter().filter(|o| matches!(o.call, Call::CreateMetric { .. })).count();
+        assert_eq!(creates, 1, "{:#?}", lines(&p));
+    }
+
+    #[test]
+    fn two_agents_of_a_project_declaring_one_metric_differently_is_an_error() {
+        let (mut desired, observed) = two_agents(false);
+        let mut other = desired.agents[&12].metrics.clone();
+        other[1].spec.description = Some(Text::new("Judge M."));
+        other[1].spec.eval_type = Some("binary".into());
+        desired.agents.get_mut(&13).unwrap().metrics = other;
+        let errors = plan(&desired, &observed, &PlanSettings::default()).unwrap_err();
+        let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        insta::assert_debug_snapshot!(shown, @r#"
+        [
+            "cekura.agent[13].metric[\"New\"]: the project's metric \"New\" is declared twice, differently: `description` here and in cekura.agent[12].metric[\"New\"] differ (hint: metrics belong to the project: where several agents' manifests declare one metric, the fields they both set must agree; or declare it in one agent's manifests only)",
+        ]
+        "#);
+    }
+
+    #[test]
+    fn a_metric_created_for_two_agents_carries_the_fields_either_manages() {
+        let (mut desired, observed) = two_agents(false);
+        let mut other = desired.agents[&12].metrics.clone();
+        other[1].spec.eval_type = Some("binary".into());
+        desired.agents.get_mut(&13).unwrap().metrics = other;
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        let creates: Vec<&Call> =
+            p.operations.iter().map(|o| &o.call).filter(|c| matches!(c, Call::CreateMetric { .. })).collect();
+        insta::assert_debug_snapshot!(creates, @r#"
+        [
+            CreateMetric {
+                agent: 12,
+                project: 1376,
+                body: MetricBody {
+                    name: Some(
+                        "New",
+                    ),
+                    kind: None,
+                    eval_type: Some(
+                        "binary",
+                    ),
+                    description: Some(
+                        "Judge N.",
+                    ),
+                    enum_values: None,
+                    evaluation_trigger: None,
+                    custom_code: None,
+                    simulation_enabled: None,
+                    observability_enabled: None,
+                    configuration: Some(
+                        Object {
+                            "managed_by": String("evalform"),
+                        },
+                    ),
+                },
+                shared_with: [
+                    13,
+                ],
+            },
+        ]
+        "#);
+        insta::assert_debug_snapshot!(lines(&p), @r#"
+        [
+            "Create cekura.agent[12].metric[\"New\"]",
+            "cekura.agent[12].metric[\"Made by evalform, now undeclared\"] (id 2)",
+            "cekura.agent[12].metric[\"Made by a person\"] (id 3)",
         ]
         "#);
     }

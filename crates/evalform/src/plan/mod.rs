@@ -162,7 +162,15 @@ pub enum Call {
     /// `POST /test_framework/v1/scenarios/delete_scenarios/`
     DeleteEvaluators { agent: AgentId, ids: Vec<u64> },
     /// `POST /test_framework/v2/metrics/`: a metric of the project, carrying evalform's ownership mark.
-    CreateMetric { agent: AgentId, project: u64, body: MetricBody },
+    CreateMetric {
+        agent: AgentId,
+        project: u64,
+        body: MetricBody,
+        /// The other agents of the project whose manifests declare the metric alike: it is created once, for all
+        /// of them (their evaluators may refer to it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shared_with: Vec<AgentId>,
+    },
     /// `PATCH /test_framework/v2/metrics/{id}/` with only the changed fields (and, to adopt it, the ownership mark
     /// added to the `configuration` read at plan time).
     UpdateMetric { id: u64, body: MetricBody },
@@ -462,6 +470,19 @@ pub enum PlanError {
         other: Address,
         other_location: Option<SourceSpan>,
         other_renames: bool,
+    },
+    /// Two agents of one project declare one metric with different fields: each would write its own, forever.
+    #[error(
+        "{}{address}: the project's metric \"{name}\" is declared twice, differently: {fields} here and in {other}{} differ (hint: metrics belong to the project: where several agents' manifests declare one metric, the fields they both set must agree; or declare it in one agent's manifests only)",
+        at(.location), within(.other_location)
+    )]
+    MetricDeclaredDifferently {
+        address: Address,
+        location: Option<SourceSpan>,
+        name: String,
+        fields: String,
+        other: Address,
+        other_location: Option<SourceSpan>,
     },
     /// A declared metric the platform does not have, while another agent's manifests rename a platform metric to
     /// its name: the plan would create a second metric of that name.

@@ -208,7 +208,7 @@ impl Simulator {
                 self.patch_schedule(op, id, body)
             }
             Call::UpdateSchedule { id, body } => self.patch_schedule(op, *id, body),
-            Call::CreateMetric { agent, body, .. } => {
+            Call::CreateMetric { agent, body, shared_with, .. } => {
                 let id = self.fresh_id();
                 let name = body.name.clone().unwrap_or_default();
                 self.created_metrics.insert(name.clone(), id);
@@ -220,22 +220,27 @@ impl Simulator {
                     configuration: body.configuration.clone(),
                 };
                 patch_metric(&mut m, body);
-                let a = self.agent_mut(*agent);
-                a.metrics.push(m);
-                a.owned_metrics.insert(id);
+                // Every agent of the project lists the project's metrics.
+                for agent in std::iter::once(agent).chain(shared_with) {
+                    let a = self.agent_mut(*agent);
+                    a.metrics.push(m.clone());
+                    a.owned_metrics.insert(id);
+                }
                 Ok(())
             }
             Call::UpdateMetric { id, body } => {
-                let found = self.state.agents.values_mut().find_map(|a| {
-                    let i = a.metrics.iter().position(|m| m.id == Some(*id))?;
-                    Some((a, i))
-                });
-                let Some((a, i)) = found else {
+                // Every agent of the project lists the project's metric: each copy changes.
+                let mut found = false;
+                for a in self.state.agents.values_mut() {
+                    let Some(i) = a.metrics.iter().position(|m| m.id == Some(*id)) else { continue };
+                    found = true;
+                    patch_metric(&mut a.metrics[i], body);
+                    if body.configuration.is_some() {
+                        a.owned_metrics.insert(*id);
+                    }
+                }
+                if !found {
                     return Err(SimError::Rejected { op, message: format!("no metric with id {id}") });
-                };
-                patch_metric(&mut a.metrics[i], body);
-                if body.configuration.is_some() {
-                    a.owned_metrics.insert(*id);
                 }
                 Ok(())
             }
