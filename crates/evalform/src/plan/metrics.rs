@@ -641,6 +641,16 @@ mod tests {
     }
 
     #[test]
+    fn an_update_two_agents_of_a_project_plan_alike_is_sent_once() {
+        let (mut desired, observed) = two_agents(false);
+        desired.agents.get_mut(&12).unwrap().metrics[0].spec.description = Some(Text::new("Judge A, stricter."));
+        desired.agents.get_mut(&13).unwrap().metrics = desired.agents[&12].metrics.clone();
+        let p = plan(&desired, &observed, &PlanSettings::default()).unwrap();
+        let updates = p.operations.iter().filter(|o| matches!(o.call, Call::UpdateMetric { id: 1, .. })).count();
+        assert_eq!(updates, 1, "{:#?}", lines(&p));
+    }
+
+    #[test]
     fn two_agents_of_a_project_declaring_one_metric_differently_is_an_error() {
         let (mut desired, observed) = two_agents(false);
         let mut other = desired.agents[&12].metrics.clone();
