@@ -478,7 +478,6 @@ pub(super) fn plan_metric_prune(
             b.change(address, Action::Delete, Some(id.to_string()), Vec::new());
             continue;
         }
-
         let mut stale = None;
         stale_renames(want, have, |m, old, _| {
             if old.id == r.id {
