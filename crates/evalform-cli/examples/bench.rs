@@ -363,6 +363,7 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
         .map_err(|e| e.to_string())??;
     let reads = sandbox.requests().iter().filter(|r| r.method == "GET").count();
     if std::env::var_os("EVALFORM_BENCH_LOG").is_some() {
+        eprintln!("-- plan:");
         for r in sandbox.requests() {
             eprintln!("{} {} {}", r.method, r.route, r.query.as_deref().unwrap_or(""));
         }
@@ -376,6 +377,12 @@ async fn measure(o: &Options, name: &str, agents: usize, dir: &Path) -> Result<R
     .await
     .map_err(|e| e.to_string())??;
     let writes = sandbox.requests().iter().filter(|r| r.method != "GET").count();
+    if std::env::var_os("EVALFORM_BENCH_LOG").is_some() {
+        eprintln!("-- apply:");
+        for r in sandbox.requests() {
+            eprintln!("{} {} {}", r.method, r.route, r.query.as_deref().unwrap_or(""));
+        }
+    }
     sandbox.shutdown().await;
 
     let floor_ms = reads.div_ceil(usize::from(o.parallelism)) as f64 * o.latency_ms as f64;
