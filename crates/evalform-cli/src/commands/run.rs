@@ -95,16 +95,16 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
 
 /// What a run has started, what is on its way, and what has ended, as it goes.
 #[derive(Default)]
-struct SoFar<'a> {
-    cekura: RefCell<Vec<(&'a runner::AgentTargets, u64)>>,
+pub(super) struct SoFar<'a> {
+    pub(super) cekura: RefCell<Vec<(&'a runner::AgentTargets, u64)>>,
     tela: RefCell<Vec<runner::tela::StartedPrompt>>,
     /// The start request on its way (its outcome would be unknown if interrupted), described for the user.
-    sending: RefCell<Option<String>>,
+    pub(super) sending: RefCell<Option<String>>,
     /// What the prompt being started has started already (one run per test case).
     tela_partial: RefCell<Option<runner::tela::StartedPrompt>>,
     /// The results that ended (or were given up on), in the report's order.
     ended: RefCell<Vec<runner::AgentResult>>,
-    waiting: Cell<bool>,
+    pub(super) waiting: Cell<bool>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,9 +196,9 @@ fn tela_start_sent(prompt: &runner::tela::PromptTargets, cases: &[runner::tela::
 
 /// The Tela test cases a run started, to wait for (and to abort on Ctrl-C).
 #[derive(Debug)]
-pub struct TelaRuns<'a> {
-    pub client: &'a evalform::tela::TelaClient,
-    pub started: Vec<runner::tela::StartedPrompt>,
+pub(super) struct TelaRuns<'a> {
+    pub(super) client: &'a evalform::tela::TelaClient,
+    pub(super) started: Vec<runner::tela::StartedPrompt>,
 }
 
 fn plural(n: usize) -> &'static str {
@@ -221,18 +221,8 @@ pub fn check_report_args(args: &ReportArgs) -> Result<(), CliError> {
 /// Wait for every started result (one deadline for all of them), report them as one run in `format`, and end
 /// as the contract says: 1 unless the set met `min_success_rate`; an error naming every result that did not end.
 /// Tela test cases, when a run started some, are waited for after the Cekura results and reported with them.
-pub async fn wait_and_report(
-    p: &Printer,
-    client: Option<&evalform::cekura::CekuraClient>,
-    started: &[(&runner::AgentTargets, u64)],
-    tela: Option<TelaRuns<'_>>,
-    args: &ReportArgs,
-) -> Result<Outcome, CliError> {
-    report_after_wait(p, client, started, tela.as_ref(), args, &SoFar::default()).await
-}
-
-/// [`wait_and_report`], keeping each result in `so_far.ended` as it ends (for a report on Ctrl-C).
-async fn report_after_wait(
+/// Each result goes to `so_far.ended` as it ends (for a report on Ctrl-C).
+pub(super) async fn report_after_wait(
     p: &Printer,
     client: Option<&evalform::cekura::CekuraClient>,
     started: &[(&runner::AgentTargets, u64)],
@@ -284,7 +274,7 @@ async fn report_after_wait(
 
 /// Ctrl-C, caught from this call on. `tokio::signal::ctrl_c()` only registers its handler when first polled, and
 /// a signal that comes before that ends the process without a word.
-fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
+pub(super) fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
     #[cfg(unix)]
     let listener = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     #[cfg(windows)]
@@ -299,7 +289,7 @@ fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
 
 /// `work`, unless `signal` (Ctrl-C) comes first: then `None`, and `work` is dropped. A handler that cannot be
 /// registered (`signal` ends in an error) means no Ctrl-C handling, said in a warning, never an interruption.
-async fn interruptible<T>(
+pub(super) async fn interruptible<T>(
     work: impl std::future::Future<Output = T>,
     signal: impl std::future::Future<Output = std::io::Result<()>>,
 ) -> Option<T> {
@@ -410,7 +400,7 @@ async fn wait_all(
 /// Ctrl-C after the first start: abort every started Tela test case (once each), say which were aborted and which
 /// could not be, name a start that was on its way (it may have started), print the report of what ended with the
 /// rest as interrupted, and name the Cekura results that go on (Cekura's API has no cancel).
-async fn interrupted(
+pub(super) async fn interrupted(
     p: &Printer,
     so_far: &SoFar<'_>,
     client: Option<&evalform::tela::TelaClient>,

@@ -641,7 +641,7 @@ fn interrupt_when(sb: &RunningSandbox, dir: &Path, args: &[&str], line: Option<&
 }
 
 /// Wait until the sandbox holds `n` requests in their latency (a start on its way).
-fn until_held(sb: &RunningSandbox, n: usize) {
+pub fn until_held(sb: &RunningSandbox, n: usize) {
     for _ in 0..12_000 {
         if sb.held_requests() >= n {
             return;
