@@ -6,6 +6,8 @@
 //! look at it later. Ctrl-C while waiting aborts the Tela test cases this run started.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use evalform::http::ApiError;
@@ -105,6 +107,31 @@ pub(super) struct SoFar<'a> {
     /// The results that ended (or were given up on), in the report's order.
     ended: RefCell<Vec<runner::AgentResult>>,
     pub(super) waiting: Cell<bool>,
+    /// The last status read of each result being waited for (by result id), and of each Tela generation (by id),
+    /// to show how far a run got when the wait is interrupted.
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    results: BTreeMap<u64, String>,
+    generations: BTreeMap<String, String>,
+}
+
+impl SoFar<'_> {
+    /// `reason`, with the last status read of the run (`... (last seen: running)`) when one was read.
+    fn reason_seen(&self, reason: &str, result: Option<u64>, generation: Option<&str>) -> String {
+        let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = match (result, generation) {
+            (_, Some(g)) => seen.generations.get(g),
+            (Some(id), None) => seen.results.get(&id),
+            (None, None) => None,
+        };
+        match status {
+            Some(status) => format!("{reason} (last seen: {status})"),
+            None => reason.to_string(),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -331,12 +358,17 @@ async fn wait_all(
 ) -> Waited {
     let progress = |line: String| p.status(&line);
     let results = &so_far.ended;
+    // Only the lock is shared with the wait's status callbacks (which must be `Sync`).
+    let seen = &so_far.seen;
     let mut unfinished = Vec::new();
     let cekura = client.map(|c| started.iter().map(move |s| (c, s))).into_iter().flatten();
     for (client, (agent, result_id)) in cekura {
         let began = Instant::now();
         let waiting = p.spinner(&format!("result {result_id} (agent {}): waiting", agent.agent));
         let on_status = |status: &str| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.results.insert(*result_id, status.to_string());
+            }
             let line = format!("result {result_id} (agent {}): {status}", agent.agent);
             if waiting.is_active() {
                 waiting.set_message(&line);
@@ -370,6 +402,10 @@ async fn wait_all(
         let began = Instant::now();
         let waiting = p.spinner(&format!("Tela prompt {}: waiting", prompt.prompt));
         let on_status = |title: &str, status: &str| {
+            let generation = prompt.generations().find(|(c, _)| c.target.title == title).map(|(_, g)| g.to_string());
+            if let (Ok(mut seen), Some(g)) = (seen.lock(), generation) {
+                seen.generations.insert(g, status.to_string());
+            }
             let line = format!("Tela prompt {}, test case {title:?}: {status}", prompt.prompt);
             if waiting.is_active() {
                 waiting.set_message(&line);
@@ -448,7 +484,8 @@ pub(super) async fn interrupted(
     let reason = "interrupted (Ctrl-C) before it ended";
     for (agent, id) in started.iter().filter(|_| !no_wait) {
         if !results.iter().any(|r| r.prompt.is_none() && r.result_id == *id) {
-            results.push(runner::outcome::unfinished(agent, *id, "interrupted", reason, 0.0));
+            let reason = so_far.reason_seen(reason, Some(*id), None);
+            results.push(runner::outcome::unfinished(agent, *id, "interrupted", &reason, 0.0));
         }
     }
     for prompt in tela.iter().filter(|_| !no_wait) {
@@ -456,8 +493,9 @@ pub(super) async fn interrupted(
             let mut result = runner::tela::read(prompt, &Default::default(), Some(reason), 0.0);
             result.status = "interrupted".into();
             for failure in result.evaluators.iter_mut().flat_map(|e| e.failures.iter_mut()) {
-                if failure.generation_id.is_some() {
+                if let Some(g) = &failure.generation_id {
                     failure.status = "interrupted".into();
+                    failure.explanation = Some(so_far.reason_seen(reason, None, Some(g)));
                 }
             }
             results.push(result);

@@ -171,9 +171,9 @@ fn ctrl_c_while_waiting_reports_and_names_the_result() {
         --- stdout
         agent 12, result 1001: interrupted, 0 of 0 runs succeeded
           ERROR   Stuck caller (0/0 runs)
-                  interrupted (Ctrl-C) before it ended
+                  interrupted (Ctrl-C) before it ended (last seen: running)
           ERROR   Quick caller (0/0 runs)
-                  interrupted (Ctrl-C) before it ended
+                  interrupted (Ctrl-C) before it ended (last seen: running)
         FAILED: 0 of 0 runs succeeded (0%); required 100%
         --- stderr
         started result 1001 for agent 12: 2 test cases from the manifests
