@@ -107,15 +107,15 @@ pub(super) struct SoFar<'a> {
     /// The results that ended (or were given up on), in the report's order.
     ended: RefCell<Vec<runner::AgentResult>>,
     pub(super) waiting: Cell<bool>,
-    /// The last status read of each result being waited for (by result id), and of each Tela generation (by id),
-    /// to show how far a run got when the wait is interrupted.
+    /// The last status read of each result being waited for (by result id), and the last read of each Tela
+    /// generation (by id), to show how far a run got, or how it ended, when the wait is interrupted.
     seen: Mutex<Seen>,
 }
 
 #[derive(Default)]
 struct Seen {
     results: BTreeMap<u64, String>,
-    generations: BTreeMap<String, String>,
+    generations: BTreeMap<String, evalform::tela::wire::Generation>,
 }
 
 impl SoFar<'_> {
@@ -123,7 +123,7 @@ impl SoFar<'_> {
     fn reason_seen(&self, reason: &str, result: Option<u64>, generation: Option<&str>) -> String {
         let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let status = match (result, generation) {
-            (_, Some(g)) => seen.generations.get(g),
+            (_, Some(g)) => seen.generations.get(g).and_then(|g| g.status.as_ref()),
             (Some(id), None) => seen.results.get(&id),
             (None, None) => None,
         };
@@ -401,11 +401,11 @@ async fn wait_all(
     for (runs, prompt) in tela.iter().flat_map(|t| t.started.iter().map(move |s| (t, s))) {
         let began = Instant::now();
         let waiting = p.spinner(&format!("Tela prompt {}: waiting", prompt.prompt));
-        let on_status = |title: &str, status: &str| {
-            let generation = prompt.generations().find(|(c, _)| c.target.title == title).map(|(_, g)| g.to_string());
-            if let (Ok(mut seen), Some(g)) = (seen.lock(), generation) {
-                seen.generations.insert(g, status.to_string());
+        let on_status = |title: &str, generation: &evalform::tela::wire::Generation| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.generations.insert(generation.id.clone(), generation.clone());
             }
+            let status = generation.status.as_deref().unwrap_or("unknown");
             let line = format!("Tela prompt {}, test case {title:?}: {status}", prompt.prompt);
             if waiting.is_active() {
                 waiting.set_message(&line);
@@ -433,8 +433,8 @@ async fn wait_all(
     (unfinished, tela_unfinished)
 }
 
-/// Ctrl-C after the first start: abort every started Tela test case (once each), say which were aborted and which
-/// could not be, name a start that was on its way (it may have started), print the report of what ended with the
+/// Ctrl-C after the first start: abort every started Tela test case not read as ended (once each), say which were
+/// aborted and which could not be, name a start that was on its way (it may have started), print the report of what ended with the
 /// rest as interrupted, and name the Cekura results that go on (Cekura's API has no cancel).
 pub(super) async fn interrupted(
     p: &Printer,
@@ -448,9 +448,16 @@ pub(super) async fn interrupted(
     let mut err = CliError::new(what);
     let mut tela = so_far.tela.take();
     tela.extend(so_far.tela_partial.take().filter(|partial| partial.generations().next().is_some()));
+    // The generations as last read while waiting; those read as ended are reported as they ended, not aborted.
+    let seen = so_far.seen.lock().map(|s| s.generations.clone()).unwrap_or_default();
+    let ended = |g: &str| seen.get(g).and_then(|g| g.status.as_deref()).is_some_and(runner::tela::is_final);
     for (client, prompt) in client.iter().flat_map(|c| tela.iter().map(move |t| (*c, t))) {
-        let failed = runner::tela::abort(client, prompt).await;
-        for (case, _) in prompt.generations() {
+        let going = runner::tela::StartedPrompt {
+            cases: prompt.cases.iter().filter(|c| !c.generation.as_deref().is_some_and(ended)).cloned().collect(),
+            ..prompt.clone()
+        };
+        let failed = runner::tela::abort(client, &going).await;
+        for (case, _) in going.generations() {
             match failed.iter().find(|(id, _)| *id == case.target.id) {
                 None => p.status(&format!(
                     "abort sent: test case {:?} of Tela prompt {} (generation {})",
@@ -490,12 +497,15 @@ pub(super) async fn interrupted(
     }
     for prompt in tela.iter().filter(|_| !no_wait) {
         if !results.iter().any(|r| r.prompt.as_deref() == Some(prompt.prompt.as_str())) {
-            let mut result = runner::tela::read(prompt, &Default::default(), Some(reason), 0.0);
-            result.status = "interrupted".into();
+            let mut result = runner::tela::read(prompt, &seen, Some(reason), 0.0);
             for failure in result.evaluators.iter_mut().flat_map(|e| e.failures.iter_mut()) {
-                if let Some(g) = &failure.generation_id {
-                    failure.status = "interrupted".into();
-                    failure.explanation = Some(so_far.reason_seen(reason, None, Some(g)));
+                match &failure.generation_id {
+                    Some(g) if !ended(g) => {
+                        failure.status = "interrupted".into();
+                        failure.explanation = Some(so_far.reason_seen(reason, None, Some(g)));
+                        result.status = "interrupted".into();
+                    }
+                    _ => {}
                 }
             }
             results.push(result);

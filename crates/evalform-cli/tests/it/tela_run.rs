@@ -914,3 +914,35 @@ async fn ctrl_c_shows_the_last_status_read_of_each_interrupted_test_case() {
     });
     sb.shutdown().await;
 }
+
+/// Ctrl-C while a prompt's test cases are waited for, after one of them ended: that one is reported as it ended
+/// (passed, from the generation evalform read), only the one still running as interrupted; only it is aborted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_reports_a_test_case_that_ended_before_it_as_it_ended() {
+    let sb = sandbox(&[("tc-late", "Late order"), ("tc-stuck", "Stuck order")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", &TELA.replace("Refund that should fail", "Stuck order"));
+    let out = interrupt_when(&sb, dir.path(), &[], Some("\"Late order\": completed"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 1 of 2 runs succeeded
+          passed  Late order (1/1 runs)
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea: interrupted (Ctrl-C) before it ended (last seen: running)
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003ea)
+        error: interrupted: stopped waiting
+        "#);
+    });
+    let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
+    assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"], "a test case that ended is not aborted");
+    sb.shutdown().await;
+}
