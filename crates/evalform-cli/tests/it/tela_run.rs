@@ -946,3 +946,45 @@ async fn ctrl_c_reports_a_test_case_that_ended_before_it_as_it_ended() {
     assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"], "a test case that ended is not aborted");
     sb.shutdown().await;
 }
+
+/// Ctrl-C while the second prompt's test cases are waited for: the first prompt's, read as ended, are reported as
+/// they ended and not sent an abort; only the one still running is aborted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_aborts_only_what_had_not_ended() {
+    const SECOND: &str = "5f0c2a4e-0000-4000-8000-000000000002";
+    let sb = sandbox(&[("tc-late", "Late order")]).await;
+    sb.with_state(|s| s.insert_test_case("tc-stuck", json!({"promptId": SECOND, "title": "Stuck order"})))
+        .expect("seed a test case");
+    let dir = tempfile::tempdir().unwrap();
+    let case = |prompt: &str, title: &str| {
+        format!("version: 1\ntela:\n  prompt: {prompt}\n  test_cases:\n    - title: {title}\n      messages:\n        - {{role: user, content: Where is it?}}\n")
+    };
+    write(dir.path(), "first.yaml", &case(PROMPT, "Late order"));
+    write(dir.path(), "second.yaml", &case(SECOND, "Stuck order"));
+    let out = interrupt_when(&sb, dir.path(), &[], Some("\"Stuck order\": running"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: completed, 1 of 1 runs succeeded
+          passed  Late order (1/1 runs)
+        prompt 5f0c2a4e-0000-4000-8000-000000000002: interrupted, 0 of 1 runs succeeded
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003eb: interrupted (Ctrl-C) before it ended (last seen: running)
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000002 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000002, test case "Stuck order": running
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000002 (generation 9e4e2a7e-0000-4000-8000-0000000003eb)
+        error: interrupted: stopped waiting
+        "#);
+    });
+    let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
+    assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"], "a test case that ended is not aborted");
+    sb.shutdown().await;
+}
