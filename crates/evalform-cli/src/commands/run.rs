@@ -3,7 +3,7 @@
 //!
 //! Progress (started, status changes) goes to stderr, the report to stdout. A run set that was started is always
 //! named by its result id (a Tela test case by its generation), also when waiting ends in an error, so the user can
-//! look at it later. Ctrl-C while waiting aborts the Tela test cases this run started.
+//! look at it later. Ctrl-C aborts the Tela test cases this run started that had not ended (see [`interrupted`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -434,8 +434,9 @@ async fn wait_all(
 }
 
 /// Ctrl-C after the first start: abort every started Tela test case not read as ended (once each), say which were
-/// aborted and which could not be, name a start that was on its way (it may have started), print the report of what ended with the
-/// rest as interrupted, and name the Cekura results that go on (Cekura's API has no cancel).
+/// aborted and which could not be, name a start that was on its way (it may have started), print the report of what
+/// ended with the rest as interrupted (with the last status read of each), and name the Cekura results that go on
+/// (Cekura's API has no cancel).
 pub(super) async fn interrupted(
     p: &Printer,
     so_far: &SoFar<'_>,
