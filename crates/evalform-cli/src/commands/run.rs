@@ -3,9 +3,11 @@
 //!
 //! Progress (started, status changes) goes to stderr, the report to stdout. A run set that was started is always
 //! named by its result id (a Tela test case by its generation), also when waiting ends in an error, so the user can
-//! look at it later. Ctrl-C while waiting aborts the Tela test cases this run started.
+//! look at it later. Ctrl-C aborts the Tela test cases this run started that had not ended (see [`interrupted`]).
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use evalform::http::ApiError;
@@ -95,16 +97,41 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: RunArgs) -> Result<Outc
 
 /// What a run has started, what is on its way, and what has ended, as it goes.
 #[derive(Default)]
-struct SoFar<'a> {
-    cekura: RefCell<Vec<(&'a runner::AgentTargets, u64)>>,
+pub(super) struct SoFar<'a> {
+    pub(super) cekura: RefCell<Vec<(&'a runner::AgentTargets, u64)>>,
     tela: RefCell<Vec<runner::tela::StartedPrompt>>,
     /// The start request on its way (its outcome would be unknown if interrupted), described for the user.
-    sending: RefCell<Option<String>>,
+    pub(super) sending: RefCell<Option<String>>,
     /// What the prompt being started has started already (one run per test case).
     tela_partial: RefCell<Option<runner::tela::StartedPrompt>>,
     /// The results that ended (or were given up on), in the report's order.
     ended: RefCell<Vec<runner::AgentResult>>,
-    waiting: Cell<bool>,
+    pub(super) waiting: Cell<bool>,
+    /// The last status read of each result being waited for (by result id), and the last read of each Tela
+    /// generation (by id), to show how far a run got, or how it ended, when the wait is interrupted.
+    seen: Mutex<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    results: BTreeMap<u64, String>,
+    generations: BTreeMap<String, evalform::tela::wire::Generation>,
+}
+
+impl SoFar<'_> {
+    /// `reason`, with the last status read of the run (`... (last seen: running)`) when one was read.
+    fn reason_seen(&self, reason: &str, result: Option<u64>, generation: Option<&str>) -> String {
+        let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let status = match (result, generation) {
+            (_, Some(g)) => seen.generations.get(g).and_then(|g| g.status.as_ref()),
+            (Some(id), None) => seen.results.get(&id),
+            (None, None) => None,
+        };
+        match status {
+            Some(status) => format!("{reason} (last seen: {status})"),
+            None => reason.to_string(),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,9 +223,9 @@ fn tela_start_sent(prompt: &runner::tela::PromptTargets, cases: &[runner::tela::
 
 /// The Tela test cases a run started, to wait for (and to abort on Ctrl-C).
 #[derive(Debug)]
-pub struct TelaRuns<'a> {
-    pub client: &'a evalform::tela::TelaClient,
-    pub started: Vec<runner::tela::StartedPrompt>,
+pub(super) struct TelaRuns<'a> {
+    pub(super) client: &'a evalform::tela::TelaClient,
+    pub(super) started: Vec<runner::tela::StartedPrompt>,
 }
 
 fn plural(n: usize) -> &'static str {
@@ -221,18 +248,8 @@ pub fn check_report_args(args: &ReportArgs) -> Result<(), CliError> {
 /// Wait for every started result (one deadline for all of them), report them as one run in `format`, and end
 /// as the contract says: 1 unless the set met `min_success_rate`; an error naming every result that did not end.
 /// Tela test cases, when a run started some, are waited for after the Cekura results and reported with them.
-pub async fn wait_and_report(
-    p: &Printer,
-    client: Option<&evalform::cekura::CekuraClient>,
-    started: &[(&runner::AgentTargets, u64)],
-    tela: Option<TelaRuns<'_>>,
-    args: &ReportArgs,
-) -> Result<Outcome, CliError> {
-    report_after_wait(p, client, started, tela.as_ref(), args, &SoFar::default()).await
-}
-
-/// [`wait_and_report`], keeping each result in `so_far.ended` as it ends (for a report on Ctrl-C).
-async fn report_after_wait(
+/// Each result goes to `so_far.ended` as it ends (for a report on Ctrl-C).
+pub(super) async fn report_after_wait(
     p: &Printer,
     client: Option<&evalform::cekura::CekuraClient>,
     started: &[(&runner::AgentTargets, u64)],
@@ -284,7 +301,7 @@ async fn report_after_wait(
 
 /// Ctrl-C, caught from this call on. `tokio::signal::ctrl_c()` only registers its handler when first polled, and
 /// a signal that comes before that ends the process without a word.
-fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
+pub(super) fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
     #[cfg(unix)]
     let listener = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     #[cfg(windows)]
@@ -299,7 +316,7 @@ fn ctrl_c_from_now() -> impl std::future::Future<Output = std::io::Result<()>> {
 
 /// `work`, unless `signal` (Ctrl-C) comes first: then `None`, and `work` is dropped. A handler that cannot be
 /// registered (`signal` ends in an error) means no Ctrl-C handling, said in a warning, never an interruption.
-async fn interruptible<T>(
+pub(super) async fn interruptible<T>(
     work: impl std::future::Future<Output = T>,
     signal: impl std::future::Future<Output = std::io::Result<()>>,
 ) -> Option<T> {
@@ -341,12 +358,17 @@ async fn wait_all(
 ) -> Waited {
     let progress = |line: String| p.status(&line);
     let results = &so_far.ended;
+    // Only the lock is shared with the wait's status callbacks (which must be `Sync`).
+    let seen = &so_far.seen;
     let mut unfinished = Vec::new();
     let cekura = client.map(|c| started.iter().map(move |s| (c, s))).into_iter().flatten();
     for (client, (agent, result_id)) in cekura {
         let began = Instant::now();
         let waiting = p.spinner(&format!("result {result_id} (agent {}): waiting", agent.agent));
         let on_status = |status: &str| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.results.insert(*result_id, status.to_string());
+            }
             let line = format!("result {result_id} (agent {}): {status}", agent.agent);
             if waiting.is_active() {
                 waiting.set_message(&line);
@@ -379,7 +401,11 @@ async fn wait_all(
     for (runs, prompt) in tela.iter().flat_map(|t| t.started.iter().map(move |s| (t, s))) {
         let began = Instant::now();
         let waiting = p.spinner(&format!("Tela prompt {}: waiting", prompt.prompt));
-        let on_status = |title: &str, status: &str| {
+        let on_status = |title: &str, generation: &evalform::tela::wire::Generation| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.generations.insert(generation.id.clone(), generation.clone());
+            }
+            let status = generation.status.as_deref().unwrap_or("unknown");
             let line = format!("Tela prompt {}, test case {title:?}: {status}", prompt.prompt);
             if waiting.is_active() {
                 waiting.set_message(&line);
@@ -407,10 +433,11 @@ async fn wait_all(
     (unfinished, tela_unfinished)
 }
 
-/// Ctrl-C after the first start: abort every started Tela test case (once each), say which were aborted and which
-/// could not be, name a start that was on its way (it may have started), print the report of what ended with the
-/// rest as interrupted, and name the Cekura results that go on (Cekura's API has no cancel).
-async fn interrupted(
+/// Ctrl-C after the first start: abort every started Tela test case not read as ended (once each), say which were
+/// aborted and which could not be, name a start that was on its way (it may have started), print the report of what
+/// ended with the rest as interrupted (with the last status read of each), and name the Cekura results that go on
+/// (Cekura's API has no cancel).
+pub(super) async fn interrupted(
     p: &Printer,
     so_far: &SoFar<'_>,
     client: Option<&evalform::tela::TelaClient>,
@@ -422,9 +449,16 @@ async fn interrupted(
     let mut err = CliError::new(what);
     let mut tela = so_far.tela.take();
     tela.extend(so_far.tela_partial.take().filter(|partial| partial.generations().next().is_some()));
+    // The generations as last read while waiting; those read as ended are reported as they ended, not aborted.
+    let seen = so_far.seen.lock().map(|s| s.generations.clone()).unwrap_or_default();
+    let ended = |g: &str| seen.get(g).and_then(|g| g.status.as_deref()).is_some_and(runner::tela::is_final);
     for (client, prompt) in client.iter().flat_map(|c| tela.iter().map(move |t| (*c, t))) {
-        let failed = runner::tela::abort(client, prompt).await;
-        for (case, _) in prompt.generations() {
+        let going = runner::tela::StartedPrompt {
+            cases: prompt.cases.iter().filter(|c| !c.generation.as_deref().is_some_and(ended)).cloned().collect(),
+            ..prompt.clone()
+        };
+        let failed = runner::tela::abort(client, &going).await;
+        for (case, _) in going.generations() {
             match failed.iter().find(|(id, _)| *id == case.target.id) {
                 None => p.status(&format!(
                     "abort sent: test case {:?} of Tela prompt {} (generation {})",
@@ -458,16 +492,21 @@ async fn interrupted(
     let reason = "interrupted (Ctrl-C) before it ended";
     for (agent, id) in started.iter().filter(|_| !no_wait) {
         if !results.iter().any(|r| r.prompt.is_none() && r.result_id == *id) {
-            results.push(runner::outcome::unfinished(agent, *id, "interrupted", reason, 0.0));
+            let reason = so_far.reason_seen(reason, Some(*id), None);
+            results.push(runner::outcome::unfinished(agent, *id, "interrupted", &reason, 0.0));
         }
     }
     for prompt in tela.iter().filter(|_| !no_wait) {
         if !results.iter().any(|r| r.prompt.as_deref() == Some(prompt.prompt.as_str())) {
-            let mut result = runner::tela::read(prompt, &Default::default(), Some(reason), 0.0);
-            result.status = "interrupted".into();
+            let mut result = runner::tela::read(prompt, &seen, Some(reason), 0.0);
             for failure in result.evaluators.iter_mut().flat_map(|e| e.failures.iter_mut()) {
-                if failure.generation_id.is_some() {
-                    failure.status = "interrupted".into();
+                match &failure.generation_id {
+                    Some(g) if !ended(g) => {
+                        failure.status = "interrupted".into();
+                        failure.explanation = Some(so_far.reason_seen(reason, None, Some(g)));
+                        result.status = "interrupted".into();
+                    }
+                    _ => {}
                 }
             }
             results.push(result);

@@ -6,6 +6,9 @@
 //! ones included: they go to the platform, as `apply` sends them) and the agent's catalog, so personalities and
 //! metrics known by name are sent by id. `--dry-run` asks the platform to validate and price every spec and runs
 //! nothing; `--max-credits` asks the same first and refuses a selection estimated above the limit.
+//!
+//! From the first start on, Ctrl-C is handled as `run` handles it: the results started so far are named (Cekura has
+//! no cancel), a start on its way is named as possibly started, the report of what ended is printed, exit 1.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +21,8 @@ use evalform::plan::Secrets;
 use evalform::runner::outcome::SPEC_CASE;
 use evalform::runner::{AgentTargets, Target};
 
-use crate::cli::{Channel, GlobalArgs, TestArgs};
+use super::run::{ctrl_c_from_now, interrupted, interruptible, report_after_wait, SoFar};
+use crate::cli::{Channel, GlobalArgs, ReportArgs, TestArgs};
 use crate::error::{CliError, Outcome};
 use crate::printer::Printer;
 
@@ -117,12 +121,35 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Out
         }
     }
 
-    let mut started_ids: Vec<u64> = Vec::new();
-    for (spec, targets) in &specs {
-        let reply = client.run_spec(&body(spec)).await.map_err(|e| {
+    // From the first start on, Ctrl-C names the results started so far (Cekura has no cancel) and a start on its
+    // way, and reports what ended, as `run` does.
+    let so_far = SoFar::default();
+    let work = start_and_wait(p, &so_far, &client, &specs, &body, &args.report);
+    match interruptible(work, ctrl_c_from_now()).await {
+        Some(done) => done,
+        None => Err(interrupted(p, &so_far, None, &args.report, false).await),
+    }
+}
+
+/// Start every spec, once, then wait for the results and report them; what is started and on its way is kept in
+/// `so_far` as it goes.
+async fn start_and_wait<'a>(
+    p: &Printer,
+    so_far: &SoFar<'a>,
+    client: &CekuraClient,
+    specs: &'a [(Spec, AgentTargets)],
+    body: &dyn Fn(&Spec) -> Value,
+    args: &ReportArgs,
+) -> Result<Outcome, CliError> {
+    for (spec, targets) in specs {
+        so_far.sending.replace(Some(spec_start_sent(spec)));
+        let reply = client.run_spec(&body(spec)).await;
+        so_far.sending.replace(None);
+        let reply = reply.map_err(|e| {
             let mut err = CliError::from(e);
-            if !started_ids.is_empty() {
-                let ids: Vec<String> = started_ids.iter().map(u64::to_string).collect();
+            let started = so_far.cekura.borrow();
+            if !started.is_empty() {
+                let ids: Vec<String> = started.iter().map(|(_, id)| id.to_string()).collect();
                 err = err.hint(format!("already started: result {}", ids.join(", ")));
             }
             err
@@ -134,11 +161,22 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: TestArgs) -> Result<Out
             targets.targets.len(),
             plural(targets.targets.len())
         ));
-        started_ids.push(reply.id);
+        so_far.cekura.borrow_mut().push((targets, reply.id));
     }
-    let started: Vec<(&AgentTargets, u64)> =
-        specs.iter().zip(&started_ids).map(|((_, targets), id)| (targets, *id)).collect();
-    super::run::wait_and_report(p, Some(&client), &started, None, &args.report).await
+    so_far.waiting.set(true);
+    let started = so_far.cekura.borrow().clone();
+    report_after_wait(p, Some(client), &started, None, args, so_far).await
+}
+
+/// What a spec start sends, for a message.
+fn spec_start_sent(spec: &Spec) -> String {
+    let part = if spec.parts > 1 { format!(" (part {} of {})", spec.part, spec.parts) } else { String::new() };
+    format!(
+        "POST /test_framework/v1/scenarios/run_scenarios_json/ for agent {}{part}, {} test case{} from the manifests",
+        spec.agent,
+        spec.cases.len(),
+        plural(spec.cases.len())
+    )
 }
 
 /// The agent's project and its catalog (metrics and personalities), to send names as ids.

@@ -368,9 +368,9 @@ async fn ctrl_c_aborts_the_started_test_cases() {
         --- stdout
         prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 0 of 2 runs succeeded
           ERROR   Stuck late order (0/1 runs)
-                  generation 9e4e2a7e-0000-4000-8000-0000000003e9: interrupted (Ctrl-C) before it ended
+                  generation 9e4e2a7e-0000-4000-8000-0000000003e9: interrupted (Ctrl-C) before it ended (last seen: running)
           ERROR   Stuck order (0/1 runs)
-                  generation 9e4e2a7e-0000-4000-8000-0000000003ea: interrupted (Ctrl-C) before it ended
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea: interrupted (Ctrl-C) before it ended (last seen: running)
         FAILED: 0 of 2 runs succeeded (0%); required 100%
         --- stderr
         started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
@@ -641,7 +641,7 @@ fn interrupt_when(sb: &RunningSandbox, dir: &Path, args: &[&str], line: Option<&
 }
 
 /// Wait until the sandbox holds `n` requests in their latency (a start on its way).
-fn until_held(sb: &RunningSandbox, n: usize) {
+pub fn until_held(sb: &RunningSandbox, n: usize) {
     for _ in 0..12_000 {
         if sb.held_requests() >= n {
             return;
@@ -704,24 +704,24 @@ async fn ctrl_c_prints_the_report_of_what_ended_then_the_interruption() {
     let out = interrupt_when(&sb, dir.path(), &[], Some("\"Stuck order\": running"), 0);
     snapshot_settings().bind(|| {
         insta::assert_snapshot!(out.snapshot(), @r#"
-            exit: 1
-            --- stdout
-            agent 101, result 1001: completed, 1 of 1 runs succeeded
-              passed  Order status inquiry (1/1 runs)
-            prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 0 of 1 runs succeeded
-              ERROR   Stuck order (0/1 runs)
-                      generation 9e4e2a7e-0000-4000-8000-0000000003eb: interrupted (Ctrl-C) before it ended
-            FAILED: 1 of 2 runs succeeded (50%); required 100%
-            --- stderr
-            started result 1001 for agent 101: 1 evaluator
-            started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
-            result 1001 (agent 101): running
-            result 1001 (agent 101): completed
-            Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
-            abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003eb)
-            error: interrupted: stopped waiting
-            hint: Cekura has no cancel: result 1001 (agent 101) goes on running
-            "#);
+        exit: 1
+        --- stdout
+        agent 101, result 1001: completed, 1 of 1 runs succeeded
+          passed  Order status inquiry (1/1 runs)
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 0 of 1 runs succeeded
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003eb: interrupted (Ctrl-C) before it ended (last seen: running)
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        started result 1001 for agent 101: 1 evaluator
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        result 1001 (agent 101): running
+        result 1001 (agent 101): completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003eb)
+        error: interrupted: stopped waiting
+        hint: Cekura has no cancel: result 1001 (agent 101) goes on running
+        "#);
     });
     let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
     assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"]);
@@ -815,7 +815,7 @@ async fn ctrl_c_in_a_cekura_only_run_reports_and_names_the_result() {
               <property name="status" value="interrupted"/>
             </properties>
             <testcase classname="agent-101" name="Stuck caller">
-              <error message="interrupted (Ctrl-C) before it ended" type="run-error">interrupted (Ctrl-C) before it ended</error>
+              <error message="interrupted (Ctrl-C) before it ended (last seen: running)" type="run-error">interrupted (Ctrl-C) before it ended (last seen: running)</error>
             </testcase>
           </testsuite>
         </testsuites>
@@ -853,4 +853,138 @@ async fn ctrl_c_with_no_wait_prints_what_was_started() {
         "#);
     });
     drop(sb); // the held request never ends: do not wait for it
+}
+
+/// Ctrl-C while waiting: each test case that had not ended shows the last status evalform read for it, in the
+/// report's explanation (here JSON), so the user knows how far it got.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_shows_the_last_status_read_of_each_interrupted_test_case() {
+    let sb = sandbox(&[("tc-stuck", "Stuck order")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tela = "version: 1\ntela:\n  prompt: 5f0c2a4e-0000-4000-8000-000000000001\n  test_cases:\n    - title: Stuck order\n      messages:\n        - {role: user, content: Where is it?}\n      expected_output: A link.\n";
+    write(dir.path(), "tela.yaml", tela);
+    let out = interrupt_when(&sb, dir.path(), &["--format", "json"], Some("\"Stuck order\": running"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        {
+          "passed": false,
+          "min_success_rate": 1.0,
+          "total_runs": 1,
+          "successful_runs": 0,
+          "success_rate": 0.0,
+          "results": [
+            {
+              "prompt": "5f0c2a4e-0000-4000-8000-000000000001",
+              "status": "interrupted",
+              "total_runs": 1,
+              "successful_runs": 0,
+              "seconds": 0.0,
+              "evaluators": [
+                {
+                  "id": 0,
+                  "test_case_id": "tc-stuck",
+                  "name": "Stuck order",
+                  "source": "tela.yaml:5:7",
+                  "verdict": "error",
+                  "runs": 1,
+                  "successful_runs": 0,
+                  "failures": [
+                    {
+                      "run_id": null,
+                      "generation_id": "9e4e2a7e-0000-4000-8000-0000000003e9",
+                      "status": "interrupted",
+                      "metric": null,
+                      "explanation": "interrupted (Ctrl-C) before it ended (last seen: running)"
+                    }
+                  ]
+                }
+              ]
+            }
+          ]
+        }
+        --- stderr
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003e9)
+        error: interrupted: stopped waiting
+        "#);
+    });
+    sb.shutdown().await;
+}
+
+/// Ctrl-C while a prompt's test cases are waited for, after one of them ended: that one is reported as it ended
+/// (passed, from the generation evalform read), only the one still running as interrupted; only it is aborted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_reports_a_test_case_that_ended_before_it_as_it_ended() {
+    let sb = sandbox(&[("tc-late", "Late order"), ("tc-stuck", "Stuck order")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "tela.yaml", &TELA.replace("Refund that should fail", "Stuck order"));
+    let out = interrupt_when(&sb, dir.path(), &[], Some("\"Late order\": completed"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: interrupted, 1 of 2 runs succeeded
+          passed  Late order (1/1 runs)
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003ea: interrupted (Ctrl-C) before it ended (last seen: running)
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        started 2 test cases of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Stuck order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (generation 9e4e2a7e-0000-4000-8000-0000000003ea)
+        error: interrupted: stopped waiting
+        "#);
+    });
+    let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
+    assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"], "a test case that ended is not aborted");
+    sb.shutdown().await;
+}
+
+/// Ctrl-C while the second prompt's test cases are waited for: the first prompt's, read as ended, are reported as
+/// they ended and not sent an abort; only the one still running is aborted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_aborts_only_what_had_not_ended() {
+    const SECOND: &str = "5f0c2a4e-0000-4000-8000-000000000002";
+    let sb = sandbox(&[("tc-late", "Late order")]).await;
+    sb.with_state(|s| s.insert_test_case("tc-stuck", json!({"promptId": SECOND, "title": "Stuck order"})))
+        .expect("seed a test case");
+    let dir = tempfile::tempdir().unwrap();
+    let case = |prompt: &str, title: &str| {
+        format!("version: 1\ntela:\n  prompt: {prompt}\n  test_cases:\n    - title: {title}\n      messages:\n        - {{role: user, content: Where is it?}}\n")
+    };
+    write(dir.path(), "first.yaml", &case(PROMPT, "Late order"));
+    write(dir.path(), "second.yaml", &case(SECOND, "Stuck order"));
+    let out = interrupt_when(&sb, dir.path(), &[], Some("\"Stuck order\": running"), 0);
+    snapshot_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @r#"
+        exit: 1
+        --- stdout
+        prompt 5f0c2a4e-0000-4000-8000-000000000001: completed, 1 of 1 runs succeeded
+          passed  Late order (1/1 runs)
+        prompt 5f0c2a4e-0000-4000-8000-000000000002: interrupted, 0 of 1 runs succeeded
+          ERROR   Stuck order (0/1 runs)
+                  generation 9e4e2a7e-0000-4000-8000-0000000003eb: interrupted (Ctrl-C) before it ended (last seen: running)
+        FAILED: 1 of 2 runs succeeded (50%); required 100%
+        --- stderr
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000001 (run-all)
+        started 1 test case of Tela prompt 5f0c2a4e-0000-4000-8000-000000000002 (run-all)
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": running
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001, test case "Late order": completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000001: completed
+        Tela prompt 5f0c2a4e-0000-4000-8000-000000000002, test case "Stuck order": running
+        abort sent: test case "Stuck order" of Tela prompt 5f0c2a4e-0000-4000-8000-000000000002 (generation 9e4e2a7e-0000-4000-8000-0000000003eb)
+        error: interrupted: stopped waiting
+        "#);
+    });
+    let aborts: Vec<String> = tela_runs(&sb).into_iter().filter(|r| r.ends_with("/abort")).collect();
+    assert_eq!(aborts, ["POST /test-case/tc-stuck/abort"], "a test case that ended is not aborted");
+    sb.shutdown().await;
 }

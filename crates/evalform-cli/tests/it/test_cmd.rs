@@ -116,3 +116,95 @@ fn more_than_200_test_cases_go_as_several_spec_runs_and_report_as_one() {
     assert!(out.stdout.contains("250 of 250 runs succeeded"), "{}", out.stdout);
     assert_eq!(w.state().evaluators.len(), 0, "nothing was created in the agent's suite");
 }
+
+/// A suite of one agent (12) whose evaluators are `names`, each a spec test case.
+fn suite_of(names: &[&str]) -> World {
+    let w = World::new();
+    let mut text = String::from("version: 1\ncekura:\n  agent: 12\n  evaluators:\n");
+    for name in names {
+        text.push_str(&format!("    - name: {name}\n      personality: 7\n      instructions: Ask about an order.\n"));
+    }
+    w.write("suite.yaml", &text);
+    w
+}
+
+/// Run `evalform test ARGS` in `w`, send it SIGINT once it has printed a stderr line containing `line` (when
+/// given) and the sandbox holds `held` requests in their latency (a start on its way), and collect what it
+/// printed. No timing: the signal follows what evalform printed and what the sandbox holds.
+#[cfg(unix)]
+fn interrupt_test_when(w: &World, args: &[&str], line: Option<&str>, held: usize) -> crate::common::Output {
+    use std::io::{BufRead, BufReader, Read};
+
+    let mut cmd = w.cmd(&[&["test", "--timeout", "120"], args].concat());
+    cmd.env("EVALFORM_POLL_INTERVAL_MS", "5").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("start evalform");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while let Some(wanted) = line {
+        let mut next = String::new();
+        assert_ne!(stderr.read_line(&mut next).unwrap(), 0, "evalform ended before it was interrupted: {seen}");
+        seen.push_str(&next);
+        if next.contains(wanted) {
+            break;
+        }
+    }
+    crate::tela_run::until_held(&w.sb, held);
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    stderr.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    crate::common::Output { code: status.code().unwrap_or(-1), stdout, stderr: seen }
+}
+
+/// Ctrl-C while waiting for a spec run: the report (what had not ended as interrupted), the result named as going
+/// on (Cekura has no cancel), exit 1; before, the process died of the signal without a word.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_waiting_reports_and_names_the_result() {
+    let w = suite_of(&["Stuck caller", "Quick caller"]);
+    let out = interrupt_test_when(&w, &[], Some("(agent 12): running"), 0);
+    apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        agent 12, result 1001: interrupted, 0 of 0 runs succeeded
+          ERROR   Stuck caller (0/0 runs)
+                  interrupted (Ctrl-C) before it ended (last seen: running)
+          ERROR   Quick caller (0/0 runs)
+                  interrupted (Ctrl-C) before it ended (last seen: running)
+        FAILED: 0 of 0 runs succeeded (0%); required 100%
+        --- stderr
+        started result 1001 for agent 12: 2 test cases from the manifests
+        result 1001 (agent 12): running
+        error: interrupted: stopped waiting
+        hint: Cekura has no cancel: result 1001 (agent 12) goes on running
+        ");
+    });
+    assert_eq!(w.state().evaluators.len(), 0, "nothing was created in the agent's suite");
+}
+
+/// Ctrl-C while the spec run's start is on its way (held open by the sandbox): nothing is known to have started,
+/// and the start is named as possibly started (and not sent again), exit 1.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_start_is_on_its_way_names_it() {
+    let w = suite_of(&["Quick caller"]);
+    w.sb.set_faults(evalform_sandbox::FaultConfig {
+        latency_ms: 600_000,
+        method: Some("POST".into()),
+        path: Some("/run_scenarios_json/".into()),
+        ..evalform_sandbox::FaultConfig::default()
+    });
+    let out = interrupt_test_when(&w, &[], None, 1);
+    apply_settings().bind(|| {
+        insta::assert_snapshot!(out.snapshot(), @"
+        exit: 1
+        --- stdout
+        --- stderr
+        error: interrupted: stopped starting the runs
+        caused by: POST /test_framework/v1/scenarios/run_scenarios_json/ for agent 12, 1 test case from the manifests was on its way when interrupted, so its runs may have started; evalform did not send it again and cannot abort them (it never learned their ids)
+        ");
+    });
+}

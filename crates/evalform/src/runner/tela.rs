@@ -262,13 +262,14 @@ pub enum TelaWaitError {
 }
 
 /// Poll the prompt's test cases until every started generation is final or `deadline` passes. `progress` hears
-/// `(title, status)` whenever a generation's status changes. Returns each generation by id.
+/// `(title, generation)` whenever a generation's status changes, with the generation as read (a caller that stops
+/// waiting early can still report what ended). Returns each generation by id.
 pub async fn wait(
     client: &TelaClient,
     started: &StartedPrompt,
     deadline: Instant,
     settings: &PollSettings,
-    progress: &(dyn Fn(&str, &str) + Sync),
+    progress: &(dyn Fn(&str, &wire::Generation) + Sync),
 ) -> Result<BTreeMap<String, wire::Generation>, TelaWaitError> {
     let mut backoff = Backoff::new(settings.first_interval, settings.max_interval);
     let mut failures = 0;
@@ -285,7 +286,7 @@ pub async fn wait(
                 for g in seen.filter(|g| wanted.contains_key(g.id.as_str())) {
                     let before = last.get(&g.id).and_then(|o| o.status.clone());
                     if g.status != before {
-                        progress(wanted[g.id.as_str()], g.status.as_deref().unwrap_or("unknown"));
+                        progress(wanted[g.id.as_str()], &g);
                     }
                     last.insert(g.id.clone(), g);
                 }
