@@ -173,6 +173,9 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             folder_views.push(super::folders::FolderView { project, ..view });
         }
     }
+    // A folder that other agents' operations empty is deleted after them: once every agent is planned.
+    let pending = shared_folders.into_values().flat_map(|s| s.pending).collect();
+    super::folders::plan_pending_deletes(pending, &mut b, &mut errors);
     super::folders::list_unused(&folder_views, &|a| selection.selects(a), &mut b);
     tela::plan_prompts(desired, &observed.state, &selection, &mut b, &mut errors);
     if settings.patterns_must_match {
@@ -494,25 +497,32 @@ impl<'a> AgentPlanner<'a> {
                 self.b,
             )
         } else {
-            Vec::new()
+            super::folders::FolderDeletes::default()
         };
-        let taken: BTreeSet<u64> = folder_deletes.iter().flat_map(|d| d.evaluators.iter().map(|(id, _)| *id)).collect();
+        let taken: BTreeSet<u64> =
+            folder_deletes.now.iter().flat_map(|d| d.evaluators.iter().map(|(id, _)| *id)).collect();
         let last_op = self.b.operations.len();
         if self.want.prune {
             self.plan_deletes(&orphans, &profiles, &taken);
         } else {
             self.list_unmanaged(&orphans, &profiles, &looks_renamed);
         }
+        // After the project's renames too (made by the agent that declares them).
+        let after: Vec<usize> =
+            (first_op..last_op).chain(self.shared.renames_planned.values().flatten().copied()).collect();
         super::folders::plan_folder_deletes(
             self.agent,
             self.want.project.or(self.have.project),
-            folder_deletes,
-            // After the project's renames too (made by the agent that declares them).
-            (first_op..last_op).chain(self.shared.renames_planned.values().flatten().copied()).collect(),
+            folder_deletes.now,
+            after.clone(),
             &mut self.shared.deleted,
             self.b,
             self.errors,
         );
+        for mut p in folder_deletes.pending {
+            p.after = after.clone();
+            self.shared.pending.push(p);
+        }
         super::folders::FolderView {
             agent: self.agent,
             project: None,
