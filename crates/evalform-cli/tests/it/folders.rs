@@ -746,3 +746,51 @@ fn a_folder_another_agents_unpruned_evaluator_stays_in_is_kept() {
     assert_eq!(writes(&w), ["POST /test_framework/v1/scenarios/delete_scenarios/"]);
     assert_eq!(project_folders(&w, 7), ["Old"]);
 }
+
+#[test]
+fn a_folder_another_agent_moves_its_evaluators_out_of_is_deleted_after_the_moves() {
+    // `Old` holds 101's A1 and 202's B1 and B2. 101 prunes A1 and folders; 202 moves B1 (a bulk update) and B2 (with
+    // new instructions: a PATCH) to `New`. `Old` is empty once those ran: deleted after them, in the same round.
+    let w = World::new();
+    w.write(
+        "a.yaml",
+        "version: 1\ncekura:\n  agent: 101\n  prune: true\n  folders: [Old]\n  evaluators:\n    - name: A1\n      \
+         folder: Old\n      personality: 7\n      instructions: Ask A1.\n",
+    );
+    let theirs = "version: 1\ncekura:\n  agent: 202\n  folders: [Old]\n  defaults:\n    folder: Old\n    \
+                  personality: 7\n  evaluators:\n    - name: B1\n      instructions: Ask B1.\n    - name: B2\n      \
+                  instructions: Ask B2.\n";
+    w.write("b.yaml", theirs);
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write(
+        "b.yaml",
+        &theirs.replace("[Old]", "[New]").replace("folder: Old", "folder: New").replace("Ask B2.", "Ask B2 again."),
+    );
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("folder_emptied_by_another_agents_moves_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/delete_scenarios/\" after []",
+        "1 \"/test_framework/v1/scenarios/create_folder/\" after []",
+        "2 \"/test_framework/v1/scenarios/1003/\" after [1]",
+        "3 \"/test_framework/v1/scenarios/adv_update/\" after [1]",
+        "4 \"/test_framework/v1/scenarios/delete_folder/\" after [0,2,3]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(project_folders(&w, 7), ["New"]);
+    assert_eq!(evaluator_names(&w), ["B1", "B2"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
