@@ -794,3 +794,45 @@ fn a_folder_another_agent_moves_its_evaluators_out_of_is_deleted_after_the_moves
     assert_eq!(evaluator_names(&w), ["B1", "B2"]);
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
+
+#[test]
+fn an_evaluator_put_into_a_folder_another_renaming_agent_renames_waits_for_the_rename() {
+    // 101 renames `A` to `A2`; 202 renames `Y` to `Y2`. 101's evaluator goes into `Y2`: after 202's rename, which
+    // 101's plan (planned first) makes, as 202's, where its own folders come.
+    let w = World::new();
+    let mine = "version: 1\ncekura:\n  agent: 101\n  folders: [A]\n  evaluators:\n    - name: Mine\n      \
+                folder: A\n      personality: 7\n      instructions: Ask about an order.\n";
+    let theirs = "version: 1\ncekura:\n  agent: 202\n  folders: [Y]\n";
+    w.write("a.yaml", mine);
+    w.write("b.yaml", theirs);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.write(
+        "a.yaml",
+        &mine
+            .replace("folders: [A]", "folders: [{path: A2, renamed_from: [A]}, Y2]")
+            .replace("folder: A\n", "folder: Y2\n"),
+    );
+    w.write("b.yaml", &theirs.replace("folders: [Y]", "folders: [{path: Y2, renamed_from: [Y]}]"));
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("evaluator_into_folder_another_agent_renames_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
+        "1 \"/test_framework/v1/scenarios/rename_folder/\" after [0]",
+        "2 \"/test_framework/v1/scenarios/adv_update/\" after [1]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(project_folders(&w, 7), ["A2", "Y2"]);
+}

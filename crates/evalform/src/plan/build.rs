@@ -92,6 +92,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
     // Per project, the folder renames of every agent.
     let mut project_renames: BTreeMap<Option<u64>, super::folders::Renames> = BTreeMap::new();
+    // Per project, each rename with the first agent that declares it.
+    let mut declared_by: BTreeMap<Option<u64>, BTreeMap<(String, String), AgentId>> = BTreeMap::new();
     for (agent, want) in &desired.agents {
         let used = used_folders.entry(project_of(agent, want)).or_default();
         let declared = want.evaluators.iter().filter_map(|e| e.spec.folder.as_deref());
@@ -104,7 +106,12 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             for f in staying_folders(*agent, want, have, &selection) {
                 add_with_parents_set(used, f);
             }
-            project_renames.entry(project_of(agent, want)).or_default().extend(super::folders::renames(want, have));
+            let renames = super::folders::renames(want, have);
+            let by = declared_by.entry(project_of(agent, want)).or_default();
+            for rename in &renames {
+                by.entry(rename.clone()).or_insert(*agent);
+            }
+            project_renames.entry(project_of(agent, want)).or_default().extend(renames);
         }
     }
     for (project, renames) in &project_renames {
@@ -123,7 +130,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         .map(|(project, renames)| {
             let renames = super::folders::project_renames(renames);
             let steps = super::folders::rename_steps(&renames);
-            (*project, super::folders::ProjectFolders { renames, steps, ..Default::default() })
+            let declared_by = declared_by.remove(project).unwrap_or_default();
+            (*project, super::folders::ProjectFolders { renames, steps, declared_by, ..Default::default() })
         })
         .collect();
     // The agents that rename folders are planned first in their project, so that a rename is made by an agent that
@@ -814,11 +822,19 @@ impl<'a> AgentPlanner<'a> {
             }
             return;
         }
-        // Another agent's rename, planned after this agent: that agent makes it.
-        if !self.want.folder_renames.get(&step.to).is_some_and(|earlier| earlier.contains(&step.old)) {
-            return;
-        }
-        let made = super::folders::plan_rename(self.agent, project, step, self.have, ops, last, self.b, self.errors);
+        // Another agent's rename, planned after this agent: that agent makes it, unless this agent puts something
+        // in the folder. Then it is made now, in this agent's order and on that agent's behalf (its address), so
+        // that what this agent puts in the folder waits for it.
+        let by = if self.want.folder_renames.get(&step.to).is_some_and(|earlier| earlier.contains(&step.old)) {
+            self.agent
+        } else {
+            let needed = self.want.folders.iter().any(|f| super::folders::within(f, &step.to));
+            match self.shared.declared_by.get(&key) {
+                Some(by) if needed => *by,
+                _ => return,
+            }
+        };
+        let made = super::folders::plan_rename(by, project, step, self.have, ops, last, self.b, self.errors);
         self.shared.renames_planned.insert(key, made);
     }
 

@@ -27,6 +27,8 @@ pub(super) struct ProjectFolders {
     /// The renames planned so far, (platform path, declared path), each with the last call that makes it: a rename
     /// several agents declare is made once.
     pub renames_planned: BTreeMap<(String, String), Option<usize>>,
+    /// Each rename, (platform path, declared path), with the first agent that declares it: the rename is its.
+    pub declared_by: BTreeMap<(String, String), AgentId>,
     /// The folders an agent planned before deletes: deleted once.
     pub deleted: BTreeSet<String>,
     /// The deletions that wait for other agents' operations, settled once every agent is planned.
