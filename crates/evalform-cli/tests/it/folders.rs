@@ -836,3 +836,18 @@ fn an_evaluator_put_into_a_folder_another_renaming_agent_renames_waits_for_the_r
     assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
     assert_eq!(project_folders(&w, 7), ["A2", "Y2"]);
 }
+
+#[test]
+fn a_saved_plan_deleting_a_folder_other_agents_empty_applies_in_one_round() {
+    let w = World::new();
+    two_agents_in_old(&w);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  prune: true\n");
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(writes(&w).last().map(String::as_str), Some("POST /test_framework/v1/scenarios/delete_folder/"));
+    assert_eq!(project_folders(&w, 7), Vec::<String>::new());
+}

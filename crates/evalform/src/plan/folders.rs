@@ -4,8 +4,9 @@
 //! rename*, so nothing moves evaluator by evaluator. Renames are made one at a time, each from where the ones before
 //! it left its folder, once per project however many agents declare them, and every agent of the project plans on
 //! the folders as they leave them. The folders no manifest uses are deleted under
-//! `prune_folders` when that takes nothing but what `prune` deletes anyway, and otherwise listed as not managed,
-//! once per project. Pure, like the rest of the planner.
+//! `prune_folders` when that takes nothing but what `prune` deletes anyway (a folder that also holds other agents'
+//! evaluators, after the calls of their plans that delete them or move them out), and otherwise listed as not
+//! managed, once per project. Pure, like the rest of the planner.
 
 use std::collections::{BTreeMap, BTreeSet};
 
