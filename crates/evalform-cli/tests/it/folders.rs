@@ -851,3 +851,18 @@ fn a_saved_plan_deleting_a_folder_other_agents_empty_applies_in_one_round() {
     assert_eq!(writes(&w).last().map(String::as_str), Some("POST /test_framework/v1/scenarios/delete_folder/"));
     assert_eq!(project_folders(&w, 7), Vec::<String>::new());
 }
+
+#[test]
+fn a_folder_is_kept_while_an_excluded_evaluator_of_another_agent_stays_in_it() {
+    let w = World::new();
+    two_agents_in_old(&w);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  prune: true\n");
+    let out = w.run(&["plan", "--exclude", r#"cekura.agent[202].evaluator["B1"]"#]);
+    settings().bind(|| insta::assert_snapshot!("folder_kept_for_an_excluded_evaluator_plan", out.snapshot()));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--exclude", r#"cekura.agent[202].evaluator["B1"]"#]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(writes(&w), ["POST /test_framework/v1/scenarios/delete_scenarios/"]);
+    assert_eq!(project_folders(&w, 7), ["Old"]);
+}
