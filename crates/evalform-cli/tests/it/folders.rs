@@ -589,8 +589,8 @@ fn a_folder_holding_evaluators_of_two_pruning_agents_is_emptied_by_each_then_del
     let after = |agent| format!("version: 1\ncekura:\n  agent: {agent}\n  prune: true\n  prune_folders: true\n");
     w.write("a.yaml", &after(101));
     w.write("b.yaml", &after(202));
-    // Neither agent's deletion of `Old` may count on the other's evaluator: each prunes its own, and the folder,
-    // empty then, is deleted once (by the plan of apply's verification round, which finds it empty).
+    // Neither agent's deletion of `Old` may take the other's evaluator: each prunes its own, and the folder, empty
+    // then, is deleted once, after both, in the same round.
     let out = w.run(&["plan"]);
     settings().bind(|| insta::assert_snapshot!("folder_of_two_pruning_agents_plan", out.snapshot()));
     w.sb.clear_requests();
@@ -674,4 +674,195 @@ fn a_saved_deletion_after_another_agents_rename_is_stale_once_an_evaluator_lands
     });
     assert!(w.writes().is_empty(), "nothing written: {:?}", writes(&w));
     assert_eq!(project_folders(&w, 7), ["Old", "Old.Inner"]);
+}
+
+/// Agents 101 and 202 of project 7, an evaluator of each in `Old` (both made by evalform).
+fn two_agents_in_old(w: &World) {
+    let before = |agent, name| {
+        format!(
+            "version: 1\ncekura:\n  agent: {agent}\n  prune: true\n  folders: [Old]\n  evaluators:\n    - name: {name}\n      \
+             folder: Old\n      personality: 7\n      instructions: Ask {name}.\n"
+        )
+    };
+    w.write("a.yaml", &before(101, "A1"));
+    w.write("b.yaml", &before(202, "B1"));
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+}
+
+#[test]
+fn a_folder_emptied_by_another_agents_prune_is_deleted_after_it_in_the_same_round() {
+    // 101 prunes folders; 202 prunes its evaluator but not folders. `Old` is empty once both prunes ran: the plan
+    // deletes it after them, and apply needs no second round.
+    let w = World::new();
+    two_agents_in_old(&w);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  prune: true\n");
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("folder_emptied_by_another_agents_prune_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/delete_scenarios/\" after []",
+        "1 \"/test_framework/v1/scenarios/delete_scenarios/\" after []",
+        "2 \"/test_framework/v1/scenarios/delete_folder/\" after [0,1]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    settings().bind(|| insta::assert_snapshot!("folder_emptied_by_another_agents_prune_apply", out.snapshot()));
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(
+        writes(&w),
+        [
+            "POST /test_framework/v1/scenarios/delete_scenarios/",
+            "POST /test_framework/v1/scenarios/delete_scenarios/",
+            "POST /test_framework/v1/scenarios/delete_folder/",
+        ]
+    );
+    assert_eq!(project_folders(&w, 7), Vec::<String>::new());
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn a_folder_another_agents_unpruned_evaluator_stays_in_is_kept() {
+    // 202 no longer declares B1 but does not prune: B1 stays in `Old`, which 101's prune_folders must keep.
+    let w = World::new();
+    two_agents_in_old(&w);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n");
+    let out = w.run(&["plan"]);
+    settings()
+        .bind(|| insta::assert_snapshot!("folder_kept_for_another_agents_unpruned_evaluator_plan", out.snapshot()));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(writes(&w), ["POST /test_framework/v1/scenarios/delete_scenarios/"]);
+    assert_eq!(project_folders(&w, 7), ["Old"]);
+}
+
+#[test]
+fn a_folder_another_agent_moves_its_evaluators_out_of_is_deleted_after_the_moves() {
+    // `Old` holds 101's A1 and 202's B1 and B2. 101 prunes A1 and folders; 202 moves B1 (a bulk update) and B2 (with
+    // new instructions: a PATCH) to `New`. `Old` is empty once those ran: deleted after them, in the same round.
+    let w = World::new();
+    w.write(
+        "a.yaml",
+        "version: 1\ncekura:\n  agent: 101\n  prune: true\n  folders: [Old]\n  evaluators:\n    - name: A1\n      \
+         folder: Old\n      personality: 7\n      instructions: Ask A1.\n",
+    );
+    let theirs = "version: 1\ncekura:\n  agent: 202\n  folders: [Old]\n  defaults:\n    folder: Old\n    \
+                  personality: 7\n  evaluators:\n    - name: B1\n      instructions: Ask B1.\n    - name: B2\n      \
+                  instructions: Ask B2.\n";
+    w.write("b.yaml", theirs);
+    assert_eq!(w.run(&["apply", "--auto-approve", "--parallelism", "1"]).code, 0);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write(
+        "b.yaml",
+        &theirs.replace("[Old]", "[New]").replace("folder: Old", "folder: New").replace("Ask B2.", "Ask B2 again."),
+    );
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("folder_emptied_by_another_agents_moves_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/delete_scenarios/\" after []",
+        "1 \"/test_framework/v1/scenarios/create_folder/\" after []",
+        "2 \"/test_framework/v1/scenarios/1003/\" after [1]",
+        "3 \"/test_framework/v1/scenarios/adv_update/\" after [1]",
+        "4 \"/test_framework/v1/scenarios/delete_folder/\" after [0,2,3]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(project_folders(&w, 7), ["New"]);
+    assert_eq!(evaluator_names(&w), ["B1", "B2"]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
+}
+
+#[test]
+fn an_evaluator_put_into_a_folder_another_renaming_agent_renames_waits_for_the_rename() {
+    // 101 renames `A` to `A2`; 202 renames `Y` to `Y2`. 101's evaluator goes into `Y2`: after 202's rename, which
+    // 101's plan (planned first) makes, as 202's, where its own folders come.
+    let w = World::new();
+    let mine = "version: 1\ncekura:\n  agent: 101\n  folders: [A]\n  evaluators:\n    - name: Mine\n      \
+                folder: A\n      personality: 7\n      instructions: Ask about an order.\n";
+    let theirs = "version: 1\ncekura:\n  agent: 202\n  folders: [Y]\n";
+    w.write("a.yaml", mine);
+    w.write("b.yaml", theirs);
+    assert_eq!(w.run(&["apply", "--auto-approve"]).code, 0);
+    w.write(
+        "a.yaml",
+        &mine
+            .replace("folders: [A]", "folders: [{path: A2, renamed_from: [A]}, Y2]")
+            .replace("folder: A\n", "folder: Y2\n"),
+    );
+    w.write("b.yaml", &theirs.replace("folders: [Y]", "folders: [{path: Y2, renamed_from: [Y]}]"));
+    let out = w.run(&["plan"]);
+    settings().bind(|| insta::assert_snapshot!("evaluator_into_folder_another_agent_renames_plan", out.snapshot()));
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops: Vec<String> = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
+        .collect();
+    insta::assert_debug_snapshot!(ops, @r#"
+    [
+        "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
+        "1 \"/test_framework/v1/scenarios/rename_folder/\" after [0]",
+        "2 \"/test_framework/v1/scenarios/adv_update/\" after [1]",
+    ]
+    "#);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(project_folders(&w, 7), ["A2", "Y2"]);
+}
+
+#[test]
+fn a_saved_plan_deleting_a_folder_other_agents_empty_applies_in_one_round() {
+    let w = World::new();
+    two_agents_in_old(&w);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  prune: true\n");
+    assert_eq!(w.run(&["plan", "--out", "plan.json"]).code, 0);
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--plan", "plan.json"]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert!(!out.stdout.contains("Verification: round"), "{}", out.snapshot());
+    assert_eq!(writes(&w).last().map(String::as_str), Some("POST /test_framework/v1/scenarios/delete_folder/"));
+    assert_eq!(project_folders(&w, 7), Vec::<String>::new());
+}
+
+#[test]
+fn a_folder_is_kept_while_an_excluded_evaluator_of_another_agent_stays_in_it() {
+    let w = World::new();
+    two_agents_in_old(&w);
+    w.write("a.yaml", "version: 1\ncekura:\n  agent: 101\n  prune: true\n  prune_folders: true\n");
+    w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  prune: true\n");
+    let out = w.run(&["plan", "--exclude", r#"cekura.agent[202].evaluator["B1"]"#]);
+    settings().bind(|| insta::assert_snapshot!("folder_kept_for_an_excluded_evaluator_plan", out.snapshot()));
+    w.sb.clear_requests();
+    let out = w.run(&["apply", "--auto-approve", "--exclude", r#"cekura.agent[202].evaluator["B1"]"#]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    assert_eq!(writes(&w), ["POST /test_framework/v1/scenarios/delete_scenarios/"]);
+    assert_eq!(project_folders(&w, 7), ["Old"]);
 }

@@ -100,6 +100,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     let mut used_folders: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
     // Per project, the folder renames of every agent.
     let mut project_renames: BTreeMap<Option<u64>, super::folders::Renames> = BTreeMap::new();
+    // Per project, each rename with the first agent that declares it.
+    let mut declared_by: BTreeMap<Option<u64>, BTreeMap<(String, String), AgentId>> = BTreeMap::new();
     for (agent, want) in &desired.agents {
         let used = used_folders.entry(project_of(agent, want)).or_default();
         let declared = want.evaluators.iter().filter_map(|e| e.spec.folder.as_deref());
@@ -112,7 +114,12 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             for f in staying_folders(*agent, want, have, &selection) {
                 add_with_parents_set(used, f);
             }
-            project_renames.entry(project_of(agent, want)).or_default().extend(super::folders::renames(want, have));
+            let renames = super::folders::renames(want, have);
+            let by = declared_by.entry(project_of(agent, want)).or_default();
+            for rename in &renames {
+                by.entry(rename.clone()).or_insert(*agent);
+            }
+            project_renames.entry(project_of(agent, want)).or_default().extend(renames);
         }
     }
     for (project, renames) in &project_renames {
@@ -131,7 +138,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         .map(|(project, renames)| {
             let renames = super::folders::project_renames(renames);
             let steps = super::folders::rename_steps(&renames);
-            (*project, super::folders::ProjectFolders { renames, steps, ..Default::default() })
+            let declared_by = declared_by.remove(project).unwrap_or_default();
+            (*project, super::folders::ProjectFolders { renames, steps, declared_by, ..Default::default() })
         })
         .collect();
     // The agents that rename folders are planned first in their project, so that a rename is made by an agent that
@@ -181,6 +189,9 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             folder_views.push(super::folders::FolderView { project, ..view });
         }
     }
+    // A folder that other agents' operations empty is deleted after them: once every agent is planned.
+    let pending = shared_folders.into_values().flat_map(|s| s.pending).collect();
+    super::folders::plan_pending_deletes(pending, &mut b, &mut errors);
     super::folders::list_unused(&folder_views, &|a| selection.selects(a), &mut b);
     tela::plan_prompts(desired, &observed.state, &selection, &mut b, &mut errors);
     if settings.patterns_must_match {
@@ -502,25 +513,32 @@ impl<'a> AgentPlanner<'a> {
                 self.b,
             )
         } else {
-            Vec::new()
+            super::folders::FolderDeletes::default()
         };
-        let taken: BTreeSet<u64> = folder_deletes.iter().flat_map(|d| d.evaluators.iter().map(|(id, _)| *id)).collect();
+        let taken: BTreeSet<u64> =
+            folder_deletes.now.iter().flat_map(|d| d.evaluators.iter().map(|(id, _)| *id)).collect();
         let last_op = self.b.operations.len();
         if self.want.prune {
             self.plan_deletes(&orphans, &profiles, &taken);
         } else {
             self.list_unmanaged(&orphans, &profiles, &looks_renamed);
         }
+        // After the project's renames too (made by the agent that declares them).
+        let after: Vec<usize> =
+            (first_op..last_op).chain(self.shared.renames_planned.values().flatten().copied()).collect();
         super::folders::plan_folder_deletes(
             self.agent,
             self.want.project.or(self.have.project),
-            folder_deletes,
-            // After the project's renames too (made by the agent that declares them).
-            (first_op..last_op).chain(self.shared.renames_planned.values().flatten().copied()).collect(),
+            folder_deletes.now,
+            after.clone(),
             &mut self.shared.deleted,
             self.b,
             self.errors,
         );
+        for mut p in folder_deletes.pending {
+            p.after = after.clone();
+            self.shared.pending.push(p);
+        }
         super::folders::FolderView {
             agent: self.agent,
             project: None,
@@ -812,11 +830,19 @@ impl<'a> AgentPlanner<'a> {
             }
             return;
         }
-        // Another agent's rename, planned after this agent: that agent makes it.
-        if !self.want.folder_renames.get(&step.to).is_some_and(|earlier| earlier.contains(&step.old)) {
-            return;
-        }
-        let made = super::folders::plan_rename(self.agent, project, step, self.have, ops, last, self.b, self.errors);
+        // Another agent's rename, planned after this agent: that agent makes it, unless this agent puts something
+        // in the folder. Then it is made now, in this agent's order and on that agent's behalf (its address), so
+        // that what this agent puts in the folder waits for it.
+        let by = if self.want.folder_renames.get(&step.to).is_some_and(|earlier| earlier.contains(&step.old)) {
+            self.agent
+        } else {
+            let needed = self.want.folders.iter().any(|f| super::folders::within(f, &step.to));
+            match self.shared.declared_by.get(&key) {
+                Some(by) if needed => *by,
+                _ => return,
+            }
+        };
+        let made = super::folders::plan_rename(by, project, step, self.have, ops, last, self.b, self.errors);
         self.shared.renames_planned.insert(key, made);
     }
 

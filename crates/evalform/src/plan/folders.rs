@@ -4,8 +4,9 @@
 //! rename*, so nothing moves evaluator by evaluator. Renames are made one at a time, each from where the ones before
 //! it left its folder, once per project however many agents declare them, and every agent of the project plans on
 //! the folders as they leave them. The folders no manifest uses are deleted under
-//! `prune_folders` when that takes nothing but what `prune` deletes anyway, and otherwise listed as not managed,
-//! once per project. Pure, like the rest of the planner.
+//! `prune_folders` when that takes nothing but what `prune` deletes anyway (a folder that also holds other agents'
+//! evaluators, after the calls of their plans that delete them or move them out), and otherwise listed as not
+//! managed, once per project. Pure, like the rest of the planner.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,8 +28,12 @@ pub(super) struct ProjectFolders {
     /// The renames planned so far, (platform path, declared path), each with the last call that makes it: a rename
     /// several agents declare is made once.
     pub renames_planned: BTreeMap<(String, String), Option<usize>>,
+    /// Each rename, (platform path, declared path), with the first agent that declares it: the rename is its.
+    pub declared_by: BTreeMap<(String, String), AgentId>,
     /// The folders an agent planned before deletes: deleted once.
     pub deleted: BTreeSet<String>,
+    /// The deletions that wait for other agents' operations, settled once every agent is planned.
+    pub pending: Vec<PendingDelete>,
 }
 
 /// `path` after the folder `from` (and everything under it) moved to `to`.
@@ -211,12 +216,39 @@ fn keeps_folder(e: &Evaluator, have: &AgentState, prune: bool, selected: bool) -
     }
 }
 
+/// A folder `prune_folders` deletes once other operations of this plan have emptied it: evaluators of other agents
+/// of the project in it, which their own plans delete or move out, and this agent's own ones, which `prune` then
+/// deletes one by one. Settled by [`plan_pending_deletes`] once every agent is planned.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct PendingDelete {
+    pub agent: AgentId,
+    pub project: Option<u64>,
+    pub path: String,
+    /// Every evaluator inside, once the declared ones moved out: (id, how a note names it).
+    pub inside: Vec<(u64, String)>,
+    /// The operations the deletion waits for whatever happens to the evaluators (the agent's own, the renames).
+    pub after: Vec<usize>,
+}
+
+/// What `prune_folders` does with the folders no manifest uses: the ones it deletes with what they hold, and the ones
+/// that wait for other agents' plans to empty them.
+#[derive(Debug, Default)]
+pub(super) struct FolderDeletes {
+    pub now: Vec<FolderDelete>,
+    pub pending: Vec<PendingDelete>,
+}
+
+fn quoted(name: &str) -> String {
+    serde_json::to_string(name).unwrap_or_default()
+}
+
 /// Under `prune_folders: true`, the folders to delete: the outermost platform folders no manifest uses (`used` holds
 /// every folder a manifest of the project declares or puts an evaluator in, with its parents), whose evaluators,
 /// once the declared ones have moved out, are all ones `prune` deletes (`orphans`: the agent's evaluators no
-/// manifest declares). A folder holding anything else, an evaluator of another read agent of the project (`others`)
-/// among them, is kept, with a note naming what keeps it. `selects` says whether `--target`/`--exclude` select an
-/// address.
+/// manifest declares). A folder holding anything else is kept, with a note naming what keeps it. A folder that also
+/// holds evaluators of another read agent of the project (`others`) is pending: deleted after the operations of
+/// this plan that take them out, if there are such (see [`plan_pending_deletes`]). `selects` says whether
+/// `--target`/`--exclude` select an address.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn folder_deletes(
     agent: AgentId,
@@ -228,11 +260,11 @@ pub(super) fn folder_deletes(
     steps: &[RenameStep],
     selects: &dyn Fn(&Address) -> bool,
     b: &mut Builder,
-) -> Vec<FolderDelete> {
+) -> FolderDeletes {
     let unused: Vec<&String> = have.folders.iter().filter(|f| !used.contains(*f)).collect();
     // The outermost only: a subfolder goes with its parent.
     let outermost = unused.iter().filter(|f| !unused.iter().any(|p| *p != **f && within(f, p)));
-    let mut out = Vec::new();
+    let mut out = FolderDeletes::default();
     for path in outermost {
         let address = Address::Folder { agent, path: (*path).clone() };
         // An excluded subfolder would go with its parent: the exclusion wins, and the parent stays.
@@ -247,42 +279,38 @@ pub(super) fn folder_deletes(
             let selected = selects(&Address::Evaluator { agent, name: e.name.clone() });
             match keeps_folder(e, have, want.prune, selected) {
                 None => taken.push((e.id.unwrap_or_default(), e.name.clone())),
-                Some(why) => kept.push(format!(
-                    "{} (id {}): {why}",
-                    serde_json::to_string(&e.name).unwrap_or_default(),
-                    e.id.unwrap_or_default()
-                )),
+                Some(why) => kept.push(format!("{} (id {}): {why}", quoted(&e.name), e.id.unwrap_or_default())),
             }
         }
         // Another agent's evaluator in it (where it will be once the project's renames are made) is that agent's
-        // plan's to move or prune: this deletion does not count on it, and waits for a plan that finds it gone.
+        // plan's to move or prune: the deletion waits for the operation that takes it out.
         let mut theirs = Vec::new();
         for other in others {
             for e in &other.evaluators {
                 let Some(folder) = e.spec.folder.as_deref() else { continue };
                 if within(&renamed(folder, steps), path) {
-                    theirs.push(format!(
-                        "{} (id {}) of agent {}",
-                        serde_json::to_string(&e.name).unwrap_or_default(),
-                        e.id.unwrap_or_default(),
-                        other.agent
-                    ));
+                    let id = e.id.unwrap_or_default();
+                    theirs.push((id, format!("{} (id {id}) of agent {}", quoted(&e.name), other.agent)));
                 }
             }
         }
         if kept.is_empty() && theirs.is_empty() {
-            out.push(FolderDelete { path: (*path).clone(), evaluators: taken });
+            out.now.push(FolderDelete { path: (*path).clone(), evaluators: taken });
         } else if kept.is_empty() {
-            b.note(
-                Some(address),
-                format!(
-                    "prune_folders keeps this folder, which no manifest uses, while it holds evaluators of other \
-                     agents, which their own plans move or prune (a later plan deletes it once they are out): {}",
-                    theirs.join("; ")
-                ),
-            );
+            let mut inside: Vec<(u64, String)> = taken
+                .into_iter()
+                .map(|(id, name)| (id, format!("{} (id {id}) of agent {agent}", quoted(&name))))
+                .collect();
+            inside.extend(theirs);
+            out.pending.push(PendingDelete {
+                agent,
+                project: want.project.or(have.project),
+                path: (*path).clone(),
+                inside,
+                after: Vec::new(),
+            });
         } else {
-            kept.extend(theirs.into_iter().map(|e| format!("{e}: another agent's")));
+            kept.extend(theirs.into_iter().map(|(_, label)| format!("{label}: another agent's")));
             b.note(
                 Some(address),
                 format!(
@@ -294,6 +322,69 @@ pub(super) fn folder_deletes(
         }
     }
     out
+}
+
+/// The operation of the plan that takes the evaluator `id` out of the folder `path`: deletes it (alone or with
+/// another folder) or moves it to a folder outside. The last such, when several do.
+fn taking_out(operations: &[super::Operation], id: u64, path: &str) -> Option<usize> {
+    let outside = |folder: &Option<String>| folder.as_deref().is_some_and(|f| !within(f, path));
+    let me = super::EvaluatorRef::Id(id);
+    operations.iter().rev().find_map(|op| {
+        let takes = match &op.call {
+            Call::DeleteEvaluators { ids, .. } => ids.contains(&id),
+            Call::DeleteFolder { evaluators, .. } => evaluators.contains(&id),
+            Call::BulkUpdate(bulk) => bulk.scenarios.contains(&me) && outside(&bulk.folder_path),
+            Call::PatchEvaluator { evaluator, body } => *evaluator == me && outside(&body.folder_path),
+            _ => false,
+        };
+        takes.then_some(op.id)
+    })
+}
+
+/// Once every agent is planned: each pending deletion is made when every evaluator inside is taken out by an
+/// operation of the plan, after those operations; then it is the deletion of an empty folder, once per project
+/// (a folder a deletion of the plan already takes is not deleted again). Otherwise the folder is kept, with a note
+/// naming the evaluators that stay, and a later plan that finds it empty deletes it.
+pub(super) fn plan_pending_deletes(mut pending: Vec<PendingDelete>, b: &mut Builder, errors: &mut Vec<PlanError>) {
+    // Outer folders first: a subfolder then goes with its parent.
+    pending.sort_by(|x, y| {
+        (x.project, depth(&x.path), &x.path, x.agent).cmp(&(y.project, depth(&y.path), &y.path, y.agent))
+    });
+    for PendingDelete { agent, project, path, inside, after } in pending {
+        let address = Address::Folder { agent, path: path.clone() };
+        let Some(project) = project else {
+            errors.push(PlanError::MissingProject { address });
+            continue;
+        };
+        let gone = b.operations.iter().any(|op| {
+            matches!(&op.call, Call::DeleteFolder { project: p, path: q, .. } if *p == project && within(&path, q))
+        });
+        if gone {
+            continue;
+        }
+        let mut deps = after;
+        let mut staying = Vec::new();
+        for (id, label) in &inside {
+            match taking_out(&b.operations, *id, &path) {
+                Some(op) => deps.push(op),
+                None => staying.push(label.as_str()),
+            }
+        }
+        if staying.is_empty() {
+            b.op(Call::DeleteFolder { project, path, evaluators: Vec::new() }, deps, vec![address.clone()]);
+            b.change(address, Action::Delete, None, Vec::new());
+        } else {
+            b.note(
+                Some(address),
+                format!(
+                    "prune_folders keeps this folder, which no manifest uses, while it holds evaluators of other \
+                     agents that this plan does not delete or move out (a later plan deletes it once they are \
+                     out): {}",
+                    staying.join("; ")
+                ),
+            );
+        }
+    }
 }
 
 /// The calls and changes of the folder deletions: one `delete_folder` each (once per project), after every
