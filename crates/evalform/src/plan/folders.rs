@@ -8,7 +8,7 @@
 //! evaluators, after the calls of their plans that delete them or move them out), and otherwise listed as not
 //! managed, once per project. Pure, like the rest of the planner.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::build::Builder;
 use super::{Action, Call, FieldChange, FieldValue, PlanError, Unmanaged};
@@ -324,21 +324,48 @@ pub(super) fn folder_deletes(
     out
 }
 
+/// What the plan does to an evaluator: the operations that delete it (`None`) or move it to a folder (`Some`, `""`
+/// for out of every folder), in plan order.
+type Removals = HashMap<u64, Vec<(usize, Option<String>)>>;
+
+/// [`Removals`] of the evaluators `wanted`, built in one pass over the operations, so that finding what takes each
+/// evaluator out of a folder does not walk every operation for every evaluator.
+fn removals(operations: &[super::Operation], wanted: &HashSet<u64>) -> Removals {
+    let mut out = Removals::new();
+    let mut add = |id: u64, op: usize, to: Option<&str>| {
+        if wanted.contains(&id) {
+            out.entry(id).or_default().push((op, to.map(str::to_string)));
+        }
+    };
+    for op in operations {
+        match &op.call {
+            Call::DeleteEvaluators { ids, .. } => ids.iter().for_each(|id| add(*id, op.id, None)),
+            Call::DeleteFolder { evaluators, .. } => evaluators.iter().for_each(|id| add(*id, op.id, None)),
+            Call::BulkUpdate(bulk) => {
+                if let Some(to) = bulk.folder_path.as_deref() {
+                    for r in &bulk.scenarios {
+                        if let super::EvaluatorRef::Id(id) = r {
+                            add(*id, op.id, Some(to));
+                        }
+                    }
+                }
+            }
+            Call::PatchEvaluator { evaluator: super::EvaluatorRef::Id(id), body } => {
+                if let Some(to) = body.folder_path.as_deref() {
+                    add(*id, op.id, Some(to));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The operation of the plan that takes the evaluator `id` out of the folder `path`: deletes it (alone or with
 /// another folder) or moves it to a folder outside. The last such, when several do.
-fn taking_out(operations: &[super::Operation], id: u64, path: &str) -> Option<usize> {
-    let outside = |folder: &Option<String>| folder.as_deref().is_some_and(|f| !within(f, path));
-    let me = super::EvaluatorRef::Id(id);
-    operations.iter().rev().find_map(|op| {
-        let takes = match &op.call {
-            Call::DeleteEvaluators { ids, .. } => ids.contains(&id),
-            Call::DeleteFolder { evaluators, .. } => evaluators.contains(&id),
-            Call::BulkUpdate(bulk) => bulk.scenarios.contains(&me) && outside(&bulk.folder_path),
-            Call::PatchEvaluator { evaluator, body } => *evaluator == me && outside(&body.folder_path),
-            _ => false,
-        };
-        takes.then_some(op.id)
-    })
+fn taking_out(removals: &Removals, id: u64, path: &str) -> Option<usize> {
+    let ops = removals.get(&id)?;
+    ops.iter().rev().find(|(_, to)| to.as_deref().is_none_or(|f| !within(f, path))).map(|(op, _)| *op)
 }
 
 /// Once every agent is planned: each pending deletion is made when every evaluator inside is taken out by an
@@ -350,6 +377,9 @@ pub(super) fn plan_pending_deletes(mut pending: Vec<PendingDelete>, b: &mut Buil
     pending.sort_by(|x, y| {
         (x.project, depth(&x.path), &x.path, x.agent).cmp(&(y.project, depth(&y.path), &y.path, y.agent))
     });
+    // The calls that take evaluators out: those of the agents' plans (the deletions added below take none).
+    let inside: HashSet<u64> = pending.iter().flat_map(|p| p.inside.iter().map(|(id, _)| *id)).collect();
+    let removals = removals(&b.operations, &inside);
     for PendingDelete { agent, project, path, inside, after } in pending {
         let address = Address::Folder { agent, path: path.clone() };
         let Some(project) = project else {
@@ -365,7 +395,7 @@ pub(super) fn plan_pending_deletes(mut pending: Vec<PendingDelete>, b: &mut Buil
         let mut deps = after;
         let mut staying = Vec::new();
         for (id, label) in &inside {
-            match taking_out(&b.operations, *id, &path) {
+            match taking_out(&removals, *id, &path) {
                 Some(op) => deps.push(op),
                 None => staying.push(label.as_str()),
             }
