@@ -118,16 +118,27 @@ impl Missing {
 }
 
 /// The platform's evaluators of every agent the manifests declare evaluators for: what [`select`] resolves
-/// names and pins against. One list read per agent.
+/// names and pins against. One list read per agent, the agents' lists read at once; the first agent's error (in
+/// agent order) when several fail.
 pub async fn list_declared_agents(
     client: &crate::cekura::CekuraClient,
     state: &State,
 ) -> Result<BTreeMap<AgentId, Vec<ScenarioListItem>>, crate::http::ApiError> {
-    let mut out = BTreeMap::new();
+    let mut reads = tokio::task::JoinSet::new();
     for agent in state.agents.values().filter(|a| !a.evaluators.is_empty()) {
-        out.insert(agent.agent, client.list_scenarios(agent.agent).await?);
+        let (client, agent) = (client.clone(), agent.agent);
+        reads.spawn(async move { (agent, client.list_scenarios(agent).await) });
     }
-    Ok(out)
+    let mut read = BTreeMap::new();
+    while let Some(joined) = reads.join_next().await {
+        let (agent, list) = joined.map_err(|e| crate::http::ApiError::Unavailable {
+            method: "GET".into(),
+            path: "/test_framework/v1/scenarios/".into(),
+            reason: format!("a list request was aborted: {e}"),
+        })?;
+        read.insert(agent, list);
+    }
+    read.into_iter().map(|(agent, list)| Ok((agent, list?))).collect()
 }
 
 /// The targets of every agent the manifests name, from `remote` (each agent's evaluator list). Agents with no

@@ -108,16 +108,30 @@ pub fn select_test_cases(
     }
 }
 
-/// The platform's test cases of every prompt the manifests declare test cases for. One read per prompt.
+/// The platform's test cases of every prompt the manifests declare test cases for. One read per prompt, the
+/// prompts' reads at once; the first prompt's error (in prompt order) when several fail.
 pub async fn list_declared_prompts(
     client: &TelaClient,
     state: &State,
 ) -> Result<BTreeMap<String, Vec<wire::TestCase>>, ApiError> {
-    let mut out = BTreeMap::new();
+    let mut reads = tokio::task::JoinSet::new();
     for prompt in state.prompts.values().filter(|p| !p.test_cases.is_empty()) {
-        out.insert(prompt.prompt.clone(), client.list_test_cases(&prompt.prompt).await?);
+        let (client, prompt) = (client.clone(), prompt.prompt.clone());
+        reads.spawn(async move {
+            let cases = client.list_test_cases(&prompt).await;
+            (prompt, cases)
+        });
     }
-    Ok(out)
+    let mut read = BTreeMap::new();
+    while let Some(joined) = reads.join_next().await {
+        let (prompt, cases) = joined.map_err(|e| ApiError::Unavailable {
+            method: "GET".into(),
+            path: "/test-case".into(),
+            reason: format!("a list request was aborted: {e}"),
+        })?;
+        read.insert(prompt, cases);
+    }
+    read.into_iter().map(|(prompt, cases)| Ok((prompt, cases?))).collect()
 }
 
 /// One test case as started: its generation, or why Tela started none.
