@@ -548,14 +548,7 @@ fn a_folder_two_agents_rename_alike_is_renamed_once() {
     w.write("b.yaml", &renamed(202).replace("renamed_from: [Old]}]", "renamed_from: [Old]}, New.Sub]"));
     let out = w.run(&["plan", "--detailed-exitcode"]);
     settings().bind(|| insta::assert_snapshot!("folder_renamed_by_two_agents_plan", out.snapshot()));
-    let out = w.run(&["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let ops: Vec<String> = json["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
-        .collect();
+    let ops = planned_calls(&w);
     insta::assert_debug_snapshot!(ops, @r#"
     [
         "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
@@ -623,14 +616,7 @@ fn another_agent_of_the_project_plans_on_the_folders_as_a_rename_leaves_them() {
     w.write("a.yaml", &mine.replace("folders: [Old]", "folders: [New, New.Sub]").replace("folder: Old", "folder: New"));
     let out = w.run(&["plan", "--detailed-exitcode"]);
     settings().bind(|| insta::assert_snapshot!("folder_renamed_by_another_agent_plan", out.snapshot()));
-    let out = w.run(&["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let ops: Vec<String> = json["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
-        .collect();
+    let ops = planned_calls(&w);
     insta::assert_debug_snapshot!(ops, @r#"
     [
         "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
@@ -699,14 +685,7 @@ fn a_folder_emptied_by_another_agents_prune_is_deleted_after_it_in_the_same_roun
     w.write("b.yaml", "version: 1\ncekura:\n  agent: 202\n  prune: true\n");
     let out = w.run(&["plan"]);
     settings().bind(|| insta::assert_snapshot!("folder_emptied_by_another_agents_prune_plan", out.snapshot()));
-    let out = w.run(&["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let ops: Vec<String> = json["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
-        .collect();
+    let ops = planned_calls(&w);
     insta::assert_debug_snapshot!(ops, @r#"
     [
         "0 \"/test_framework/v1/scenarios/delete_scenarios/\" after []",
@@ -769,14 +748,7 @@ fn a_folder_another_agent_moves_its_evaluators_out_of_is_deleted_after_the_moves
     );
     let out = w.run(&["plan"]);
     settings().bind(|| insta::assert_snapshot!("folder_emptied_by_another_agents_moves_plan", out.snapshot()));
-    let out = w.run(&["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let ops: Vec<String> = json["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
-        .collect();
+    let ops = planned_calls(&w);
     insta::assert_debug_snapshot!(ops, @r#"
     [
         "0 \"/test_framework/v1/scenarios/delete_scenarios/\" after []",
@@ -815,14 +787,7 @@ fn an_evaluator_put_into_a_folder_another_renaming_agent_renames_waits_for_the_r
     w.write("b.yaml", &theirs.replace("folders: [Y]", "folders: [{path: Y2, renamed_from: [Y]}]"));
     let out = w.run(&["plan"]);
     settings().bind(|| insta::assert_snapshot!("evaluator_into_folder_another_agent_renames_plan", out.snapshot()));
-    let out = w.run(&["plan", "--format", "json"]);
-    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let ops: Vec<String> = json["operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"]))
-        .collect();
+    let ops = planned_calls(&w);
     insta::assert_debug_snapshot!(ops, @r#"
     [
         "0 \"/test_framework/v1/scenarios/rename_folder/\" after []",
@@ -865,4 +830,12 @@ fn a_folder_is_kept_while_an_excluded_evaluator_of_another_agent_stays_in_it() {
     assert_eq!(out.code, 0, "{}", out.snapshot());
     assert_eq!(writes(&w), ["POST /test_framework/v1/scenarios/delete_scenarios/"]);
     assert_eq!(project_folders(&w, 7), ["Old"]);
+}
+
+/// The calls `plan --format json` lists: id, path and what each waits for.
+fn planned_calls(w: &World) -> Vec<String> {
+    let out = w.run(&["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ops = json["operations"].as_array().unwrap();
+    ops.iter().map(|o| format!("{} {} after {}", o["id"], o["path"], o["depends_on"])).collect()
 }

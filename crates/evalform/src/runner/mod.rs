@@ -15,3 +15,32 @@ pub mod wait;
 pub use outcome::{AgentResult, EvaluatorResult, RunFailure, RunReport, Verdict};
 pub use select::{list_declared_agents, select, AgentTargets, Missing, SelectError, Selection, Target};
 pub use wait::{start_body, wait_for_result, Backoff, PollSettings, RunOverrides, WaitError};
+
+/// One read per key, all at once (within the transport's `--parallelism` limit): the answers by key, or the error
+/// of the first key (in key order) whose read failed.
+pub(crate) async fn read_each<K, V, Fut>(
+    keys: impl IntoIterator<Item = K>,
+    path: &str,
+    read: impl Fn(K) -> Fut,
+) -> Result<std::collections::BTreeMap<K, V>, crate::http::ApiError>
+where
+    K: Ord + Clone + Send + 'static,
+    V: Send + 'static,
+    Fut: std::future::Future<Output = Result<V, crate::http::ApiError>> + Send + 'static,
+{
+    let mut reads = tokio::task::JoinSet::new();
+    for key in keys {
+        let answer = read(key.clone());
+        reads.spawn(async move { (key, answer.await) });
+    }
+    let mut read = std::collections::BTreeMap::new();
+    while let Some(joined) = reads.join_next().await {
+        let (key, answer) = joined.map_err(|e| crate::http::ApiError::Unavailable {
+            method: "GET".into(),
+            path: path.into(),
+            reason: format!("a read was aborted: {e}"),
+        })?;
+        read.insert(key, answer);
+    }
+    read.into_iter().map(|(key, answer)| Ok((key, answer?))).collect()
+}

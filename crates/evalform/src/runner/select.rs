@@ -124,21 +124,12 @@ pub async fn list_declared_agents(
     client: &crate::cekura::CekuraClient,
     state: &State,
 ) -> Result<BTreeMap<AgentId, Vec<ScenarioListItem>>, crate::http::ApiError> {
-    let mut reads = tokio::task::JoinSet::new();
-    for agent in state.agents.values().filter(|a| !a.evaluators.is_empty()) {
-        let (client, agent) = (client.clone(), agent.agent);
-        reads.spawn(async move { (agent, client.list_scenarios(agent).await) });
-    }
-    let mut read = BTreeMap::new();
-    while let Some(joined) = reads.join_next().await {
-        let (agent, list) = joined.map_err(|e| crate::http::ApiError::Unavailable {
-            method: "GET".into(),
-            path: "/test_framework/v1/scenarios/".into(),
-            reason: format!("a list request was aborted: {e}"),
-        })?;
-        read.insert(agent, list);
-    }
-    read.into_iter().map(|(agent, list)| Ok((agent, list?))).collect()
+    let agents = state.agents.values().filter(|a| !a.evaluators.is_empty()).map(|a| a.agent);
+    super::read_each(agents, "/test_framework/v1/scenarios/", |agent| {
+        let client = client.clone();
+        async move { client.list_scenarios(agent).await }
+    })
+    .await
 }
 
 /// The targets of every agent the manifests name, from `remote` (each agent's evaluator list). Agents with no

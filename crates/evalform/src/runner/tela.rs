@@ -114,24 +114,12 @@ pub async fn list_declared_prompts(
     client: &TelaClient,
     state: &State,
 ) -> Result<BTreeMap<String, Vec<wire::TestCase>>, ApiError> {
-    let mut reads = tokio::task::JoinSet::new();
-    for prompt in state.prompts.values().filter(|p| !p.test_cases.is_empty()) {
-        let (client, prompt) = (client.clone(), prompt.prompt.clone());
-        reads.spawn(async move {
-            let cases = client.list_test_cases(&prompt).await;
-            (prompt, cases)
-        });
-    }
-    let mut read = BTreeMap::new();
-    while let Some(joined) = reads.join_next().await {
-        let (prompt, cases) = joined.map_err(|e| ApiError::Unavailable {
-            method: "GET".into(),
-            path: "/test-case".into(),
-            reason: format!("a list request was aborted: {e}"),
-        })?;
-        read.insert(prompt, cases);
-    }
-    read.into_iter().map(|(prompt, cases)| Ok((prompt, cases?))).collect()
+    let prompts = state.prompts.values().filter(|p| !p.test_cases.is_empty()).map(|p| p.prompt.clone());
+    super::read_each(prompts, "/test-case", |prompt| {
+        let client = client.clone();
+        async move { client.list_test_cases(&prompt).await }
+    })
+    .await
 }
 
 /// One test case as started: its generation, or why Tela started none.
