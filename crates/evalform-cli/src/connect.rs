@@ -77,13 +77,7 @@ pub fn cekura_client(args: &RemoteArgs, parallelism: u16) -> Result<CekuraClient
 pub fn tela_client(args: &RemoteArgs, parallelism: u16) -> Result<TelaClient, CliError> {
     let settings = http_settings(parallelism);
     let spec = crate::project::env_spec();
-    let (url, source) = match (args.tela_base_url.as_deref(), spec.and_then(|e| e.tela_base_url.as_deref())) {
-        (None, Some(url)) => (url.to_string(), ENV_SOURCE.to_string()),
-        (flag, _) => {
-            let (u, s) = env::tela_base_url(flag);
-            (u, s.to_string())
-        }
-    };
+    let (url, source) = tela_url(args);
     crate::redact::register_url_password(&url);
     tracing::info!("Tela: base URL {} from {source}", evalform::http::without_password(&url));
     let key = match spec.and_then(|e| e.tela_api_key_env.as_deref()) {
@@ -91,6 +85,25 @@ pub fn tela_client(args: &RemoteArgs, parallelism: u16) -> Result<TelaClient, Cl
         None => crate::env::api_key(TELA_KEY_VAR),
     };
     Ok(TelaClient::new(&url, key, settings)?)
+}
+
+/// The Tela base URL and where it came from: `--tela-base-url`, the chosen environment's table, `TELA_BASE_URL`, or
+/// the default.
+pub fn tela_url(args: &RemoteArgs) -> (String, String) {
+    let spec = crate::project::env_spec();
+    match (args.tela_base_url.as_deref(), spec.and_then(|e| e.tela_base_url.as_deref())) {
+        (None, Some(url)) => (url.to_string(), ENV_SOURCE.to_string()),
+        (flag, _) => {
+            let (u, s) = env::tela_base_url(flag);
+            (u, s.to_string())
+        }
+    }
+}
+
+/// Where the Tela key comes from (the variable the chosen environment names, else `TELA_API_KEY`), when it is set.
+pub fn tela_key_source() -> Option<String> {
+    let var = crate::project::env_spec().and_then(|e| e.tela_api_key_env.clone()).unwrap_or(TELA_KEY_VAR.to_string());
+    crate::env::api_key(&var).map(|_| format!("the environment variable {var}"))
 }
 
 /// Where a setting of the chosen environment comes from, for `-v`.

@@ -1,5 +1,6 @@
 //! `evalform doctor`: probes that tell whether evalform's assumptions hold for one account's Cekura server, and
-//! which reading it follows on each point where the vendor's sources disagree (docs/sandbox.md, "Readings").
+//! which reading it follows on each point where the vendor's sources disagree (docs/sandbox.md, "Readings"); and
+//! whether Tela answers, accepts the key and has the manifests' prompts ([`probe_tela`]).
 //!
 //! Every probe reads. The probes of how writes are read (`adv_update`, `delete_scenarios`, tool ids) are sent only
 //! when asked ([`DoctorOptions::probe_writes`]): each is a request built to be refused (it names evaluator id 0,
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::cekura::CekuraClient;
 use crate::http::ApiError;
+use crate::tela::TelaClient;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,6 +138,70 @@ pub async fn probe(client: &CekuraClient, opts: &DoctorOptions) -> Vec<Check> {
     out
 }
 
+/// The Tela probes: the server answers and the key is accepted, and each of `prompts` (the prompts the manifests
+/// declare test cases for) can be read. Without a prompt to read, a list without its prompt id is asked for: a
+/// refusal of the request (400), not of the key, says the key was accepted. A refused key stops the rest.
+pub async fn probe_tela(client: &TelaClient, prompts: &[String]) -> Vec<Check> {
+    let mut out = Vec::new();
+    let started = Instant::now();
+    // The first prompt's test cases (their number), or the list without a prompt id.
+    let first = match prompts.first() {
+        Some(prompt) => client.list_test_cases(prompt).await.map(|cases| cases.len()),
+        None => client.transport().json::<Value>(Method::GET, "/test-case", &[], None).await.map(|_| 0),
+    };
+    let ms = started.elapsed().as_millis();
+    match &first {
+        Err(e @ ApiError::Rejected { status: 401 | 403, .. }) => {
+            out.push(
+                Check::new("tela.key", Verdict::Fail, format!("the key was refused: {e}"))
+                    .fix("check TELA_API_KEY and that it belongs to the workspace of the prompts"),
+            );
+            return out;
+        }
+        Err(e @ ApiError::MissingKey { .. }) => {
+            out.push(
+                Check::new("tela.key", Verdict::Fail, format!("no key: {e}"))
+                    .fix("set TELA_API_KEY to a key of the workspace of the prompts"),
+            );
+            return out;
+        }
+        Err(e @ (ApiError::Unavailable { .. } | ApiError::Config(_))) => {
+            out.push(
+                Check::new("tela.reachable", Verdict::Fail, format!("the server cannot be reached: {e}"))
+                    .fix("check the Tela base URL (-v says where it came from) and the network"),
+            );
+            return out;
+        }
+        // A prompt that is not there, or (without a prompt) the list refused for want of one: the key passed.
+        _ => out.push(Check::new(
+            "tela.reachable",
+            Verdict::Ok,
+            format!("the server answered in {ms}ms; the key was accepted"),
+        )),
+    }
+    let mut first = Some(first);
+    for prompt in prompts {
+        let read = match first.take() {
+            Some(read) => read,
+            None => client.list_test_cases(prompt).await.map(|cases| cases.len()),
+        };
+        let id = format!("tela.prompt.{prompt}");
+        out.push(match read {
+            Ok(n) => Check::new(
+                id,
+                Verdict::Ok,
+                format!("prompt {prompt}: {n} test case{} readable", if n == 1 { "" } else { "s" }),
+            ),
+            Err(e @ ApiError::Rejected { status: 404, .. }) => {
+                Check::new(id, Verdict::Fail, format!("prompt {prompt} not found: {e}"))
+                    .fix("check `tela.prompt` in the manifests: the prompt's id in Tela, in the key's workspace")
+            }
+            Err(e) => Check::new(id, Verdict::Fail, format!("prompt {prompt} cannot be read: {e}")),
+        });
+    }
+    out
+}
+
 /// The agent, its evaluators and its test profiles can be read; its project.
 async fn agent_access(client: &CekuraClient, agent: u64) -> (Check, Option<u64>) {
     let id = format!("agent.{agent}");
@@ -155,7 +221,13 @@ async fn agent_access(client: &CekuraClient, agent: u64) -> (Check, Option<u64>)
         (Ok(s), Ok(p), Some(project)) => Check::new(
             id,
             Verdict::Ok,
-            format!("agent {agent} (project {project}): {} evaluators and {} test profiles readable", s.len(), p.len()),
+            format!(
+                "agent {agent} (project {project}): {} evaluator{} and {} test profile{} readable",
+                s.len(),
+                if s.len() == 1 { "" } else { "s" },
+                p.len(),
+                if p.len() == 1 { "" } else { "s" }
+            ),
         ),
         (_, _, None) => Check::new(id, Verdict::Fail, format!("agent {agent} has no project"))
             .fix("give the agent a project in the dashboard, or set `project:` in the manifests"),

@@ -102,8 +102,71 @@ fn a_missing_agent_fails_with_a_fix_and_the_key_is_never_shown() {
           --   folder list depth not probed: no agent to read
           --   result status case not probed (pass --result ID of an earlier run); evalform reads any case
           --   how adv_update, delete_scenarios and tool ids are read was not probed (--probe-writes sends requests built to be refused); evalform adapts on the first refusal anyway
+        Tela at http://127.0.0.1:[PORT] (from the environment variable TELA_BASE_URL), with an API key from the environment variable TELA_API_KEY
+          ok   the server answered in [DURATION]; the key was accepted
         1 check failed.
         --- stderr
         ");
+    });
+}
+
+/// Manifests that describe Tela prompts: Tela is checked too (the server, the key, each prompt); a prompt Tela does
+/// not have fails with a fix, and so does a missing Tela key. Manifests of Tela alone are not checked against Cekura.
+#[test]
+fn tela_is_checked_when_the_manifests_describe_prompts() {
+    let w = World::examples();
+    w.sb.with_state(|s| {
+        s.insert_evaluator(900, serde_json::json!({"name": "Alone", "agent": 101, "personality": 7})).unwrap();
+        s.insert_test_profile(901, serde_json::json!({"name": "Only one", "agent": 101})).unwrap();
+    });
+    let out = w.run(&["doctor", "."]);
+    assert_eq!(out.code, 0, "{}", out.snapshot());
+    // (Counts of one are singular.)
+    let agents: Vec<&str> = out.stdout.lines().filter(|l| l.contains("readable") && l.contains("agent ")).collect();
+    insta::assert_snapshot!(agents.join("\n"), @"
+    ok   agent 101 (project 7): 1 evaluator and 1 test profile readable
+    ok   agent 202 (project 7): 0 evaluators and 0 test profiles readable
+    ");
+    let tela: Vec<&str> = out.stdout.lines().skip_while(|l| !l.starts_with("Tela at")).collect();
+    let shown = tela.join("\n").replace(&w.sb.base_url(), "http://127.0.0.1:[PORT]");
+    settings().bind(|| insta::assert_snapshot!(shown, @"
+    Tela at http://127.0.0.1:[PORT] (from the environment variable TELA_BASE_URL), with an API key from the environment variable TELA_API_KEY
+      ok   the server answered in [DURATION]; the key was accepted
+      ok   prompt 5f0c2a4e-0000-4000-8000-000000000001: 0 test cases readable
+    All checks passed.
+    "));
+
+    // A prompt id Tela does not have, in manifests of Tela alone: no Cekura part.
+    let prompt = "5f0c2a4e-0000-4000-8000-000000000001";
+    w.edit("tela/order-support.yaml", prompt, "5f0c2a4e-0000-4000-8000-00000000dead");
+    let out = w.run(&["doctor", "tela"]);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    let shown = out.snapshot().replace(&w.sb.base_url(), "http://127.0.0.1:[PORT]");
+    settings().bind(|| insta::assert_snapshot!(shown, @"
+    exit: 1
+    --- stdout
+    Tela at http://127.0.0.1:[PORT] (from the environment variable TELA_BASE_URL), with an API key from the environment variable TELA_API_KEY
+      ok   the server answered in [DURATION]; the key was accepted
+      FAIL prompt 5f0c2a4e-0000-4000-8000-00000000dead not found: GET /test-case?promptId=5f0c2a4e-0000-4000-8000-00000000dead: 404 Not Found: Prompt 5f0c2a4e-0000-4000-8000-00000000dead not found.
+           fix: check `tela.prompt` in the manifests: the prompt's id in Tela, in the key's workspace
+    1 check failed.
+    --- stderr
+    "));
+
+    let mut cmd = w.cmd(&["doctor", "tela"]);
+    cmd.env_remove("TELA_API_KEY");
+    let out = run(cmd, None);
+    assert_eq!(out.code, 1, "{}", out.snapshot());
+    let shown = out.snapshot().replace(&w.sb.base_url(), "http://127.0.0.1:[PORT]");
+    settings().bind(|| {
+        insta::assert_snapshot!(shown, @"
+    exit: 1
+    --- stdout
+    Tela at http://127.0.0.1:[PORT] (from the environment variable TELA_BASE_URL), with no key
+      FAIL no tela API key: set TELA_API_KEY
+           fix: export TELA_API_KEY=...
+    1 check failed.
+    --- stderr
+    ")
     });
 }
