@@ -434,7 +434,8 @@ fn a_new_metric_two_agents_of_a_project_declare_is_created_once_for_both() {
     let w = World::new();
     w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
     w.write("b.yaml", &agent_suite(202, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
-    let out = w.run(&["apply", "--auto-approve"]);
+    // One call at a time: the progress lines on stderr come in one order.
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
     settings().bind(|| insta::assert_snapshot!("metric_declared_by_two_agents_created_once", out.snapshot()));
     assert_eq!(out.code, 0);
     assert_eq!(metric_names(&w, 7), ["Uses the caller's name"]);
@@ -449,4 +450,22 @@ fn a_new_metric_two_agents_of_a_project_declare_is_created_once_for_both() {
     let out = w.run(&["plan"]);
     settings().bind(|| insta::assert_snapshot!("metric_declared_differently_by_two_agents", out.snapshot()));
     assert_eq!(out.code, 1);
+}
+
+/// A metric one agent's manifests declare, new on the platform, named by an evaluator of another agent of the
+/// project whose manifests do not declare it: created once, before both agents' evaluators are attached to it.
+#[test]
+fn an_evaluator_may_name_a_new_metric_another_agent_of_its_project_declares() {
+    let w = World::new();
+    w.write("a.yaml", &agent_suite(101, false, Some(("Uses the caller's name", None)), "Uses the caller's name"));
+    w.write("b.yaml", &agent_suite(202, false, None, "Uses the caller's name"));
+    // One call at a time: the progress lines on stderr come in one order.
+    let out = w.run(&["apply", "--auto-approve", "--parallelism", "1"]);
+    settings().bind(|| insta::assert_snapshot!("metric_declared_by_one_agent_used_by_another", out.snapshot()));
+    assert_eq!(out.code, 0);
+    assert_eq!(metric_names(&w, 7), ["Uses the caller's name"]);
+    let id = metric_id(&w, "Uses the caller's name");
+    assert_eq!(evaluator_metrics(&w, "Question of agent 101"), vec![id]);
+    assert_eq!(evaluator_metrics(&w, "Question of agent 202"), vec![id]);
+    assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }

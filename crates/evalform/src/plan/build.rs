@@ -84,7 +84,11 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
     let project_of =
         |agent: &AgentId, want: &AgentState| observed.state.agents.get(agent).and_then(|a| a.project).or(want.project);
     let mut declared_metrics: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
+    // The names the manifests declare metrics under, per project: an evaluator may name one its own agent's
+    // manifests do not declare.
+    let mut metric_names: BTreeMap<Option<u64>, BTreeSet<String>> = BTreeMap::new();
     for (agent, want) in &desired.agents {
+        metric_names.entry(project_of(agent, want)).or_default().extend(want.metrics.iter().map(|m| m.name.clone()));
         let names = declared_metrics.entry(project_of(agent, want)).or_default();
         names.extend(want.metrics.iter().map(|m| m.name.clone()));
         // A metric renamed in the manifests is still under its earlier name on the platform: not undeclared.
@@ -149,6 +153,15 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
         let have = observed.state.agents.get(*agent);
         have.is_none_or(|have| super::folders::renames(want, have).is_empty())
     });
+    // Metrics first, for every agent: an evaluator may refer by name to a metric this plan creates, declared by its
+    // own agent's manifests or by another agent's of its project.
+    let mut metric_ops: BTreeMap<AgentId, BTreeMap<String, usize>> = BTreeMap::new();
+    for (agent, want) in &order {
+        let nothing = AgentState { agent: **agent, ..AgentState::default() };
+        let have = observed.state.agents.get(*agent).unwrap_or(&nothing);
+        let ops = super::metrics::plan_metrics(**agent, want, have, &selection, &mut b, &mut errors);
+        metric_ops.insert(**agent, ops);
+    }
     for (agent, want) in order {
         let project_metrics = declared_metrics.get(&project_of(agent, want)).unwrap_or(&no_metrics);
         let project_folders = used_folders.get(&project_of(agent, want)).unwrap_or(&no_metrics);
@@ -166,7 +179,8 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             &renamed
         };
         let catalog = observed.catalogs.get(agent).unwrap_or(&no_catalog);
-        let refs = resolve_refs(want, have, catalog, metric_renames.get(agent), &mut errors);
+        let names = metric_names.get(&project_of(agent, want)).unwrap_or(&no_metrics);
+        let refs = resolve_refs(want, have, catalog, metric_renames.get(agent), names, &mut errors);
         let view = AgentPlanner {
             agent: *agent,
             want,
@@ -174,6 +188,7 @@ pub(super) fn plan(desired: &State, observed: &Observed, settings: &PlanSettings
             have,
             selection: &selection,
             project_metrics,
+            metric_ops: metric_ops.remove(agent).unwrap_or_default(),
             project_folders,
             folder_renames: &folder_renames,
             shared: shared_folders.entry(project).or_default(),
@@ -252,6 +267,8 @@ struct AgentPlanner<'a> {
     selection: &'a Selection,
     /// The metric names every desired agent of this agent's project declares.
     project_metrics: &'a BTreeSet<String>,
+    /// The creates of the metrics this agent's manifests declare, by name (planned before every agent).
+    metric_ops: BTreeMap<String, usize>,
     /// The folders every desired agent of this agent's project declares or puts an evaluator in, with parents.
     project_folders: &'a BTreeSet<String>,
     /// (platform path, declared path) of the folders to rename or move.
@@ -287,9 +304,7 @@ impl<'a> AgentPlanner<'a> {
     fn run(mut self) -> super::folders::FolderView {
         let first_op = self.b.operations.len();
         self.check_renames();
-        // Metrics first: an evaluator may refer by name to a metric this plan creates.
-        let metric_ops =
-            super::metrics::plan_metrics(self.agent, self.want, self.have, self.selection, self.b, self.errors);
+        let mut metric_ops = std::mem::take(&mut self.metric_ops);
         let profiles = self.match_profiles();
         let (evaluators, orphans) = self.match_evaluators();
         // Where each declared evaluator will be after this plan: a folder it stays in is in use.
@@ -323,6 +338,20 @@ impl<'a> AgentPlanner<'a> {
 
         let folder_ops = self.plan_folders(&diffs);
         let profile_ops = self.plan_profiles(&profiles, &diffs);
+        // A metric another agent of the project creates in this plan: its create is this agent's too.
+        let project = self.want.project.or(self.have.project);
+        for name in diffs.iter().flat_map(|(_, _, d)| d.metrics.iter().flat_map(|m| &m.add_created)) {
+            if metric_ops.contains_key(name) {
+                continue;
+            }
+            let Some(&op) = project.and_then(|p| self.b.metric_writes.get(&(p, name.clone()))) else { continue };
+            if let Call::CreateMetric { shared_with, agent, .. } = &mut self.b.operations[op].call {
+                if *agent != self.agent && !shared_with.contains(&self.agent) {
+                    shared_with.push(self.agent);
+                }
+                metric_ops.insert(name.clone(), op);
+            }
+        }
         // The creates of the metrics an evaluator's metric adds wait for.
         let metric_deps = |d: &EvaluatorDiff| -> BTreeSet<usize> {
             let created = d.metrics.iter().flat_map(|m| &m.add_created);

@@ -19,7 +19,7 @@ pub fn resolve_agent(
     catalog: &Catalog,
     errors: &mut Vec<PlanError>,
 ) -> AgentState {
-    let refs = resolve_refs(desired, observed, catalog, None, errors);
+    let refs = resolve_refs(desired, observed, catalog, None, &BTreeSet::new(), errors);
     let mut out = desired.clone();
     for (ev, r) in out.evaluators.iter_mut().zip(refs) {
         (ev.spec.personality, ev.spec.test_profile) = (r.personality, r.test_profile);
@@ -76,6 +76,7 @@ pub fn resolve_refs(
     observed: &AgentState,
     catalog: &Catalog,
     project_renames: Option<&BTreeMap<String, u64>>,
+    project_declared: &BTreeSet<String>,
     errors: &mut Vec<PlanError>,
 ) -> Vec<Refs> {
     let mut profile_ids: BTreeMap<&str, u64> = BTreeMap::new();
@@ -103,7 +104,9 @@ pub fn resolve_refs(
         }
     }
     let declared: BTreeSet<&str> = desired.test_profiles.iter().map(|p| p.name.as_str()).collect();
-    let declared_metrics: BTreeSet<&str> = desired.metrics.iter().map(|m| m.name.as_str()).collect();
+    // Declared by this agent's manifests, or by another agent's of its project (metrics belong to the project).
+    let declared_metrics: BTreeSet<&str> =
+        desired.metrics.iter().map(|m| m.name.as_str()).chain(project_declared.iter().map(String::as_str)).collect();
     // A metric renamed in the manifests is referred to by its new name, while the platform has it under an earlier
     // one: the new name is that metric's id.
     let mut renamed_metrics: BTreeMap<String, u64> = super::metrics::renamed_metrics(desired.agent, desired, observed)
