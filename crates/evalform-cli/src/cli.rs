@@ -562,6 +562,7 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Changes) => ExitCode::from(2),
         Ok(Outcome::Failure) => ExitCode::from(1),
+        Ok(Outcome::Stopped) => ExitCode::from(130),
         Err(err) => {
             printer.error(&err);
             ExitCode::from(1)

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::error::CliError;
-use evalform::apply::{converge, ApplyReport, Silent};
+use evalform::apply::{converge, ApplyReport, Interrupt, Silent};
 use evalform::cekura::CekuraClient;
 use evalform::manifest::{self, EnvMode, LoadOptions, ManifestFile, Manifests};
 use evalform::model::{MetricRef, Script, State, Text};
@@ -156,7 +156,7 @@ async fn plan_with_names(remote: &Remote, desired: &State) -> Result<(Plan, eval
 
 async fn plan_and_apply(remote: &Remote, desired: &State) -> Result<ApplyReport, CliError> {
     let plan = plan_for(remote, desired).await?;
-    Ok(converge(remote, desired, &PlanSettings::default(), plan, 1, &Silent).await?)
+    Ok(converge(remote, desired, &PlanSettings::default(), plan, 1, &Silent, &Interrupt::new()).await?)
 }
 
 /// Run the walkthrough, writing what a user would see to `out`.
@@ -208,7 +208,7 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
     w(out, "== 2. Make the platform match ==");
     w(out, "$ evalform apply --auto-approve examples/specs");
     sandbox.clear_requests();
-    let report = converge(&remote, desired, &PlanSettings::default(), plan, 1, &Silent).await?;
+    let report = converge(&remote, desired, &PlanSettings::default(), plan, 1, &Silent, &Interrupt::new()).await?;
     out.push_str(crate::commands::apply::render_report(&report).trim_start_matches('\n'));
     let writes = sandbox.requests().iter().filter(|r| r.method != "GET").count();
     w(out, &format!("({writes} write requests reached the platform.)"));
@@ -254,7 +254,8 @@ async fn walkthrough(sandbox: &RunningSandbox, out: &mut String) -> Result<(), C
     out.push_str(&evalform::render::text(&evalform::render::named(plan.clone(), &names), false));
     w(out, "");
     w(out, "$ evalform apply --auto-approve examples/metrics");
-    let report = converge(&remote, &judges.state, &PlanSettings::default(), plan, 1, &Silent).await?;
+    let report =
+        converge(&remote, &judges.state, &PlanSettings::default(), plan, 1, &Silent, &Interrupt::new()).await?;
     out.push_str(crate::commands::apply::render_report(&report).trim_start_matches('\n'));
     w(out, "The new judge was created first and attached in the same run; the old one kept its id, so its");
     w(out, "results history stays with it.");

@@ -237,4 +237,6 @@ pub enum Outcome {
     Changes,
     /// Exit 1, after the command has already printed why (a failed validation, failed runs).
     Failure,
+    /// Exit 130, as a process stopped by SIGINT: a second Ctrl-C stopped the command at once, after it said so.
+    Stopped,
 }

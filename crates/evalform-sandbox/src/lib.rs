@@ -70,6 +70,8 @@ struct Shared {
     before_next: Mutex<Option<BeforeNext>>,
     /// Requests sleeping through their `latency_ms` right now (not yet handled).
     held: std::sync::atomic::AtomicUsize,
+    /// Wakes every held request at once, so it is handled now (see [`RunningSandbox::release_held`]).
+    release: tokio::sync::Notify,
 }
 
 /// A change of the state to make just before the next request of one method and path is handled: a person's
@@ -128,6 +130,7 @@ impl Sandbox {
             file,
             before_next: Mutex::new(None),
             held: std::sync::atomic::AtomicUsize::new(0),
+            release: tokio::sync::Notify::new(),
         });
         if let Some(file) = &shared.file {
             file.save(&lock(&shared.state)).map_err(std::io::Error::other)?;
@@ -192,6 +195,12 @@ impl RunningSandbox {
         self.shared.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// End the latency of every request held right now: each is handled at once, as if its latency were over. A
+    /// test holds a client's request, does what it must while the request is in flight, then lets it land.
+    pub fn release_held(&self) {
+        self.shared.release.notify_waiters();
+    }
+
     /// Replace the fault config (and restart its generator from its seed).
     pub fn set_faults(&self, faults: FaultConfig) {
         *lock(&self.shared.faults) = faults::Faults::new(faults);
@@ -243,9 +252,14 @@ async fn handle(
                 self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             }
         }
+        // Made before the request counts as held: a release that follows a count that includes it wakes it.
+        let released = shared.release.notified();
         shared.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _held = Held(&shared.held);
-        tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(decision.latency_ms)) => {}
+            () = released => {}
+        }
     }
     let route = routes::resolve(method.as_str(), &path);
     let template = route.as_ref().map(|r| r.template().to_string()).unwrap_or_else(|_| path.clone());

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use evalform::apply::saved::{check_saved, PlanLock, SavedPlan};
-use evalform::apply::{converge, ApplyReport, OpReport, OpStatus, Progress};
+use evalform::apply::{converge, ApplyReport, Interrupt, OpReport, OpStatus, Progress};
 use evalform::manifest::{self, EnvMode, LoadOptions};
 use evalform::plan::{Plan, PlanSettings};
 
@@ -131,10 +131,83 @@ pub async fn run(global: &GlobalArgs, p: &Printer, args: ApplyArgs) -> Result<Ou
         return Ok(Outcome::Failure);
     }
 
+    // From here on (after the confirmation, before the first call), Ctrl-C is caught: the first stops the apply
+    // from starting anything more, the second stops it at once. Before, nothing was sent, and Ctrl-C ends evalform
+    // as it ends any program.
+    let mut signals = ctrl_c_listener(p);
+    let interrupt = Interrupt::new();
     let progress = StderrProgress::new(p);
-    let report = converge(&remote, &desired, &settings, plan, usize::from(global.parallelism), &progress).await?;
+    let work = converge(&remote, &desired, &settings, plan, usize::from(global.parallelism), &progress, &interrupt);
+    tokio::pin!(work);
+    let report = loop {
+        tokio::select! {
+            report = &mut work => break report?,
+            () = next_ctrl_c(&mut signals) => {
+                if !interrupt.is_set() {
+                    interrupt.set();
+                    progress.suspend(|| p.warn(
+                        "Interrupt received: no new API call is started; waiting for the calls already sent to \
+                         finish (Ctrl-C again stops at once)."
+                    ));
+                } else {
+                    // Dropping the work ends the calls on their way (their outcome is unknown) and the lock of a
+                    // saved plan is removed as this command returns.
+                    progress.done();
+                    p.warn(
+                        "Second interrupt: stopped at once. A call that was on its way may or may not have landed; \
+                         the next `evalform apply` reads the platform afresh and never sends a call twice."
+                    );
+                    return Ok(Outcome::Stopped);
+                }
+            }
+        }
+    };
     p.data(&render_report(&report));
+    if report.interrupted {
+        return Err(interrupted(&report));
+    }
     Ok(if report.succeeded() { Outcome::Success } else { Outcome::Failure })
+}
+
+/// The error an interrupted apply ends with (exit 1, as an interrupted `run`): where it stopped.
+fn interrupted(report: &ApplyReport) -> CliError {
+    let not_started = report.count(|s| matches!(s, OpStatus::NotStarted));
+    CliError::new(match (not_started, &report.remaining) {
+        (0, None) => "interrupted: every API call was sent; the platform was not read again".to_string(),
+        (0, Some(_)) => "interrupted: the platform was read again, and no repair was started".to_string(),
+        (n, _) => format!("interrupted: {n} API call{} not started", if n == 1 { "" } else { "s" }),
+    })
+}
+
+#[cfg(unix)]
+type CtrlC = tokio::signal::unix::Signal;
+#[cfg(windows)]
+type CtrlC = tokio::signal::windows::CtrlC;
+
+/// Ctrl-C, caught from this call on for as long as the listener lives. A handler that cannot be registered means
+/// no Ctrl-C handling (Ctrl-C then ends evalform at once, as before), said in a warning.
+fn ctrl_c_listener(p: &Printer) -> Option<CtrlC> {
+    #[cfg(unix)]
+    let listener = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(windows)]
+    let listener = tokio::signal::windows::ctrl_c();
+    listener
+        .map_err(|e| {
+            p.warn(&format!(
+                "warning: Ctrl-C cannot be handled ({e}): an interruption would stop the apply without a report"
+            ))
+        })
+        .ok()
+}
+
+/// The next Ctrl-C; never, without a listener.
+async fn next_ctrl_c(listener: &mut Option<CtrlC>) {
+    if let Some(l) = listener {
+        if l.recv().await.is_some() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 /// Ask on the terminal. Without one, refuse: an unattended apply must say `--auto-approve`.
@@ -167,6 +240,7 @@ pub fn render_report(report: &ApplyReport) -> String {
     let failed = report.count(|s| matches!(s, OpStatus::Failed(_)));
     let unknown = report.count(|s| matches!(s, OpStatus::Unknown(_)));
     let skipped = report.count(|s| matches!(s, OpStatus::Skipped { .. }));
+    let not_started = report.count(|s| matches!(s, OpStatus::NotStarted));
     out.push('\n');
     for repair in &report.repairs {
         out.push_str(&format!("Verification: {repair}.\n"));
@@ -175,11 +249,16 @@ pub fn render_report(report: &ApplyReport) -> String {
     for op in &problems {
         let (label, why) = match &op.status {
             OpStatus::Failed(why) => ("failed", why.clone()),
+            // Interrupted before verification: nothing settled it yet; the next apply does, by reading.
+            OpStatus::Unknown(why) if report.interrupted && report.remaining.is_none() => (
+                "unknown",
+                format!("{why}; the next `evalform apply` settles it by reading the platform, never by resending"),
+            ),
             OpStatus::Unknown(why) => ("unknown", format!("{why}; settled by reading the platform again")),
             OpStatus::Skipped { because_of } => {
                 ("skipped", format!("depends on operation {} that did not succeed", because_of + 1))
             }
-            OpStatus::Done => continue,
+            OpStatus::Done | OpStatus::NotStarted => continue,
         };
         // Client errors already start with the method and path; say them once.
         let why = why.strip_prefix(&format!("{} {}: ", op.method, op.path)).unwrap_or(&why).to_string();
@@ -189,13 +268,30 @@ pub fn render_report(report: &ApplyReport) -> String {
         out.push_str(&format!("  did not take: {s}\n"));
     }
     let calls = format!(
-        "{done} API call{} done{}{}{}",
+        "{done} API call{} done{}{}{}{}",
         if done == 1 { "" } else { "s" },
         if failed > 0 { format!(", {failed} failed") } else { String::new() },
         if unknown > 0 { format!(", {unknown} with unknown outcome") } else { String::new() },
         if skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
+        if not_started > 0 { format!(", {not_started} not started (interrupted)") } else { String::new() },
     );
-    if report.succeeded() {
+    if report.interrupted {
+        let read = match &report.remaining {
+            // Interrupted while verifying: the reading was complete.
+            Some(left) => format!(
+                "{} resource{} still differ{} from the manifests",
+                left.changes.len(),
+                if left.changes.len() == 1 { "" } else { "s" },
+                if left.changes.len() == 1 { "s" } else { "" }
+            ),
+            None => "the platform was not read again, so it may differ from the manifests".to_string(),
+        };
+        out.push_str(&format!("Apply interrupted: {calls}; {read}.\n"));
+        out.push_str(
+            "Run `evalform plan` to see what is left, and `evalform apply` to finish it: it reads the platform afresh \
+             and never sends a call twice.\n",
+        );
+    } else if report.succeeded() {
         out.push_str(&format!("Apply complete: {calls}. Verified: the platform matches the manifests.\n"));
     } else {
         let left = report.remaining.as_ref().map_or(0, |p: &Plan| p.changes.len());
@@ -222,6 +318,14 @@ impl<'a> StderrProgress<'a> {
     fn new(printer: &'a Printer) -> Self {
         StderrProgress { printer, bar: Mutex::new(None), spinner: Mutex::new(None) }
     }
+
+    /// Run `print` with the bar (if any) out of the way, so that a line printed does not tear it.
+    fn suspend(&self, print: impl FnOnce()) {
+        match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
 }
 
 impl Progress for StderrProgress<'_> {
@@ -242,7 +346,8 @@ impl Progress for StderrProgress<'_> {
     }
 
     fn finished(&self, op: &OpReport) {
-        if self.printer.is_quiet() {
+        // An operation not started (interrupted) was not a call: the report counts them.
+        if self.printer.is_quiet() || matches!(op.status, OpStatus::NotStarted) {
             return;
         }
         let mark = match &op.status {
@@ -250,6 +355,7 @@ impl Progress for StderrProgress<'_> {
             OpStatus::Failed(_) => "FAILED",
             OpStatus::Unknown(_) => "UNKNOWN OUTCOME",
             OpStatus::Skipped { .. } => "skipped",
+            OpStatus::NotStarted => "not started",
         };
         let line = format!("{} {} ({}): {mark}", op.method, op.path, op.description);
         match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -273,6 +379,66 @@ impl Progress for StderrProgress<'_> {
     fn done(&self) {
         if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
             bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{interrupted, next_ctrl_c, render_report};
+    use evalform::apply::{ApplyReport, OpReport, OpStatus};
+    use evalform::model::Address;
+    use evalform::plan::{Action, Plan, ResourceChange};
+
+    /// Ctrl-C while calls were on their way: the platform was not read again, and an unknown outcome is left to
+    /// the next apply. Ctrl-C while the platform was read for verification: the reading is complete, so the report
+    /// says what it found still different, and no repair round ran.
+    #[test]
+    fn an_interrupted_report_says_whether_the_platform_was_read_again() {
+        let op = |status| OpReport {
+            round: 1,
+            method: "POST".into(),
+            path: "/test_framework/v1/scenarios/".into(),
+            description: "create evaluator \"A\"".into(),
+            status,
+            created: None,
+        };
+        let left = ResourceChange {
+            address: Address::Evaluator { agent: 12, name: "A".into() },
+            action: Action::Update,
+            remote_id: Some("5".into()),
+            fields: vec![],
+        };
+        let report = ApplyReport {
+            ops: vec![op(OpStatus::Done), op(OpStatus::Unknown("connection closed".into()))],
+            remaining: Some(Plan { changes: vec![left], ..Plan::default() }),
+            interrupted: true,
+            ..ApplyReport::default()
+        };
+        let unread = ApplyReport { ops: report.ops.clone(), interrupted: true, ..ApplyReport::default() };
+        insta::assert_snapshot!(render_report(&unread), @r#"
+
+          unknown: POST /test_framework/v1/scenarios/ (create evaluator "A"): connection closed; the next `evalform apply` settles it by reading the platform, never by resending
+        Apply interrupted: 1 API call done, 1 with unknown outcome; the platform was not read again, so it may differ from the manifests.
+        Run `evalform plan` to see what is left, and `evalform apply` to finish it: it reads the platform afresh and never sends a call twice.
+        "#);
+        insta::assert_snapshot!(render_report(&report), @r#"
+
+          unknown: POST /test_framework/v1/scenarios/ (create evaluator "A"): connection closed; settled by reading the platform again
+        Apply interrupted: 1 API call done, 1 with unknown outcome; 1 resource still differs from the manifests.
+        Run `evalform plan` to see what is left, and `evalform apply` to finish it: it reads the platform afresh and never sends a call twice.
+        "#);
+        insta::assert_snapshot!(interrupted(&unread), @"error: interrupted: every API call was sent; the platform was not read again");
+        insta::assert_snapshot!(interrupted(&report), @"error: interrupted: the platform was read again, and no repair was started");
+    }
+
+    #[tokio::test]
+    async fn without_a_listener_no_ctrl_c_ever_comes() {
+        let mut none = None;
+        tokio::select! {
+            biased;
+            () = next_ctrl_c(&mut none) => panic!("an interruption without a handler"),
+            () = tokio::task::yield_now() => {}
         }
     }
 }

@@ -607,7 +607,7 @@ fn kill_9_mid_apply_then_apply_again_ends_exact() {
 
 // ---- partial failure, refusal ----
 
-const SMALL: &str = r#"version: 1
+pub const SMALL: &str = r#"version: 1
 cekura:
   agent: 12
   folders: [Support]

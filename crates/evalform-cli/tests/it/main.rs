@@ -4,6 +4,7 @@
 mod action;
 mod annotations;
 mod apply;
+mod apply_interrupt;
 mod cli;
 mod client;
 mod client_sandbox;

@@ -5,7 +5,7 @@
 //! Races that must *create* the same evaluator are a known failure (two evaluators of one name; see
 //! `docs/reliability.md`); this test covers updates, where the race is expected to end exact.
 
-use evalform::apply::{converge, Silent};
+use evalform::apply::{converge, Interrupt, Silent};
 use evalform::manifest::{self, EnvMode, LoadOptions, ManifestFile};
 use evalform::model::normalize_long_text;
 use evalform::plan::PlanSettings;
@@ -57,9 +57,10 @@ async fn two_applies_racing_end_in_exactly_the_desired_state() {
         "the race must involve an append"
     );
 
+    let never = Interrupt::new();
     let (a, b) = tokio::join!(
-        converge(&remote, &desired, &settings, plan.clone(), 4, &Silent),
-        converge(&remote, &desired, &settings, plan, 4, &Silent),
+        converge(&remote, &desired, &settings, plan.clone(), 4, &Silent, &never),
+        converge(&remote, &desired, &settings, plan, 4, &Silent, &never),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.succeeded() && b.succeeded(), "an apply did not verify:\n{a:#?}\n{b:#?}");

@@ -24,7 +24,7 @@ use crate::http::ApiError;
 use crate::model::{Address, AgentId, State};
 use crate::plan::{self, call_request, Call, CreatedRef, Operation, Plan, PlanSettings, Secrets, Verb};
 use crate::remote::{ObserveError, Remote};
-pub use schedule::{run_schedule, OpStatus};
+pub use schedule::{run_schedule, Interrupt, OpStatus};
 
 /// How many rounds of execute-then-verify before giving up. The first executes the plan; later ones settle
 /// unknown outcomes and repair what verification found.
@@ -67,6 +67,9 @@ pub struct ApplyReport {
     pub stuck: Vec<String>,
     /// Rounds after the first: what verification found and repaired.
     pub repairs: Vec<String>,
+    /// The apply was interrupted: operations not started are [`OpStatus::NotStarted`], and when it came during a
+    /// round, the platform was not read again (`remaining` is `None`).
+    pub interrupted: bool,
 }
 
 impl ApplyReport {
@@ -115,7 +118,9 @@ pub enum ApplyError {
     Replan(plan::PlanErrors),
 }
 
-/// Run `first` and converge: execute, re-read, re-plan, repair, at most [`MAX_ROUNDS`] rounds.
+/// Run `first` and converge: execute, re-read, re-plan, repair, at most [`MAX_ROUNDS`] rounds. Once `interrupt`
+/// is set, no operation starts; the round's operations already sent end and are recorded, and no verification or
+/// repair follows (the report says `interrupted`).
 pub async fn converge(
     remote: &Remote,
     desired: &State,
@@ -123,6 +128,7 @@ pub async fn converge(
     first: Plan,
     parallelism: usize,
     progress: &dyn Progress,
+    interrupt: &Interrupt,
 ) -> Result<ApplyReport, ApplyError> {
     let mut report = ApplyReport::default();
     // Objects the plan was made from: a twin among them is not another apply's doing (a rename still pending,
@@ -132,7 +138,7 @@ pub async fn converge(
     let mut last_round_touched: BTreeMap<Address, Vec<String>> = BTreeMap::new();
     let mut claims: BTreeSet<Claim> = BTreeSet::new();
     for round in 1..=MAX_ROUNDS {
-        let round_ops = execute(remote, &plan, round, parallelism, progress).await;
+        let round_ops = execute(remote, &plan, round, parallelism, progress, interrupt).await;
         // Only a clean refusal stops the repairs. An operation skipped because a dependency's outcome was
         // unknown is exactly what the next round, planned from a fresh read, is for.
         let clean_failure = round_ops.iter().any(|o| matches!(o.status, OpStatus::Failed(_)));
@@ -141,6 +147,12 @@ pub async fn converge(
         report.ops.extend(round_ops);
         // The round's plan is done with (its claims and routes are taken): not held while the platform is read.
         drop(std::mem::take(&mut plan));
+        // Asked to stop: what was sent has ended and is recorded; reading the platform again is not what the
+        // user asked for.
+        if interrupt.is_set() {
+            report.interrupted = true;
+            return Ok(report);
+        }
 
         // Verify: read the platform again and plan again. From here on, instructions are repaired by full
         // replacement only.
@@ -182,7 +194,9 @@ pub async fn converge(
                 }
             }
         }
-        if !stuck.is_empty() || clean_failure || round == MAX_ROUNDS {
+        if !stuck.is_empty() || clean_failure || round == MAX_ROUNDS || interrupt.is_set() {
+            // Interrupted while verifying: the reading is complete, and no repair round starts.
+            report.interrupted = interrupt.is_set();
             report.stuck = stuck;
             report.remaining = Some(next);
             return Ok(report);
@@ -311,13 +325,15 @@ fn touched_routes(plan: &Plan, ops: &[OpReport]) -> BTreeMap<Address, Vec<String
     out
 }
 
-/// Execute one plan's operations once each. The reports come back in plan order.
+/// Execute one plan's operations once each, none started once `interrupt` is set. The reports come back in plan
+/// order.
 pub async fn execute(
     remote: &Remote,
     plan: &Plan,
     round: usize,
     parallelism: usize,
     progress: &dyn Progress,
+    interrupt: &Interrupt,
 ) -> Vec<OpReport> {
     let created = Arc::new(Mutex::new(CreatedIds::default()));
     // What each operation sent and made, by operation id, for its report line.
@@ -328,6 +344,7 @@ pub async fn execute(
     let statuses = run_schedule(
         &plan.operations,
         parallelism,
+        interrupt,
         |op| {
             let (remote, created, performed) = (remote.clone(), created.clone(), performed.clone());
             async move {

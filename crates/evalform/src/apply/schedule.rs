@@ -12,6 +12,26 @@ use tokio::task::JoinSet;
 
 use crate::plan::Operation;
 
+/// A request to stop an apply, set by its caller (on Ctrl-C, say) and read by the apply before each operation
+/// starts and between rounds. What is already sent is never abandoned: it ends, and its outcome is recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupt {
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+
+    /// Ask the apply to stop starting operations. Idempotent.
+    pub fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// How one operation ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpStatus {
@@ -23,6 +43,8 @@ pub enum OpStatus {
     Unknown(String),
     /// Not sent, because an operation it depends on did not succeed.
     Skipped { because_of: usize },
+    /// Not sent, because the apply was interrupted before it could start.
+    NotStarted,
 }
 
 impl OpStatus {
@@ -32,10 +54,12 @@ impl OpStatus {
 }
 
 /// Run `ops` with `perform`, at most `parallelism` at once. `on_finish` is called once per operation, in the order
-/// they end (for progress). Returns each operation's status by id.
+/// they end (for progress). Returns each operation's status by id. Once `interrupt` is set, no operation starts:
+/// those running end as they end, and every one not started is [`OpStatus::NotStarted`].
 pub async fn run_schedule<F, Fut, P>(
     ops: &[Operation],
     parallelism: usize,
+    interrupt: &Interrupt,
     perform: F,
     mut on_finish: P,
 ) -> BTreeMap<usize, OpStatus>
@@ -76,7 +100,7 @@ where
         // Start operations whose dependencies are all done, in plan order, while there is room: with a bound
         // of 1 the order is exactly the plan's.
         for op in ops {
-            if running.len() >= parallelism.max(1) {
+            if running.len() >= parallelism.max(1) || interrupt.is_set() {
                 break;
             }
             if started.contains(&op.id) || status.contains_key(&op.id) {
@@ -112,10 +136,15 @@ where
             None => break,
         }
     }
-    // Anything never started (a dependency cycle, which the planner never produces) is reported, not dropped.
+    // Anything never started (interrupted, or a dependency cycle, which the planner never produces) is reported,
+    // not dropped.
     for op in ops {
         if let std::collections::btree_map::Entry::Vacant(slot) = status.entry(op.id) {
-            let st = OpStatus::Failed("never became ready (dependency cycle)".into());
+            let st = if interrupt.is_set() {
+                OpStatus::NotStarted
+            } else {
+                OpStatus::Failed("never became ready (dependency cycle)".into())
+            };
             on_finish(op, &st);
             slot.insert(st);
         }
@@ -141,6 +170,7 @@ mod tests {
         let status = run_schedule(
             &ops,
             4,
+            &Interrupt::new(),
             move |op| {
                 let o = o.clone();
                 async move {
@@ -172,6 +202,7 @@ mod tests {
         let status = run_schedule(
             &ops,
             1,
+            &Interrupt::new(),
             move |op| {
                 let c = c.clone();
                 async move {
@@ -191,6 +222,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn once_interrupted_nothing_starts_and_what_runs_ends() {
+        let ops = vec![op(0, &[]), op(1, &[]), op(2, &[1]), op(3, &[])];
+        let interrupt = Interrupt::new();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (s, i) = (sent.clone(), interrupt.clone());
+        let status = run_schedule(
+            &ops,
+            2,
+            &interrupt,
+            move |op| {
+                let (s, i) = (s.clone(), i.clone());
+                async move {
+                    s.lock().unwrap().push(op.id);
+                    // Ctrl-C while the first operation is on its way.
+                    if op.id == 0 {
+                        i.set();
+                    }
+                    OpStatus::Done
+                }
+            },
+            |_, _| {},
+        )
+        .await;
+        // 0 and 1 were started together (room for two); nothing started after the interruption.
+        let mut sent = sent.lock().unwrap().clone();
+        sent.sort_unstable();
+        assert_eq!(sent, [0, 1]);
+        assert_eq!(status[&0], OpStatus::Done);
+        assert_eq!(status[&1], OpStatus::Done);
+        assert_eq!(status[&2], OpStatus::NotStarted);
+        assert_eq!(status[&3], OpStatus::NotStarted);
+    }
+
+    #[tokio::test]
     async fn parallelism_is_bounded() {
         let ops: Vec<_> = (0..20).map(|i| op(i, &[])).collect();
         let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -199,6 +264,7 @@ mod tests {
         run_schedule(
             &ops,
             3,
+            &Interrupt::new(),
             move |_| {
                 let (l, p) = (l.clone(), p.clone());
                 async move {
