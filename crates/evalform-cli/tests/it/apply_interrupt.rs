@@ -4,13 +4,10 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::Stdio;
-
 use evalform_sandbox::FaultConfig;
 
 use crate::apply::{apply_settings, World, SMALL};
-use crate::common::Output;
+use crate::common::{Interruptible, Output};
 
 /// Hold every `POST` whose path contains `path` in the sandbox (for ten minutes: the test releases it first).
 fn hold(w: &World, path: &str) {
@@ -26,36 +23,18 @@ fn hold(w: &World, path: &str) {
 /// received it. Then, with `twice`, send a second SIGINT; without, let the held request land. Collect what was
 /// printed.
 fn interrupt_apply(w: &World, args: &[&str], twice: bool) -> Output {
-    let mut child = w.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start evalform");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Interruptible::start(w.cmd(args));
     crate::tela_run::until_held(&w.sb, 1);
-    let interrupt = || {
-        let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-        assert!(sent.success());
-    };
-    interrupt();
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let read = stderr.read_line(&mut line).unwrap();
-        seen.push_str(&line);
-        assert_ne!(read, 0, "evalform ended without saying it received the interrupt:\n{seen}");
-        if line.contains("Interrupt received") {
-            break;
-        }
-    }
+    child.interrupt();
+    child.until_line("Interrupt received");
     if twice {
-        interrupt();
+        child.interrupt();
     } else {
         // Later requests are not held: were one sent, it would land and show in the log.
         w.sb.set_faults(FaultConfig::default());
         w.sb.release_held();
     }
-    stderr.read_to_string(&mut seen).unwrap();
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    Output { code: status.code().unwrap_or(-1), stdout, stderr: seen }
+    child.finish()
 }
 
 /// The writes the sandbox handled, as `METHOD PATH`.

@@ -84,3 +84,52 @@ pub fn settings() -> insta::Settings {
     s.set_prepend_module_to_snapshot(false);
     s
 }
+
+/// An evalform process whose stderr is read as it comes, for the tests that send it SIGINT at a chosen point: the
+/// signal follows what it printed (and what the sandbox holds), never a delay.
+#[cfg(unix)]
+pub struct Interruptible {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    seen: String,
+}
+
+#[cfg(unix)]
+impl Interruptible {
+    pub fn start(mut cmd: Command) -> Interruptible {
+        use std::process::Stdio;
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start evalform");
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        Interruptible { child, stderr, seen: String::new() }
+    }
+
+    /// Read stderr up to the first line that contains `wanted`; evalform ending first fails the test.
+    pub fn until_line(&mut self, wanted: &str) {
+        use std::io::BufRead;
+        loop {
+            let mut line = String::new();
+            let read = self.stderr.read_line(&mut line).unwrap();
+            self.seen.push_str(&line);
+            assert_ne!(read, 0, "evalform ended before printing {wanted:?}:\n{}", self.seen);
+            if line.contains(wanted) {
+                return;
+            }
+        }
+    }
+
+    /// Send SIGINT (what Ctrl-C sends).
+    pub fn interrupt(&self) {
+        let sent = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+    }
+
+    /// Wait for the end, and collect everything printed.
+    pub fn finish(mut self) -> Output {
+        use std::io::Read;
+        self.stderr.read_to_string(&mut self.seen).unwrap();
+        let status = self.child.wait().unwrap();
+        let mut stdout = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        Output { code: status.code().unwrap_or(-1), stdout, stderr: self.seen }
+    }
+}

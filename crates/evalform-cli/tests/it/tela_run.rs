@@ -606,8 +606,6 @@ async fn a_title_the_platform_has_twice_is_refused_by_run_and_plan() {
 /// and collect what it printed. No timing: the signal follows what evalform printed and what the sandbox holds.
 #[cfg(unix)]
 fn interrupt_when(sb: &RunningSandbox, dir: &Path, args: &[&str], line: Option<&str>, held: usize) -> Output {
-    use std::io::{BufRead, BufReader, Read};
-
     let mut cmd = common::evalform();
     cmd.env("CEKURA_API_KEY", "sandbox-key")
         .env("CEKURA_BASE_URL", sb.base_url())
@@ -616,28 +614,14 @@ fn interrupt_when(sb: &RunningSandbox, dir: &Path, args: &[&str], line: Option<&
         .env("EVALFORM_POLL_INTERVAL_MS", "5")
         .args(["run", "--timeout", "120"])
         .args(args)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("start evalform");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while let Some(wanted) = line {
-        let mut next = String::new();
-        assert_ne!(stderr.read_line(&mut next).unwrap(), 0, "evalform ended before it was interrupted: {seen}");
-        seen.push_str(&next);
-        if next.contains(wanted) {
-            break;
-        }
+        .current_dir(dir);
+    let mut child = common::Interruptible::start(cmd);
+    if let Some(line) = line {
+        child.until_line(line);
     }
     until_held(sb, held);
-    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    stderr.read_to_string(&mut seen).unwrap();
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    Output { code: status.code().unwrap_or(-1), stdout, stderr: seen }
+    child.interrupt();
+    child.finish()
 }
 
 /// Wait until the sandbox holds `n` requests in their latency (a start on its way).

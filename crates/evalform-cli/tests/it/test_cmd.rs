@@ -133,29 +133,15 @@ fn suite_of(names: &[&str]) -> World {
 /// printed. No timing: the signal follows what evalform printed and what the sandbox holds.
 #[cfg(unix)]
 fn interrupt_test_when(w: &World, args: &[&str], line: Option<&str>, held: usize) -> crate::common::Output {
-    use std::io::{BufRead, BufReader, Read};
-
     let mut cmd = w.cmd(&[&["test", "--timeout", "120"], args].concat());
-    cmd.env("EVALFORM_POLL_INTERVAL_MS", "5").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("start evalform");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    while let Some(wanted) = line {
-        let mut next = String::new();
-        assert_ne!(stderr.read_line(&mut next).unwrap(), 0, "evalform ended before it was interrupted: {seen}");
-        seen.push_str(&next);
-        if next.contains(wanted) {
-            break;
-        }
+    cmd.env("EVALFORM_POLL_INTERVAL_MS", "5");
+    let mut child = crate::common::Interruptible::start(cmd);
+    if let Some(line) = line {
+        child.until_line(line);
     }
     crate::tela_run::until_held(&w.sb, held);
-    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    stderr.read_to_string(&mut seen).unwrap();
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    crate::common::Output { code: status.code().unwrap_or(-1), stdout, stderr: seen }
+    child.interrupt();
+    child.finish()
 }
 
 /// Ctrl-C while waiting for a spec run: the report (what had not ended as interrupted), the result named as going
