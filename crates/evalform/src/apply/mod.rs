@@ -137,6 +137,7 @@ pub async fn converge(
     let mut plan = first;
     let mut last_round_touched: BTreeMap<Address, Vec<String>> = BTreeMap::new();
     let mut claims: BTreeSet<Claim> = BTreeSet::new();
+    let mut case_claims: BTreeSet<CaseClaim> = BTreeSet::new();
     for round in 1..=MAX_ROUNDS {
         let round_ops = execute(remote, &plan, round, parallelism, progress, interrupt).await;
         // Only a clean refusal stops the repairs. An operation skipped because a dependency's outcome was
@@ -144,6 +145,7 @@ pub async fn converge(
         let clean_failure = round_ops.iter().any(|o| matches!(o.status, OpStatus::Failed(_)));
         let touched = touched_routes(&plan, &round_ops);
         claims.extend(claims_of(&plan));
+        case_claims.extend(case_claims_of(&plan));
         report.ops.extend(round_ops);
         // The round's plan is done with (its claims and routes are taken): not held while the platform is read.
         drop(std::mem::take(&mut plan));
@@ -162,7 +164,8 @@ pub async fn converge(
         let mut snapshot = observed?;
         // A racing apply's create can land between two reads: settle twins until a read shows none (bounded).
         for _ in 0..TWIN_PASSES {
-            let removed = remove_twins(remote, &snapshot, &claims, &planned_from).await;
+            let mut removed = remove_twins(remote, &snapshot, &claims, &planned_from).await;
+            removed.extend(remove_case_twins(remote, &snapshot, &case_claims, &planned_from).await);
             if removed.is_empty() {
                 break;
             }
@@ -241,6 +244,84 @@ fn claims_of(plan: &Plan) -> Vec<Claim> {
             }
         })
         .collect()
+}
+
+/// A Tela test case a round set out to create: its title within its prompt (the test cases' identity).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct CaseClaim {
+    prompt: String,
+    title: String,
+}
+
+/// The test case titles a round set out to create, as [`claims_of`] does for evaluators.
+fn case_claims_of(plan: &Plan) -> Vec<CaseClaim> {
+    let mut out = Vec::new();
+    for op in &plan.operations {
+        if let Call::CreateTestCases { prompt, cases } = &op.call {
+            for title in cases.iter().filter_map(|c| c.title.clone()) {
+                out.push(CaseClaim { prompt: prompt.clone(), title });
+            }
+        }
+    }
+    out
+}
+
+/// The twin rule for Tela test cases: for each claimed title standing more than once in its prompt among the test
+/// cases evalform made (they carry its ownership mark), keep the first id in text order and delete every other
+/// that was not on the platform when the plan was made. Returns (claim, kept id, id to delete).
+fn case_twins_to_delete<'a>(
+    snapshot: &crate::remote::Snapshot,
+    claims: &'a BTreeSet<CaseClaim>,
+    planned_from: &BTreeSet<String>,
+) -> Vec<(&'a CaseClaim, String, String)> {
+    let mut out = Vec::new();
+    for claim in claims {
+        let Some(have) = snapshot.observed.state.prompts.get(&claim.prompt) else { continue };
+        let mut ids: Vec<&String> = have
+            .test_cases
+            .iter()
+            .filter(|c| c.title == claim.title)
+            .filter_map(|c| c.id.as_ref())
+            .filter(|id| have.owned.contains(*id))
+            .collect();
+        ids.sort_unstable();
+        let Some((keep, others)) = ids.split_first() else { continue };
+        for id in others {
+            if !planned_from.contains(&format!("tela.test_case/{id}")) {
+                out.push((claim, (*keep).clone(), (*id).clone()));
+            }
+        }
+    }
+    out
+}
+
+/// [`remove_twins`] for Tela test cases.
+async fn remove_case_twins(
+    remote: &Remote,
+    snapshot: &crate::remote::Snapshot,
+    claims: &BTreeSet<CaseClaim>,
+    planned_from: &BTreeSet<String>,
+) -> Vec<String> {
+    let Some(client) = &remote.tela else { return Vec::new() };
+    let mut out = Vec::new();
+    for (claim, keep, id) in case_twins_to_delete(snapshot, claims, planned_from) {
+        let (prompt, title) = (&claim.prompt, &claim.title);
+        out.push(match client.delete_test_case(&id).await {
+            Ok(()) => format!(
+                "test case \"{title}\" of Tela prompt {prompt} was created more than once by applies running at the \
+                 same time; kept id {keep}, deleted id {id}"
+            ),
+            Err(e) if e.status() == Some(404) => format!(
+                "test case \"{title}\" of Tela prompt {prompt} was created more than once; id {id} was already \
+                 deleted by the other apply, id {keep} is kept"
+            ),
+            Err(e) => format!(
+                "test case \"{title}\" of Tela prompt {prompt} was created more than once (ids {keep}, {id}); \
+                 deleting id {id} failed: {e}"
+            ),
+        });
+    }
+    out
 }
 
 /// Resolve twins that racing applies made: when a name this apply created (or may have created) now stands more
@@ -713,6 +794,40 @@ mod tests {
         );
         // A name not claimed is left alone, whatever its twins.
         assert!(twins_to_delete(&s, &BTreeSet::from([claim("Z")]), &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn test_case_twins_keep_the_first_id_and_spare_hand_made_and_older_ones() {
+        use crate::model::{PromptState, TestCase};
+        let case = |id: &str, title: &str| TestCase {
+            id: Some(id.into()),
+            title: title.into(),
+            messages: None,
+            variables: None,
+            expected_output: None,
+            source: None,
+        };
+        let prompt = PromptState {
+            prompt: "p1".into(),
+            test_cases: vec![case("c", "A"), case("a", "A"), case("b", "A"), case("z", "B"), case("y", "B")],
+            // "b" was made by hand (no ownership mark) during the apply; "y" was there when the plan was made.
+            owned: ["a", "c", "y", "z"].map(String::from).into(),
+            ..PromptState::default()
+        };
+        let mut s = crate::remote::Snapshot::default();
+        s.observed.state.prompts.insert("p1".into(), prompt);
+        let claims = BTreeSet::from([
+            CaseClaim { prompt: "p1".into(), title: "A".into() },
+            CaseClaim { prompt: "p1".into(), title: "B".into() },
+        ]);
+        let planned_from = BTreeSet::from(["tela.test_case/y".to_string()]);
+        let doomed: Vec<(String, String, String)> = case_twins_to_delete(&s, &claims, &planned_from)
+            .into_iter()
+            .map(|(c, keep, id)| (c.title.clone(), keep, id))
+            .collect();
+        let expected =
+            [("A", "a", "c"), ("B", "y", "z")].map(|(t, k, d)| (t.to_string(), k.to_string(), d.to_string()));
+        assert_eq!(doomed, expected, "the hand-made b stays; y was there before and is kept");
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl TelaClient {
         self.http.json(Method::POST, &format!("/test-case/{}/abort", segment(id)?), &[], None).await
     }
 
+    /// `DELETE /test-case/{id}`.
+    pub async fn delete_test_case(&self, id: &str) -> Result<(), ApiError> {
+        self.http.empty(Method::DELETE, &format!("/test-case/{}", segment(id)?), &[], None).await
+    }
+
     /// `PATCH /test-case/{id}`: only the fields sent change.
     pub async fn patch_test_case(&self, id: &str, body: &Value) -> Result<wire::TestCase, ApiError> {
         self.http.json(Method::PATCH, &format!("/test-case/{}", segment(id)?), &[], Some(body)).await
