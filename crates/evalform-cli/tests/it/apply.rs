@@ -518,43 +518,45 @@ fn apply_converges_through_429_and_5xx_storms() {
 
 // ---- races and crashes ----
 
+/// Two `apply --auto-approve` at once, every request delayed by `latency_ms` so that both read before either
+/// writes; the faults are cleared once both have ended.
+fn race(w: &World, latency_ms: u64) -> (Output, Output) {
+    w.sb.set_faults(FaultConfig { latency_ms, ..FaultConfig::default() });
+    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let output = |o: std::process::Output| Output {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    let (a, b) = (output(a.wait_with_output().unwrap()), output(b.wait_with_output().unwrap()));
+    w.sb.set_faults(FaultConfig::default());
+    (a, b)
+}
+
 #[test]
 fn two_applies_of_tails_at_once_end_in_exactly_the_desired_state() {
     let w = tails_world(6);
     // Latency so both read before either writes: both plan the same append.
-    w.sb.set_faults(FaultConfig { latency_ms: 40, ..FaultConfig::default() });
-    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    w.sb.set_faults(FaultConfig::default());
-    let show = |o: &std::process::Output| {
-        format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    };
+    let (a, b) = race(&w, 40);
     w.assert_exact();
     let plan = w.run(&["plan", "--detailed-exitcode"]);
-    assert_eq!(plan.code, 0, "{}\n--- a\n{}\n--- b\n{}", plan.snapshot(), show(&a), show(&b));
+    assert_eq!(plan.code, 0, "{}\n--- a\n{}\n--- b\n{}", plan.snapshot(), a.snapshot(), b.snapshot());
     // Each apply sent its append once (so at most two per evaluator); the doubled tails were replaced whole.
     assert!(w.appends().values().all(|n| *n <= 2), "{:?}", w.appends());
-    assert!(a.status.success() && b.status.success(), "--- a\n{}\n--- b\n{}", show(&a), show(&b));
+    assert!(a.code == 0 && b.code == 0, "--- a\n{}\n--- b\n{}", a.snapshot(), b.snapshot());
 }
 
 #[test]
 fn two_applies_creating_the_same_evaluators_at_once_end_in_exactly_the_desired_state() {
     let w = World::examples();
     // The examples' Tela test cases are created by both too.
-    w.sb.set_faults(FaultConfig { latency_ms: 20, ..FaultConfig::default() });
-    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    w.sb.set_faults(FaultConfig::default());
-    let show = |o: &std::process::Output| {
-        format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    };
+    let (a, b) = race(&w, 20);
     // Both created; the one holding the higher id of each twin deleted its own.
     let twins_deleted = w.writes().iter().filter(|r| r.method == "DELETE").count();
     assert!(twins_deleted > 0, "the two applies did not race");
     w.assert_exact();
-    assert!(a.status.success() && b.status.success(), "--- a\n{}\n--- b\n{}", show(&a), show(&b));
+    assert!(a.code == 0 && b.code == 0, "--- a\n{}\n--- b\n{}", a.snapshot(), b.snapshot());
     let plan = w.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 0, "{}", plan.snapshot());
 }
@@ -569,19 +571,12 @@ fn two_applies_racing_on_new_tela_test_cases_end_with_one_of_each() {
         &std::fs::read_to_string(crate::common::workspace_root().join("examples/specs/tela/order-support.yaml"))
             .unwrap(),
     );
-    w.sb.set_faults(FaultConfig { latency_ms: 20, ..FaultConfig::default() });
-    let a = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let b = w.cmd(&["apply", "--auto-approve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    w.sb.set_faults(FaultConfig::default());
-    let show = |o: &std::process::Output| {
-        format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    };
+    let (a, b) = race(&w, 20);
     let twins_deleted = w.writes().iter().filter(|r| r.method == "DELETE" && r.path.starts_with("/test-case/")).count();
     assert!(twins_deleted > 0, "the two applies did not race");
     w.assert_exact();
-    assert!(a.status.success() && b.status.success(), "--- a\n{}\n--- b\n{}", show(&a), show(&b));
-    assert!(show(&a).contains("was created more than once") || show(&b).contains("was created more than once"));
+    assert!(a.code == 0 && b.code == 0, "--- a\n{}\n--- b\n{}", a.snapshot(), b.snapshot());
+    assert!(a.stdout.contains("was created more than once") || b.stdout.contains("was created more than once"));
     assert_eq!(w.run(&["plan", "--detailed-exitcode"]).code, 0);
 }
 
